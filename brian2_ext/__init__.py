@@ -1,0 +1,1 @@
+"""brian2_ext package."""

@@ -1,0 +1,31 @@
+"""The NumPy reference: float64 e-prop for both families, the oracle every backend is compared with."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..results import Result
+
+__all__ = ["run"]
+
+
+def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[int, float], None] | None = None) -> Result:
+    """Run a scenario with the NumPy reference.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Any scenario; it is validated first.
+    record_weight_events : bool
+        Produce one weight event per transmitted spike.
+    on_iteration : callable, optional
+        ``on_iteration(index, loss)`` after each iteration.
+    """
+    sc = scenario.validated()
+    if sc.family == "original":
+        from .original import run_original
+
+        return run_original(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
+    from .event import run_event
+
+    return run_event(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)

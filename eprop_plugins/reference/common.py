@@ -1,0 +1,224 @@
+"""Pieces both families share: surrogate gradients, per-neuron constants, the weight optimizer.
+
+Each formula is written once, in the floating-point order of NEST 3.10's C++ (so that the reference
+and NEST agree to the last bit wherever the inputs do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
+
+__all__ = ["SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster"]
+
+
+def _piecewise_linear(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return h * np.maximum(0.0, 1.0 - np.abs(d) / w)
+
+
+def _exponential(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return h * np.exp(-np.abs(d) / w)
+
+
+def _fast_sigmoid_derivative(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return h * np.power(1.0 + np.abs(d) / w, -2.0)
+
+
+def _arctan_derivative(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return h / (1.0 + np.power(d / w, 2.0))
+
+
+#: name -> psi(d, h, w) with d = v - threshold (spec §1)
+SURROGATES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "piecewise_linear": _piecewise_linear,
+    "exponential": _exponential,
+    "fast_sigmoid_derivative": _fast_sigmoid_derivative,
+    "arctan_derivative": _arctan_derivative,
+}
+assert tuple(SURROGATES) == SURROGATE_FUNCTIONS
+
+
+def surrogate(name: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Look up a surrogate gradient function by name.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name; the message lists the known ones.
+    """
+    try:
+        return SURROGATES[name]
+    except KeyError:
+        raise ParameterError(
+            f"surrogate_gradient_function = {name!r}: allowed values are {', '.join(SURROGATES)}"
+        ) from None
+
+
+@dataclass
+class RecurrentConstants:
+    """Per-neuron constants of the recurrent population (vectors of length n_rec), derived once from dt."""
+
+    alpha: np.ndarray  # exp(-dt/tau_m)
+    p_i: np.ndarray  # tau_m/cm (1 - alpha), mV per nA
+    zeta: np.ndarray  # spike-arrival factor (1, or 1 - alpha in the original family without regular arrival)
+    i_e: np.ndarray  # constant current, nA
+    v_rest: np.ndarray
+    v_th: np.ndarray  # relative to v_rest
+    v_min: np.ndarray  # relative to v_rest (-inf: none)
+    v_reset: np.ndarray  # relative to v_rest (psc_delta models)
+    n_ref: np.ndarray  # refractory steps (int)
+    rho: np.ndarray  # exp(-dt/tau_a) (0 for non-adaptive)
+    beta: np.ndarray  # adaptation strength (0 for non-adaptive)
+    adaptive: np.ndarray  # bool
+    psc_delta: np.ndarray  # bool
+    h: np.ndarray
+    w: np.ndarray
+    c_reg: np.ndarray
+    f_target: np.ndarray  # spikes per ms
+    kappa: np.ndarray
+    kappa_reg: np.ndarray
+    cutoff: np.ndarray  # ISI trace cutoff in steps (int64; a huge number = none)
+    surrogate_groups: list[tuple[str, np.ndarray]]  # (function name, neuron indices)
+
+    def psi(self, r: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Surrogate gradient of every neuron at distance ``d`` = v - threshold; 0 while refractory."""
+        out = np.empty_like(d)
+        for name, idx in self.surrogate_groups:
+            out[idx] = SURROGATES[name](d[idx], self.h[idx], self.w[idx])
+        out[r > 0] = 0.0
+        return out
+
+
+NO_CUTOFF = np.iinfo(np.int64).max // 4
+
+
+def recurrent_constants(scenario) -> RecurrentConstants:
+    """Vectorise the validated scenario's population parameters."""
+    dt = scenario.dt
+    cols: dict[str, list] = {k: [] for k in RecurrentConstants.__dataclass_fields__ if k != "surrogate_groups"}
+    names: list[str] = []
+    for pop in scenario.populations:
+        p = pop.params
+        alpha = np.exp(-dt / p["tau_m"])
+        vals = {
+            "alpha": alpha,
+            "p_i": p["tau_m"] / p["cm"] * (1.0 - alpha),
+            "zeta": 1.0 if p.get("regular_spike_arrival", True) else 1.0 - alpha,
+            "i_e": p["i_offset"],
+            "v_rest": p["v_rest"],
+            "v_th": p["v_thresh"] - p["v_rest"],
+            "v_min": -np.inf if p["v_min"] is None else p["v_min"] - p["v_rest"],
+            "v_reset": p.get("v_reset", p["v_rest"]) - p["v_rest"],
+            "n_ref": to_steps(p["tau_refrac"], dt, "tau_refrac"),
+            "rho": np.exp(-dt / p["tau_a"]) if pop.model in ADAPTIVE_MODELS else 0.0,
+            "beta": p["beta"] if pop.model in ADAPTIVE_MODELS else 0.0,
+            "adaptive": pop.model in ADAPTIVE_MODELS,
+            "psc_delta": pop.model in PSC_DELTA_MODELS,
+            "h": p["surrogate_gradient_height"],
+            "w": p["surrogate_gradient_width"],
+            "c_reg": p["c_reg"],
+            "f_target": p["f_target"] / 1000.0,
+            "kappa": p.get("kappa", 0.0),
+            "kappa_reg": p.get("kappa_reg", 0.0),
+            "cutoff": NO_CUTOFF if p.get("isi_trace_cutoff") is None else
+            to_steps(p["isi_trace_cutoff"], dt, "isi_trace_cutoff", allow_zero=False),
+        }
+        for k, v in vals.items():
+            cols[k] += [v] * pop.size
+        names += [p["surrogate_gradient_function"]] * pop.size
+    arrays = {k: np.array(v) for k, v in cols.items()}
+    arrays["n_ref"] = arrays["n_ref"].astype(np.int64)
+    arrays["cutoff"] = arrays["cutoff"].astype(np.int64)
+    names_arr = np.array(names)
+    groups = [(name, np.nonzero(names_arr == name)[0]) for name in SURROGATES if np.any(names_arr == name)]
+    return RecurrentConstants(surrogate_groups=groups, **arrays)
+
+
+def input_raster(scenario) -> np.ndarray:
+    """Boolean ``(n_steps, n_in)`` array of input arrivals."""
+    x = np.zeros((scenario.n_steps, scenario.n_in), dtype=bool)
+    for i, train in enumerate(scenario.input_spikes):
+        x[np.asarray(train, dtype=np.int64), i] = True
+    return x
+
+
+class Optimizer:
+    """NEST's ``WeightOptimizer`` for a whole weight array at once (spec §4).
+
+    ``step(idx, gradient, w)`` mirrors ``optimized_weight(idx_current_update, gradient, weight)``:
+    the gradient is accumulated; when ``1 + idx // batch_size`` exceeds the optimisation step the
+    accumulated gradient is divided by the batch size and applied (Adam catches up missed steps
+    with zero gradient), then clipped to [w_min, w_max].
+
+    Parameters
+    ----------
+    params : dict
+        Canonical optimizer parameters.
+    shape : tuple
+        Shape of the weight array.
+    mask : ndarray of bool, optional
+        Elements that exist (e.g. no autapses); others are never changed.
+    """
+
+    def __init__(self, params: dict, shape: tuple[int, ...], mask: np.ndarray | None = None):
+        self.kind = params["type"]
+        self.eta = params["eta"]
+        self.batch_size = params["batch_size"]
+        self.beta_1 = params["beta_1"]
+        self.beta_2 = params["beta_2"]
+        self.epsilon = params["epsilon"]
+        self.w_min = params["w_min"]
+        self.w_max = params["w_max"]
+        self.cumulative = np.zeros(shape)
+        self.optimization_step = np.ones(shape, dtype=np.int64)
+        self.m = np.zeros(shape)
+        self.v = np.zeros(shape)
+        self.beta_1_power = np.ones(shape)
+        self.beta_2_power = np.ones(shape)
+        self.mask = np.ones(shape, dtype=bool) if mask is None else mask
+
+    def step(self, idx: int | np.ndarray, gradient: np.ndarray, w: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """Accumulate ``gradient`` and update ``w`` where an optimisation step is due.
+
+        ``idx`` is NEST's ``idx_current_update`` (scalar or per element); ``where`` restricts the
+        call to some elements (the others are left untouched, as if not called).
+        """
+        sel = self.mask if where is None else (self.mask & where)
+        self.cumulative[sel] += gradient[sel]
+        current = 1 + np.asarray(idx, dtype=np.int64) // self.batch_size
+        if np.ndim(current) == 0:
+            current = np.full(w.shape, int(current), dtype=np.int64)
+        due = sel & (self.optimization_step < current)
+        if not np.any(due):
+            return w
+        w = w.copy()
+        self.cumulative[due] /= self.batch_size
+        if self.kind == "gradient_descent":
+            w[due] -= self.eta * self.cumulative[due]
+            self.cumulative[due] = 0.0
+        else:
+            self._adam(due, current, w)
+        w[due] = np.clip(w[due], self.w_min, self.w_max)
+        self.optimization_step[due] = current[due]
+        return w
+
+    def _adam(self, due: np.ndarray, current: np.ndarray, w: np.ndarray) -> None:
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
+        pending = due.copy()
+        step = self.optimization_step.copy()
+        while np.any(pending):
+            p = pending
+            self.beta_1_power[p] *= b1
+            self.beta_2_power[p] *= b2
+            alpha = self.eta * np.sqrt(1.0 - self.beta_2_power[p]) / (1.0 - self.beta_1_power[p])
+            g = self.cumulative[p]
+            self.m[p] = b1 * self.m[p] + (1.0 - b1) * g
+            self.v[p] = b2 * self.v[p] + (1.0 - b2) * g * g
+            w[p] -= alpha * self.m[p] / (np.sqrt(self.v[p]) + eps)
+            self.cumulative[p] = 0.0
+            step[p] += 1
+            pending = due & (step < current)

@@ -1,0 +1,1 @@
+"""nest_models package."""

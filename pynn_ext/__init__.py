@@ -1,0 +1,1 @@
+"""pynn_ext package."""
