@@ -29,3 +29,7 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
     from .event import run_event
 
     return run_event(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
+
+
+def check() -> None:
+    """The reference needs only NumPy: always usable."""

@@ -1,0 +1,73 @@
+"""Backends by name: each runs a :class:`~eprop_plugins.scenario.Scenario` and returns a Result.
+
+A backend is a module with ``run(scenario, *, record_weight_events=True, on_iteration=None)`` and
+``check()`` (raises with the reason when the backend cannot run on this machine).  Modules are
+imported only when used, so a missing simulator never breaks the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["BACKENDS", "Backend", "get", "names", "status"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Registry entry: ``module`` provides ``run`` and ``check``; ``families`` it implements."""
+
+    name: str
+    module: str
+    families: tuple[str, ...]
+    summary: str
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("reference", "eprop_plugins.reference", ("original", "event"), "float64 NumPy oracle"),
+        Backend("nest-builtin", "eprop_plugins.backends.nest_builtin", ("original", "event"),
+                "NEST 3.10's built-in eprop_* models (external anchor)"),
+        Backend("brian2", "brian2_ext.backend_runtime", ("original", "event"), "Brian2 runtime (Cython/numpy)"),
+        Backend("brian2-standalone", "brian2_ext.backend_standalone", ("original", "event"),
+                "Brian2 cpp_standalone, cached binary"),
+        Backend("nestml", "nest_models.backend", ("original", "event"), "NESTML models in a NEST extension module"),
+    )
+}
+
+
+def names() -> list[str]:
+    """All registered backend names."""
+    return list(BACKENDS)
+
+
+def get(name: str):
+    """Import and return the backend module.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the known ones).
+    ImportError
+        The backend's module or simulator cannot be imported.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend = {name!r}: allowed values are {', '.join(BACKENDS)}")
+    module = importlib.import_module(BACKENDS[name].module)
+    if not hasattr(module, "run"):
+        raise ImportError(f"backend {name!r}: module {BACKENDS[name].module} has no run()")
+    return module
+
+
+def status(name: str) -> tuple[bool, str]:
+    """``(usable, reason)`` for one backend, without running anything heavy."""
+    try:
+        module = get(name)
+        check: Callable[[], None] | None = getattr(module, "check", None)
+        if check is not None:
+            check()
+    except Exception as exc:  # report any failure as the reason
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, BACKENDS[name].summary

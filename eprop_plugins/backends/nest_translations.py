@@ -1,0 +1,136 @@
+"""Canonical parameters -> NEST parameter names and units (shared by ``nest-builtin`` and ``nestml``).
+
+PyNN's ``build_translations`` pattern: a row ``(canonical, nest_name)`` renames, a row
+``(canonical, nest_name, factor)`` scales (NEST value = factor x canonical value).  E-prop weights
+are voltage jumps and translate 1:1.  ``None`` values (no bound / no cutoff) are left at NEST's
+default, which means the same thing.  NEST reads ``f_target`` back in spikes/ms: use
+:func:`from_nest` to undo that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "RECURRENT",
+    "READOUT",
+    "OPTIMIZER",
+    "SYNAPSE",
+    "MODEL_NAMES",
+    "to_nest",
+    "from_nest",
+]
+
+Row = tuple  # (canonical, nest[, factor])
+
+RECURRENT: tuple[Row, ...] = (
+    ("tau_m", "tau_m"),
+    ("cm", "C_m", 1000.0),  # nF -> pF
+    ("v_rest", "E_L"),
+    ("v_thresh", "V_th"),
+    ("v_min", "V_min"),
+    ("v_reset", "V_reset"),
+    ("tau_refrac", "t_ref"),
+    ("i_offset", "I_e", 1000.0),  # nA -> pA
+    ("surrogate_gradient_function", "surrogate_gradient_function"),
+    ("surrogate_gradient_height", "surrogate_gradient_height"),
+    ("surrogate_gradient_width", "surrogate_gradient_width"),
+    ("c_reg", "c_reg"),
+    ("f_target", "f_target"),
+    ("kappa", "kappa"),
+    ("kappa_reg", "kappa_reg"),
+    ("regular_spike_arrival", "regular_spike_arrival"),
+    ("tau_a", "adapt_tau"),
+    ("beta", "adapt_beta"),
+    ("isi_trace_cutoff", "eprop_isi_trace_cutoff"),
+)
+
+READOUT: tuple[Row, ...] = (
+    ("tau_m", "tau_m"),
+    ("cm", "C_m", 1000.0),
+    ("v_rest", "E_L"),
+    ("v_min", "V_min"),
+    ("i_offset", "I_e", 1000.0),
+    ("loss", "loss"),
+    ("regular_spike_arrival", "regular_spike_arrival"),
+    ("isi_trace_cutoff", "eprop_isi_trace_cutoff"),
+)
+
+OPTIMIZER: tuple[Row, ...] = (
+    ("type", "type"),
+    ("eta", "eta"),
+    ("batch_size", "batch_size"),
+    ("beta_1", "beta_1"),
+    ("beta_2", "beta_2"),
+    ("epsilon", "epsilon"),
+    ("w_min", "Wmin"),
+    ("w_max", "Wmax"),
+    ("optimize_each_step", "optimize_each_step"),
+)
+
+SYNAPSE: tuple[Row, ...] = (
+    ("average_gradient", "average_gradient"),
+    ("tau_m_readout", "tau_m_readout"),
+)
+
+#: NEST's built-in model names per family
+MODEL_NAMES: dict[str, dict[str, str]] = {
+    "original": {
+        "iaf": "eprop_iaf_bsshslm_2020",
+        "iaf_adapt": "eprop_iaf_adapt_bsshslm_2020",
+        "readout": "eprop_readout_bsshslm_2020",
+        "synapse": "eprop_synapse_bsshslm_2020",
+        "feedback": "eprop_learning_signal_connection_bsshslm_2020",
+    },
+    "event": {
+        "iaf": "eprop_iaf",
+        "iaf_adapt": "eprop_iaf_adapt",
+        "iaf_psc_delta": "eprop_iaf_psc_delta",
+        "iaf_psc_delta_adapt": "eprop_iaf_psc_delta_adapt",
+        "readout": "eprop_readout",
+        "synapse": "eprop_synapse",
+        "feedback": "eprop_learning_signal_connection",
+    },
+}
+
+# optimizer keys that only exist for one optimizer type in NEST
+_ADAM_ONLY = ("beta_1", "beta_2", "epsilon")
+
+
+def to_nest(table: tuple[Row, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """Translate validated canonical values to a NEST status dictionary.
+
+    Parameters not present in ``values`` (for example family-specific ones) and ``None`` values are
+    omitted.  For the optimizer table, Adam-only keys are dropped for gradient descent.
+    """
+    out: dict[str, Any] = {}
+    for row in table:
+        name, nest_name = row[0], row[1]
+        if name not in values or values[name] is None:
+            continue
+        if table is OPTIMIZER and name in _ADAM_ONLY and values.get("type") != "adam":
+            continue
+        value = values[name]
+        if len(row) == 3:
+            value = value * row[2]
+        out[nest_name] = value
+    return out
+
+
+def from_nest(table: tuple[Row, ...], status: dict[str, Any]) -> dict[str, Any]:
+    """Translate a NEST status dictionary back to canonical names and units.
+
+    ``f_target`` is read back by NEST in spikes/ms; it is converted to Hz here.
+    """
+    out: dict[str, Any] = {}
+    for row in table:
+        name, nest_name = row[0], row[1]
+        if nest_name not in status:
+            continue
+        value = status[nest_name]
+        if len(row) == 3:
+            value = value / row[2]
+        if name == "f_target":
+            value = value * 1000.0
+        out[name] = value
+    return out
