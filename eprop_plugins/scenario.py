@@ -222,8 +222,6 @@ class Scenario:
             raise ParameterError(
                 f"n_sequences = {self.n_sequences}: must be a multiple of iteration_sequences ({self.iteration_sequences})"
             )
-        if family == "event" and optimizer["type"] == "adam" and not optimizer["optimize_each_step"]:
-            pass  # allowed: NEST sums the gradient per spike and calls Adam once (documented difference)
         n_rec = sum(p.size for p in pops)
         if readout["loss"] == "cross_entropy" and self.n_out < 2:
             raise ParameterError(f"n_out = {self.n_out}: cross_entropy needs at least 2 readouts")

@@ -1,0 +1,210 @@
+"""The ``eprop`` command: dispatches to the library, prints progress, writes results and plots.
+
+Subcommands: ``info``, ``train``, ``run``, ``scenario``, ``validate``, ``bench``, ``build-nest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .parameters import FAMILIES, ParameterError
+
+__all__ = ["main"]
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import backends
+
+    print(f"eprop-plugins {__version__}")
+    width = max(len(n) for n in backends.names())
+    for name in backends.names():
+        ok, reason = backends.status(name)
+        fams = "/".join(backends.BACKENDS[name].families)
+        mark = "usable " if ok else "missing"
+        print(f"  {name:<{width}}  {mark}  [{fams}]  {reason}")
+    return 0
+
+
+def _plot_losses(path: Path, losses: Sequence[float], title: str, reference: Sequence[float] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    it = range(1, len(losses) + 1)
+    ax.plot(it, losses, "o-", label="this run")
+    if reference is not None:
+        ax.plot(range(1, len(reference) + 1), reference, "x--", label="NEST reference")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _run_and_report(scenario, backend_name: str, out: Path, extra: dict) -> int:
+    from . import backends
+
+    module = backends.get(backend_name)
+    n_it = scenario.n_iterations
+    t_start = time.perf_counter()
+    last = [t_start]
+
+    def progress(i: int, loss: float) -> None:
+        now = time.perf_counter()
+        print(f"iteration {i + 1:>4}/{n_it}  loss {loss:.12g}  ({now - last[0]:.2f} s)", flush=True)
+        last[0] = now
+
+    result = module.run(scenario, record_weight_events=False, on_iteration=progress)
+    seconds = time.perf_counter() - t_start
+    out.mkdir(parents=True, exist_ok=True)
+    losses = [float(x) for x in result.losses]
+    payload = {
+        **extra,
+        "family": scenario.family,
+        "backend": backend_name,
+        "scenario": scenario.name,
+        "iterations": n_it,
+        "losses": losses,
+        "seconds": seconds,
+    }
+    (out / "result.json").write_text(json.dumps(payload, indent=1))
+    _plot_losses(out / "losses.png", losses, f"{scenario.name} on {backend_name}", extra.get("nest_reference_losses"))
+    print(f"wrote {out / 'result.json'} and {out / 'losses.png'}  ({seconds:.1f} s in total)")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .tasks import make_task
+    from .reference_numbers import nest_reference_losses
+
+    kwargs = dict(family=args.family, iterations=args.iterations, batch_size=args.batch_size, seed=args.seed)
+    if args.model:
+        kwargs["model"] = args.model
+    if args.optimizer:
+        kwargs["optimizer"] = args.optimizer
+    scenario = make_task(args.task, **kwargs)
+    ref = nest_reference_losses(args.task, args.family, args.batch_size, args.seed, model=args.model,
+                                optimizer=args.optimizer)
+    extra = {"task": args.task, "batch_size": args.batch_size, "seed": args.seed}
+    if ref is not None:
+        extra["nest_reference_losses"] = ref[: args.iterations]
+    print(f"training {args.task} ({args.family} family) on {args.backend}: {scenario.n_iterations} iterations of "
+          f"{scenario.iteration_sequences} x {scenario.steps_per_sequence} steps", flush=True)
+    return _run_and_report(scenario, args.backend, Path(args.out), extra)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .scenario import load
+
+    scenario = load(args.scenario)
+    return _run_and_report(scenario, args.backend, Path(args.out), {"task": None})
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from .tasks import make_task
+
+    scenario = make_task(args.task, family=args.family, iterations=args.iterations, batch_size=args.batch_size,
+                         seed=args.seed)
+    path = scenario.save(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from validation.cli import main as validate_main
+
+    return validate_main(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _cmd_build_nest(args: argparse.Namespace) -> int:
+    from nest_models.build import main as build_main
+
+    return build_main(args.rest)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eprop", description="e-prop learning across simulators, validated step by step.")
+    p.add_argument("--version", action="version", version=f"eprop-plugins {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("info", help="which backends are installed and usable").set_defaults(func=_cmd_info)
+
+    t = sub.add_parser("train", help="train a task on one backend; writes DIR/result.json and DIR/losses.png")
+    t.add_argument("task", choices=["sine", "evidence"])
+    t.add_argument("--family", choices=FAMILIES, default="original")
+    t.add_argument("--backend", default="reference")
+    t.add_argument("--iterations", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=1)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--model", default=None, help="event-family sine: iaf, iaf_adapt, iaf_psc_delta, iaf_psc_delta_adapt")
+    t.add_argument("--optimizer", default=None, help="event-family sine: gradient_descent or adam")
+    t.add_argument("--out", default="runs/train")
+    t.set_defaults(func=_cmd_train)
+
+    r = sub.add_parser("run", help="run a scenario file on one backend")
+    r.add_argument("scenario")
+    r.add_argument("--backend", default="reference")
+    r.add_argument("--out", default="runs/run")
+    r.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("scenario", help="write a task as a scenario file (JSON)")
+    s.add_argument("task", choices=["sine", "evidence"])
+    s.add_argument("--family", choices=FAMILIES, default="original")
+    s.add_argument("--iterations", type=int, default=5)
+    s.add_argument("--batch-size", type=int, default=1)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_scenario)
+
+    v = sub.add_parser("validate", help="run the cross-simulator validation suite and write its report")
+    try:
+        from validation.cli import add_arguments
+    except ImportError:  # validation package missing: the subcommand reports it when used
+        add_arguments = None
+    if add_arguments is not None:
+        add_arguments(v)
+    v.set_defaults(func=_cmd_validate)
+
+    b = sub.add_parser("bench", help="time per sine iteration on several backends, measured in one run")
+    from .bench import add_arguments as bench_args
+
+    bench_args(b)
+    b.set_defaults(func=_cmd_bench)
+
+    n = sub.add_parser("build-nest", help="generate, compile and install the NESTML e-prop module (cached)")
+    n.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the build (see --help there)")
+    n.set_defaults(func=_cmd_build_nest)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eprop`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ParameterError as exc:
+        print(f"eprop: invalid parameter: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError) as exc:
+        print(f"eprop: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
