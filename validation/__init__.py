@@ -1,1 +1,8 @@
-"""validation package."""
+"""Cross-simulator validation: scenarios, the runner that compares every backend with the reference, reports.
+
+Modules: :mod:`~validation.scenario_library` (the scenarios), :mod:`~validation.compare` (one result
+against the reference), :mod:`~validation.runner` (scenarios x backends), :mod:`~validation.report`
+and :mod:`~validation.plots` (report.json, report.html, terminal table), :mod:`~validation.schema`
+(report.json's schema), :mod:`~validation.perturb` (a deliberately broken backend for the self-test),
+:mod:`~validation.cli` (``eprop validate``).
+"""

@@ -1,0 +1,222 @@
+"""The validation's outputs: ``report.json``, a self-contained ``report.html`` and the terminal table.
+
+``report.json`` follows :data:`validation.schema.REPORT_SCHEMA` (checked before it is written).
+``report.html`` embeds every PNG as base64, so the single file can be mailed or archived.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import schema
+from .runner import STATUSES, SuiteOutcome
+
+__all__ = ["to_json", "write_json", "write_html", "summary_table", "failure_lines", "environment"]
+
+
+def environment() -> dict[str, Any]:
+    """Versions of Python and of the simulator packages (from package metadata: nothing is imported)."""
+    env: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for dist in ("numpy", "nest-simulator", "nestml", "brian2", "pynn", "matplotlib"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = None
+    return env
+
+
+def to_json(suite: SuiteOutcome, command: Sequence[str] = ()) -> dict[str, Any]:
+    """The report as JSON-compatible data (validated against the schema)."""
+    failures = []
+    for sname, cell in suite.failures():
+        ff = cell.comparison.first_failure if cell.comparison else None
+        failures.append({"scenario": sname, "backend": cell.backend, "status": cell.status,
+                         "quantity": (ff or {}).get("quantity"), "step": (ff or {}).get("step"),
+                         "reason": cell.reason})
+    doc = {
+        "format": schema.FORMAT,
+        "created": suite.started,
+        "seconds": round(float(suite.seconds), 3),
+        "command": [str(c) for c in command],
+        "environment": environment(),
+        "backends": suite.backends,
+        "scenarios": [s.to_json() for s in suite.scenarios],
+        "summary": {
+            "counts": suite.counts(),
+            "ok": suite.ok(),
+            "exit_status": suite.exit_status(),
+            "missing_required": suite.missing_required(),
+            "failures": failures,
+        },
+    }
+    doc = json.loads(json.dumps(doc, default=_default))  # plain types only (numpy scalars -> numbers)
+    schema.validate(doc)
+    return doc
+
+
+def _default(x: Any) -> Any:
+    if hasattr(x, "item"):
+        return x.item()
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return str(x)
+
+
+def write_json(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------------- terminal
+_SHORT = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "not installed": "not installed", "n/a": "n/a"}
+
+
+def summary_table(suite: SuiteOutcome) -> str:
+    """Scenario x backend table of statuses, then the counts."""
+    backends = [b["name"] for b in suite.backends]
+    w0 = max([len("scenario")] + [len(s.name) for s in suite.scenarios])
+    widths = [max(len(b), 13) for b in backends]
+    lines = ["  ".join(["scenario".ljust(w0)] + [b.ljust(w) for b, w in zip(backends, widths)])]
+    lines.append("  ".join(["-" * w0] + ["-" * w for w in widths]))
+    for s in suite.scenarios:
+        row = [s.name.ljust(w0)]
+        for b, w in zip(backends, widths):
+            cell = s.cells.get(b)
+            row.append((_SHORT[cell.status] if cell else "-").ljust(w))
+        lines.append("  ".join(row).rstrip())
+    counts = suite.counts()
+    lines.append("")
+    lines.append(", ".join(f"{counts[k]} {k}" for k in STATUSES) + f"  ({suite.seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def failure_lines(suite: SuiteOutcome) -> list[str]:
+    """One line per failed or erroring cell (scenario, backend, quantity, first diverging step)."""
+    out = [f"{st.upper():5s} {sname} x {cell.backend}: {cell.reason}"
+           for sname, cell in suite.failures() for st in [cell.status]]
+    for name in suite.missing_required():
+        reason = next(b["reason"] for b in suite.backends if b["name"] == name)
+        out.append(f"MISSING required backend {name}: {reason}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:sans-serif;margin:1.5em;max-width:1200px;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:0.5em 0}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}
+.pass{background:#d9f2d9}.fail{background:#f8c9c9;font-weight:bold}.error{background:#f6d2a8;font-weight:bold}
+.not-installed{background:#eee;color:#777}.n-a{background:#f7f7f7;color:#999}
+.small{font-size:12px;color:#555} img{max-width:100%;border:1px solid #ddd;margin:4px 0}
+code{background:#f4f4f4;padding:0 3px}
+"""
+
+
+def _cls(status: str) -> str:
+    return status.replace(" ", "-").replace("/", "-")
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3e}"
+    return html.escape(str(x))
+
+
+def write_html(doc: dict[str, Any], directory: Path) -> Path:
+    """Write ``report.html`` in ``directory`` from the JSON document, embedding the PNGs listed in it."""
+    e = html.escape
+    backends = [b["name"] for b in doc["backends"]]
+    summary = doc["summary"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>e-prop validation report</title>"
+             f"<style>{_CSS}</style></head><body>",
+             "<h1>e-prop cross-simulator validation</h1>",
+             f"<p class='small'>{e(doc['created'])} &middot; {doc['seconds']:.1f} s &middot; "
+             f"<code>{e(' '.join(doc['command']))}</code> &middot; "
+             + ", ".join(f"{e(k)} {e(str(v))}" for k, v in doc["environment"].items() if v) + "</p>",
+             f"<p><b>{'PASSED' if summary['ok'] else 'FAILED'}</b>: "
+             + ", ".join(f"{summary['counts'][k]} {e(k)}" for k in STATUSES) + "</p>"]
+    if summary["missing_required"]:
+        parts.append(f"<p class='fail'>Required backends missing: {e(', '.join(summary['missing_required']))}</p>")
+    # backends
+    parts.append("<h2>Backends</h2><table><tr><th>backend</th><th>available</th><th>families</th><th>detail</th></tr>")
+    for b in doc["backends"]:
+        parts.append(f"<tr><td>{e(b['name'])}{' (required)' if b['required'] else ''}</td>"
+                     f"<td class='{'pass' if b['available'] else 'not-installed'}'>{'yes' if b['available'] else 'not installed'}</td>"
+                     f"<td>{e(', '.join(b['families']))}</td><td class='small'>{e(b['reason'])}</td></tr>")
+    parts.append("</table>")
+    # summary matrix
+    parts.append("<h2>Summary</h2><table><tr><th>scenario</th><th>family</th><th>rtol</th>"
+                 + "".join(f"<th>{e(b)}</th>" for b in backends) + "</tr>")
+    for s in doc["scenarios"]:
+        row = [f"<td><a href='#{e(s['name'])}'>{e(s['name'])}</a></td><td>{e(s['family'])}</td>"
+               f"<td>{_fmt(s['tolerance'].get('rtol'))}</td>"]
+        for b in backends:
+            c = s["results"].get(b)
+            if c is None:
+                row.append("<td>-</td>")
+                continue
+            row.append(f"<td class='{_cls(c['status'])}' title='{e(c['reason'])}'>{e(c['status'])}</td>")
+        parts.append("<tr>" + "".join(row) + "</tr>")
+    parts.append("</table>")
+    if summary["failures"]:
+        parts.append("<h3>Failures</h3><ul>")
+        for f in summary["failures"]:
+            parts.append(f"<li class='small'><b>{e(f['scenario'])}</b> &times; <b>{e(f['backend'])}</b>: {e(f['reason'])}</li>")
+        parts.append("</ul>")
+    # per scenario
+    parts.append("<h2>Scenarios</h2>")
+    for s in doc["scenarios"]:
+        parts.append(f"<h3 id='{e(s['name'])}'>{e(s['name'])}</h3>")
+        parts.append(f"<p>{e(s['description'])}</p><p class='small'>tolerance rtol {_fmt(s['tolerance'].get('rtol'))}: "
+                     f"{e(s['tolerance'].get('why', ''))} &middot; {s['n_steps']} steps, {s['n_iterations']} iterations, "
+                     f"sizes {e(json.dumps(s['sizes']))} &middot; {e(s['source'])}</p>")
+        ref = s["reference"]
+        if ref.get("status") == "ok":
+            losses = ", ".join(f"{x:.12g}" for x in ref.get("losses", []))
+            parts.append(f"<p class='small'>reference losses: {losses} ({ref.get('seconds', 0):.2f} s)</p>")
+            exp = ref.get("expected_losses")
+            if exp:
+                parts.append(f"<p class='small {exp['status']}'>vs public numbers ({e(exp['source'])}): max rel err "
+                             f"{exp['max_rel_err']:.2e}, rtol {exp['rtol']:g} &rarr; {exp['status']}</p>")
+        else:
+            parts.append(f"<p class='error'>{e(ref.get('reason', 'reference failed'))}</p>")
+        parts.append("<table><tr><th>backend</th><th>status</th><th>seconds</th><th>detail</th></tr>")
+        for b, c in s["results"].items():
+            secs = "-" if c["seconds"] is None else f"{c['seconds']:.2f}"
+            parts.append(f"<tr><td>{e(b)}</td><td class='{_cls(c['status'])}'>{e(c['status'])}</td><td>{secs}</td>"
+                         f"<td class='small'>{e(c['reason'])}</td></tr>")
+        parts.append("</table>")
+        for b, c in s["results"].items():
+            cmp = c.get("comparison")
+            if not cmp:
+                continue
+            parts.append(f"<details{' open' if cmp['status'] == 'fail' else ''}><summary>{e(b)}: per-quantity errors "
+                         f"(compared {cmp['horizon']} of {cmp['n_steps']} steps)</summary><table><tr><th>quantity</th>"
+                         "<th>unit</th><th>status</th><th>values</th><th>max abs err</th><th>max rel err</th>"
+                         "<th>scale</th><th>first diverging step</th><th>worst step</th><th>index</th><th>note</th></tr>")
+            for q in cmp["quantities"]:
+                parts.append(f"<tr><td>{e(q['name'])}</td><td>{e(q['unit'])}</td><td class='{_cls(q['status'])}'>"
+                             f"{e(q['status'])}</td><td>{q['compared']}</td><td>{_fmt(q['max_abs_err'])}</td>"
+                             f"<td>{_fmt(q['max_rel_err'])}</td><td>{_fmt(q['scale'])}</td>"
+                             f"<td>{_fmt(q['first_diverging_step'])}</td><td>{_fmt(q['worst_step'])}</td>"
+                             f"<td>{_fmt(q['worst_index'])}</td><td class='small'>{e(q['note'])}</td></tr>")
+            parts.append("</table></details>")
+        for name in s["plots"]:
+            png = directory / name
+            if png.exists():
+                data = base64.b64encode(png.read_bytes()).decode("ascii")
+                parts.append(f"<div><img alt='{e(name)}' src='data:image/png;base64,{data}'></div>")
+    parts.append("</body></html>")
+    path = directory / "report.html"
+    path.write_text("\n".join(parts))
+    return path

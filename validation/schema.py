@@ -1,0 +1,237 @@
+"""The schema of ``report.json`` (``eprop-validation-report/1``) and a small validator for it.
+
+The schema is JSON Schema (the subset used: ``type``, ``properties``, ``required``,
+``additionalProperties``, ``items``, ``enum``, ``minimum``); :func:`validate` checks a document
+against it without third-party packages.  ``python -m validation --schema`` prints it; the
+documentation (``docs/validation.rst``) explains each field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FORMAT", "REPORT_SCHEMA", "validate", "SchemaError"]
+
+FORMAT = "eprop-validation-report/1"
+
+_STATUS = ["pass", "fail", "error", "not installed", "n/a"]
+_NUM = {"type": ["number", "null"]}
+_INT_OR_NULL = {"type": ["integer", "null"]}
+
+_QUANTITY = {
+    "type": "object",
+    "required": ["name", "status", "unit", "compared", "max_abs_err", "max_rel_err", "scale",
+                 "first_diverging_step", "worst_step", "worst_index", "note"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},  # spikes, traces/<name>, synapse/<name>, weight_events/w, weights/<name>, losses
+        "status": {"enum": ["pass", "fail", "missing"]},
+        "unit": {"type": "string"},
+        "compared": {"type": "integer", "minimum": 0},
+        "max_abs_err": _NUM,
+        "max_rel_err": _NUM,
+        "scale": _NUM,
+        "first_diverging_step": _INT_OR_NULL,
+        "worst_step": _INT_OR_NULL,
+        "worst_index": _INT_OR_NULL,
+        "note": {"type": "string"},
+    },
+}
+
+_COMPARISON = {
+    "type": "object",
+    "required": ["status", "rtol", "n_steps", "horizon", "first_spike_mismatch", "first_failure", "summary",
+                 "losses_reference", "losses_backend", "quantities"],
+    "additionalProperties": False,
+    "properties": {
+        "status": {"enum": ["pass", "fail"]},
+        "rtol": {"type": "number", "minimum": 0},
+        "n_steps": {"type": "integer", "minimum": 0},
+        "horizon": {"type": "integer", "minimum": 0},
+        "first_spike_mismatch": {
+            "type": ["object", "null"],
+            "required": ["step", "neuron", "source"],
+            "properties": {"step": {"type": "integer", "minimum": 0}, "neuron": _INT_OR_NULL,
+                           "source": {"enum": ["traces/z", "weight_events"]}},
+        },
+        "first_failure": {
+            "type": ["object", "null"],
+            "required": ["quantity", "step", "index", "max_rel_err", "note"],
+            "additionalProperties": False,
+            "properties": {"quantity": {"type": ["string", "null"]}, "step": _INT_OR_NULL, "index": _INT_OR_NULL,
+                           "max_rel_err": _NUM, "note": {"type": "string"}},
+        },
+        "summary": {"type": "string"},
+        "losses_reference": {"type": "array", "items": _NUM},
+        "losses_backend": {"type": "array", "items": _NUM},
+        "quantities": {"type": "array", "items": _QUANTITY},
+    },
+}
+
+_CELL = {
+    "type": "object",
+    "required": ["backend", "status", "reason", "seconds", "comparison"],
+    "additionalProperties": False,
+    "properties": {
+        "backend": {"type": "string"},
+        "status": {"enum": _STATUS},
+        "reason": {"type": "string"},
+        "seconds": _NUM,
+        "comparison": {"anyOf": [{"type": "null"}, _COMPARISON]},
+    },
+}
+
+_SCENARIO = {
+    "type": "object",
+    "required": ["name", "family", "description", "tolerance", "source", "n_steps", "n_iterations", "sizes",
+                 "reference", "results", "plots"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "family": {"type": "string"},  # "original", "event" ("" if the scenario could not be built)
+        "description": {"type": "string"},
+        "tolerance": {"type": "object", "properties": {"rtol": {"type": "number"}, "why": {"type": "string"}}},
+        "source": {"type": "string"},  # "saved <file>.json" or "generated"
+        "n_steps": {"type": "integer", "minimum": 0},
+        "n_iterations": {"type": "integer", "minimum": 0},
+        "sizes": {"type": "object"},
+        "reference": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": {"enum": ["ok", "error"]},
+                "seconds": _NUM,
+                "losses": {"type": "array", "items": _NUM},
+                "expected_losses": {
+                    "type": ["object", "null"],
+                    "required": ["values", "rtol", "source", "max_rel_err", "status"],
+                    "properties": {"status": {"enum": ["pass", "fail"]}},
+                },
+                "reason": {"type": "string"},
+            },
+        },
+        "results": {"type": "object", "additionalProperties": _CELL},
+        "plots": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "e-prop cross-simulator validation report",
+    "type": "object",
+    "required": ["format", "created", "seconds", "command", "environment", "backends", "scenarios", "summary"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"enum": [FORMAT]},
+        "created": {"type": "string"},
+        "seconds": {"type": "number", "minimum": 0},
+        "command": {"type": "array", "items": {"type": "string"}},
+        "environment": {"type": "object"},
+        "backends": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "available", "reason", "families", "required", "extra"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "available": {"type": "boolean"},
+                    "reason": {"type": "string"},
+                    "families": {"type": "array", "items": {"enum": ["original", "event"]}},
+                    "required": {"type": "boolean"},
+                    "extra": {"type": "boolean"},
+                },
+            },
+        },
+        "scenarios": {"type": "array", "items": _SCENARIO},
+        "summary": {
+            "type": "object",
+            "required": ["counts", "ok", "exit_status", "missing_required", "failures"],
+            "additionalProperties": False,
+            "properties": {
+                "counts": {"type": "object", "required": _STATUS,
+                           "additionalProperties": {"type": "integer", "minimum": 0}},
+                "ok": {"type": "boolean"},
+                "exit_status": {"type": "integer", "minimum": 0},
+                "missing_required": {"type": "array", "items": {"type": "string"}},
+                "failures": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["scenario", "backend", "status", "quantity", "step", "reason"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "scenario": {"type": "string"},
+                            "backend": {"type": "string"},
+                            "status": {"enum": ["fail", "error"]},
+                            "quantity": {"type": ["string", "null"]},
+                            "step": _INT_OR_NULL,
+                            "reason": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class SchemaError(ValueError):
+    """A document does not match the schema; the message lists every violation with its JSON path."""
+
+
+_TYPES = {
+    "object": lambda x: isinstance(x, dict),
+    "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str),
+    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool),
+    "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+    "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+}
+
+
+def _errors(x: Any, schema: dict[str, Any], path: str) -> list[str]:
+    errs: list[str] = []
+    if "anyOf" in schema:
+        if all(_errors(x, s, path) for s in schema["anyOf"]):
+            alts = [e for s in schema["anyOf"] for e in _errors(x, s, path)]
+            errs.append(f"{path}: matches none of the alternatives ({'; '.join(alts[:3])})")
+        return errs
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_TYPES[t](x) for t in types):
+            return [f"{path}: {type(x).__name__} is not of type {'/'.join(types)}"]
+    if "enum" in schema and x not in schema["enum"]:
+        errs.append(f"{path}: {x!r} is not one of {schema['enum']}")
+    if "minimum" in schema and _TYPES["number"](x) and x < schema["minimum"]:
+        errs.append(f"{path}: {x} < minimum {schema['minimum']}")
+    if isinstance(x, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in x:
+                errs.append(f"{path}: required field {key!r} is missing")
+        for key, value in x.items():
+            if key in props:
+                errs += _errors(value, props[key], f"{path}.{key}")
+            elif schema.get("additionalProperties") is False:
+                errs.append(f"{path}: unexpected field {key!r}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                errs += _errors(value, schema["additionalProperties"], f"{path}.{key}")
+    if isinstance(x, list) and "items" in schema:
+        for i, item in enumerate(x):
+            errs += _errors(item, schema["items"], f"{path}[{i}]")
+    return errs
+
+
+def validate(document: Any, schema: dict[str, Any] | None = None) -> None:
+    """Check ``document`` against ``schema`` (default :data:`REPORT_SCHEMA`).
+
+    Raises
+    ------
+    SchemaError
+        Listing every violation as ``$.path: problem``.
+    """
+    errs = _errors(document, REPORT_SCHEMA if schema is None else schema, "$")
+    if errs:
+        raise SchemaError(f"{len(errs)} schema violation(s):\n" + "\n".join(errs[:50]))
