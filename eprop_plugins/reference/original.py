@@ -144,7 +144,7 @@ def run_original(
             tr["v"][n] = v + c.v_rest
             tr["z"][n] = z
             tr["psi"][n] = psi
-            tr["adaptation"][n] = a
+            tr["adaptation"][n] = np.where(c.adaptive, a, 0.0)  # a = z for rho = 0: report 0 (no adaptation)
             tr["v_th_adapt"][n] = thr + c.v_rest
             tr["learning_signal"][n] = L
             tr["readout_v"][n] = y + ro["v_rest"]
@@ -183,13 +183,24 @@ def run_original(
         alpha_c, zeta_c = c.alpha[:, None], c.zeta[:, None]
         rho_c, beta_c = c.rho[:, None], c.beta[:, None]
         rec_idx = _record_index(rs, n_in)
+        # NEST computes an interval's gradient at the synapse's next presynaptic spike; one arriving at
+        # position 1 of the next interval comes before the learning signal of this interval's last step
+        # has reached the neuron's history, so that synapse integrates L = 0 there (NEST 3.10 behaviour).
+        # Recurrent presynaptic spikes can only arrive there after a spike at position 0 (strong i_offset):
+        # not modelled.
+        early = np.zeros(n_in + n_rec, dtype=bool)
+        if n0 + T + 1 < N:
+            early[:n_in] = x_all[n0 + T + 1]
         for t in range(T):
             s_t = arrivals[t].astype(float)[None, :]
             zbar = alpha_c * zbar + zeta_c * s_t
             e = psi_int[t][:, None] * (zbar - beta_c * eps)
             eps = rho_c * eps + e
             ebar = kappa * ebar + (1.0 - kappa) * e
-            grad += L_int[t][:, None] * ebar
+            if t == T - 1 and early.any():
+                grad += np.where(early[None, :], 0.0, L_int[t][:, None]) * ebar
+            else:
+                grad += L_int[t][:, None] * ebar
             sum_e += e
             zbar_out = kappa_out * zbar_out + zeta_out * z_int[t][None, :]
             grad_out += err_int[t][:, None] * zbar_out
