@@ -1,0 +1,345 @@
+/*
+ *  eprop_nestml_wrappers.h -- per-step e-prop bookkeeping around NESTML-generated neurons (eprop-plugins)
+ *
+ *  NESTML limitations worked around:
+ *  - the generated update() has no per-step hook, so a wrapper derived from the generated class
+ *    advances it one step at a time (the project header template makes update() and the state,
+ *    parameter and internal structs protected instead of private);
+ *  - NESTML cannot write to NEST's e-prop history, send learning-signal/rate events or implement
+ *    Node::compute_gradient, so the wrapper does that from the NESTML state after each step;
+ *  - NESTML has no string parameters: the wrapper maps NEST's `surrogate_gradient_function` and
+ *    `loss` strings to the models' integer selectors.
+ *  The neuron dynamics and the surrogate gradient stay in the .nestml sources; the gradient formulas
+ *  follow eprop-model.md section 2.  The module template registers these wrappers under the model
+ *  names.  Written for nest-simulator 3.10.  GPL-2.0-or-later.
+ */
+
+#ifndef EPROP_NESTML_WRAPPERS_H
+#define EPROP_NESTML_WRAPPERS_H
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "eprop_nestml_nodes.h"
+#include "kernel_manager.h"
+
+namespace nest
+{
+
+namespace eprop_nestml
+{
+//! Names of the surrogate gradients, in the order of the NESTML `surrogate_gradient_index`.
+inline const std::array< std::string, 4 > SURROGATE_NAMES = { "piecewise_linear",
+  "exponential",
+  "fast_sigmoid_derivative",
+  "arctan_derivative" };
+//! Names of the losses, in the order of the NESTML `loss_index`.
+inline const std::array< std::string, 2 > LOSS_NAMES = { "mean_squared_error", "cross_entropy" };
+
+template < size_t N >
+long
+index_of( const std::array< std::string, N >& names, const std::string& value, const std::string& key )
+{
+  for ( size_t i = 0; i < N; ++i )
+  {
+    if ( names[ i ] == value )
+    {
+      return static_cast< long >( i );
+    }
+  }
+  std::string allowed;
+  for ( const auto& n : names )
+  {
+    allowed += ( allowed.empty() ? "" : ", " ) + n;
+  }
+  throw BadProperty( key + " = '" + value + "': allowed values are " + allowed );
+}
+
+//! Send a flush spike (NEST 3.10's FlushEventMechanism), as the built-in e-prop neurons do.
+template < class NodeT >
+void
+send_flush_event( NodeT& node, const long lag )
+{
+  SpikeEvent se;
+  se.set_flush_event_flag( true );
+  kernel().event_delivery_manager.send( node, se, lag );
+}
+}  // namespace eprop_nestml
+
+/**
+ * Original-family recurrent neuron (eprop_iaf(_adapt)_bsshslm_2020 semantics) around a generated
+ * NESTML class G with state v, r, z, psi, interval_start, learning_signal (and adapt), parameters
+ * c_reg, f_target (Hz), surrogate_gradient_index (and adapt_beta) and internals P_v_m, P_z_in (and
+ * P_adapt).
+ */
+template < class G, bool adaptive >
+class EpropOriginalRecurrent : public G
+{
+public:
+  EpropOriginalRecurrent() = default;
+  EpropOriginalRecurrent( const EpropOriginalRecurrent& ) = default;
+
+  void
+  get_status( Dictionary& d ) const override
+  {
+    G::get_status( d );
+    d[ "surrogate_gradient_function" ] = eprop_nestml::SURROGATE_NAMES.at( this->P_.surrogate_gradient_index );
+  }
+
+  void
+  set_status( const Dictionary& d ) override
+  {
+    std::string name;
+    if ( d.update_value( "surrogate_gradient_function", name ) )
+    {
+      const long index = eprop_nestml::index_of( eprop_nestml::SURROGATE_NAMES, name, "surrogate_gradient_function" );
+      Dictionary copy( d );
+      copy[ "surrogate_gradient_index" ] = index;
+      G::set_status( copy );
+      return;
+    }
+    G::set_status( d );
+  }
+
+protected:
+  void
+  pre_run_hook() override
+  {
+    G::pre_run_hook();
+    FlushEventMechanism::pre_run_hook();
+  }
+
+  void
+  update( Time const& origin, const long from, const long to ) override
+  {
+    const long update_interval = kernel().simulation_manager.get_eprop_update_interval().get_steps();
+    const bool with_reset = kernel().simulation_manager.get_eprop_reset_neurons_on_update();
+    const long shift = this->get_shift();
+
+    for ( long lag = from; lag < to; ++lag )
+    {
+      const long t = origin.get_steps() + lag;
+      const long interval_step = ( t - shift ) % update_interval;
+
+      if ( interval_step == 0 )
+      {
+        this->erase_used_firing_rate_reg_history();
+        this->erase_used_eprop_history();
+      }
+      this->S_.interval_start = interval_step == 0 and with_reset;
+
+      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
+
+      if ( this->S_.z > 0.0 )
+      {
+        this->count_spike();
+        this->set_last_event_time( t );
+      }
+      else if ( this->flush_event_is_due( t ) )
+      {
+        eprop_nestml::send_flush_event( *this, lag );
+        this->set_last_event_time( t );
+      }
+
+      this->append_new_eprop_history_entry( t );
+      this->write_surrogate_gradient_to_history( t, this->S_.psi );
+
+      if ( interval_step == update_interval - 1 )
+      {
+        // f_target is given in Hz; the history function takes spikes per ms
+        this->write_firing_rate_reg_to_history( t, this->P_.f_target / 1000.0, this->P_.c_reg );
+        this->reset_spike_count();
+      }
+
+      this->S_.learning_signal = this->get_learning_signal_from_history( t );
+    }
+  }
+
+  //! Gradient of one incoming e-prop synapse over the last update interval (eprop-model.md section 2).
+  double
+  compute_gradient( std::vector< long >& presyn_isis,
+    const long t_previous_update,
+    const long t_previous_trigger_spike,
+    const double kappa,
+    const bool average_gradient ) override
+  {
+    auto hist = this->get_eprop_history( t_previous_trigger_spike );
+
+    const double alpha = this->V_.P_v_m;
+    const double zeta = this->V_.P_z_in;
+    double z_bar = 0.0;    // filtered presynaptic spikes
+    double epsilon = 0.0;  // adaptation component of the eligibility vector
+    double e_bar = 0.0;    // low-pass filtered eligibility trace
+    double sum_e = 0.0;    // sum of eligibility traces (for the rate regulariser)
+    double gradient = 0.0;
+    long t = t_previous_trigger_spike;
+
+    for ( const long isi : presyn_isis )
+    {
+      double z = 1.0;  // a presynaptic spike starts each inter-spike interval
+      const long t_end = t + isi;
+      for ( ; t < t_end; ++t, ++hist )
+      {
+        this->require_eprop_history_entry( hist, t );
+        const double psi = hist->surrogate_gradient_;
+        const double L = hist->learning_signal_;
+        z_bar = alpha * z_bar + zeta * z;
+        double e;
+        if constexpr ( adaptive )
+        {
+          e = psi * ( z_bar - this->P_.adapt_beta * epsilon );
+          epsilon = this->V_.P_adapt * epsilon + e;
+        }
+        else
+        {
+          e = psi * z_bar;
+        }
+        e_bar = kappa * e_bar + ( 1.0 - kappa ) * e;
+        gradient += L * e_bar;
+        sum_e += e;
+        z = 0.0;
+      }
+    }
+    presyn_isis.clear();
+
+    const long update_interval = kernel().simulation_manager.get_eprop_update_interval().get_steps();
+    const long learning_window = kernel().simulation_manager.get_eprop_learning_window().get_steps();
+    gradient += this->get_firing_rate_reg_history( t_previous_update + this->get_shift() + update_interval ) * sum_e;
+    if ( average_gradient )
+    {
+      gradient /= learning_window;
+    }
+    return gradient;
+  }
+};
+
+/**
+ * Original-family readout (eprop_readout_bsshslm_2020 semantics) around a generated NESTML class G
+ * with state interval_start, in_learning_window, target_signal, normalization_rate, error_signal,
+ * readout_signal_unnorm, parameter loss_index and internals P_v_m, P_z_in.
+ */
+template < class G >
+class EpropOriginalReadout : public G
+{
+public:
+  EpropOriginalReadout() = default;
+  EpropOriginalReadout( const EpropOriginalReadout& ) = default;
+
+  void
+  get_status( Dictionary& d ) const override
+  {
+    G::get_status( d );
+    d[ "loss" ] = eprop_nestml::LOSS_NAMES.at( this->P_.loss_index );
+  }
+
+  void
+  set_status( const Dictionary& d ) override
+  {
+    std::string name;
+    if ( d.update_value( "loss", name ) )
+    {
+      const long index = eprop_nestml::index_of( eprop_nestml::LOSS_NAMES, name, "loss" );
+      Dictionary copy( d );
+      copy[ "loss_index" ] = index;
+      G::set_status( copy );
+      return;
+    }
+    G::set_status( d );
+  }
+
+protected:
+  void
+  update( Time const& origin, const long from, const long to ) override
+  {
+    const long update_interval = kernel().simulation_manager.get_eprop_update_interval().get_steps();
+    const long learning_window = kernel().simulation_manager.get_eprop_learning_window().get_steps();
+    const bool with_reset = kernel().simulation_manager.get_eprop_reset_neurons_on_update();
+    const long shift = this->get_shift();
+    const bool cross_entropy = this->P_.loss_index == 1;
+
+    const size_t buffer_size = kernel().connection_manager.get_min_delay();
+    std::vector< double > error_signal_buffer( buffer_size, 0.0 );
+    std::vector< double > readout_signal_unnorm_buffer( buffer_size, 0.0 );
+
+    for ( long lag = from; lag < to; ++lag )
+    {
+      const long t = origin.get_steps() + lag;
+      const long interval_step = ( t - shift ) % update_interval;
+      // the signals lag one more step behind (rate connection between readouts)
+      const long interval_step_signals = ( t - shift - this->delay_out_norm_ ) % update_interval;
+
+      if ( interval_step == 0 )
+      {
+        this->erase_used_eprop_history();
+      }
+      this->S_.interval_start = interval_step == 0 and with_reset;
+      this->S_.in_learning_window = not( interval_step_signals < update_interval - learning_window );
+      this->S_.target_signal = this->target_signal_in_;
+      this->S_.normalization_rate = this->normalization_rate_in_;
+
+      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
+
+      this->target_signal_in_ = this->S_.target_signal;  // zeroed outside the learning window, as NEST
+      this->normalization_rate_in_ = 0.0;
+      if ( cross_entropy )
+      {
+        readout_signal_unnorm_buffer[ lag ] = this->S_.readout_signal_unnorm;
+      }
+      error_signal_buffer[ lag ] = this->S_.error_signal;
+      this->append_new_eprop_history_entry( t );
+      this->write_error_signal_to_history( t, this->S_.error_signal );
+    }
+
+    LearningSignalConnectionEvent error_signal_event;
+    error_signal_event.set_coeffarray( error_signal_buffer );
+    kernel().event_delivery_manager.send_secondary( *this, error_signal_event );
+
+    if ( cross_entropy )
+    {
+      DelayedRateConnectionEvent readout_signal_unnorm_event;
+      readout_signal_unnorm_event.set_coeffarray( readout_signal_unnorm_buffer );
+      kernel().event_delivery_manager.send_secondary( *this, readout_signal_unnorm_event );
+    }
+  }
+
+  //! Gradient of one incoming readout synapse over the last update interval (eprop-model.md section 2).
+  double
+  compute_gradient( std::vector< long >& presyn_isis,
+    const long,
+    const long t_previous_trigger_spike,
+    const double,
+    const bool average_gradient ) override
+  {
+    auto hist = this->get_eprop_history( t_previous_trigger_spike );
+    const double kappa_out = this->V_.P_v_m;
+    const double zeta_out = this->V_.P_z_in;
+    double z_bar = 0.0;
+    double gradient = 0.0;
+    long t = t_previous_trigger_spike;
+
+    for ( const long isi : presyn_isis )
+    {
+      double z = 1.0;
+      const long t_end = t + isi;
+      for ( ; t < t_end; ++t, ++hist )
+      {
+        this->require_eprop_history_entry( hist, t );
+        z_bar = kappa_out * z_bar + zeta_out * z;
+        gradient += hist->error_signal_ * z_bar;
+        z = 0.0;
+      }
+    }
+    presyn_isis.clear();
+
+    if ( average_gradient )
+    {
+      gradient /= kernel().simulation_manager.get_eprop_learning_window().get_steps();
+    }
+    return gradient;
+  }
+};
+
+}  // namespace nest
+
+#endif  // EPROP_NESTML_WRAPPERS_H
