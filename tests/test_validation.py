@@ -1,0 +1,341 @@
+"""The cross-simulator validation suite: scenario library, comparison, runner, report, CLI.
+
+The suite is tested with the real reference, and with a deliberately perturbed reference injected
+through the runner's ``extra_backends`` hook, which must fail with the scenario, the quantity and the
+first diverging step named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import io
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eprop_plugins import backends as registry
+from eprop_plugins.parameters import ParameterError
+from eprop_plugins.reference import run as reference_run
+from validation import cli, scenario_library as library
+from validation.compare import compare_results
+from validation.perturb import PerturbedBackend, perturb_scenario
+from validation.runner import KNOWN_LIMITS, _unsupported, run_validation
+from validation.schema import REPORT_SCHEMA, SchemaError, validate
+
+SMALL = ["orig-lif-single", "orig-rec-ce-adam"]
+
+
+@pytest.fixture(scope="module")
+def small_reference():
+    sc = library.get("orig-rec-mse-gd")[0].validated()
+    return sc, reference_run(sc)
+
+
+# ------------------------------------------------------------------------------------------ library
+def test_library_has_the_required_coverage():
+    scenarios = {n: library.build(n).validated() for n in library.names() if n != "task-sine-event"}
+    assert len(library.names()) >= 16
+    for name, sc in scenarios.items():
+        assert sc.description.strip(), name
+        assert set(sc.tolerance) == {"rtol", "why"} and 0 < sc.tolerance["rtol"] <= 1e-10 and sc.tolerance["why"], name
+        assert sc.record_synapses, name
+
+    def has(pred):
+        return [n for n, sc in scenarios.items() if pred(sc)]
+
+    models = {p.model for sc in scenarios.values() for p in sc.populations}
+    assert models == {"iaf", "iaf_adapt", "iaf_psc_delta", "iaf_psc_delta_adapt"}
+    assert {sc.family for sc in scenarios.values()} == {"original", "event"}
+    t_refs = {p.params["tau_refrac"] for sc in scenarios.values() for p in sc.populations}
+    assert {0.0, 2.0, 5.0} <= t_refs
+    assert has(lambda sc: sc.n_rec == 1 and sc.family == "original") and has(lambda sc: sc.n_rec == 1 and sc.family == "event")
+    assert has(lambda sc: sc.readout["loss"] == "cross_entropy")
+    for family in ("original", "event"):
+        fam = lambda sc, f=family: sc.family == f  # noqa: E731
+        assert has(lambda sc: fam(sc) and sc.optimizer["type"] == "adam")
+        assert has(lambda sc: fam(sc) and sc.optimizer["type"] == "gradient_descent")
+        assert has(lambda sc: fam(sc) and sc.optimizer["batch_size"] == 2)
+        assert has(lambda sc: fam(sc) and any(p.params["c_reg"] > 0 for p in sc.populations))
+        for mode in ("random", "symmetric_initial", "symmetric"):
+            assert has(lambda sc, m=mode: fam(sc) and sc.network["feedback"] == m)
+    assert has(lambda sc: any(p.params.get("isi_trace_cutoff") for p in sc.populations))
+    assert {"task-sine-original", "task-evidence-original", "task-sine-event", "task-evidence-event"} <= set(library.names())
+
+
+def test_saved_scenarios_match_their_generators():
+    saved = sorted(library.SCENARIO_DIR.glob("*.json"))
+    assert len(saved) >= 16
+    for path in saved:
+        name = path.stem
+        assert name in library.LIBRARY, f"{path.name} has no generator"
+        assert path.stat().st_size <= library.MAX_JSON_BYTES
+        fresh = json.loads(json.dumps(library.build(name).to_dict()))
+        assert json.loads(path.read_text()) == fresh, f"{path.name} is stale: run python -m validation.scenario_library --write"
+
+
+def test_every_library_scenario_builds():
+    """Generated-on-the-fly scenarios (the event sine task) need eprop_plugins.tasks_event."""
+    for name in library.names():
+        sc, source = library.get(name)
+        sc.validated()
+        assert source in ("generated", f"saved {name}.json")
+
+
+@pytest.mark.parametrize("name", [n for n in library.names() if not n.startswith("task-")])
+def test_hand_made_scenarios_exercise_spikes_and_learning(name):
+    """Each population spikes and every projection learns, so a wrong backend cannot pass by doing nothing."""
+    sc = library.get(name)[0].validated()
+    res = reference_run(sc)
+    z = res.traces["z"]
+    start = 0
+    for pop in sc.populations:
+        assert z[:, start : start + pop.size].sum() >= 2 * pop.size, (name, pop.model)
+        start += pop.size
+    assert np.max(np.abs(res.weights["w_out"][-1] - sc.w_out)) > 1e-4
+    assert np.max(np.abs(res.weights["w_in"][-1] - sc.w_in)) > 1e-7
+
+
+# ------------------------------------------------------------------------------------------ compare
+def test_identical_results_pass_with_zero_error(small_reference):
+    sc, ref = small_reference
+    cmp = compare_results(sc, ref, copy.deepcopy(ref))
+    assert cmp.status == "pass" and cmp.horizon == sc.n_steps and cmp.first_spike_mismatch is None
+    assert all(q.max_rel_err == 0.0 for q in cmp.quantities if q.status == "pass" and q.max_rel_err is not None)
+    assert {q.name for q in cmp.quantities} >= {"spikes", "traces/v", "synapse/ebar", "weight_events/w", "weights/w_rec", "losses"}
+
+
+def test_one_changed_value_names_trace_step_and_neuron(small_reference):
+    sc, ref = small_reference
+    got = copy.deepcopy(ref)
+    got.traces["learning_signal"][123, 4] *= 1 + 1e-9
+    cmp = compare_results(sc, ref, got)
+    assert cmp.status == "fail"
+    assert cmp.first_failure["quantity"] == "traces/learning_signal"
+    assert cmp.first_failure["step"] == 123 and cmp.first_failure["index"] == 4
+    # below the tolerance: passes
+    got.traces["learning_signal"][123, 4] = ref.traces["learning_signal"][123, 4] * (1 + 1e-14)
+    assert compare_results(sc, ref, got).status == "pass"
+
+
+def test_spike_mismatch_sets_the_horizon(small_reference):
+    sc, ref = small_reference
+    got = copy.deepcopy(ref)
+    step = 200
+    got.traces["z"][step, 2] = 1 - got.traces["z"][step, 2]
+    got.traces["v"][step + 5 :] += 1.0  # beyond the horizon: not compared
+    cmp = compare_results(sc, ref, got)
+    assert cmp.status == "fail" and cmp.horizon == step
+    assert cmp.first_spike_mismatch["step"] == step and cmp.first_spike_mismatch["neuron"] == 2
+    assert cmp.first_failure["quantity"] == "spikes" and cmp.first_failure["step"] == step
+    v = next(q for q in cmp.quantities if q.name == "traces/v")
+    assert v.status == "pass" and v.compared == step * sc.n_rec
+
+
+def test_time_shift_is_recognised(small_reference):
+    sc, ref = small_reference
+    got = copy.deepcopy(ref)
+    got.traces["readout_v"] = np.vstack([ref.traces["readout_v"][:1], ref.traces["readout_v"][:-1]])
+    q = next(q for q in compare_results(sc, ref, got).quantities if q.name == "traces/readout_v")
+    assert q.status == "fail" and "1 step(s) later" in q.note
+
+
+def test_weight_event_errors_and_nan_fail(small_reference):
+    sc, ref = small_reference
+    got = copy.deepcopy(ref)
+    row = 1000
+    got.weight_events["w"][row] += 1e-6
+    cmp = compare_results(sc, ref, got)
+    q = next(q for q in cmp.quantities if q.name == "weight_events/w")
+    assert q.status == "fail" and q.first_diverging_step == int(ref.weight_events["step"][row])
+    got = copy.deepcopy(ref)
+    got.traces["psi"][7, 0] = np.nan
+    assert compare_results(sc, ref, got).first_failure["quantity"] == "traces/psi"
+
+
+def test_missing_traces_are_reported_not_failed(small_reference):
+    sc, ref = small_reference
+    got = copy.deepcopy(ref)
+    del got.traces["fr_reg"]
+    got.synapse_traces = {}
+    got.weights = {}
+    cmp = compare_results(sc, ref, got)
+    assert cmp.status == "pass"
+    assert {q.name for q in cmp.quantities if q.status == "missing"} >= {"traces/fr_reg", "synapse/e", "weights/w_in"}
+
+
+# ------------------------------------------------------------------------------------------ runner
+def test_perturbed_backend_fails_naming_scenario_trace_and_step():
+    """The suite's self-test: tau_m of population 0 nudged by 1e-7 relative in a reference run."""
+    bad = PerturbedBackend.from_spec("populations.0.params.tau_m*1.0000001")
+    suite = run_validation(SMALL, ["reference", "bad"], extra_backends={"bad": bad})
+    assert suite.exit_status() == 1
+    for outcome in suite.scenarios:
+        assert outcome.cells["reference"].status == "pass"
+        cell = outcome.cells["bad"]
+        assert cell.status == "fail", (outcome.name, cell.reason)
+        # independently: the first step at which v of population 0 can differ is its first input arrival
+        sc = library.get(outcome.name)[0].validated()
+        n0 = sc.populations[0].size
+        first = min(int(t[0]) for i, t in enumerate(sc.input_spikes) if len(t) and np.any(sc.w_in[:n0, i] != 0))
+        ff = cell.comparison.first_failure
+        assert ff["quantity"] == "traces/v"
+        ref = reference_run(sc)
+        nudged = reference_run(perturb_scenario(sc, "populations.0.params.tau_m", lambda v: v * 1.0000001))
+        rel = np.abs(nudged.traces["v"] - ref.traces["v"]).max(axis=1) / np.abs(ref.traces["v"]).max()
+        # v of population 0 first differs after its first input arrival (alpha enters with the decay)
+        assert ff["step"] == int(np.nonzero(rel > sc.tolerance["rtol"])[0][0]) > first
+        assert f"first diverges at step {ff['step']}" in cell.reason and "traces/v" in cell.reason
+    failures = {(s, c.backend) for s, c in suite.failures()}
+    assert failures == {(n, "bad") for n in SMALL}
+
+
+def test_reference_matches_the_public_sine_losses():
+    suite = run_validation(["task-sine-original"], ["reference"])
+    out = suite.scenarios[0]
+    exp = out.reference["expected_losses"]
+    assert exp["status"] == "pass" and exp["max_rel_err"] < 1e-10
+    assert out.cells["reference"].status == "pass" and suite.exit_status() == 0
+
+
+def test_not_installed_backend_is_shown_and_require_fails():
+    class Absent:
+        families = ("original", "event")
+
+        def check(self):
+            raise ImportError("the simulator 'absent' is not installed")
+
+        def run(self, *a, **k):  # pragma: no cover - never called
+            raise AssertionError("run() of an absent backend")
+
+    suite = run_validation(["orig-lif-single"], ["reference", "absent"], extra_backends={"absent": Absent()})
+    cell = suite.scenarios[0].cells["absent"]
+    assert cell.status == "not installed" and "not installed" in cell.reason
+    assert suite.exit_status() == 0
+    suite = run_validation(["orig-lif-single"], ["reference", "absent"], extra_backends={"absent": Absent()},
+                           require=["absent"])
+    assert suite.missing_required() == ["absent"] and suite.exit_status() == 1
+
+
+def test_not_applicable_cells():
+    sym = library.get("orig-rec-symmetric")[0].validated()
+    assert "fixed feedback" in _unsupported("nest-builtin", object(), ("original", "event"), sym)
+    assert _unsupported("nest-builtin", object(), ("original", "event"), library.get("orig-rec-mse-gd")[0].validated()) is None
+    assert "original" in _unsupported("x", object(), ("original",), library.get("event-lif-single")[0].validated())
+    assert "nest-builtin" in KNOWN_LIMITS
+
+    class NoCE:
+        families = ("original",)
+
+        def unsupported(self, sc):
+            return "no cross-entropy readout" if sc.readout["loss"] == "cross_entropy" else None
+
+        def run(self, sc, **kw):
+            return reference_run(sc, **kw)
+
+    suite = run_validation(SMALL, ["noce"], extra_backends={"noce": NoCE()})
+    assert [s.cells["noce"].status for s in suite.scenarios] == ["pass", "n/a"]
+    assert suite.exit_status() == 0
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(ValueError, match="allowed values"):
+        run_validation(SMALL, ["no-such-backend"])
+    with pytest.raises(ValueError, match="known scenarios"):
+        run_validation(["no-such-scenario"], ["reference"])
+    with pytest.raises(ParameterError, match="populations"):
+        PerturbedBackend.from_spec("populations.9.params.tau_m*2").run(library.get("orig-lif-single")[0].validated())
+    with pytest.raises(ParameterError, match="PATH"):
+        PerturbedBackend.from_spec("tau_m~2")
+
+
+def test_registry_backends_are_listed():
+    suite = run_validation(["orig-lif-single"], None)
+    assert [b["name"] for b in suite.backends] == registry.names()
+    for b in suite.backends:
+        assert b["available"] == registry.status(b["name"])[0]
+        cell = suite.scenarios[0].cells[b["name"]]
+        assert (cell.status == "not installed") == (not b["available"])
+
+
+# ------------------------------------------------------------------------------------------ CLI + report
+class _Html(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: dict[str, int] = {}
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def _cli(argv: list[str], **kw) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(parser.parse_args(argv), stream=out, progress_stream=err, **kw)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_writes_valid_report_json_html_and_plots(tmp_path):
+    code, out, err = _cli(["--backends", "reference", "--scenarios", *SMALL, "--out", str(tmp_path),
+                           "--perturb", "readout.tau_m*1.00000001"])
+    assert code == 1
+    assert "perturbed-1" in out and "FAIL" in out and "orig-rec-ce-adam x perturbed-1" in out
+    assert "[  4/4]" in err  # progress lines
+    doc = json.loads((tmp_path / "report.json").read_text())
+    validate(doc)
+    assert doc["summary"]["counts"]["fail"] == 2 and doc["summary"]["exit_status"] == 1
+    assert {(f["scenario"], f["backend"]) for f in doc["summary"]["failures"]} == {(n, "perturbed-1") for n in SMALL}
+    f0 = doc["summary"]["failures"][0]
+    # the readout time constant first shows in the readout potential and what is computed from it
+    assert f0["quantity"] in ("traces/readout_v", "traces/y", "traces/error", "traces/learning_signal")
+    assert isinstance(f0["step"], int)
+    s0 = doc["scenarios"][0]
+    assert s0["tolerance"]["why"] and s0["source"] == "saved orig-lif-single.json"
+    assert len(s0["plots"]) == 2 and all((tmp_path / p).stat().st_size > 5000 for p in s0["plots"])
+    parser = _Html()
+    html = (tmp_path / "report.html").read_text()
+    parser.feed(html)
+    assert parser.tags["table"] >= 4 and len(parser.images) == 4
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "src='plots/" not in html and 'src="plots/' not in html  # self-contained
+
+
+def test_cli_passes_without_perturbation_and_lists(tmp_path):
+    code, out, _ = _cli(["--backends", "reference", "--scenarios", "orig-lif*", "--out", str(tmp_path), "--no-plots"])
+    assert code == 0 and "PASSED" in out
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert [s["name"] for s in doc["scenarios"]] == ["orig-lif-single", "orig-lif-tref0", "orig-lif-tref5"]
+    code, out, _ = _cli(["--list"])
+    assert code == 0 and "task-sine-original" in out and "reference" in out
+    code, out, _ = _cli(["--schema"])
+    assert code == 0 and json.loads(out) == REPORT_SCHEMA
+    code, out, _ = _cli(["--scenarios", "nope"])
+    assert code == 2 and "no such scenario" in out
+
+
+def test_schema_rejects_malformed_reports(tmp_path):
+    _cli(["--backends", "reference", "--scenarios", "orig-lif-single", "--out", str(tmp_path), "--no-plots"])
+    doc = json.loads((tmp_path / "report.json").read_text())
+    validate(doc)
+    broken = copy.deepcopy(doc)
+    del broken["summary"]["counts"]["pass"]
+    with pytest.raises(SchemaError, match=r"\$\.summary\.counts: required field 'pass'"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    broken["scenarios"][0]["results"]["reference"]["status"] = "ok-ish"
+    with pytest.raises(SchemaError, match="is not one of"):
+        validate(broken)
+    broken = copy.deepcopy(doc)
+    broken["seconds"] = "fast"
+    with pytest.raises(SchemaError, match=r"\$\.seconds: str is not of type number"):
+        validate(broken)
