@@ -1,0 +1,272 @@
+"""Small random e-prop networks that exercise every feature, for backend-equivalence tests.
+
+``random_scenario(family, seed)`` builds a network of 3-8 inputs, 4-10 recurrent neurons and 1-2
+readouts, trained for 2-4 sequences of 40-120 steps, with weights scaled so that the recurrent
+neurons spike regularly.  Which features a seed exercises is a deterministic function of the seed,
+:func:`coverage`; every other number (sizes, time constants, weights, spikes, targets) is drawn
+from ``numpy.random.default_rng`` seeded with the seed and the family.
+
+Each feature cycles through its options with its own period (``FEATURES``): option
+``options[(seed // stride + phase) % len(options)]``, so that any 20 consecutive seeds cover every
+option of every feature, in varied combinations.
+
+Design constraints, so that the networks test what they should:
+
+* no input spike arrives in the first step of a sequence (the original family drops those, and an
+  event-family arrival at step 0 would need an emission before the simulation starts);
+* ``i_offset`` is at most a third of the threshold distance (as a stationary potential), so a
+  recurrent neuron never spikes in the first step of an update interval (original family), where
+  NEST's bookkeeping of late spikes is not reproduced by the reference;
+* voltages are absolute and differ from NEST's defaults (``v_rest`` -70..-60 mV), capacitances and
+  currents are non-trivial, so the canonical-to-NEST translation is exercised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .parameters import FAMILIES, ParameterError
+from .scenario import Population, Scenario
+
+__all__ = ["FEATURES", "coverage", "random_scenario"]
+
+#: feature -> (family or None for both, options, stride, phase); see the module docstring
+FEATURES: dict[str, tuple[str | None, tuple[Any, ...], int, int]] = {
+    "model": (None, ("iaf", "iaf_adapt", "mixed"), 1, 0),
+    "event_model": ("event", ("iaf", "iaf_adapt", "iaf_psc_delta", "iaf_psc_delta_adapt", "mixed"), 1, 0),
+    "tau_refrac": (None, (0.0, 2.0, 5.0), 2, 0),
+    "surrogate_gradient_function": (
+        None, ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative"), 1, 1),
+    "regular_spike_arrival": ("original", (True, False), 3, 0),
+    "optimizer": (None, ("gradient_descent", "adam"), 1, 0),
+    "batch_size": ("original", (1, 2), 2, 1),
+    "loss": ("original", ("mean_squared_error", "cross_entropy"), 5, 0),
+    "feedback": (None, ("random", "symmetric_initial"), 4, 1),
+    "c_reg": (None, ("zero", "non-zero"), 2, 1),
+    "short_learning_window": ("original", (False, True), 3, 1),
+    "average_gradient": ("original", (False, True), 7, 0),
+    "isi_trace_cutoff": ("event", ("none", "finite"), 3, 0),
+    "optimize_each_step": ("event", (True, False), 2, 1),
+    "learning_window_signal": ("event", ("none", "recall"), 5, 2),
+    "record_synapses": (None, (False, True), 3, 2),
+    "i_offset": (None, ("zero", "small"), 4, 0),
+    "v_min": (None, ("none", "finite"), 6, 1),
+}
+
+
+def coverage(seed: int, family: str = "original") -> dict[str, Any]:
+    """The features a seed exercises (deterministic; see :data:`FEATURES`).
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative seed.
+    family : {'original', 'event'}
+
+    Returns
+    -------
+    dict
+        Feature name -> option.  For the event family ``model`` holds the ``event_model`` option.
+    """
+    if family not in FAMILIES:
+        raise ParameterError(f"family = {family!r}: allowed values are {', '.join(FAMILIES)}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed = {seed!r}: allowed range is integer >= 0")
+    out: dict[str, Any] = {}
+    for name, (fam, options, stride, phase) in FEATURES.items():
+        if fam is not None and fam != family:
+            continue
+        out[name] = options[(int(seed) // stride + phase) % len(options)]
+    if family == "event":
+        out["model"] = out.pop("event_model")
+    return out
+
+
+def random_scenario(family: str, seed: int, **overrides: Any) -> Scenario:
+    """A small random network exercising the features :func:`coverage` assigns to ``seed``.
+
+    Parameters
+    ----------
+    family : {'original', 'event'}
+    seed : int
+        Non-negative seed; it fixes the features and every random draw.
+    **overrides
+        Replace a feature of :func:`coverage` (for example ``loss='cross_entropy'``).
+
+    Returns
+    -------
+    Scenario
+        Validated-ready scenario (``float32_weights`` False: float64 weights).
+
+    Raises
+    ------
+    ParameterError
+        Unknown family, bad seed, or an override that is not a feature of the family.
+    """
+    feat = coverage(seed, family)
+    for name, value in overrides.items():
+        if name not in feat:
+            raise ParameterError(f"{name}: not a feature of family {family!r}; features are {', '.join(sorted(feat))}")
+        feat[name] = value
+    rng = np.random.default_rng([int(seed), FAMILIES.index(family)])
+    original = family == "original"
+
+    dt = 1.0
+    T = int(rng.integers(40, 121))
+    batch = feat["batch_size"] if original else 1
+    n_seq = batch * int(rng.integers(2, 5 if batch == 1 else 3))  # 2-4 sequences
+    n_in = int(rng.integers(3, 9))
+    n_rec = int(rng.integers(4, 11))
+    cross_entropy = original and feat["loss"] == "cross_entropy"
+    n_out = 2 if cross_entropy else int(rng.integers(1, 3))
+
+    # ----------------------------------------------------------------- recurrent populations
+    if feat["model"] == "mixed":
+        models = ["iaf", "iaf_adapt"] if original else ["iaf_psc_delta", "iaf_adapt"]
+        sizes = [n_rec // 2, n_rec - n_rec // 2]
+    else:
+        models, sizes = [feat["model"]], [n_rec]
+    surrogates = list(FEATURES["surrogate_gradient_function"][1])
+    first_sg = surrogates.index(feat["surrogate_gradient_function"])
+    populations = []
+    drive = []  # per population: (theta, alpha, zeta) to scale the weights
+    for k, (model, size) in enumerate(zip(models, sizes)):
+        tau_m = float(rng.uniform(10.0, 30.0))
+        cm = float(rng.uniform(0.1, 1.0))
+        v_rest = float(rng.uniform(-70.0, -60.0))
+        theta = float(rng.uniform(0.5, 2.0))  # threshold above rest, mV
+        alpha = np.exp(-dt / tau_m)
+        p_i = tau_m / cm * (1.0 - alpha)  # mV per nA per step
+        params: dict[str, Any] = {
+            "tau_m": tau_m,
+            "cm": cm,
+            "v_rest": v_rest,
+            "v_thresh": v_rest + theta,
+            "tau_refrac": feat["tau_refrac"],
+            # stationary potential of the offset alone: at most theta / 3 (see module docstring)
+            "i_offset": 0.0 if feat["i_offset"] == "zero" else float(rng.uniform(0.05, 0.3)) * theta * (1 - alpha) / p_i,
+            "surrogate_gradient_function": surrogates[(first_sg + k) % len(surrogates)],
+            "surrogate_gradient_height": float(rng.uniform(0.2, 0.5)) / theta,
+            "surrogate_gradient_width": float(rng.uniform(0.5, 1.5)) * theta,
+            "c_reg": 0.0 if feat["c_reg"] == "zero" else float(rng.uniform(1.0, 50.0)),
+            "f_target": float(rng.uniform(5.0, 50.0)),
+        }
+        if feat["v_min"] == "finite":
+            params["v_min"] = v_rest - float(rng.uniform(0.5, 2.0)) * theta
+        if model in ("iaf_adapt", "iaf_psc_delta_adapt"):
+            params["tau_a"] = float(rng.uniform(20.0, 200.0))
+            params["beta"] = float(rng.uniform(0.05, 0.5)) * theta
+        if model in ("iaf_psc_delta", "iaf_psc_delta_adapt"):
+            params["v_reset"] = v_rest - float(rng.uniform(0.0, 0.5)) * theta
+        if original:
+            params["regular_spike_arrival"] = feat["regular_spike_arrival"]
+            zeta = 1.0 if feat["regular_spike_arrival"] else 1.0 - alpha
+        else:
+            params["kappa"] = float(rng.uniform(0.9, 0.99))
+            params["kappa_reg"] = float(rng.uniform(0.9, 0.99))
+            if feat["isi_trace_cutoff"] == "finite":
+                params["isi_trace_cutoff"] = float(rng.integers(5, 30)) * dt
+            zeta = 1.0
+        populations.append(Population(model, int(size), params))
+        drive += [(theta, alpha, zeta)] * size
+    theta_j, alpha_j, zeta_j = (np.array(x) for x in zip(*drive))
+
+    # ----------------------------------------------------------------- readout
+    tau_out = float(rng.uniform(10.0, 30.0))
+    readout: dict[str, Any] = {
+        "tau_m": tau_out,
+        "cm": float(rng.uniform(0.1, 1.0)),
+        "v_rest": 0.0 if cross_entropy else float(rng.uniform(-1.0, 1.0)),
+        "i_offset": 0.0,
+        "loss": "cross_entropy" if cross_entropy else "mean_squared_error",
+    }
+    if original:
+        readout["regular_spike_arrival"] = bool(rng.integers(0, 2))
+    elif feat["isi_trace_cutoff"] == "finite":
+        readout["isi_trace_cutoff"] = float(rng.integers(5, 30)) * dt
+
+    # ----------------------------------------------------------------- inputs and weights
+    rate = rng.uniform(0.05, 0.2, size=n_in)  # spike probability per step
+    raster = rng.random((n_seq * T, n_in)) < rate
+    raster[::T] = False  # nothing arrives in the first step of a sequence
+    input_spikes = [np.nonzero(raster[:, i])[0].astype(np.int64) for i in range(n_in)]
+    # inputs alone hold the mean potential at about 1.5 thresholds: the neurons fire regularly
+    mean_in = 1.5 * theta_j * (1.0 - alpha_j) / (zeta_j * n_in * rate.mean())
+    w_in = mean_in[:, None] * rng.uniform(0.2, 1.8, size=(n_rec, n_in))
+    w_rec = (0.5 * theta_j * (1.0 - alpha_j) / zeta_j)[:, None] * rng.normal(0.0, 1.0, size=(n_rec, n_rec)) * 3.0
+    np.fill_diagonal(w_rec, 0.0)
+    zeta_out = 1.0 if (not original or readout["regular_spike_arrival"]) else 1.0 - np.exp(-dt / tau_out)
+    w_out = rng.normal(0.0, 1.0, size=(n_out, n_rec)) * (1.0 - np.exp(-dt / tau_out)) / zeta_out
+    w_fb = rng.normal(0.0, 1.0, size=(n_rec, n_out)) / np.sqrt(n_rec)
+
+    # ----------------------------------------------------------------- targets
+    steps = np.arange(n_seq * T)
+    if cross_entropy:
+        target = np.zeros((n_out, n_seq * T))
+        for s, k in enumerate(rng.integers(0, n_out, size=n_seq)):
+            target[k, s * T : (s + 1) * T] = 1.0
+    else:
+        periods = rng.uniform(0.3, 1.0, size=(n_out, 2)) * T
+        phases = rng.uniform(0, 2 * np.pi, size=(n_out, 2))
+        pos = (steps % T)[None, :]
+        target = readout["v_rest"] + 0.5 * (np.sin(2 * np.pi * pos / periods[:, :1] + phases[:, :1])
+                                            + 0.5 * np.sin(2 * np.pi * pos / periods[:, 1:] + phases[:, 1:]))
+
+    # ----------------------------------------------------------------- learning
+    opt_type = feat["optimizer"]
+    optimizer: dict[str, Any] = {
+        "type": opt_type,
+        "eta": float(rng.uniform(1e-3, 1e-2)) if opt_type == "gradient_descent" else float(rng.uniform(1e-3, 5e-3)),
+        "batch_size": batch,
+        "w_min": -100.0,
+        "w_max": 100.0,
+    }
+    if opt_type == "adam":
+        optimizer.update(beta_1=0.9, beta_2=0.999, epsilon=float(rng.choice([1e-7, 1e-8])))
+    if not original:
+        optimizer["optimize_each_step"] = feat["optimize_each_step"]
+    network: dict[str, Any] = {"family": family, "dt": dt, "sequence": T * dt, "feedback": feat["feedback"]}
+    synapse: dict[str, Any] = {}
+    learning_window_signal = None
+    if original:
+        if feat["short_learning_window"]:
+            network["learning_window"] = float(rng.integers(T // 4, T)) * dt
+        synapse = {"average_gradient": feat["average_gradient"],
+                   "tau_m_readout": None if rng.integers(0, 2) else float(rng.uniform(10.0, 30.0))}
+    elif feat["learning_window_signal"] == "recall":
+        window = np.zeros(T)
+        window[-int(rng.integers(T // 4, T // 2)) :] = 1.0
+        learning_window_signal = np.tile(window, n_seq)
+
+    record = []
+    if feat["record_synapses"]:
+        pre_rec = int(rng.integers(0, n_rec))
+        record = [("in", int(rng.integers(0, n_in)), int(rng.integers(0, n_rec))),
+                  ("rec", pre_rec, (pre_rec + 1 + int(rng.integers(0, n_rec - 1))) % n_rec),
+                  ("out", int(rng.integers(0, n_rec)), int(rng.integers(0, n_out)))]
+
+    summary = ", ".join(f"{k}={v}" for k, v in feat.items())
+    return Scenario(
+        name=f"random-{family}-{seed}",
+        description=f"Random small network (seed {seed}): {summary}.",
+        network=network,
+        populations=populations,
+        readout=readout,
+        optimizer=optimizer,
+        synapse=synapse,
+        n_in=n_in,
+        n_out=n_out,
+        n_sequences=n_seq,
+        iteration_sequences=batch,
+        w_in=w_in,
+        w_rec=w_rec,
+        w_out=w_out,
+        w_fb=w_fb if feat["feedback"] == "random" else None,
+        input_spikes=input_spikes,
+        target=target,
+        learning_window_signal=learning_window_signal,
+        record_synapses=record,
+        tolerance={"rtol": 1e-10, "why": "float64 throughout"},
+    )
