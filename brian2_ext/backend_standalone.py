@@ -1,0 +1,25 @@
+"""Backend ``brian2-standalone``: e-prop in Brian2's cpp_standalone mode, one cached binary per structure."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from eprop_plugins.results import Result
+
+__all__ = ["run", "check"]
+
+
+def run(scenario, *, record_weight_events: bool = True,
+        on_iteration: Callable[[int, float], None] | None = None) -> Result:
+    """Run a scenario with Brian2 cpp_standalone (1 thread); see :func:`brian2_ext.runner.run_scenario`."""
+    from .runner import run_scenario
+
+    return run_scenario(scenario, mode="standalone", record_weight_events=record_weight_events,
+                        on_iteration=on_iteration, backend="brian2-standalone")
+
+
+def check() -> None:
+    """Raise ImportError/RuntimeError when Brian2 cpp_standalone cannot run here."""
+    from .checks import check_brian2
+
+    check_brian2(standalone=True)

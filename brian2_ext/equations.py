@@ -1,0 +1,326 @@
+"""Brian2 model strings and code blocks of original-family e-prop, one fragment per concept.
+
+Every block is discrete-time code (``run_regularly`` or ``on_pre``), written in the floating-point
+order of the NumPy reference (:mod:`eprop_plugins.reference.original`), because a 1e-16 difference in
+the voltage update can flip a spike (``eprop-model.md`` §8).  Variables are dimensionless numbers in
+the reference's units (mV, ms, 1/mV): converting to SI volts would change the last bits of every
+weight.  The user-facing API (:mod:`brian2_ext.attach`) converts Brian2 quantities once.
+
+Schedule of one time step ``n`` (Brian2 step ``n`` of a run = aligned step ``n`` of the iteration):
+
+==============================  =====================================================================
+slot (order)                    work
+==============================  =====================================================================
+``start`` (0, 1), every T       interval block: firing-rate term, gradient of the finished interval,
+                                optimizer, reset of neurons and traces (``INTERVAL_*``)
+``groups`` (-1)                 presynaptic traces ``z̄`` take the arrivals of step n (``ZBAR_STEP``)
+``groups`` (0)                  recurrent neuron update (``RECURRENT_STEP``)
+``thresholds``                  recurrent spikes of step n; inputs that arrive at n + 1
+``synapses`` (0, 1, 2)          in/rec spikes accumulate for step n + 1; rec → readout arrive now
+``after_synapses`` (0..5)       readout, softmax norm, error, learning signal, eligibility traces
+==============================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Structure",
+    "recurrent_model",
+    "recurrent_step",
+    "recurrent_interval",
+    "readout_model",
+    "readout_step",
+    "readout_signal",
+    "hidden_synapse_model",
+    "out_synapse_model",
+    "zbar_step",
+    "eligibility_step",
+    "out_trace_step",
+    "optimizer_block",
+    "SURROGATE_CODE",
+]
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What the generated code depends on (everything else is a run-time value).
+
+    Two scenarios with the same structure share one compiled standalone binary.
+    """
+
+    n_in: int
+    n_rec: int
+    n_out: int
+    steps: int  # T, steps per sequence (= update interval)
+    window: int  # T_L, learning-window steps
+    batch: int  # sequences per optimizer update (= per iteration and per run)
+    loss: str
+    optimizer: str
+    average_gradient: bool
+    surrogates: tuple[str, ...]
+    symmetric_feedback: bool
+    record: bool  # per-step state monitors
+
+
+#: surrogate gradient psi with dist = v - threshold (spec §1), same operation order as reference.common
+SURROGATE_CODE = {
+    "piecewise_linear": "h*clip(1.0 - abs(dist)/sg_w, 0.0, 1.0)",
+    "exponential": "h*exp(-abs(dist)/sg_w)",
+    "fast_sigmoid_derivative": "h*(1.0 + abs(dist)/sg_w)**-2.0",
+    "arctan_derivative": "h/(1.0 + (dist/sg_w)**2.0)",
+}
+
+
+def recurrent_model(st: Structure) -> str:
+    """State and per-neuron constants of the recurrent population (original family)."""
+    sel = "".join(f"sg_{name} : 1 (constant)\n" for name in st.surrogates) if len(st.surrogates) > 1 else ""
+    return (
+        """
+        v : 1          # membrane potential relative to v_rest (mV)
+        r : integer    # refractory steps left
+        z : 1          # spike of the last step (0/1)
+        a : 1          # adaptation
+        thr : 1        # effective threshold relative to v_rest (mV)
+        psi : 1        # surrogate gradient (1/mV)
+        syn : 1        # weighted spike arrivals of this step (mV, before the zeta factor)
+        nspk : 1       # spikes in the current interval
+        fr : 1         # firing-rate regularisation term of the last interval
+        L : 1          # learning signal (mV), summed over readouts
+        alpha : 1 (constant)
+        p_i : 1 (constant)      # tau_m/cm (1 - alpha), mV/nA
+        i_e : 1 (constant)      # nA
+        zeta : 1 (constant)
+        v_th : 1 (constant)
+        v_min : 1 (constant)
+        v_max : 1 (constant)    # +inf: only for clip()
+        n_ref : integer (constant)
+        rho : 1 (constant)
+        beta : 1 (constant)
+        h : 1 (constant)
+        sg_w : 1 (constant)
+        c_reg : 1 (constant)
+        f_target : 1 (constant)  # spikes/ms
+        kappa : 1 (constant)     # e-bar filter of the synapses onto this neuron
+        """
+        + OPTIMIZER_CONSTANTS
+        + sel
+    )
+
+
+def _psi_expression(st: Structure) -> str:
+    if len(st.surrogates) == 1:
+        return SURROGATE_CODE[st.surrogates[0]]
+    # exact: 1*x + 0*y + ... == x for finite y
+    return " + ".join(f"sg_{name}*({SURROGATE_CODE[name]})" for name in st.surrogates)
+
+
+def recurrent_step(st: Structure) -> str:
+    """One step of the recurrent neurons (spec §2, steps 2-5), reference operation order."""
+    return f"""
+        r = r - int(r > 0)
+        v = (p_i*i_e + zeta*syn) + alpha*v
+        v = v - v_th*z
+        v = clip(v, v_min, v_max)
+        a = rho*a + z
+        thr = v_th + beta*a
+        dist = v - thr
+        psi = ({_psi_expression(st)})*int(r == 0)
+        z = int(v >= thr and r == 0)
+        r = r + int(z > 0.5)*n_ref
+        nspk = nspk + z
+        syn = 0.0
+        """
+
+
+def recurrent_interval(st: Structure, dt: float) -> str:
+    """Interval start: firing-rate term of the finished interval, then the state reset (spec §2 step 1, 6)."""
+    return f"""
+        fr = c_reg*(nspk/{st.steps} - f_target*{dt!r})/{st.steps}
+        v = 0.0
+        r = 0
+        z = 0.0
+        a = 0.0
+        nspk = 0.0
+        syn = 0.0
+        """
+
+
+def readout_model(st: Structure) -> str:
+    """State and constants of the readouts; the optimizer constants of the synapses onto them live here too."""
+    ce = "usum : 1\n" if st.loss == "cross_entropy" else ""
+    return (
+        """
+        y : 1          # readout potential relative to v_rest (mV)
+        syn_out : 1    # weighted recurrent spikes of this step
+        u : 1          # exp(y + v_rest) (cross-entropy)
+        sig : 1        # readout signal (MSE: absolute potential; CE: softmax)
+        err : 1        # error signal (0 outside the learning window)
+        kappa_out : 1 (constant)
+        p_i_out : 1 (constant)
+        i_e_out : 1 (constant)
+        zeta_out : 1 (constant)
+        v_rest_out : 1 (constant)
+        v_min_out : 1 (constant)
+        v_max_out : 1 (constant)
+        """
+        + ce
+        + OPTIMIZER_CONSTANTS
+    )
+
+
+#: optimizer constants, stored on the postsynaptic group and read as ``<name>_post``
+OPTIMIZER_CONSTANTS = """
+        eta : 1 (constant)
+        beta_1 : 1 (constant)
+        beta_2 : 1 (constant)
+        epsilon : 1 (constant)
+        w_min : 1 (constant)
+        w_max : 1 (constant)
+        """
+
+
+def readout_step(st: Structure) -> str:
+    """Readout potential (spec §2, aligned form)."""
+    u = "u = exp(y + v_rest_out)\n" if st.loss == "cross_entropy" else ""
+    return f"""
+        y = (p_i_out*i_e_out + zeta_out*syn_out) + kappa_out*y
+        y = clip(y, v_min_out, v_max_out)
+        syn_out = 0.0
+        {u}"""
+
+
+def readout_signal(st: Structure) -> str:
+    """Readout signal and error inside the learning window; ``target`` is a TimedArray."""
+    if st.loss == "cross_entropy":
+        sig = "sig = u/(usum + u)"
+    else:
+        sig = "sig = y + v_rest_out"
+    return f"""
+        {sig}
+        err = (sig - target(t, i))*int(t_in_timesteps % {st.steps} >= {st.steps - st.window})
+        """
+
+
+def hidden_synapse_model(st: Structure) -> str:
+    """Input and recurrent e-prop synapses: weight, eligibility traces, optimizer state."""
+    return """
+        w : 1                 # weight (mV)
+        arrived : 1           # a presynaptic spike arrives in the next step
+        zbar : 1              # presynaptic trace
+        eps : 1               # adaptation eligibility (epsilon)
+        elig : 1              # eligibility trace e
+        ebar : 1              # low-pass filtered eligibility trace
+        grad : 1              # sum_t L_t ebar_t over the interval
+        sum_e : 1             # sum_t e_t over the interval
+        """ + OPTIMIZER_STATE
+
+
+OPTIMIZER_STATE = """
+        cum : 1               # accumulated gradient (NEST 'cumulative')
+        m1 : 1                # Adam first moment
+        m2 : 1                # Adam second moment
+        b1p : 1               # beta_1 power
+        b2p : 1               # beta_2 power
+        """
+
+
+def out_synapse_model(st: Structure) -> str:
+    """Recurrent -> readout synapses; they also carry the feedback weight B and sum the learning signal."""
+    return """
+        w : 1
+        B : 1                 # feedback weight readout -> recurrent (dimensionless)
+        arrived : 1
+        zbar : 1
+        grad : 1
+        L_pre = B*err_post : 1 (summed)
+        """ + OPTIMIZER_STATE
+
+
+def zbar_step() -> str:
+    """z̄ takes the presynaptic arrivals of this step (set by on_pre in the previous step)."""
+    return """
+        zbar = alpha_post*zbar + zeta_post*arrived
+        arrived = 0.0
+        """
+
+
+def eligibility_step(st: Structure, inputs: bool) -> str:
+    """e, epsilon, e-bar and the gradient sums, once psi and L of this step are known (spec §2).
+
+    NEST 3.10 computes an interval's gradient at the synapse's next presynaptic spike; for an input
+    spike that arrives at position 1 of the next interval this happens before the learning signal of
+    the interval's last step reaches the neuron, so that term counts as L = 0 (the reference models
+    it).  ``x_in(t + dt, i)`` is the input emitted next step, i.e. arriving at that position.
+    """
+    factor = ""
+    if inputs:
+        factor = f"*(1 - int(t_in_timesteps % {st.steps} == {st.steps - 1})*x_in(t + dt, i))"
+    return f"""
+        elig = psi_post*(zbar - beta_post*eps)
+        eps = rho_post*eps + elig
+        ebar = kappa_post*ebar + (1.0 - kappa_post)*elig
+        grad = grad + (L_post{factor})*ebar
+        sum_e = sum_e + elig
+        """
+
+
+def out_trace_step() -> str:
+    """Readout synapses: z̄ with the readout's constants, gradient e_k z̄."""
+    return """
+        zbar = kappa_out_post*zbar + zeta_out_post*arrived
+        arrived = 0.0
+        grad = grad + err_post*zbar
+        """
+
+
+def optimizer_block(st: Structure, gradient: str, reset: str) -> str:
+    """Interval block of a plastic projection: gradient of the finished interval, optimizer, trace reset.
+
+    The optimizer acts once per iteration (``batch`` intervals): in a run of one iteration it is due
+    only in the block at step ``batch * T`` (spec §4, NEST ``WeightOptimizer``); the block at step 0
+    sees a zero gradient and does nothing.  Arithmetic masks (``due``) replace branches, which Brian2
+    code lacks; ``1*x + 0*y == x`` keeps them exact.
+    """
+    div = f"/{st.window}" if st.average_gradient else ""
+    lines = [
+        f"g_int = ({gradient}){div}",
+        "cum = cum + g_int",
+        f"due = int(t_in_timesteps == {st.batch * st.steps})",
+        f"cum = cum/(1.0 + {st.batch - 1}.0*due)",
+    ]
+    if st.optimizer == "gradient_descent":
+        lines += ["w_new = clip(w - eta_post*cum, w_min_post, w_max_post)"]
+    else:
+        lines += [
+            "b1p_new = b1p*beta_1_post",
+            "b2p_new = b2p*beta_2_post",
+            # the (1 - due) term only keeps the masked-out division finite
+            "alpha_t = eta_post*sqrt(1.0 - b2p_new)/((1.0 - b1p_new) + (1 - due))",
+            "m1_new = beta_1_post*m1 + (1.0 - beta_1_post)*cum",
+            "m2_new = beta_2_post*m2 + (1.0 - beta_2_post)*cum*cum",
+            "w_new = clip(w - alpha_t*m1_new/(sqrt(m2_new) + epsilon_post), w_min_post, w_max_post)",
+            "m1 = due*m1_new + (1 - due)*m1",
+            "m2 = due*m2_new + (1 - due)*m2",
+            "b1p = due*b1p_new + (1 - due)*b1p",
+            "b2p = due*b2p_new + (1 - due)*b2p",
+        ]
+    lines += ["w = due*w_new + (1 - due)*w", "cum = cum*(1 - due)"]
+    lines += reset.strip().splitlines()
+    return "\n".join(line.strip() for line in lines) + "\n"
+
+
+HIDDEN_RESET = """
+zbar = 0.0
+eps = 0.0
+ebar = 0.0
+grad = 0.0
+sum_e = 0.0
+arrived = 0.0
+"""
+
+OUT_RESET = """
+zbar = 0.0
+grad = 0.0
+"""

@@ -1,0 +1,254 @@
+"""Original-family e-prop as one Brian2 network, run one iteration at a time.
+
+:class:`EpropNetwork` creates the Brian2 objects for a :class:`~brian2_ext.equations.Structure`
+(sizes, interval, loss, optimizer: everything the generated code depends on).  Values (parameters,
+weights, optimizer state, inputs, targets) are set per iteration: assigned directly in runtime mode,
+passed as ``run_args`` in cpp_standalone, so one compiled binary serves every iteration and every
+scenario of the same structure.
+
+One iteration = one run of ``batch * T + 1`` steps that starts from a fresh state (t = 0): the
+optimizer of the iteration's last interval runs in the interval block at step ``batch * T``, the
+extra step; whatever else that step computes is discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eprop_plugins.reference.common import recurrent_constants
+
+from . import equations as eq
+
+__all__ = ["structure_of", "EpropNetwork", "BIG"]
+
+#: stands in for "no bound" in clip(); keeps every array finite
+BIG = float(np.finfo(float).max)
+
+
+def structure_of(sc, *, record: bool = True) -> eq.Structure:
+    """The code-relevant structure of a validated original-family scenario."""
+    surrogates = tuple(sorted({p.params["surrogate_gradient_function"] for p in sc.populations}))
+    return eq.Structure(
+        n_in=sc.n_in,
+        n_rec=sc.n_rec,
+        n_out=sc.n_out,
+        steps=sc.steps_per_sequence,
+        window=sc.learning_window_steps(),
+        batch=sc.optimizer["batch_size"],
+        loss=sc.readout["loss"],
+        optimizer=sc.optimizer["type"],
+        average_gradient=bool(sc.synapse["average_gradient"]),
+        surrogates=surrogates,
+        symmetric_feedback=sc.network["feedback"] == "symmetric",
+        record=record,
+    )
+
+
+def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
+    """Hash of the structure and of the code that generates the model (cache key of a build)."""
+    import brian2
+
+    h = hashlib.sha256()
+    h.update(json.dumps(asdict(st), sort_keys=True).encode())
+    h.update(repr(dt).encode())
+    h.update(brian2.__version__.encode())
+    for mod in ("equations.py", "network.py", "config.py"):
+        h.update((Path(__file__).parent / mod).read_bytes())
+    h.update(extra.encode())
+    return h.hexdigest()[:16]
+
+
+class EpropNetwork:
+    """The Brian2 objects of one e-prop network and the per-iteration protocol.
+
+    Parameters
+    ----------
+    st : Structure
+    dt : float
+        Resolution in ms.
+    record_synapses : list of (str, int, int)
+        Synapses whose traces are monitored (part of the structure: it changes the code).
+    """
+
+    def __init__(self, st: eq.Structure, dt: float, record_synapses: list[tuple[str, int, int]] = ()):
+        import brian2 as b2
+
+        self.st = st
+        self.dt = dt
+        self.record_synapses = list(record_synapses)
+        n_in, n_rec, n_out, T = st.n_in, st.n_rec, st.n_out, st.steps
+        self.R = st.batch * T + 1
+        ms = b2.ms
+        clock_dt = dt * ms
+        interval = T * dt * ms
+        b2.defaultclock.dt = clock_dt
+
+        # ------------------------------------------------------------ inputs and target (TimedArrays)
+        self.x_in = b2.TimedArray(np.zeros((self.R, n_in)), dt=clock_dt, name="eprop_x_in")
+        self.target = b2.TimedArray(np.zeros((self.R, n_out)), dt=clock_dt, name="eprop_target")
+        # emits at step m the spikes that arrive at the recurrent neurons at step m + 1
+        self.inp = b2.NeuronGroup(n_in, "", threshold="x_in(t, i) > 0.5", reset="", name="eprop_inputs",
+                                  namespace={"x_in": self.x_in})
+
+        # ------------------------------------------------------------ recurrent neurons
+        self.rec = b2.NeuronGroup(n_rec, eq.recurrent_model(st), threshold="z > 0.5", reset="",
+                                  name="eprop_recurrent")
+        self.rec.run_regularly(eq.recurrent_interval(st, dt), dt=interval, when="start", order=0,
+                               name="eprop_recurrent_interval")
+        self.rec.run_regularly(eq.recurrent_step(st), when="groups", order=0, name="eprop_recurrent_step")
+
+        # ------------------------------------------------------------ readouts
+        self.out = b2.NeuronGroup(n_out, eq.readout_model(st), name="eprop_readout",
+                                  namespace={"target": self.target})
+        self.out.run_regularly("y = 0.0\nsyn_out = 0.0", dt=interval, when="start", order=0,
+                               name="eprop_readout_interval")
+        self.out.run_regularly(eq.readout_step(st), when="after_synapses", order=0, name="eprop_readout_step")
+        self.out.run_regularly(eq.readout_signal(st), when="after_synapses", order=2, name="eprop_readout_signal")
+        objects: list[Any] = [self.inp, self.rec, self.out]
+        if st.loss == "cross_entropy":
+            # softmax normaliser: sum of the other readouts' u (ascending index), then + own u
+            self.norm = b2.Synapses(self.out, self.out, "usum_post = u_pre : 1 (summed)", name="eprop_softmax")
+            pairs = [(q, k) for q in range(n_out) for k in range(n_out) if q != k]
+            self.norm.connect(i=np.array([p[0] for p in pairs]), j=np.array([p[1] for p in pairs]))
+            self._schedule_summed(self.norm, order=1)
+            objects.append(self.norm)
+
+        # ------------------------------------------------------------ plastic synapses
+        hidden_model = eq.hidden_synapse_model(st)
+        on_pre = "syn_post += w\narrived = 1.0"
+        self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_in",
+                                namespace={"x_in": self.x_in})
+        self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
+        self.s_in.connect(i=self.in_pre, j=self.in_post)
+        self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_rec")
+        pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
+        keep = pre != post
+        self.rec_pre, self.rec_post = pre[keep], post[keep]
+        self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
+        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st),
+                                 on_pre="syn_out_post += w\narrived = 1.0", name="eprop_syn_out")
+        self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
+        self.s_out.connect(i=self.out_pre, j=self.out_post)
+        # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
+        self.s_in.pre.order, self.s_rec.pre.order, self.s_out.pre.order = 0, 1, 2
+        self._schedule_summed(self.s_out, order=3)
+
+        for s, name in ((self.s_in, "in"), (self.s_rec, "rec")):
+            s.run_regularly(eq.zbar_step(), when="groups", order=-1, name=f"eprop_syn_{name}_zbar")
+            s.run_regularly(eq.eligibility_step(st, inputs=name == "in"), when="after_synapses", order=5,
+                            name=f"eprop_syn_{name}_trace")
+            s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.HIDDEN_RESET), dt=interval,
+                            when="start", order=1, name=f"eprop_syn_{name}_update")
+        self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
+        out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
+        self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset), dt=interval, when="start", order=1,
+                                 name="eprop_syn_out_update")
+        objects += [self.s_in, self.s_rec, self.s_out]
+
+        # ------------------------------------------------------------ monitors
+        self.monitors: dict[str, Any] = {}
+        if st.record:
+            self.monitors["rec"] = b2.StateMonitor(self.rec, ["v", "z", "psi", "a", "thr", "L", "fr"], record=True,
+                                                   when="end", name="eprop_mon_rec")
+        self.monitors["out"] = b2.StateMonitor(self.out, ["y", "sig", "err"], record=True, when="end",
+                                               name="eprop_mon_out")
+        for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
+            idx = [self.synapse_index(p, pre, post) for p, pre, post in self.record_synapses if p == proj]
+            if idx:
+                variables = ["zbar", "elig", "ebar"] if proj != "out" else ["zbar"]
+                self.monitors[f"syn_{proj}"] = b2.StateMonitor(s, variables, record=idx, when="end",
+                                                               name=f"eprop_mon_syn_{proj}")
+        objects += list(self.monitors.values())
+        self.net = b2.Network(*objects, name="eprop_network")
+
+    # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _schedule_summed(syn, order: int) -> None:
+        # the sums need this step's readout values: run them after the readout update
+        for updater in syn.summed_updaters.values():
+            updater.when = "after_synapses"
+            updater.order = order
+
+    def synapse_index(self, proj: str, pre: int, post: int) -> int:
+        """Index of one synapse in its Synapses object (creation order: pre-major)."""
+        if proj == "in":
+            return pre * self.st.n_rec + post
+        if proj == "rec":
+            return pre * (self.st.n_rec - 1) + (post if post < pre else post - 1)
+        return pre * self.st.n_out + post
+
+    def dense(self, proj: str, values: np.ndarray) -> np.ndarray:
+        """Synaptic values as a ``[post, pre]`` matrix."""
+        n = {"in": (self.st.n_rec, self.st.n_in), "rec": (self.st.n_rec, self.st.n_rec),
+             "out": (self.st.n_out, self.st.n_rec)}[proj]
+        pre, post = {"in": (self.in_pre, self.in_post), "rec": (self.rec_pre, self.rec_post),
+                     "out": (self.out_pre, self.out_post)}[proj]
+        mat = np.zeros(n)
+        mat[post, pre] = values
+        return mat
+
+    def flat(self, proj: str, matrix: np.ndarray) -> np.ndarray:
+        """A ``[post, pre]`` matrix in synapse order."""
+        pre, post = {"in": (self.in_pre, self.in_post), "rec": (self.rec_pre, self.rec_post),
+                     "out": (self.out_pre, self.out_post)}[proj]
+        return np.ascontiguousarray(np.asarray(matrix, dtype=float)[post, pre])
+
+    # ---------------------------------------------------------------- values
+    def constant_values(self, sc) -> dict[Any, np.ndarray]:
+        """Per-neuron parameters of a validated scenario, keyed by Brian2 variable views."""
+        c = recurrent_constants(sc)
+        ro, opt = sc.readout, sc.optimizer
+        dt = sc.dt
+        tau_kappa = sc.synapse["tau_m_readout"] or ro["tau_m"]
+        kappa_out = np.exp(-dt / ro["tau_m"])
+        rec, out = self.rec, self.out
+        v = {
+            rec.alpha: c.alpha, rec.p_i: c.p_i, rec.i_e: c.i_e, rec.zeta: c.zeta, rec.v_th: c.v_th,
+            rec.v_min: np.maximum(c.v_min, -BIG), rec.v_max: np.full(sc.n_rec, BIG), rec.n_ref: c.n_ref,
+            rec.rho: c.rho, rec.beta: c.beta, rec.h: c.h, rec.sg_w: c.w, rec.c_reg: c.c_reg,
+            rec.f_target: c.f_target, rec.kappa: np.full(sc.n_rec, np.exp(-dt / tau_kappa)),
+            out.kappa_out: kappa_out, out.p_i_out: ro["tau_m"] / ro["cm"] * (1.0 - kappa_out),
+            out.i_e_out: ro["i_offset"], out.zeta_out: 1.0 if ro["regular_spike_arrival"] else 1.0 - kappa_out,
+            out.v_rest_out: ro["v_rest"], out.v_min_out: -BIG if ro["v_min"] is None else ro["v_min"] - ro["v_rest"],
+            out.v_max_out: BIG,
+        }
+        if len(self.st.surrogates) > 1:
+            for name in self.st.surrogates:
+                flags = np.zeros(sc.n_rec)
+                for fname, idx in c.surrogate_groups:
+                    if fname == name:
+                        flags[idx] = 1.0
+                v[getattr(rec, f"sg_{name}")] = flags
+        for group in (rec, out):
+            for name, key in (("eta", "eta"), ("beta_1", "beta_1"), ("beta_2", "beta_2"), ("epsilon", "epsilon"),
+                              ("w_min", "w_min"), ("w_max", "w_max")):
+                v[getattr(group, name)] = opt[key]
+        return {k: np.broadcast_to(np.asarray(val, dtype=k.variable.dtype), (k.variable.size,)).copy()
+                for k, val in v.items()}
+
+    def iteration_values(self, sc, it: int, weights: dict[str, np.ndarray], opt_state: dict[str, np.ndarray]):
+        """Weights, optimizer state, inputs and targets of iteration ``it``."""
+        st = self.st
+        n0 = it * st.batch * st.steps
+        n_steps = st.batch * st.steps
+        x = np.zeros((self.R, st.n_in))
+        for i, train in enumerate(sc.input_spikes):
+            local = np.asarray(train, dtype=np.int64) - n0
+            # up to the next iteration's position 1: the row of the extra step feeds the NEST quirk
+            local = local[(local >= 1) & (local <= n_steps + 1)]
+            x[local - 1, i] = 1.0  # emitted one step before arrival
+        tgt = np.zeros((self.R, st.n_out))
+        tgt[:n_steps] = sc.target[:, n0 : n0 + n_steps].T
+        vals: dict[Any, np.ndarray] = {self.x_in: x, self.target: tgt}
+        for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
+            vals[s.w] = self.flat(proj, weights[proj])
+            for name in ("m1", "m2", "b1p", "b2p"):
+                vals[getattr(s, name)] = opt_state[f"{proj}_{name}"]
+        vals[self.s_out.B] = self.flat("out", weights["fb"].T)
+        return vals
