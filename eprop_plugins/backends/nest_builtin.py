@@ -230,19 +230,15 @@ def create_nodes(sc, layout: OriginalLayout) -> NestNetwork:
     )
 
 
-def connect_original(net: NestNetwork, sc, layout: OriginalLayout) -> None:
+def connect_original(net: NestNetwork, sc, layout: OriginalLayout, *, record_weight_events: bool = True) -> None:
     """Wire the plastic, feedback, target and normalisation connections (spec §0, §2)."""
     nest = _nest()
     dt = sc.dt
     models = layout.models
-    nest.SetDefaults(
-        models["synapse"],
-        {
-            "optimizer": tr.to_nest(tr.OPTIMIZER, sc.optimizer),
-            "average_gradient": sc.synapse["average_gradient"],
-            "weight_recorder": net.weight_recorder,
-        },
-    )
+    defaults = {"optimizer": tr.to_nest(tr.OPTIMIZER, sc.optimizer), "average_gradient": sc.synapse["average_gradient"]}
+    if record_weight_events:
+        defaults["weight_recorder"] = net.weight_recorder
+    nest.SetDefaults(models["synapse"], defaults)
     tau_kappa = sc.synapse["tau_m_readout"] or sc.readout["tau_m"]
     plastic = {"synapse_model": models["synapse"], "delay": dt, "tau_m_readout": tau_kappa}
     all_to_all = {"rule": "all_to_all", "allow_autapses": False}
@@ -274,11 +270,11 @@ def set_stimuli(net: NestNetwork, sc) -> None:
     net.target_generators.set(params)
 
 
-def build_original(sc, layout: OriginalLayout = ORIGINAL_LAYOUT) -> NestNetwork:
+def build_original(sc, layout: OriginalLayout = ORIGINAL_LAYOUT, *, record_weight_events: bool = True) -> NestNetwork:
     """Reset NEST and build the complete original-family network of a validated scenario."""
     setup_kernel(sc)
     net = create_nodes(sc, layout)
-    connect_original(net, sc, layout)
+    connect_original(net, sc, layout, record_weight_events=record_weight_events)
     set_stimuli(net, sc)
     return net
 
@@ -409,7 +405,10 @@ def _weight_events(net: NestNetwork, sc, spike_stamps: np.ndarray, spike_idx: np
     proj = np.where(from_input, 0, np.where(to_out, 2, 1)).astype(np.int8)
     step = stamp - np.where(from_input, PARROT_TO_ARRIVAL, np.where(to_out, REC_TO_OUT_ARRIVAL, REC_TO_REC_ARRIVAL))
     # a recurrent sender's entry is a transmitted spike only if the sender spiked at that stamp
-    real = from_input | np.isin(pre * (1 << 40) + stamp, spike_idx * (1 << 40) + spike_stamps)
+    spiked = np.zeros((int(max(stamp.max(initial=0), spike_stamps.max(initial=0))) + 1, n_rec), dtype=bool)
+    spiked[spike_stamps, spike_idx] = True
+    real = from_input.copy()
+    real[~from_input] = spiked[stamp[~from_input], pre[~from_input]]
     keep = real & (step >= 0) & (step < sc.n_steps)
     if np.any((pre[keep] < 0) | (pre[keep] >= np.where(from_input[keep], sc.n_in, n_rec))):
         raise RuntimeError("weight recorder: a sender is not part of the scenario's network")
@@ -452,7 +451,7 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
         return run_event_nest(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
     t0 = time.perf_counter()
     version = check()
-    net = build_original(sc)
+    net = build_original(sc, record_weight_events=record_weight_events)
     t_build = time.perf_counter() - t0
     simulate(net, sc, on_iteration=on_iteration)
     t_sim = time.perf_counter() - t0 - t_build
