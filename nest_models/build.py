@@ -316,8 +316,11 @@ def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, ver
         for candidate in [log, *sorted(target.glob("*.log")), *sorted(target.glob("*.txt"))]:
             if candidate.is_file() and candidate.stat().st_size:
                 text = candidate.read_text(errors="replace")
-                errors = [ln for ln in text.splitlines() if "error" in ln.lower()]
-                tail += f"\n--- {candidate.name} ---\n" + "\n".join((errors or text.splitlines())[-40:])
+                # compiler diagnostics first; otherwise the end of the log
+                errors = [ln for ln in text.splitlines() if ": error:" in ln or "fatal error" in ln]
+                tail += f"\n--- {candidate.name} ---\n" + "\n".join(errors[:20] or text.splitlines()[-30:])
+                if errors:
+                    break
         raise BuildError(f"building {MODULE_NAME} failed (exit {proc.returncode}); build directory {work}{tail}")
 
 

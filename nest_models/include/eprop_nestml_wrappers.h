@@ -56,6 +56,24 @@ index_of( const std::array< std::string, N >& names, const std::string& value, c
   throw BadProperty( key + " = '" + value + "': allowed values are " + allowed );
 }
 
+/**
+ * NEST's models take and report the absolute potential V_m; the NESTML models integrate v = V_m - E_L.
+ * Translate a V_m entry of a status dictionary into v (E_L from the same dictionary if given).
+ */
+template < class P >
+void
+absolute_to_relative_potential( const Dictionary& d, const P& params )
+{
+  double V_m = 0.0;
+  if ( d.update_value( "V_m", V_m ) )
+  {
+    double E_L = params.E_L;
+    d.update_value( "E_L", E_L );
+    Dictionary shared( d );  // a Dictionary is a shared handle: this adds the entry to d
+    shared[ "v" ] = V_m - E_L;
+  }
+}
+
 //! Send a flush spike (NEST 3.10's FlushEventMechanism), as the built-in e-prop neurons do.
 template < class NodeT >
 void
@@ -85,6 +103,7 @@ public:
   {
     G::get_status( d );
     d[ "surrogate_gradient_function" ] = eprop_nestml::SURROGATE_NAMES.at( this->P_.surrogate_gradient_index );
+    d[ "V_m" ] = this->S_.v + this->P_.E_L;
   }
 
   void
@@ -93,12 +112,12 @@ public:
     std::string name;
     if ( d.update_value( "surrogate_gradient_function", name ) )
     {
-      const long index = eprop_nestml::index_of( eprop_nestml::SURROGATE_NAMES, name, "surrogate_gradient_function" );
-      Dictionary copy( d );
-      copy[ "surrogate_gradient_index" ] = index;
-      G::set_status( copy );
-      return;
+      // a Dictionary is a shared handle: this adds the integer selector to d for the generated code
+      Dictionary shared( d );
+      shared[ "surrogate_gradient_index" ] =
+        eprop_nestml::index_of( eprop_nestml::SURROGATE_NAMES, name, "surrogate_gradient_function" );
     }
+    eprop_nestml::absolute_to_relative_potential( d, this->P_ );
     G::set_status( d );
   }
 
@@ -128,6 +147,9 @@ protected:
         this->erase_used_eprop_history();
       }
       this->S_.interval_start = interval_step == 0 and with_reset;
+      // read before the step so that the recorded value carries NEST's time stamp (the history entry
+      // read lies three steps back and exists already)
+      this->S_.learning_signal = this->get_learning_signal_from_history( t );
 
       G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
 
@@ -151,8 +173,6 @@ protected:
         this->write_firing_rate_reg_to_history( t, this->P_.f_target / 1000.0, this->P_.c_reg );
         this->reset_spike_count();
       }
-
-      this->S_.learning_signal = this->get_learning_signal_from_history( t );
     }
   }
 
@@ -231,6 +251,7 @@ public:
   {
     G::get_status( d );
     d[ "loss" ] = eprop_nestml::LOSS_NAMES.at( this->P_.loss_index );
+    d[ "V_m" ] = this->S_.v + this->P_.E_L;
   }
 
   void
@@ -239,12 +260,10 @@ public:
     std::string name;
     if ( d.update_value( "loss", name ) )
     {
-      const long index = eprop_nestml::index_of( eprop_nestml::LOSS_NAMES, name, "loss" );
-      Dictionary copy( d );
-      copy[ "loss_index" ] = index;
-      G::set_status( copy );
-      return;
+      Dictionary shared( d );  // shared handle: adds the integer selector to d
+      shared[ "loss_index" ] = eprop_nestml::index_of( eprop_nestml::LOSS_NAMES, name, "loss" );
     }
+    eprop_nestml::absolute_to_relative_potential( d, this->P_ );
     G::set_status( d );
   }
 
