@@ -1,0 +1,428 @@
+"""Family B (event-based e-prop, NEST ``eprop_iaf*``/``eprop_readout``/``eprop_synapse``) in float64 NumPy.
+
+Follows ``eprop-model.md`` §3 and, where it is more precise, NEST 3.10's C++ (NEST wins): the
+neuron updates of ``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta`` and
+``eprop_iaf_psc_delta_adapt``, the readout ``eprop_readout`` with its learning-window signal, and
+the event-driven gradient of ``eprop_synapse`` (``compute_gradient`` of each target model), all in
+NEST's order of floating-point operations.
+
+Time bookkeeping
+----------------
+Aligned step ``n`` (see :mod:`eprop_plugins.scenario`) is NEST step ``n + 2`` of the recurrent
+neurons and ``n + 3`` of the readouts (generator -> parrot -> neuron, one step each; rec -> readout
+one step).  NEST's optimizer index ``idx_current_update`` counts NEST steps, so a recurrent-target
+synapse integrating history step ``t`` calls the optimizer with ``t + 3`` and a readout synapse with
+``t + 4`` (``optimize_each_step``); once per spike arriving at ``n`` it uses ``n + 1`` and ``n + 2``.
+Before aligned step 0 the neurons run 2 (recurrent) and 3 (readout) silent steps without input
+current (the ``nest-builtin`` backend switches ``I_e`` on just in time); they only matter through
+``v_min`` clamping.
+
+The synapse is simulated time-driven but operation for operation as NEST's event-driven code: the
+history step ``t`` of every synapse whose presynaptic neuron has spiked is processed at aligned step
+``t + 2``, just before the spikes arriving at ``t + 2`` are transmitted (NEST processes the steps
+``[t_prev - 1, t_spike - 1)`` when the spike at ``t_spike`` passes, so a transmitted weight contains
+gradient terms up to ``t_spike - 2``).  The per-synapse state is NEST's: ``z_previous_buffer`` /
+``z_current_buffer``, z-bar, e-bar, e-bar-reg, epsilon, the summed gradient, the steps left before
+the ISI cutoff and the decay steps owed after it (applied with ``pow`` at the next spike).
+
+NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or differs)
+-------------------------------------------------------------------------------------
+* ``eprop_iaf(_adapt)``: ``v = (P_i i_in + z_in) + alpha v``; psi on the pre-reset v; the reset
+  subtracts ``V_th`` (not the adaptive threshold); v keeps integrating while refractory.
+* ``eprop_iaf_psc_delta(_adapt)``: ``v = (P_i (i_in + I_e) + alpha v) + z_in`` only when not
+  refractory (input arriving during refractoriness is dropped); the refractory counter is
+  decremented *before* psi is computed; the spike test has no ``r == 0`` condition; hard reset to
+  ``V_reset``.  The adaptive version updates ``a`` and the threshold only in non-refractory steps
+  and clears the spike variable every step, so with ``t_ref > 0`` the adaptation is never raised
+  (spec §6) and psi uses the stale threshold during refractoriness.
+* Firing-rate regulariser per step: ``f_av = kappa_reg f_av + (1 - kappa_reg) z / dt``,
+  ``fr = c_reg (f_av - f_target dt)`` with ``f_target`` in spikes/ms.
+* Readout: ``error = (v + E_L - target) * lambda`` with the learning-window signal lambda.
+* **Learning-signal timing (spec §3 differs):** the error of readout step ``t`` reaches the
+  recurrent neuron's history one step *later* than psi of step ``t``:
+  ``L_j,t = sum_k B_jk error_k,t-1``.  (Measured with NEST 3.10; the secondary event carrying
+  the error is stamped one step after the step it belongs to.)
+* The first history step of every window (``t_spike - 1``) is integrated with a zero trace, but in
+  ``optimize_each_step`` mode it still calls the optimizer (Adam's step counter advances).
+* ISI cutoff ``c`` steps (post neuron's ``isi_trace_cutoff``): after a spike at ``a`` only steps
+  ``[a - 1, a - 1 + c)`` are integrated; later steps are owed as decay and applied with
+  ``pow(alpha, k)`` when the next spike arrives.  With ``c = 1`` NEST's one-step spike buffer keeps
+  the spike and feeds it into step ``a_next - 1`` of the next window (reproduced).
+* ``optimize_each_step = False``: the summed gradient of a window goes to the optimizer once, when
+  the next spike arrives (``idx = t_spike - 1``); for Adam this differs from per-step updates.
+* Flush events (``flush_event_send_interval``) only split a window into two calls of
+  ``compute_gradient`` with identical arithmetic (no decay and no optimizer call at a flush,
+  gradient and cutoff counter carried over), so they change no number and are not simulated here.
+* Batching (``batch_size`` > 1) follows NEST's index ``1 + idx // batch_size`` in NEST steps, so
+  recurrent-target and readout synapses start their batches one step apart.
+* Spike arrivals are summed in NEST's delivery order: inputs, then recurrent neurons, ascending.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from ..parameters import ParameterError
+from ..results import Result, compute_losses, sort_weight_events
+from .common import NO_CUTOFF, Optimizer, input_raster, recurrent_constants
+
+__all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET", "LEARNING_SIGNAL_LAG"]
+
+#: NEST step of the recurrent neurons at aligned step 0
+REC_NEST_OFFSET = 2
+#: NEST step of the readouts at aligned step 0
+OUT_NEST_OFFSET = 3
+#: the learning signal paired with psi of step t carries the readout error of step t - LAG
+LEARNING_SIGNAL_LAG = 1
+
+
+class _PowCache:
+    """``math.pow`` (C ``pow``, as NEST) of few distinct bases to few distinct integer exponents."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[float, int], float] = {}
+
+    def __call__(self, base: np.ndarray, k: np.ndarray) -> np.ndarray:
+        out = np.empty(base.shape)
+        for idx, (b, e) in enumerate(zip(base.tolist(), k.tolist())):
+            key = (b, e)
+            val = self._cache.get(key)
+            if val is None:
+                val = self._cache[key] = math.pow(b, e)
+            out[idx] = val
+        return out
+
+
+class _SynapseBank:
+    """All e-prop synapses onto one kind of target (recurrent neurons or readouts), NEST state per synapse.
+
+    Arrays are ``(n_post, n_pre)``.  ``alpha`` etc. are per-post column vectors.
+    """
+
+    def __init__(self, w: np.ndarray, mask: np.ndarray, opt_params: dict, *, alpha: np.ndarray,
+                 cutoff: np.ndarray, nest_offset: int, kappa: np.ndarray | None = None,
+                 kappa_reg: np.ndarray | None = None, rho: np.ndarray | None = None,
+                 beta: np.ndarray | None = None) -> None:
+        shape = w.shape
+        self.w = w.copy()
+        self.mask = mask
+        self.opt = Optimizer(opt_params, shape, mask)
+        self.each_step = opt_params["optimize_each_step"]
+        self.nest_offset = nest_offset
+        self.alpha = alpha[:, None]
+        self.cutoff = cutoff[:, None]
+        self.readout = kappa is None
+        if not self.readout:
+            self.kappa = kappa[:, None]
+            self.kappa_reg = kappa_reg[:, None]
+            self.one_minus_kappa_reg = 1.0 - self.kappa_reg
+            self.rho = rho[:, None]
+            self.beta = beta[:, None]
+        self.opened = np.zeros(shape[1], dtype=bool)
+        self.zbar = np.zeros(shape)
+        self.ebar = np.zeros(shape)
+        self.ebar_reg = np.zeros(shape)
+        self.eps = np.zeros(shape)
+        self.grad = np.zeros(shape)
+        self.zpb = np.zeros(shape)
+        self.zcb = np.zeros(shape)
+        self.remaining = np.zeros(shape, dtype=np.int64)
+        self.decay = np.zeros(shape, dtype=np.int64)
+        self.pow = _PowCache()
+        self.last_e = np.zeros(shape)
+        self.integ = np.zeros(shape, dtype=bool)
+
+    def integrate(self, t: int, psi: np.ndarray | None, L: np.ndarray | None, fr: np.ndarray | None,
+                  err: np.ndarray | None) -> None:
+        """Process history step ``t`` (aligned) of every synapse whose window covers it."""
+        open2 = self.opened[None, :] & self.mask
+        integ = open2 & (self.remaining > 0)
+        self.decay += open2 & (self.remaining == 0)
+        self.integ = integ
+        if not integ.any():
+            self.last_e = np.zeros_like(self.zbar)
+            return
+        z = self.zpb
+        self.zpb = np.where(integ, self.zcb, self.zpb)
+        self.zcb = np.where(integ, 0.0, self.zcb)
+        zbar = self.alpha * self.zbar + z
+        if self.readout:
+            inc = err[:, None] * zbar
+            e = inc
+        else:
+            e = psi[:, None] * (zbar - self.beta * self.eps)
+            eps = self.rho * self.eps + e
+            ebar = self.kappa * self.ebar + e
+            ebar_reg = self.kappa_reg * self.ebar_reg + self.one_minus_kappa_reg * e
+            inc = L[:, None] * ebar + fr[:, None] * ebar_reg
+            np.copyto(self.eps, eps, where=integ)
+            np.copyto(self.ebar, ebar, where=integ)
+            np.copyto(self.ebar_reg, ebar_reg, where=integ)
+        np.copyto(self.zbar, zbar, where=integ)
+        self.last_e = np.where(integ, e, 0.0)
+        self.remaining -= integ
+        if self.each_step:
+            self.w = self.opt.step(t + self.nest_offset + 1, inc, self.w, where=integ)
+        else:
+            np.add(self.grad, inc, out=self.grad, where=integ)
+
+    def arrive(self, n: int, ev: np.ndarray) -> None:
+        """Spikes of the presynaptic neurons ``ev`` (bool per pre) arrive at aligned step ``n``."""
+        if not ev.any():
+            return
+        close = (self.opened & ev)[None, :] & self.mask
+        due = close & (self.decay > 0)
+        if due.any():
+            rows, cols = np.nonzero(due)
+            k = self.decay[rows, cols]
+            self.zbar[rows, cols] *= self.pow(self.alpha[rows, 0], k)
+            if not self.readout:
+                self.ebar[rows, cols] *= self.pow(self.kappa[rows, 0], k)
+                self.ebar_reg[rows, cols] *= self.pow(self.kappa_reg[rows, 0], k)
+                self.eps[rows, cols] *= self.pow(self.rho[rows, 0], k)
+            self.decay[rows, cols] = 0
+        if not self.each_step and close.any():
+            self.w = self.opt.step(n + self.nest_offset - 1, self.grad, self.w, where=close)
+        self.remaining[:, ev] = np.broadcast_to(self.cutoff, (self.cutoff.shape[0], int(ev.sum())))
+        self.grad[:, ev] = 0.0
+        self.zcb[:, ev] = 1.0
+        self.opened |= ev
+
+    def conceptual(self, j: int, i: int, t_integrated: bool) -> tuple[float, float, float, float]:
+        """(zbar, e, ebar, ebar_reg) of one synapse after the step just processed, decays owed included."""
+        if t_integrated or not self.opened[i]:
+            e = float(self.last_e[j, i])
+            if self.readout:
+                return float(self.zbar[j, i]), e, float(self.zbar[j, i]), 0.0
+            return float(self.zbar[j, i]), e, float(self.ebar[j, i]), float(self.ebar_reg[j, i])
+        k = int(self.decay[j, i])
+        zb = self.zbar[j, i] * math.pow(self.alpha[j, 0], k)
+        if self.readout:
+            return float(zb), 0.0, float(zb), 0.0
+        return (float(zb), 0.0, float(self.ebar[j, i] * math.pow(self.kappa[j, 0], k)),
+                float(self.ebar_reg[j, i] * math.pow(self.kappa_reg[j, 0], k)))
+
+
+def _ordered_sum(w: np.ndarray, active: np.ndarray, n_post: int) -> np.ndarray:
+    """Sum the columns ``w[:, i]`` for active ``i`` one after the other, as NEST's ring buffer does."""
+    acc = np.zeros(n_post)
+    for i in np.nonzero(active)[0]:
+        acc += w[:, i]
+    return acc
+
+
+def run_event(
+    scenario,
+    *,
+    record_weight_events: bool = True,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> Result:
+    """Simulate a validated event-family scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Validated scenario with ``network.family == 'event'``.
+    record_weight_events : bool
+        Also produce one weight event per transmitted spike.
+    on_iteration : callable, optional
+        ``on_iteration(index, loss)`` after each iteration.
+
+    Returns
+    -------
+    Result
+        Traces in aligned time (``fr_reg`` per step), synapse traces of ``record_synapses``
+        (conceptual per-step values: owed decays applied, ``e = 0`` after the cutoff), weight
+        events, weight snapshots at the end of each sequence and losses.
+    """
+    t0 = time.perf_counter()
+    sc = scenario
+    c = recurrent_constants(sc)
+    ro = sc.readout
+    dt = sc.dt
+    T = sc.steps_per_sequence
+    n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
+    N = sc.n_steps
+    n_pre = n_in + n_rec
+
+    # recurrent neuron constants in NEST's units (pF, pA) so P_i * I_e rounds as in NEST
+    cm_pf = np.array([p.params["cm"] * 1000.0 for p in sc.populations for _ in range(p.size)])
+    tau = np.array([p.params["tau_m"] for p in sc.populations for _ in range(p.size)])
+    p_i = tau / cm_pf * (1.0 - c.alpha)
+    i_e = c.i_e * 1000.0
+    kappa_out = math.exp(-dt / ro["tau_m"])
+    p_i_out = ro["tau_m"] / (ro["cm"] * 1000.0) * (1.0 - kappa_out)
+    i_e_out = ro["i_offset"] * 1000.0
+    v_min_out = -np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"]
+    cutoff_out = NO_CUTOFF if ro["isi_trace_cutoff"] is None else \
+        int(round(ro["isi_trace_cutoff"] / dt))
+    lam = np.ones(N) if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal, float)
+    feedback = sc.network["feedback"]
+    psc = c.psc_delta
+    adaptive = c.adaptive
+
+    rec_mask = ~np.eye(n_rec, dtype=bool)
+    hidden_mask = np.hstack([np.ones((n_rec, n_in), bool), rec_mask])
+    hid = _SynapseBank(np.hstack([sc.w_in, sc.w_rec]), hidden_mask, sc.optimizer, alpha=c.alpha, cutoff=c.cutoff,
+                       nest_offset=REC_NEST_OFFSET, kappa=c.kappa, kappa_reg=c.kappa_reg, rho=c.rho, beta=c.beta)
+    out = _SynapseBank(sc.w_out.copy(), np.ones((n_out, n_rec), bool), sc.optimizer,
+                       alpha=np.full(n_out, kappa_out), cutoff=np.full(n_out, cutoff_out, dtype=np.int64),
+                       nest_offset=OUT_NEST_OFFSET)
+    B = sc.effective_feedback()
+    x_all = input_raster(sc)
+
+    # ------------------------------------------------------------------ state and pre-roll
+    v = np.zeros(n_rec)
+    r = np.zeros(n_rec, dtype=np.int64)
+    z = np.zeros(n_rec)  # spike variable of the previous step (S_.z_ of the adaptive models)
+    a = np.zeros(n_rec)
+    thr = c.v_th.copy()  # S_.v_th_adapt_ (relative)
+    f_av = np.zeros(n_rec)
+    y = np.zeros(n_out)
+
+    def neuron_step(z_in: np.ndarray, i_term: np.ndarray, i_psc: np.ndarray):
+        nonlocal v, r, z, a, thr
+        # eprop_iaf / eprop_iaf_adapt
+        r_dec = np.where(r > 0, r - 1, r)
+        v_iaf = np.maximum(i_term + z_in + c.alpha * v, c.v_min)
+        a_iaf = c.rho * a + z
+        # eprop_iaf_psc_delta(_adapt): integrate only when not refractory
+        nonref = r == 0
+        v_psc = np.maximum(p_i * i_psc + c.alpha * v + z_in, c.v_min)
+        a_psc = np.where(nonref, a_iaf, a)
+        v_new = np.where(psc, np.where(nonref, v_psc, v), v_iaf)
+        a_new = np.where(adaptive, np.where(psc, a_psc, a_iaf), 0.0)
+        thr_new = np.where(adaptive, np.where(psc & ~nonref, thr, c.v_th + c.beta * a_new), c.v_th)
+        psi = c.psi(r_dec, v_new - thr_new)
+        spike = np.where(psc, v_new >= thr_new, (v_new >= thr_new) & (r_dec == 0))
+        z_new = spike.astype(float)
+        v_new = np.where(spike, np.where(psc, c.v_reset, v_new - c.v_th * z_new), v_new)
+        r = np.where(spike, c.n_ref, r_dec)
+        v, z, a, thr = v_new, z_new, a_new, thr_new
+        return psi, spike
+
+    zeros_rec = np.zeros(n_rec)
+    for _ in range(REC_NEST_OFFSET):
+        _, spk = neuron_step(zeros_rec, zeros_rec, zeros_rec)
+        if spk.any():
+            raise ParameterError("populations: v_min >= v_thresh makes a neuron fire before any input; "
+                                 "allowed range is v_min < v_thresh")
+    for _ in range(OUT_NEST_OFFSET):
+        y = np.maximum(0.0 + kappa_out * y, v_min_out)
+
+    # ------------------------------------------------------------------ recordings
+    tr = {k: np.zeros((N, n_rec)) for k in ("v", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr_reg")}
+    tr["z"] = np.zeros((N, n_rec), dtype=np.int8)
+    for k in ("readout_v", "y", "target", "error"):
+        tr[k] = np.zeros((N, n_out))
+    rs = sc.record_synapses
+    syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar", "ebar_reg")}
+    snap = {k: np.zeros((sc.n_sequences,) + s) for k, s in
+            (("w_in", (n_rec, n_in)), ("w_rec", (n_rec, n_rec)), ("w_out", (n_out, n_rec)), ("w_fb", B.shape))}
+    events: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "proj", "pre", "post", "w")}
+    # history rows: index t + 1 holds aligned step t (row 0 = pre-roll step -1, all zero: its traces are 0)
+    psi_h = np.zeros((N + 1, n_rec))
+    fr_h = np.zeros((N + 1, n_rec))
+    L_h = np.zeros((N + 1, n_rec))
+    err_h = np.zeros((N + 1, n_out))
+
+    z_prev = np.zeros(n_rec, dtype=bool)
+    losses = []
+    post_idx = np.arange(n_rec)
+    out_idx = np.arange(n_out)
+    for n in range(N + 2):
+        # -------------------------------------------- synapses: history step n - 2, then arrivals at n
+        t = n - 2
+        if t >= -1:
+            hid.integrate(t, psi_h[t + 1], L_h[t + 1], fr_h[t + 1], None)
+            out.integrate(t, None, None, None, err_h[t + 1])
+            if rs and t >= 0:
+                for q, (proj, pre, post) in enumerate(rs):
+                    bank, col = (out, pre) if proj == "out" else (hid, pre if proj == "in" else n_in + pre)
+                    vals = bank.conceptual(post, col, bool(bank.integ[post, col]))
+                    syn["zbar"][t, q], syn["e"][t, q], syn["ebar"][t, q], syn["ebar_reg"][t, q] = vals
+        if n >= N:
+            continue
+        ev = np.concatenate([x_all[n], z_prev])
+        hid.arrive(n, ev)
+        if record_weight_events and ev.any():
+            for i in np.nonzero(ev)[0]:
+                proj, pre = (0, i) if i < n_in else (1, i - n_in)
+                posts = post_idx if proj == 0 else post_idx[post_idx != pre]
+                _append(events, n, proj, pre, posts, hid.w[posts, i])
+        # -------------------------------------------- recurrent neurons
+        z_in = _ordered_sum(hid.w, ev, n_rec)
+        psi, spike = neuron_step(z_in, p_i * i_e, i_e)
+        f_av = c.kappa_reg * f_av + (1.0 - c.kappa_reg) * z / dt
+        fr = c.c_reg * (f_av - c.f_target * dt)
+        psi_h[n + 1], fr_h[n + 1] = psi, fr
+        # -------------------------------------------- readouts: recurrent spikes of step n arrive now
+        out.arrive(n, spike)
+        if record_weight_events and spike.any():
+            for i in np.nonzero(spike)[0]:
+                _append(events, n, 2, i, out_idx, out.w[:, i])
+        y = np.maximum(p_i_out * i_e_out + _ordered_sum(out.w, spike, n_out) + kappa_out * y, v_min_out)
+        ysig = y + ro["v_rest"]
+        err = (ysig - sc.target[:, n]) * lam[n]
+        err_h[n + 1] = err
+        # learning signal of history step n + LAG (its error is that of step n)
+        if n + LEARNING_SIGNAL_LAG < N:
+            L = np.zeros(n_rec)
+            for k in range(n_out):
+                L += B[:, k] * err[k]
+            L_h[n + LEARNING_SIGNAL_LAG + 1] = L
+        z_prev = spike
+        if feedback == "symmetric":
+            B = out.w.T.copy()
+
+        tr["v"][n] = v + c.v_rest
+        tr["z"][n] = spike
+        tr["psi"][n] = psi
+        tr["adaptation"][n] = a
+        tr["v_th_adapt"][n] = thr + c.v_rest
+        tr["fr_reg"][n] = fr
+        tr["readout_v"][n] = ysig
+        tr["y"][n] = ysig
+        tr["target"][n] = sc.target[:, n]
+        tr["error"][n] = err
+
+        if (n + 1) % T == 0:
+            s = n // T
+            snap["w_in"][s], snap["w_rec"][s] = hid.w[:, :n_in], hid.w[:, n_in:]
+            snap["w_out"][s], snap["w_fb"][s] = out.w, B
+            it_len = sc.iteration_sequences
+            if (s + 1) % it_len == 0:
+                it = (s + 1) // it_len - 1
+                sl = slice((s + 1 - it_len) * T, (s + 1) * T)
+                loss = float(compute_losses(sc, tr["y"][sl], tr["target"][sl])[0])
+                losses.append(loss)
+                if on_iteration is not None:
+                    on_iteration(it, loss)
+    tr["learning_signal"] = L_h[1:]
+
+    wev = {k: (np.concatenate(v_) if v_ else np.zeros(0)) for k, v_ in events.items()}
+    if record_weight_events and events["step"]:
+        wev = sort_weight_events(wev)
+    return Result(
+        scenario=sc.name,
+        family="event",
+        backend="reference",
+        losses=np.array(losses),
+        traces=tr,
+        synapse_traces=syn,
+        weight_events=wev,
+        weights=snap,
+        meta={"seconds": time.perf_counter() - t0},
+    )
+
+
+def _append(events: dict, step: int, proj: int, pre: int, post: np.ndarray, w: np.ndarray) -> None:
+    events["step"].append(np.full(post.size, step, dtype=np.int64))
+    events["proj"].append(np.full(post.size, proj, dtype=np.int8))
+    events["pre"].append(np.full(post.size, pre, dtype=np.int64))
+    events["post"].append(np.asarray(post, dtype=np.int64))
+    events["w"].append(np.array(w, dtype=float))
