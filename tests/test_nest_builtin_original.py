@@ -160,3 +160,26 @@ def test_bad_parameter_is_refused_before_nest_runs():
         nest_builtin.run(sc)
     with pytest.raises(ParameterError, match="not a feature"):
         random_scenario("original", 1, isi_trace_cutoff="finite")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,kwargs", [("sine", {}), ("evidence", {"batch_size": 1}), ("evidence", {"batch_size": 2})])
+def test_tasks_match_reference_step_for_step(task, kwargs):
+    """The public tasks, trace by trace and weight event by weight event (about 20 s each)."""
+    sc = tasks.make_task(task, family="original", iterations=5, **kwargs)
+    ref, nest = reference.run(sc), nest_builtin.run(sc)
+    np.testing.assert_array_equal(nest.traces["z"], ref.traces["z"])
+    for name in TRACES:
+        err = max_relative_error(ref.traces[name], nest.traces[name])
+        assert err <= RTOL, f"{name}: max relative error {err:.3g}"
+    for key in ("step", "proj", "pre", "post"):
+        np.testing.assert_array_equal(nest.weight_events[key], ref.weight_events[key], err_msg=key)
+    assert max_relative_error(ref.weight_events["w"], nest.weight_events["w"]) <= RTOL
+
+
+def test_offset_current_that_fires_at_interval_start_is_refused():
+    sc = random_scenario("original", 2)
+    p = sc.populations[0].params
+    p["i_offset"] = 1.2 * (p["v_thresh"] - p["v_rest"]) * p["cm"] / (p["tau_m"] * (1.0 - np.exp(-1.0 / p["tau_m"])))
+    with pytest.raises(ParameterError, match=r"populations\[0\]\.params\.i_offset = .* nA: allowed range on nest-builtin"):
+        nest_builtin.run(sc)

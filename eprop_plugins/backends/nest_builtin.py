@@ -52,6 +52,7 @@ from . import nest_translations as tr
 
 __all__ = [
     "check",
+    "check_original_supported",
     "run",
     "OriginalLayout",
     "ORIGINAL_LAYOUT",
@@ -415,6 +416,30 @@ def _weight_events(net: NestNetwork, sc, spike_stamps: np.ndarray, spike_idx: np
     return sort_weight_events({"step": step[keep], "proj": proj[keep], "pre": pre[keep], "post": post[keep], "w": w[keep]})
 
 
+def check_original_supported(sc) -> None:
+    """Refuse original-family scenarios that NEST 3.10's ``*_bsshslm_2020`` models cannot simulate.
+
+    A constant current that alone lifts a reset neuron over threshold makes it spike in the first step
+    of every update interval and once before the first interval starts; NEST then fails inside
+    ``Simulate`` (``KernelException: Expected ... e-prop history entry``).
+
+    Raises
+    ------
+    ParameterError
+        Naming the population's ``i_offset`` and the allowed range.
+    """
+    for k, pop in enumerate(sc.populations):
+        p = pop.params
+        alpha = np.exp(-sc.dt / p["tau_m"])
+        limit = (p["v_thresh"] - p["v_rest"]) * p["cm"] / (p["tau_m"] * (1.0 - alpha))
+        if p["i_offset"] >= limit:
+            raise ParameterError(
+                f"populations[{k}].params.i_offset = {p['i_offset']!r} nA: allowed range on nest-builtin (original "
+                f"family) is < {limit:.6g} nA; a larger offset alone makes a reset neuron spike in the first step "
+                f"of an update interval, which NEST 3.10's *_bsshslm_2020 models cannot simulate"
+            )
+
+
 def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[int, float], None] | None = None) -> Result:
     """Run a scenario on NEST's built-in e-prop models.
 
@@ -449,6 +474,7 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
         from .nest_builtin_event import run_event_nest  # noqa: PLC0415 - written alongside, loaded on demand
 
         return run_event_nest(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
+    check_original_supported(sc)
     t0 = time.perf_counter()
     version = check()
     net = build_original(sc, record_weight_events=record_weight_events)
