@@ -27,6 +27,11 @@ weight event of a spike arriving at n (rec / readout)  ``n + 2`` / ``n + 3``
 the ``psc_delta`` models and the readouts) so that the constant current enters at aligned step 0,
 as in the reference; before that the neurons run silent pre-roll steps.
 
+The recorded learning signal is exact wherever NEST still held the history entry; entries that
+NEST had already erased (no synapse needs them any more) record as 0 and are filled with
+``B . error`` of the recorded readout errors, the value NEST had written there (checked on every
+recorded entry).
+
 Not observable in NEST (omitted): ``fr_reg``, per-synapse traces, dense weight snapshots.  The
 recorded ``readout_signal``/``target_signal`` are multiplied by the learning-window signal in
 NEST, so ``y`` is the recorded potential and ``target`` the scenario's target.
@@ -144,7 +149,7 @@ def _switch_on_currents(net: NestNetwork, sc, psc: bool) -> None:
         net.readouts.set(I_e=sc.readout["i_offset"] * 1000.0)
 
 
-def _collect(net: NestNetwork, sc, *, record_weight_events: bool) -> tuple[dict[str, np.ndarray], dict]:
+def _collect(net: NestNetwork, sc, *, record_weight_events: bool) -> tuple[dict[str, np.ndarray], dict, int]:
     N, dt, n_rec = sc.n_steps, sc.dt, sc.n_rec
     traces: dict[str, np.ndarray] = {}
     stamps = {"learning_signal": LEARNING_SIGNAL_STAMP}
@@ -174,8 +179,35 @@ def _collect(net: NestNetwork, sc, *, record_weight_events: bool) -> tuple[dict[
         traces[name] = _grid(ev, nest_name, net.first_out, sc.n_out, OUT_STAMP, N, dt)
     traces["y"] = traces["readout_v"].copy()
     traces["target"] = np.asarray(sc.target, dtype=float).T.copy()
+    traces["learning_signal"], filled = _complete_learning_signal(traces["learning_signal"], traces["error"],
+                                                                  sc.effective_feedback())
     events = _weight_events(net, sc, s_stamp, s_idx) if record_weight_events else {}
-    return traces, events
+    return traces, events, filled
+
+
+def _complete_learning_signal(recorded: np.ndarray, error: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fill the learning-signal entries NEST could not record.
+
+    A neuron records the learning signal from its e-prop history two steps back; NEST erases a
+    history entry as soon as no incoming synapse needs it any more, and then records 0.  Every entry
+    NEST wrote is ``sum_k B_jk error_k`` (readouts in ascending order) of the recorded errors: this
+    is checked on the recorded entries, and used for the erased ones.
+
+    Returns
+    -------
+    (ndarray, int)
+        The learning signal ``(n_steps, n_rec)`` and the number of filled entries.
+    """
+    derived = np.zeros_like(recorded)
+    for k in range(B.shape[1]):
+        derived += B[None, :, k] * error[:, k : k + 1]
+    differs = recorded != derived
+    wrong = differs & (recorded != 0.0)
+    if wrong.any():
+        t, j = (int(x[0]) for x in np.nonzero(wrong))
+        raise RuntimeError(f"NEST's recorded learning signal of neuron {j} at aligned step {t} is {recorded[t, j]!r}, "
+                           f"not B . error = {derived[t, j]!r}: recording alignment broken")
+    return derived, int(differs.sum())
 
 
 def run_event_nest(
@@ -242,7 +274,7 @@ def run_event_nest(
             on_iteration(it, float(compute_losses(sc, y[sl], np.asarray(sc.target, float).T[sl])[0]))
     nest.Simulate((N + TAIL_STEPS - done) * dt)
     t_sim = time.perf_counter() - t0 - t_build
-    traces, events = _collect(net, sc, record_weight_events=record_weight_events)
+    traces, events, filled = _collect(net, sc, record_weight_events=record_weight_events)
     return Result(
         scenario=sc.name,
         family="event",
@@ -257,6 +289,8 @@ def run_event_nest(
             "nest_version": version,
             "notes": [
                 "weight recorder entries of NEST flush events were removed",
+                f"learning_signal: {filled} entries NEST had erased from its history before recording them "
+                "(it records 0 there) were filled with B . error (checked equal on all recorded entries)",
                 "y is the recorded readout potential (NEST multiplies readout_signal by the learning window)",
                 "fr_reg, per-synapse traces and weight snapshots are not observable in NEST",
             ],

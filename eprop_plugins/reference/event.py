@@ -38,10 +38,8 @@ NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or di
 * Firing-rate regulariser per step: ``f_av = kappa_reg f_av + (1 - kappa_reg) z / dt``,
   ``fr = c_reg (f_av - f_target dt)`` with ``f_target`` in spikes/ms.
 * Readout: ``error = (v + E_L - target) * lambda`` with the learning-window signal lambda.
-* **Learning-signal timing (spec §3 differs):** the error of readout step ``t`` reaches the
-  recurrent neuron's history one step *later* than psi of step ``t``:
-  ``L_j,t = sum_k B_jk error_k,t-1``.  (Measured with NEST 3.10; the secondary event carrying
-  the error is stamped one step after the step it belongs to.)
+* Learning signal: ``L_j,t = sum_k B_jk error_k,t`` (the readouts in ascending order), written
+  into the recurrent history two steps late, before the spikes of that step are delivered.
 * The first history step of every window (``t_spike - 1``) is integrated with a zero trace, but in
   ``optimize_each_step`` mode it still calls the optimizer (Adam's step counter advances).
 * ISI cutoff ``c`` steps (post neuron's ``isi_trace_cutoff``): after a spike at ``a`` only steps
@@ -70,14 +68,12 @@ from ..parameters import ParameterError
 from ..results import Result, compute_losses, sort_weight_events
 from .common import NO_CUTOFF, Optimizer, input_raster, recurrent_constants
 
-__all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET", "LEARNING_SIGNAL_LAG"]
+__all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
 #: NEST step of the recurrent neurons at aligned step 0
 REC_NEST_OFFSET = 2
 #: NEST step of the readouts at aligned step 0
 OUT_NEST_OFFSET = 3
-#: the learning signal paired with psi of step t carries the readout error of step t - LAG
-LEARNING_SIGNAL_LAG = 1
 
 
 class _PowCache:
@@ -369,12 +365,11 @@ def run_event(
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
         err_h[n + 1] = err
-        # learning signal of history step n + LAG (its error is that of step n)
-        if n + LEARNING_SIGNAL_LAG < N:
-            L = np.zeros(n_rec)
-            for k in range(n_out):
-                L += B[:, k] * err[k]
-            L_h[n + LEARNING_SIGNAL_LAG + 1] = L
+        # learning signal of history step n, summed over the readouts in NEST's delivery order
+        L = np.zeros(n_rec)
+        for k in range(n_out):
+            L += B[:, k] * err[k]
+        L_h[n + 1] = L
         z_prev = spike
         if feedback == "symmetric":
             B = out.w.T.copy()
