@@ -46,7 +46,7 @@ class RuntimeSession:
                 key.values[...] = val  # the generated code reads this buffer
             else:
                 key[:] = val
-        m.net.run(m.R * m.dt * b2.ms)
+        m.net.run(m.R * m.dt * b2.ms, namespace={})
 
 
 class StandaloneSession:
@@ -68,8 +68,8 @@ class StandaloneSession:
         self.device = b2.get_device()
         self.directory = cache_dir("standalone", self.key)
         self.model = EpropNetwork(st, dt, record_synapses)
-        self.model.net.run(self.model.R * dt * b2.ms)
-        from filelock import FileLock
+        self.model.net.run(self.model.R * dt * b2.ms, namespace={})
+        from brian2.utils.filelock import FileLock
 
         # make rebuilds nothing when the generated sources are unchanged (cache hit)
         with FileLock(str(self.directory) + ".lock"):
