@@ -109,20 +109,21 @@ def plot_scenario(sc: Scenario, outcome, ref: Result | None, results: dict[str, 
 
     compared = {b: c.comparison for b, c in outcome.cells.items() if c.comparison is not None}
     if compared:
-        fig, axes = plt.subplots(len(compared), 1, figsize=(10, 2.3 * len(compared)), sharex=True, squeeze=False)
+        cmap = plt.get_cmap("tab20")
+        fig, axes = plt.subplots(len(compared), 1, figsize=(11, 2.6 * len(compared) + 0.6), sharex=True, squeeze=False)
         steps = np.arange(sc.n_steps)
         for ax, (bname, cmp) in zip(axes[:, 0], compared.items()):
             for i, q in enumerate(x for x in cmp.quantities if x.per_step_err is not None):
                 err = np.maximum(q.per_step_err, ERROR_FLOOR)
-                ax.semilogy(steps[: err.size], err, lw=0.8, color=_COLORS[i % len(_COLORS)] if i < len(_COLORS) else None,
-                            label=q.name.split("/", 1)[1])
+                ax.semilogy(steps[: err.size], err, lw=0.8, color=cmap(i % 20), label=q.name.split("/", 1)[1])
             ax.axhline(cmp.rtol, color="k", ls="--", lw=0.8, label="rtol")
             if cmp.horizon < sc.n_steps:
-                ax.axvline(cmp.horizon, color="red", lw=1.0, label="first spike mismatch")
+                ax.axvline(cmp.horizon, color="red", lw=1.0, label="first spike\nmismatch")
             ax.set_ylim(ERROR_FLOOR / 2, 10)
+            ax.set_xlim(0, sc.n_steps)
             ax.set_title(f"{bname}: |backend - reference| / max|reference| per step ({cmp.status})", fontsize=9, loc="left")
             ax.tick_params(labelsize=8)
-            ax.legend(fontsize=6, ncol=6, loc="upper left")
+            ax.legend(fontsize=6, ncol=1, loc="upper left", bbox_to_anchor=(1.005, 1.0))
         axes[-1, 0].set_xlabel("aligned step")
         fig.suptitle(f"{sc.name}: relative errors (values at {ERROR_FLOOR:g} are exact agreement)", fontsize=10)
         fig.tight_layout()
