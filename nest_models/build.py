@@ -337,31 +337,41 @@ def _check_generated(target: Path) -> None:
             )
 
 
-_loaded: dict[str, Path] = {}
+#: the module file this process has installed (reused after ``nest.ResetKernel()``)
+_current: Path | None = None
 
 
 def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -> Path:
-    """Install the module into the running NEST kernel (once per process); build it first if needed.
+    """Install the module into the running NEST kernel; build it first if needed.
 
-    Call after ``nest.ResetKernel()``: NEST keeps installed modules across resets, so this is a
-    no-op the second time.
+    ``nest.ResetKernel()`` unloads extension modules in NEST 3.10, so call this after every reset
+    (it does nothing when the models are already known).  Without ``cache``, the module this
+    process installed before is reused (whichever cache it came from).
+
+    Raises
+    ------
+    BuildError
+        The module is not built (and ``build`` is False), cannot be built, or NEST cannot load it.
     """
     import nest
 
-    if MODULE_NAME in _loaded:
-        return _loaded[MODULE_NAME]
-    if build:
+    global _current
+    if cache is None and _current is not None and _current.is_file():
+        mod = BuiltModule(_current, source_hash(), True, 0.0)  # the module this process already uses
+    elif build:
         mod = build_module(cache=cache)
     else:
         so = _module_file(cache_dir(cache) / "nestml" / source_hash() / "lib")
         if not so.is_file():
             raise BuildError(f"{MODULE_NAME} is not built for the current sources; run `eprop build-nest`")
         mod = BuiltModule(so, source_hash(), True, 0.0)
+    _current = mod.path
+    if all(model in nest.node_models for model in MODELS):
+        return mod.path
     try:
         nest.Install(str(mod.path.with_suffix("")))
     except Exception as exc:
         raise BuildError(f"NEST could not load {mod.path}: {exc}") from exc
-    _loaded[MODULE_NAME] = mod.path
     return mod.path
 
 

@@ -17,7 +17,9 @@
 #ifndef EPROP_NESTML_WRAPPERS_H
 #define EPROP_NESTML_WRAPPERS_H
 
+#include <algorithm>
 #include <array>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,57 @@ absolute_to_relative_potential( const Dictionary& d, const P& params )
   }
 }
 
+/**
+ * Spike input summed in ascending sender order, whatever the number of threads.
+ *
+ * NEST adds arriving spike weights to a ring buffer in delivery order, which depends on how the
+ * senders are distributed over threads, so the floating-point sum (and, through threshold
+ * crossings, the whole run) would depend on `local_num_threads`.  This buffer keeps the
+ * (sender, weight) pairs of each delivery step and sums them sorted by sender node id: the order
+ * of a single-threaded run (and of the NumPy reference), for any thread count.
+ */
+class SenderOrderedSpikeInput
+{
+public:
+  void
+  init()
+  {
+    buckets_.assign(
+      kernel().connection_manager.get_min_delay() + kernel().connection_manager.get_max_delay(), {} );
+  }
+
+  void
+  add( SpikeEvent& e )
+  {
+    const long steps = e.get_rel_delivery_steps( kernel().simulation_manager.get_slice_origin() );
+    buckets_[ kernel().event_delivery_manager.get_modulo( steps ) ].emplace_back(
+      e.retrieve_sender_node_id_from_source_table(), e.get_weight() * e.get_multiplicity() );
+  }
+
+  //! Sum of the weights arriving at `lag`, in ascending sender order; false if nothing arrives.
+  bool
+  take( const long lag, double& sum )
+  {
+    auto& bucket = buckets_[ kernel().event_delivery_manager.get_modulo( lag ) ];
+    if ( bucket.empty() )
+    {
+      return false;
+    }
+    std::stable_sort(
+      bucket.begin(), bucket.end(), []( const auto& a, const auto& b ) { return a.first < b.first; } );
+    sum = 0.0;
+    for ( const auto& arrival : bucket )
+    {
+      sum += arrival.second;
+    }
+    bucket.clear();
+    return true;
+  }
+
+private:
+  std::vector< std::vector< std::pair< size_t, double > > > buckets_;
+};
+
 //! Send a flush spike (NEST 3.10's FlushEventMechanism), as the built-in e-prop neurons do.
 template < class NodeT >
 void
@@ -121,7 +174,36 @@ public:
     G::set_status( d );
   }
 
+  using G::handle;
+
+  //! Keep spike arrivals with their senders; summed in sender order in update().
+  void
+  handle( SpikeEvent& e ) override
+  {
+    ordered_input_.add( e );
+  }
+
 protected:
+  void
+  init_buffers_() override
+  {
+    G::init_buffers_();
+    ordered_input_.init();
+  }
+
+  //! Put the sender-ordered sum of this step's spikes into the generated model's (empty) spike buffer.
+  void
+  feed_ordered_input( const long lag )
+  {
+    double sum = 0.0;
+    if ( ordered_input_.take( lag, sum ) )
+    {
+      this->B_.spike_inputs_[ 0 ].add_value( lag, sum );
+    }
+  }
+
+  eprop_nestml::SenderOrderedSpikeInput ordered_input_;
+
   void
   pre_run_hook() override
   {
@@ -151,6 +233,7 @@ protected:
       // read lies three steps back and exists already)
       this->S_.learning_signal = this->get_learning_signal_from_history( t );
 
+      feed_ordered_input( lag );
       G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
 
       if ( this->S_.z > 0.0 )
@@ -267,7 +350,36 @@ public:
     G::set_status( d );
   }
 
+  using G::handle;
+
+  //! Keep spike arrivals with their senders; summed in sender order in update().
+  void
+  handle( SpikeEvent& e ) override
+  {
+    ordered_input_.add( e );
+  }
+
 protected:
+  void
+  init_buffers_() override
+  {
+    G::init_buffers_();
+    ordered_input_.init();
+  }
+
+  //! Put the sender-ordered sum of this step's spikes into the generated model's (empty) spike buffer.
+  void
+  feed_ordered_input( const long lag )
+  {
+    double sum = 0.0;
+    if ( ordered_input_.take( lag, sum ) )
+    {
+      this->B_.spike_inputs_[ 0 ].add_value( lag, sum );
+    }
+  }
+
+  eprop_nestml::SenderOrderedSpikeInput ordered_input_;
+
   void
   update( Time const& origin, const long from, const long to ) override
   {
@@ -297,6 +409,7 @@ protected:
       this->S_.target_signal = this->target_signal_in_;
       this->S_.normalization_rate = this->normalization_rate_in_;
 
+      feed_ordered_input( lag );
       G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
 
       this->target_signal_in_ = this->S_.target_signal;  // zeroed outside the learning window, as NEST
