@@ -76,12 +76,16 @@ def _readout_status(sc) -> dict[str, Any]:
     return status
 
 
-def _build(sc, flush_interval: float) -> NestNetwork:
+def _build(sc, flush_interval: float, models: dict[str, str] | None = None, threads: int = 1,
+           after_reset: Callable[[], Any] | None = None) -> NestNetwork:
+    """Build the network; ``models`` (default NEST's) and ``after_reset`` let the nestml backend reuse it."""
     nest = _nest()
     dt = sc.dt
     nest.ResetKernel()
-    nest.set(resolution=dt, total_num_virtual_procs=1, print_time=False)
-    models = tr.MODEL_NAMES["event"]
+    nest.set(resolution=dt, total_num_virtual_procs=threads, print_time=False)
+    if after_reset is not None:
+        after_reset()  # e.g. install an extension module (ResetKernel unloads modules)
+    models = models or tr.MODEL_NAMES["event"]
 
     generators = nest.Create("spike_generator", sc.n_in)
     parrots = nest.Create("parrot_neuron", sc.n_in)
@@ -216,6 +220,10 @@ def run_event_nest(
     record_weight_events: bool = True,
     on_iteration: Callable[[int, float], None] | None = None,
     flush_event_send_interval: float | None = None,
+    models: dict[str, str] | None = None,
+    threads: int = 1,
+    after_reset: Callable[[], Any] | None = None,
+    backend: str = "nest-builtin",
 ) -> Result:
     """Run an event-family scenario on NEST's built-in e-prop models.
 
@@ -229,6 +237,10 @@ def run_event_nest(
         ``on_iteration(index, loss)`` after each iteration (NEST is then run iteration by iteration).
     flush_event_send_interval : float, optional
         ms; default one sequence, as NEST's test.  Flush events do not change any number.
+    models, threads, after_reset, backend
+        For the ``nestml`` backend, which runs the same network with its own neuron models
+        (same recordable names): model names, NEST threads, a hook run after the kernel reset and
+        the backend name put into the Result.
 
     Returns
     -------
@@ -252,7 +264,7 @@ def run_event_nest(
     version = check()
     nest = _nest()
     dt = sc.dt
-    net = _build(sc, flush_event_send_interval or sc.steps_per_sequence * dt)
+    net = _build(sc, flush_event_send_interval or sc.steps_per_sequence * dt, models, threads, after_reset)
     t_build = time.perf_counter() - t0
     # pre-roll: I_e of eprop_iaf(_adapt) enters v one step after it is set, that of psc_delta at once
     nest.Simulate(dt)
@@ -278,7 +290,7 @@ def run_event_nest(
     return Result(
         scenario=sc.name,
         family="event",
-        backend="nest-builtin",
+        backend=backend,
         losses=compute_losses(sc, traces["y"], traces["target"]),
         traces=traces,
         weight_events=events,
