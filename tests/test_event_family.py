@@ -115,6 +115,28 @@ def test_reference_equals_nest_on_random_networks(seed):
     assert_same(sc, ref, nest)
 
 
+def test_currents_clamps_and_iteration_callbacks():
+    """I_e on recurrent neurons and readouts, v_min above rest (pre-roll clamp), on_iteration on both backends."""
+    sc = random_event_scenario(12)
+    sc.readout = {**sc.readout, "i_offset": 0.02}
+    pops = []
+    for p in sc.populations:
+        q = dict(p.params, i_offset=0.05 * p.params["cm"])
+        q["v_min"] = q["v_rest"] + 0.3 * (q["v_thresh"] - q["v_rest"])
+        if "v_reset" in q:
+            q["v_reset"] = q["v_min"] + 0.01
+        pops.append(Population(p.model, p.size, q))
+    sc.populations = pops
+    seen: dict[str, list] = {"ref": [], "nest": []}
+    ref = reference.run(sc, on_iteration=lambda i, loss: seen["ref"].append((i, loss)))
+    nest = run_event_nest(sc, on_iteration=lambda i, loss: seen["nest"].append((i, loss)))
+    assert np.all(ref.traces["v"][0] > np.array([p.params["v_min"] for p in pops for _ in range(p.size)]))
+    assert_same(sc, ref, nest)
+    for name in ("ref", "nest"):
+        assert [i for i, _ in seen[name]] == list(range(sc.n_iterations))
+        np.testing.assert_allclose([loss for _, loss in seen[name]], ref.losses, rtol=1e-12)
+
+
 def test_flush_events_change_no_number():
     """NEST sends flush events through silent neurons' synapses; the numbers are the same without them."""
     sc = random_event_scenario(3)
@@ -260,3 +282,14 @@ def test_recorded_synapse_traces_follow_the_conceptual_recursions(seed):
             np.testing.assert_allclose(eb[t], kappa * eb[t - 1] + e[t], rtol=1e-12, atol=1e-300)
             np.testing.assert_allclose(ebr[t], kappa_reg * ebr[t - 1] + (1 - kappa_reg) * e[t], rtol=1e-12,
                                        atol=1e-300)
+
+
+@pytest.mark.slow
+def test_reference_equals_nest_on_many_random_networks():
+    """200 more random networks (about 30 s): identical spikes, traces and weights within RTOL."""
+    worst: dict[str, float] = {}
+    for seed in range(N_RANDOM, N_RANDOM + 200):
+        sc = random_event_scenario(seed)
+        for name, err in assert_same(sc, reference.run(sc), run_event_nest(sc)).items():
+            worst[name] = max(worst.get(name, 0.0), err)
+    assert max(worst.values()) <= RTOL, worst

@@ -53,7 +53,18 @@ NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or di
   gradient and cutoff counter carried over), so they change no number and are not simulated here.
 * Batching (``batch_size`` > 1) follows NEST's index ``1 + idx // batch_size`` in NEST steps, so
   recurrent-target and readout synapses start their batches one step apart.
+* Adam counts NEST time steps, not updates: the first optimizer call of a synapse catches up every
+  step since the start of the simulation (zero gradient after the first), as does every call after a
+  silent stretch.  Absolute time therefore matters: the same network shifted by one step learns
+  differently (see :mod:`eprop_plugins.tasks_event`).
 * Spike arrivals are summed in NEST's delivery order: inputs, then recurrent neurons, ascending.
+* Propagators use C's ``exp`` (as NEST); the surrogate functions come from
+  :mod:`eprop_plugins.reference.common` (NumPy's SIMD ``exp``/``power``, which differ from C's in the
+  last bit for a few per cent of arguments: psi agrees with NEST to ~1e-14, weights to ~1e-12).
+
+Where spec §3 is silent or differs (NEST wins): the psc_delta spike test has no refractory
+condition and psi sees the decremented counter; the optimizer is called (with a zero increment) at
+the first step of each window; the 1-step cutoff buffer quirk; Adam's absolute-time catch-up.
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..parameters import ParameterError
+from ..parameters import ADAPTIVE_MODELS, ParameterError, to_steps
 from ..results import Result, compute_losses, sort_weight_events
 from .common import NO_CUTOFF, Optimizer, input_raster, recurrent_constants
 
@@ -245,9 +256,13 @@ def run_event(
     N = sc.n_steps
     n_pre = n_in + n_rec
 
-    # recurrent neuron constants in NEST's units (pF, pA) so P_i * I_e rounds as in NEST
-    cm_pf = np.array([p.params["cm"] * 1000.0 for p in sc.populations for _ in range(p.size)])
-    tau = np.array([p.params["tau_m"] for p in sc.populations for _ in range(p.size)])
+    # propagators with C's exp (NEST's std::exp; NumPy's SIMD exp differs in the last bit for ~5 % of
+    # arguments) and constants in NEST's units (pF, pA) so that P_i * I_e rounds as in NEST
+    per_neuron = [(p.params, p.model) for p in sc.populations for _ in range(p.size)]
+    c.alpha = np.array([math.exp(-dt / q["tau_m"]) for q, _ in per_neuron])
+    c.rho = np.array([math.exp(-dt / q["tau_a"]) if m in ADAPTIVE_MODELS else 0.0 for q, m in per_neuron])
+    cm_pf = np.array([q["cm"] * 1000.0 for q, _ in per_neuron])
+    tau = np.array([q["tau_m"] for q, _ in per_neuron])
     p_i = tau / cm_pf * (1.0 - c.alpha)
     i_e = c.i_e * 1000.0
     kappa_out = math.exp(-dt / ro["tau_m"])
@@ -255,7 +270,7 @@ def run_event(
     i_e_out = ro["i_offset"] * 1000.0
     v_min_out = -np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"]
     cutoff_out = NO_CUTOFF if ro["isi_trace_cutoff"] is None else \
-        int(round(ro["isi_trace_cutoff"] / dt))
+        to_steps(ro["isi_trace_cutoff"], dt, "readout.isi_trace_cutoff", allow_zero=False)
     lam = np.ones(N) if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal, float)
     feedback = sc.network["feedback"]
     psc = c.psc_delta
