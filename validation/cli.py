@@ -7,6 +7,7 @@ subcommand; ``python -m validation`` runs the same thing.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"backends to validate (default: all registered: {', '.join(registry.names())}); "
                              "one that is not installed is reported as such")
     parser.add_argument("--scenarios", nargs="+", metavar="NAME",
-                        help="scenarios to run (default: all; see --list); a name ending in '*' selects by prefix")
+                        help="scenarios to run (default: all; see --list); shell patterns select several, e.g. 'orig-*'")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"directory for report.json, report.html and plots/ (default: {DEFAULT_OUT})")
     parser.add_argument("--require", nargs="+", default=[], metavar="NAME",
@@ -98,10 +99,7 @@ def _select_scenarios(patterns: list[str] | None) -> list[str]:
         return library.names()
     out: list[str] = []
     for p in patterns:
-        if p.endswith("*"):
-            hits = [n for n in library.names() if n.startswith(p[:-1])]
-        else:
-            hits = [p] if p in library.LIBRARY else []
+        hits = [n for n in library.names() if fnmatch.fnmatchcase(n, p)]
         if not hits:
             raise ParameterError(f"--scenarios {p!r}: no such scenario; known: {', '.join(library.names())}")
         out += [h for h in hits if h not in out]
