@@ -49,11 +49,12 @@ def sort_weight_events(ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.asarray(ev[k])[order] for k in WEIGHT_EVENT_FIELDS}
 
 
-def compute_losses(scenario: Any, y: np.ndarray, target: np.ndarray) -> np.ndarray:
+def compute_losses(scenario: Any, y: np.ndarray, target: np.ndarray, start: int = 0) -> np.ndarray:
     """Loss per iteration, as NEST's tests define it.
 
     Mean squared error: ``0.5 * sum_t (y - y*)^2`` over the learning window of a sequence, summed over
-    readouts and averaged over the sequences of an iteration.  Cross-entropy:
+    readouts and averaged over the sequences of an iteration; in the event family each step is weighted
+    by the learning-window signal (so only the steps that are learned from count).  Cross-entropy:
     ``-mean_{sequences, t in window} sum_k y*_k log(pi_k)``.
 
     Parameters
@@ -61,8 +62,9 @@ def compute_losses(scenario: Any, y: np.ndarray, target: np.ndarray) -> np.ndarr
     scenario : Scenario
         Validated scenario.
     y, target : ndarray
-        ``(n_steps, n_out)`` readout signal and target in aligned time, covering whole iterations
-        from the start (a prefix of the run gives the losses of its iterations).
+        ``(n_steps, n_out)`` readout signal and target in aligned time, covering whole iterations.
+    start : int
+        Aligned step of ``y[0]`` (a slice of the run gives the losses of its iterations).
     """
     T = scenario.steps_per_sequence
     lw = scenario.learning_window_steps() if scenario.family == "original" else T
@@ -72,7 +74,11 @@ def compute_losses(scenario: Any, y: np.ndarray, target: np.ndarray) -> np.ndarr
     tg = np.asarray(target).reshape(-1, B, T, n_out)[:, :, T - lw :, :]
     if scenario.readout["loss"] == "cross_entropy":
         return -np.mean(np.sum(tg * np.log(y), axis=3), axis=(1, 2))
-    return 0.5 * np.mean(np.sum(np.sum((y - tg) ** 2, axis=2), axis=2), axis=1)
+    sq = (y - tg) ** 2
+    lws = getattr(scenario, "learning_window_signal", None)
+    if lws is not None:
+        sq = sq * np.asarray(lws)[start : start + y.shape[0] * B * T].reshape(-1, B, T, 1)[:, :, T - lw :]
+    return 0.5 * np.mean(np.sum(np.sum(sq, axis=2), axis=2), axis=1)
 
 
 @dataclass

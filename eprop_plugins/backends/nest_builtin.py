@@ -304,7 +304,7 @@ def simulate(
         if on_iteration is not None:
             y, target = _readout_signals(net, sc, layout, (it + 1) * steps_it)
             sl = slice(it * steps_it, (it + 1) * steps_it)
-            on_iteration(it, float(compute_losses(sc, y[sl], target[sl])[0]))
+            on_iteration(it, float(compute_losses(sc, y[sl], target[sl], sl.start)[0]))
 
 
 def _grid(events: dict, name: str, first_gid: int, n: int, stamp: int, n_steps: int, dt: float) -> np.ndarray:

@@ -283,7 +283,7 @@ def run_event_nest(
             n = (it + 1) * steps_it
             y = _grid(ev, "V_m", net.first_out, sc.n_out, OUT_STAMP, n, dt)
             sl = slice(it * steps_it, n)
-            on_iteration(it, float(compute_losses(sc, y[sl], np.asarray(sc.target, float).T[sl])[0]))
+            on_iteration(it, float(compute_losses(sc, y[sl], np.asarray(sc.target, float).T[sl], sl.start)[0]))
     nest.Simulate((N + TAIL_STEPS - done) * dt)
     t_sim = time.perf_counter() - t0 - t_build
     traces, events, filled = _collect(net, sc, record_weight_events=record_weight_events)

@@ -185,40 +185,51 @@ class Optimizer:
         """Accumulate ``gradient`` and update ``w`` where an optimisation step is due.
 
         ``idx`` is NEST's ``idx_current_update`` (scalar or per element); ``where`` restricts the
-        call to some elements (the others are left untouched, as if not called).
+        call to some elements (the others are left untouched, as if not called).  Only the selected
+        elements are touched, so per-step calls on a few synapses stay cheap.
         """
-        sel = self.mask if where is None else (self.mask & where)
-        self.cumulative[sel] += gradient[sel]
-        current = 1 + np.asarray(idx, dtype=np.int64) // self.batch_size
-        if np.ndim(current) == 0:
-            current = np.full(w.shape, int(current), dtype=np.int64)
-        due = sel & (self.optimization_step < current)
-        if not np.any(due):
+        sel = np.flatnonzero(self.mask if where is None else (self.mask & where))
+        if sel.size == 0:
             return w
+        cum = self.cumulative.reshape(-1)
+        step = self.optimization_step.reshape(-1)
+        cum[sel] += gradient.reshape(-1)[sel]
+        current = 1 + np.asarray(idx, dtype=np.int64) // self.batch_size
+        current = np.broadcast_to(current, w.shape).reshape(-1)[sel] if np.ndim(current) else np.full(sel.size, int(current))
+        due_mask = step[sel] < current
+        if not due_mask.any():
+            return w
+        due = sel[due_mask]
+        target = current[due_mask]
         w = w.copy()
-        self.cumulative[due] /= self.batch_size
+        wf = w.reshape(-1)
+        cum[due] /= self.batch_size
         if self.kind == "gradient_descent":
-            w[due] -= self.eta * self.cumulative[due]
-            self.cumulative[due] = 0.0
+            wf[due] -= self.eta * cum[due]
+            cum[due] = 0.0
         else:
-            self._adam(due, current, w)
-        w[due] = np.clip(w[due], self.w_min, self.w_max)
-        self.optimization_step[due] = current[due]
+            self._adam(due, target, wf)
+        wf[due] = np.clip(wf[due], self.w_min, self.w_max)
+        step[due] = target
         return w
 
-    def _adam(self, due: np.ndarray, current: np.ndarray, w: np.ndarray) -> None:
+    def _adam(self, due: np.ndarray, target: np.ndarray, wf: np.ndarray) -> None:
+        """Adam steps ``optimization_step .. target - 1`` for the flat indices ``due`` (zero gradient after the first)."""
         b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
-        pending = due.copy()
-        step = self.optimization_step.copy()
-        while np.any(pending):
-            p = pending
-            self.beta_1_power[p] *= b1
-            self.beta_2_power[p] *= b2
-            alpha = self.eta * np.sqrt(1.0 - self.beta_2_power[p]) / (1.0 - self.beta_1_power[p])
-            g = self.cumulative[p]
-            self.m[p] = b1 * self.m[p] + (1.0 - b1) * g
-            self.v[p] = b2 * self.v[p] + (1.0 - b2) * g * g
-            w[p] -= alpha * self.m[p] / (np.sqrt(self.v[p]) + eps)
-            self.cumulative[p] = 0.0
-            step[p] += 1
-            pending = due & (step < current)
+        cum = self.cumulative.reshape(-1)
+        m, v = self.m.reshape(-1), self.v.reshape(-1)
+        p1, p2 = self.beta_1_power.reshape(-1), self.beta_2_power.reshape(-1)
+        step = self.optimization_step.reshape(-1)[due].copy()
+        idx = due
+        while idx.size:
+            p1[idx] *= b1
+            p2[idx] *= b2
+            alpha = self.eta * np.sqrt(1.0 - p2[idx]) / (1.0 - p1[idx])
+            g = cum[idx]
+            m[idx] = b1 * m[idx] + (1.0 - b1) * g
+            v[idx] = b2 * v[idx] + (1.0 - b2) * g * g
+            wf[idx] -= alpha * m[idx] / (np.sqrt(v[idx]) + eps)
+            cum[idx] = 0.0
+            step += 1
+            keep = step < target
+            idx, step, target = idx[keep], step[keep], target[keep]

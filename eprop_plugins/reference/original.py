@@ -232,7 +232,7 @@ def run_original(
         if (s + 1) % it_len == 0:
             it = (s + 1) // it_len - 1
             sl = slice((s + 1 - it_len) * T, (s + 1) * T)
-            loss = float(compute_losses(sc, tr["y"][sl], tr["target"][sl])[0])
+            loss = float(compute_losses(sc, tr["y"][sl], tr["target"][sl], sl.start)[0])
             losses.append(loss)
             if on_iteration is not None:
                 on_iteration(it, loss)
