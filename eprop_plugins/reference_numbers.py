@@ -20,8 +20,22 @@ EVIDENCE_ORIGINAL_NEST = {
 
 
 def nest_reference_losses(task: str, family: str, batch_size: int, seed: int, *, model=None, optimizer=None):
-    """The published NEST losses for this task set-up, or None where none are published."""
-    if seed != 1 or family != "original" or model or optimizer:
+    """The published NEST losses for this task set-up, or None where none are published.
+
+    For the event-family sine task these are the numbers of NEST's ``test_eprop_regression``, which
+    measures its loss one step earlier than ``Result.losses`` does: compare them with
+    :func:`eprop_plugins.tasks_event.nest_test_losses` of the run.
+    """
+    if seed != 1:
+        return None
+    if family == "event":
+        from .tasks_event import EVENT_SINE_DEFAULT_OPTIMIZER, NEST_TEST_LOSSES
+
+        model = model or "iaf"
+        if task != "sine" or batch_size != 1 or optimizer not in (None, EVENT_SINE_DEFAULT_OPTIMIZER.get(model)):
+            return None
+        return list(NEST_TEST_LOSSES.get(model, ())) or None
+    if model or optimizer:
         return None
     if task == "sine" and batch_size == 1:
         return list(SINE_ORIGINAL_NEST)

@@ -69,3 +69,13 @@ def test_symmetric_feedback_tracks_readout_weights():
     res2 = reference.run(sc, record_weight_events=False)
     np.testing.assert_array_equal(res2.weights["w_fb"][2], sc.w_out.T)
     assert not np.allclose(res.losses[1:], res2.losses[1:], rtol=1e-12)
+
+
+def test_train_sine_event_cli_reports_nest_test_losses(tmp_path):
+    from eprop_plugins.tasks_event import NEST_TEST_LOSSES
+
+    assert main(["train", "sine", "--family", "event", "--iterations", "5", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["family"] == "event" and len(result["losses"]) == 5
+    np.testing.assert_allclose(result["nest_test_definition_losses"], NEST_TEST_LOSSES["iaf"], rtol=1e-8, atol=0)
+    np.testing.assert_allclose(result["nest_reference_losses"], NEST_TEST_LOSSES["iaf"], rtol=0, atol=0)
