@@ -106,6 +106,14 @@ def _select_scenarios(patterns: list[str] | None) -> list[str]:
     return out
 
 
+def _command_line() -> list[str]:
+    """The command as typed: ``eprop validate ...`` or ``python -m validation ...``."""
+    if not sys.argv:
+        return []
+    head = ["python", "-m", "validation"] if sys.argv[0].endswith("__main__.py") else [Path(sys.argv[0]).name]
+    return head + sys.argv[1:]
+
+
 def _list(stream: IO[str]) -> None:
     stream.write("Backends:\n")
     for name in registry.names():
@@ -166,7 +174,7 @@ def main(args: argparse.Namespace, *, stream: IO[str] = sys.stdout, progress_str
                            record_weight_events=not args.no_weight_events)
     from .report import failure_lines, summary_table, to_json, write_html, write_json
 
-    doc = to_json(suite, command=["eprop", "validate"] + sys.argv[1:] if sys.argv else [])
+    doc = to_json(suite, command=_command_line())
     json_path = write_json(doc, out_dir / "report.json")
     html_path = write_html(doc, out_dir)
     stream.write("\n" + summary_table(suite) + "\n")
