@@ -126,20 +126,26 @@ class EpropNetwork:
                                 namespace={"x_in": self.x_in})
         self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
         self.s_in.connect(i=self.in_pre, j=self.in_post)
-        self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_rec")
         pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
         keep = pre != post
         self.rec_pre, self.rec_post = pre[keep], post[keep]
-        self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
+        self.s_rec = None  # a single neuron has no recurrent synapses (no autapses)
+        if self.rec_pre.size:
+            self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_rec")
+            self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
         self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st),
                                  on_pre="syn_out_post += w\narrived = 1.0", name="eprop_syn_out")
         self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
         self.s_out.connect(i=self.out_pre, j=self.out_post)
         # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
-        self.s_in.pre.order, self.s_rec.pre.order, self.s_out.pre.order = 0, 1, 2
+        self.s_in.pre.order, self.s_out.pre.order = 0, 2
+        if self.s_rec is not None:
+            self.s_rec.pre.order = 1
         self._schedule_summed(self.s_out, order=3)
 
         for s, name in ((self.s_in, "in"), (self.s_rec, "rec")):
+            if s is None:
+                continue
             s.run_regularly(eq.zbar_step(), when="groups", order=-1, name=f"eprop_syn_{name}_zbar")
             s.run_regularly(eq.eligibility_step(st, inputs=name == "in"), when="after_synapses", order=5,
                             name=f"eprop_syn_{name}_trace")
@@ -149,7 +155,7 @@ class EpropNetwork:
         out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
         self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset), dt=interval, when="start", order=1,
                                  name="eprop_syn_out_update")
-        objects += [self.s_in, self.s_rec, self.s_out]
+        objects += [s for s in (self.s_in, self.s_rec, self.s_out) if s is not None]
 
         # ------------------------------------------------------------ monitors
         self.monitors: dict[str, Any] = {}
@@ -247,6 +253,8 @@ class EpropNetwork:
         tgt[:n_steps] = sc.target[:, n0 : n0 + n_steps].T
         vals: dict[Any, np.ndarray] = {self.x_in: x, self.target: tgt}
         for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
+            if s is None:
+                continue
             vals[s.w] = self.flat(proj, weights[proj])
             for name in ("m1", "m2", "b1p", "b2p"):
                 vals[getattr(s, name)] = opt_state[f"{proj}_{name}"]

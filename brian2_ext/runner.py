@@ -178,6 +178,7 @@ def run_scenario(
         sl = slice(n0, n0 + Bt * T)
         values = dict(constants)
         values.update(m.iteration_values(sc, it, weights, opt_state))
+        values = {k: v for k, v in values.items() if np.size(v)}  # empty projections
         t0 = time.perf_counter()
         session.run(values)
         run_seconds += time.perf_counter() - t0
@@ -215,6 +216,8 @@ def run_scenario(
                 _weight_events(events, sc, n0, Bt * T, T, z, w_before)
 
         for proj, s in (("in", m.s_in), ("rec", m.s_rec), ("out", m.s_out)):
+            if sizes[proj] == 0:
+                continue
             weights[proj] = m.dense(proj, np.asarray(s.w[:]))
             for name in ("m1", "m2", "b1p", "b2p"):
                 opt_state[f"{proj}_{name}"] = np.asarray(getattr(s, name)[:]).copy()
