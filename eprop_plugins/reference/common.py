@@ -13,7 +13,8 @@ import numpy as np
 
 from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
 
-__all__ = ["SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster"]
+__all__ = ["SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster",
+           "ordered_sum"]
 
 
 def _piecewise_linear(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -136,6 +137,19 @@ def recurrent_constants(scenario) -> RecurrentConstants:
     names_arr = np.array(names)
     groups = [(name, np.nonzero(names_arr == name)[0]) for name in SURROGATES if np.any(names_arr == name)]
     return RecurrentConstants(surrogate_groups=groups, **arrays)
+
+
+def ordered_sum(w: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Sum the columns ``w[:, i]`` (``w`` is ``[post, pre]``) of the active presynaptic neurons.
+
+    The columns are added one after the other in ascending presynaptic order, starting from 0, which
+    is the order in which NEST's ring buffer accumulates the weights of arriving spikes.
+    """
+    idx = np.flatnonzero(active)
+    if idx.size == 0:
+        return np.zeros(w.shape[0])
+    # rows of a C-contiguous (k, post) copy: reducing over axis 0 adds them sequentially
+    return np.add.reduce(w.T[idx], axis=0)
 
 
 def input_raster(scenario) -> np.ndarray:

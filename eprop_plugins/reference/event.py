@@ -77,7 +77,7 @@ import numpy as np
 
 from ..parameters import ADAPTIVE_MODELS, ParameterError, to_steps
 from ..results import Result, compute_losses, sort_weight_events
-from .common import NO_CUTOFF, Optimizer, input_raster, recurrent_constants
+from .common import NO_CUTOFF, Optimizer, input_raster, ordered_sum, recurrent_constants
 
 __all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
@@ -212,14 +212,6 @@ class _SynapseBank:
             return float(zb), 0.0, float(zb), 0.0
         return (float(zb), 0.0, float(self.ebar[j, i] * math.pow(self.kappa[j, 0], k)),
                 float(self.ebar_reg[j, i] * math.pow(self.kappa_reg[j, 0], k)))
-
-
-def _ordered_sum(w: np.ndarray, active: np.ndarray, n_post: int) -> np.ndarray:
-    """Sum the columns ``w[:, i]`` for active ``i`` one after the other, as NEST's ring buffer does."""
-    acc = np.zeros(n_post)
-    for i in np.nonzero(active)[0]:
-        acc += w[:, i]
-    return acc
 
 
 def run_event(
@@ -366,7 +358,7 @@ def run_event(
                 posts = post_idx if proj == 0 else post_idx[post_idx != pre]
                 _append(events, n, proj, pre, posts, hid.w[posts, i])
         # -------------------------------------------- recurrent neurons
-        z_in = _ordered_sum(hid.w, ev, n_rec)
+        z_in = ordered_sum(hid.w, ev)
         psi, spike = neuron_step(z_in, p_i * i_e, i_e)
         f_av = c.kappa_reg * f_av + (1.0 - c.kappa_reg) * z / dt
         fr = c.c_reg * (f_av - c.f_target * dt)
@@ -376,7 +368,7 @@ def run_event(
         if record_weight_events and spike.any():
             for i in np.nonzero(spike)[0]:
                 _append(events, n, 2, i, out_idx, out.w[:, i])
-        y = np.maximum(p_i_out * i_e_out + _ordered_sum(out.w, spike, n_out) + kappa_out * y, v_min_out)
+        y = np.maximum(p_i_out * i_e_out + ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
         err_h[n + 1] = err

@@ -13,16 +13,9 @@ from typing import Callable
 import numpy as np
 
 from ..results import Result, compute_losses, sort_weight_events
-from .common import Optimizer, input_raster, recurrent_constants
+from .common import Optimizer, input_raster, ordered_sum, recurrent_constants
 
 __all__ = ["run_original"]
-
-
-def _ordered_sum(w_t: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Sum rows ``w_t[active]`` one after the other (ascending presynaptic index), as NEST's ring buffer does."""
-    if active.size == 0:
-        return np.zeros(w_t.shape[1])
-    return np.add.reduce(w_t[active], axis=0)
 
 
 def run_original(
@@ -66,8 +59,9 @@ def run_original(
     average = sc.synapse["average_gradient"]
     feedback = sc.network["feedback"]
 
-    w_in = sc.w_in.copy()
-    w_rec = sc.w_rec.copy()
+    # [post, pre] with the inputs first, then the recurrent neurons: NEST's delivery order
+    w_hidden = np.hstack([sc.w_in, sc.w_rec])
+    w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
     w_out = sc.w_out.copy()
     B = sc.effective_feedback()
     rec_mask = ~np.eye(n_rec, dtype=bool)
@@ -96,8 +90,6 @@ def run_original(
         a = np.zeros(n_rec)
         y = np.zeros(n_out)
         n_spikes = np.zeros(n_rec)
-        w_hidden_t = np.vstack([w_in.T, w_rec.T])  # (pre, post), inputs first then recurrent
-        w_out_t = w_out.T.copy()
         arrivals = np.zeros((T, n_in + n_rec), dtype=bool)  # presynaptic arrivals at recurrent neurons
         z_int = np.zeros((T, n_rec))
         psi_int = np.zeros((T, n_rec))
@@ -107,7 +99,7 @@ def run_original(
             arrivals[t, :n_in] = x_all[n]
             arrivals[t, n_in:] = z.astype(bool)  # spikes of step t-1 (reset to none at t = 0)
             r = np.where(r > 0, r - 1, r)
-            syn_in = _ordered_sum(w_hidden_t, np.nonzero(arrivals[t])[0])
+            syn_in = ordered_sum(w_hidden, arrivals[t])
             v = (c.p_i * c.i_e + c.zeta * syn_in) + c.alpha * v
             v = v - c.v_th * z
             v = np.maximum(v, c.v_min)
@@ -118,7 +110,7 @@ def run_original(
             r = np.where(z > 0, c.n_ref, r)
             n_spikes += z
             # readout: recurrent spikes of this step arrive now
-            syn_out = _ordered_sum(w_out_t, np.nonzero(z)[0])
+            syn_out = ordered_sum(w_out, z)
             y = (p_i_out * ro["i_offset"] + zeta_out * syn_out) + kappa_out * y
             y = np.maximum(y, v_min_out)
             if cross_entropy:
@@ -221,7 +213,7 @@ def run_original(
             grad_out /= T_L
 
         # ---------------------------------------------------------------- optimizer (idx = next interval)
-        w_hidden = opt_hidden.step(s + 1, grad, np.hstack([w_in, w_rec]))
+        w_hidden = opt_hidden.step(s + 1, grad, w_hidden)
         w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
         w_out = opt_out.step(s + 1, grad_out, w_out)
         if feedback == "symmetric":
