@@ -5,8 +5,9 @@ and cached by :mod:`nest_models.build`); the plastic synapses and feedback conne
 own ``eprop_synapse_bsshslm_2020`` and ``eprop_learning_signal_connection_bsshslm_2020`` (see
 ``docs/nestml.rst`` for why).  The network, its wiring, the stamp alignment and the collection of
 recordings are exactly those of the ``nest-builtin`` backend
-(:mod:`eprop_plugins.backends.nest_builtin`), reused with this module's model names and
-recordables, so the two NEST backends differ only in the neuron models.
+(:mod:`eprop_plugins.backends.nest_builtin` and ``nest_builtin_event``), reused with this
+module's model names (the NESTML models record under NEST's names), so the two NEST backends
+differ only in the neuron models.
 """
 
 from __future__ import annotations
@@ -22,27 +23,29 @@ from . import build
 
 __all__ = ["MODEL_NAMES", "LAYOUT", "check", "run", "build_network"]
 
-#: NESTML model names per family (``_neuron`` suffix: no clash with NEST's built-ins)
+#: NESTML model names per family (``_neuron`` suffix: no clash with NEST's built-ins); the plastic
+#: and feedback connections are NEST's own (an e-prop synapse in NESTML is not needed, see docs/nestml.rst)
 MODEL_NAMES: dict[str, dict[str, str]] = {
     "original": {
         "iaf": "eprop_iaf_bsshslm_2020_neuron",
         "iaf_adapt": "eprop_iaf_adapt_bsshslm_2020_neuron",
         "readout": "eprop_readout_bsshslm_2020_neuron",
-        # NEST's own e-prop connections (an e-prop synapse in NESTML is not needed, see docs/nestml.rst)
         "synapse": "eprop_synapse_bsshslm_2020",
         "feedback": "eprop_learning_signal_connection_bsshslm_2020",
     },
+    "event": {
+        "iaf": "eprop_iaf_neuron",
+        "iaf_adapt": "eprop_iaf_adapt_neuron",
+        "iaf_psc_delta": "eprop_iaf_psc_delta_neuron",
+        "iaf_psc_delta_adapt": "eprop_iaf_psc_delta_adapt_neuron",
+        "readout": "eprop_readout_neuron",
+        "synapse": "eprop_synapse",
+        "feedback": "eprop_learning_signal_connection",
+    },
 }
 
-#: the nest-builtin wiring with the NESTML models and their recordables
-LAYOUT = nb.OriginalLayout(
-    models=MODEL_NAMES["original"],
-    recordables={
-        "recurrent": {"v": "V_m", "psi": "psi", "learning_signal": "learning_signal"},
-        "adaptive": {"v_th_adapt": "V_th_adapt", "adaptation": "adapt"},
-        "readout": {"readout_v": "V_m", "y": "readout_signal", "target": "target_signal", "error": "error_signal"},
-    },
-)
+#: the nest-builtin wiring with the NESTML models (their recordables have NEST's names)
+LAYOUT = nb.OriginalLayout(models=MODEL_NAMES["original"])
 
 
 def check() -> str:
@@ -101,19 +104,15 @@ def run(
     -------
     Result
         Traces ``v, z, psi, adaptation, v_th_adapt, learning_signal, readout_v, y, target, error`` in
-        aligned time, weight events and losses (as ``nest-builtin``).
+        aligned time, weight events and losses (as ``nest-builtin``; event family: see
+        ``nest_builtin_event`` for the learning-signal completion).
 
     Raises
     ------
     ParameterError
-        Event family (not available in this backend yet) or ``feedback='symmetric'`` (NEST's
-        learning-signal connections keep B fixed).
+        ``feedback='symmetric'`` (NEST's learning-signal connections keep B fixed) or bad ``threads``.
     """
     sc = scenario.validated()
-    if sc.family != "original":
-        raise ParameterError(
-            f"network.family = {sc.family!r}: the nestml backend implements the 'original' family only so far"
-        )
     if sc.network["feedback"] == "symmetric":
         raise ParameterError(
             "network.feedback = 'symmetric': NEST's e-prop learning-signal connections keep B fixed, so B cannot "
@@ -121,6 +120,15 @@ def run(
         )
     if not isinstance(threads, int) or threads < 1:
         raise ParameterError(f"threads = {threads!r}: allowed range is integer >= 1")
+    if sc.family == "event":
+        from eprop_plugins.backends.nest_builtin_event import run_event_nest
+
+        res = run_event_nest(sc, record_weight_events=record_weight_events, on_iteration=on_iteration,
+                             models=MODEL_NAMES["event"], threads=threads, after_reset=build.load_module,
+                             backend="nestml")
+        res.meta.update({"threads": threads, "module": str(build.load_module())})
+        res.meta["notes"][:0] = ["neurons: NESTML models; synapses: NEST's eprop_synapse"]
+        return res
     t0 = time.perf_counter()
     net = build_network(sc, threads=threads)
     t_build = time.perf_counter() - t0

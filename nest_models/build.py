@@ -57,11 +57,17 @@ HERE = Path(__file__).resolve().parent
 #: name of the NEST extension module (NESTML requires the suffix ``module``)
 MODULE_NAME = "eprop_nestml_module"
 
-#: NESTML model -> (C++ wrapper class registered under the model name, NEST parent class)
+#: NESTML model -> (C++ wrapper class registered under the model name, NEST parent class); the
+#: templates choose both from the name (``readout``, ``bsshslm_2020``, ``adapt``)
 MODELS: dict[str, tuple[str, str]] = {
     "eprop_iaf_bsshslm_2020_neuron": ("EpropOriginalRecurrent", "EpropNestmlRecurrentOriginalNode"),
     "eprop_iaf_adapt_bsshslm_2020_neuron": ("EpropOriginalRecurrent", "EpropNestmlRecurrentOriginalNode"),
     "eprop_readout_bsshslm_2020_neuron": ("EpropOriginalReadout", "EpropNestmlReadoutOriginalNode"),
+    "eprop_iaf_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
+    "eprop_iaf_adapt_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
+    "eprop_iaf_psc_delta_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
+    "eprop_iaf_psc_delta_adapt_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
+    "eprop_readout_neuron": ("EpropEventReadout", "EpropNestmlReadoutEventNode"),
 }
 
 

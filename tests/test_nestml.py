@@ -160,3 +160,44 @@ def test_refusals_are_clear(clean_build):
         nestml.run(random_scenario("original", 0, feedback="symmetric"))
     with pytest.raises(ParameterError, match="threads = 0: allowed range is integer >= 1"):
         nestml.run(random_scenario("original", 0), threads=0)
+
+
+# ------------------------------------------------------------------------------------------ event family
+@pytest.mark.parametrize("model", ["iaf", "iaf_adapt", "iaf_psc_delta", "iaf_psc_delta_adapt"])
+def test_event_sine_matches_reference_and_nest_builtin(clean_build, model):
+    """Each event-family neuron model on NEST's event sine test (3 iterations, GD or Adam)."""
+    sc = tasks.sine("event", 3, model=model)
+    got = nestml.run(sc)
+    _assert_matches(sc, reference.run(sc), got)
+    builtin = nest_builtin.run(sc)
+    for name, trace in builtin.traces.items():
+        np.testing.assert_array_equal(got.traces[name], trace, err_msg=name)
+    for key, col in builtin.weight_events.items():
+        np.testing.assert_array_equal(got.weight_events[key], col, err_msg=key)
+    np.testing.assert_array_equal(got.losses, builtin.losses)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_event_random_scenarios_match_reference(clean_build, seed):
+    """ISI cutoff, optimize_each_step on/off, learning-window signals, mixed models, offsets, V_min."""
+    sc = random_scenario("event", seed)
+    _assert_matches(sc, reference.run(sc), nestml.run(sc))
+
+
+def test_event_family_one_and_two_threads_identical(clean_build):
+    sc = random_scenario("event", 4)
+    one, two = nestml.run(sc, threads=1), nestml.run(sc, threads=2)
+    for name, trace in one.traces.items():
+        np.testing.assert_array_equal(two.traces[name], trace, err_msg=name)
+    for key, col in one.weight_events.items():
+        np.testing.assert_array_equal(two.weight_events[key], col, err_msg=key)
+
+
+def test_surrogate_gradient_is_the_same_in_every_model():
+    """NESTML 9 has no includes: the surrogate function is repeated per model and must not drift."""
+    bodies = {}
+    for path in sorted(build.HERE.glob("*.nestml")):
+        text = path.read_text()
+        if "function surrogate_gradient_fn" in text:
+            bodies[path.name] = text[text.index("    function surrogate_gradient_fn"):].strip()
+    assert len(bodies) == 6 and len(set(bodies.values())) == 1, sorted(bodies)

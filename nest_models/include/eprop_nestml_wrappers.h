@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "eprop_nestml_nodes.h"
+#include "eprop_synapse.h"
 #include "kernel_manager.h"
+#include "weight_optimizer.h"
 
 namespace nest
 {
@@ -139,37 +141,38 @@ send_flush_event( NodeT& node, const long lag )
 }  // namespace eprop_nestml
 
 /**
- * Original-family recurrent neuron (eprop_iaf(_adapt)_bsshslm_2020 semantics) around a generated
- * NESTML class G with state v, r, z, psi, interval_start, learning_signal (and adapt), parameters
- * c_reg, f_target (Hz), surrogate_gradient_index (and adapt_beta) and internals P_v_m, P_z_in (and
- * P_adapt).
+ * What every wrapper shares, around a generated NESTML class G with state v (relative to E_L),
+ * parameter E_L and one spike input port:
+ * - spike input summed in sender order (identical results for any number of threads);
+ * - NEST's absolute V_m in get_status/set_status;
+ * - the flush-event mechanism's pre-run calibration;
+ * - parent-class settings (flush interval, ISI cutoff, ...) survive model copies: NESTML's generated
+ *   copy constructor default-constructs the parent class, losing what SetDefaults put there.
  */
-template < class G, bool adaptive >
-class EpropOriginalRecurrent : public G
+template < class G >
+class EpropNestmlCommon : public G
 {
 public:
-  EpropOriginalRecurrent() = default;
-  EpropOriginalRecurrent( const EpropOriginalRecurrent& ) = default;
+  EpropNestmlCommon() = default;
+
+  EpropNestmlCommon( const EpropNestmlCommon& other )
+    : G( other )
+  {
+    static_cast< FlushEventMechanism& >( *this ) = other;
+    static_cast< IgnoreAndSpikeMechanism& >( *this ) = other;
+    this->eprop_isi_trace_cutoff_ = other.eprop_isi_trace_cutoff_;
+  }
 
   void
   get_status( Dictionary& d ) const override
   {
     G::get_status( d );
-    d[ "surrogate_gradient_function" ] = eprop_nestml::SURROGATE_NAMES.at( this->P_.surrogate_gradient_index );
     d[ "V_m" ] = this->S_.v + this->P_.E_L;
   }
 
   void
   set_status( const Dictionary& d ) override
   {
-    std::string name;
-    if ( d.update_value( "surrogate_gradient_function", name ) )
-    {
-      // a Dictionary is a shared handle: this adds the integer selector to d for the generated code
-      Dictionary shared( d );
-      shared[ "surrogate_gradient_index" ] =
-        eprop_nestml::index_of( eprop_nestml::SURROGATE_NAMES, name, "surrogate_gradient_function" );
-    }
     eprop_nestml::absolute_to_relative_potential( d, this->P_ );
     G::set_status( d );
   }
@@ -191,6 +194,13 @@ protected:
     ordered_input_.init();
   }
 
+  void
+  pre_run_hook() override
+  {
+    G::pre_run_hook();
+    FlushEventMechanism::pre_run_hook();
+  }
+
   //! Put the sender-ordered sum of this step's spikes into the generated model's (empty) spike buffer.
   void
   feed_ordered_input( const long lag )
@@ -202,15 +212,63 @@ protected:
     }
   }
 
-  eprop_nestml::SenderOrderedSpikeInput ordered_input_;
-
+  //! Spike or flush event bookkeeping after a step, as NEST's e-prop neurons do.
   void
-  pre_run_hook() override
+  after_step_events( const long t, const long lag )
   {
-    G::pre_run_hook();
-    FlushEventMechanism::pre_run_hook();
+    if ( this->S_.z > 0.0 )
+    {
+      this->set_last_event_time( t );
+    }
+    else if ( this->flush_event_is_due( t ) )
+    {
+      eprop_nestml::send_flush_event( *this, lag );
+      this->set_last_event_time( t );
+    }
   }
 
+  eprop_nestml::SenderOrderedSpikeInput ordered_input_;
+};
+
+/**
+ * Recurrent neurons of both families: NEST's string `surrogate_gradient_function` is mapped to the
+ * NESTML integer `surrogate_gradient_index`.
+ */
+template < class G >
+class EpropNestmlRecurrentCommon : public EpropNestmlCommon< G >
+{
+public:
+  void
+  get_status( Dictionary& d ) const override
+  {
+    EpropNestmlCommon< G >::get_status( d );
+    d[ "surrogate_gradient_function" ] = eprop_nestml::SURROGATE_NAMES.at( this->P_.surrogate_gradient_index );
+  }
+
+  void
+  set_status( const Dictionary& d ) override
+  {
+    std::string name;
+    if ( d.update_value( "surrogate_gradient_function", name ) )
+    {
+      Dictionary shared( d );  // a shared handle: adds the integer selector to d for the generated code
+      shared[ "surrogate_gradient_index" ] =
+        eprop_nestml::index_of( eprop_nestml::SURROGATE_NAMES, name, "surrogate_gradient_function" );
+    }
+    EpropNestmlCommon< G >::set_status( d );
+  }
+};
+
+/**
+ * Original-family recurrent neuron (eprop_iaf(_adapt)_bsshslm_2020 semantics) around a generated
+ * NESTML class G with state v, r, z, surrogate_gradient, interval_start, learning_signal, parameters
+ * c_reg, f_target (Hz), surrogate_gradient_index (adaptive: adapt_beta) and internals P_v_m, P_z_in
+ * (adaptive: P_adapt).
+ */
+template < class G, bool adaptive >
+class EpropOriginalRecurrent : public EpropNestmlRecurrentCommon< G >
+{
+protected:
   void
   update( Time const& origin, const long from, const long to ) override
   {
@@ -233,22 +291,16 @@ protected:
       // read lies three steps back and exists already)
       this->S_.learning_signal = this->get_learning_signal_from_history( t );
 
-      feed_ordered_input( lag );
+      this->feed_ordered_input( lag );
       G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
 
       if ( this->S_.z > 0.0 )
       {
         this->count_spike();
-        this->set_last_event_time( t );
       }
-      else if ( this->flush_event_is_due( t ) )
-      {
-        eprop_nestml::send_flush_event( *this, lag );
-        this->set_last_event_time( t );
-      }
-
+      this->after_step_events( t, lag );
       this->append_new_eprop_history_entry( t );
-      this->write_surrogate_gradient_to_history( t, this->S_.psi );
+      this->write_surrogate_gradient_to_history( t, this->S_.surrogate_gradient );
 
       if ( interval_step == update_interval - 1 )
       {
@@ -318,23 +370,143 @@ protected:
 };
 
 /**
+ * Event-family recurrent neuron (eprop_iaf, eprop_iaf_adapt, eprop_iaf_psc_delta(_adapt) semantics)
+ * around a generated NESTML class G with state v, z, surrogate_gradient, learning_signal, parameters
+ * c_reg, f_target (Hz), kappa, kappa_reg (adaptive: adapt_beta) and internals P_v_m (adaptive: P_adapt).
+ */
+template < class G, bool adaptive >
+class EpropEventRecurrent : public EpropNestmlRecurrentCommon< G >
+{
+protected:
+  void
+  update( Time const& origin, const long from, const long to ) override
+  {
+    for ( long lag = from; lag < to; ++lag )
+    {
+      const long t = origin.get_steps() + lag;
+      // read before the step so that the recorded value carries NEST's time stamp (two steps back)
+      this->S_.learning_signal = this->get_learning_signal_from_history( t );
+
+      this->feed_ordered_input( lag );
+      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
+
+      this->after_step_events( t, lag );
+      this->append_new_eprop_history_entry( t );
+      this->write_surrogate_gradient_to_history( t, this->S_.surrogate_gradient );
+      // f_target is given in Hz; the history function takes spikes per ms
+      this->write_firing_rate_reg_to_history(
+        t, this->S_.z, this->P_.f_target / 1000.0, this->P_.kappa_reg, this->P_.c_reg );
+    }
+  }
+
+  /**
+   * Gradient of one incoming e-prop synapse between two presynaptic spikes (eprop-model.md section 3):
+   * traces integrate from one step before the previous arrival for at most the ISI cutoff, then only
+   * decay; the optimizer runs every step or once per spike.
+   */
+  void
+  compute_gradient( const long t_spike,
+    const long t_spike_previous,
+    double& z_previous_buffer,
+    double& z_bar,
+    double& e_bar,
+    double& e_bar_reg,
+    double& epsilon,
+    double& weight,
+    const CommonSynapseProperties& cp,
+    WeightOptimizer* optimizer,
+    const bool is_flush_event,
+    const bool previous_was_flush_event,
+    double& gradient,
+    long& remaining_steps_until_cutoff,
+    long& decay_steps ) override
+  {
+    const auto& opt_cp = *static_cast< const EpropSynapseCommonProperties& >( cp ).optimizer_cp_;
+    const bool optimize_each_step = opt_cp.optimize_each_step_;
+    const double alpha = this->V_.P_v_m;
+    const double kappa = this->P_.kappa;
+    const double kappa_reg = this->P_.kappa_reg;
+    const long isi_steps = t_spike - t_spike_previous;
+
+    if ( not previous_was_flush_event )
+    {
+      remaining_steps_until_cutoff = this->get_eprop_isi_trace_cutoff();
+      gradient = 0.0;
+    }
+    double z_current_buffer = previous_was_flush_event ? 0.0 : 1.0;  // the spike that opened this interval
+
+    const long t_begin = t_spike_previous - 1;
+    auto hist = this->get_eprop_history( t_begin );
+    const long t_steps = std::min( remaining_steps_until_cutoff, isi_steps );
+    const long t_end = t_begin + t_steps;
+
+    for ( long t = t_begin; t < t_end; ++t, ++hist )
+    {
+      this->require_eprop_history_entry( hist, t );
+      const double z = z_previous_buffer;  // presynaptic spikes reach the trace one step late
+      z_previous_buffer = z_current_buffer;
+      z_current_buffer = 0.0;
+      const double psi = hist->surrogate_gradient_;
+      z_bar = alpha * z_bar + z;
+      double e;
+      if constexpr ( adaptive )
+      {
+        e = psi * ( z_bar - this->P_.adapt_beta * epsilon );
+        epsilon = this->V_.P_adapt * epsilon + e;
+      }
+      else
+      {
+        e = psi * z_bar;
+      }
+      e_bar = kappa * e_bar + e;
+      e_bar_reg = kappa_reg * e_bar_reg + ( 1.0 - kappa_reg ) * e;
+      const double increment = hist->learning_signal_ * e_bar + hist->firing_rate_reg_ * e_bar_reg;
+      if ( optimize_each_step )
+      {
+        gradient = increment;
+        weight = optimizer->optimized_weight( opt_cp, t + 1, gradient, weight );
+      }
+      else
+      {
+        gradient += increment;
+      }
+    }
+
+    remaining_steps_until_cutoff -= t_steps;
+    const long steps_after_cutoff = isi_steps - t_steps;
+    decay_steps += steps_after_cutoff;
+    if ( not is_flush_event and decay_steps > 0 )
+    {
+      z_bar *= std::pow( alpha, decay_steps );
+      e_bar *= std::pow( kappa, decay_steps );
+      e_bar_reg *= std::pow( kappa_reg, decay_steps );
+      if constexpr ( adaptive )
+      {
+        epsilon *= std::pow( this->V_.P_adapt, decay_steps );
+      }
+      decay_steps = 0;
+    }
+    if ( not is_flush_event and not optimize_each_step )
+    {
+      weight = optimizer->optimized_weight( opt_cp, t_end + steps_after_cutoff, gradient, weight );
+    }
+  }
+};
+
+/**
  * Original-family readout (eprop_readout_bsshslm_2020 semantics) around a generated NESTML class G
  * with state interval_start, in_learning_window, target_signal, normalization_rate, error_signal,
  * readout_signal_unnorm, parameter loss_index and internals P_v_m, P_z_in.
  */
 template < class G >
-class EpropOriginalReadout : public G
+class EpropOriginalReadout : public EpropNestmlCommon< G >
 {
 public:
-  EpropOriginalReadout() = default;
-  EpropOriginalReadout( const EpropOriginalReadout& ) = default;
-
   void
   get_status( Dictionary& d ) const override
   {
-    G::get_status( d );
+    EpropNestmlCommon< G >::get_status( d );
     d[ "loss" ] = eprop_nestml::LOSS_NAMES.at( this->P_.loss_index );
-    d[ "V_m" ] = this->S_.v + this->P_.E_L;
   }
 
   void
@@ -346,39 +518,15 @@ public:
       Dictionary shared( d );  // shared handle: adds the integer selector to d
       shared[ "loss_index" ] = eprop_nestml::index_of( eprop_nestml::LOSS_NAMES, name, "loss" );
     }
-    eprop_nestml::absolute_to_relative_potential( d, this->P_ );
-    G::set_status( d );
-  }
-
-  using G::handle;
-
-  //! Keep spike arrivals with their senders; summed in sender order in update().
-  void
-  handle( SpikeEvent& e ) override
-  {
-    ordered_input_.add( e );
+    EpropNestmlCommon< G >::set_status( d );
   }
 
 protected:
   void
-  init_buffers_() override
+  pre_run_hook() override
   {
-    G::init_buffers_();
-    ordered_input_.init();
+    G::pre_run_hook();  // readouts send no spikes: no flush events
   }
-
-  //! Put the sender-ordered sum of this step's spikes into the generated model's (empty) spike buffer.
-  void
-  feed_ordered_input( const long lag )
-  {
-    double sum = 0.0;
-    if ( ordered_input_.take( lag, sum ) )
-    {
-      this->B_.spike_inputs_[ 0 ].add_value( lag, sum );
-    }
-  }
-
-  eprop_nestml::SenderOrderedSpikeInput ordered_input_;
 
   void
   update( Time const& origin, const long from, const long to ) override
@@ -409,7 +557,7 @@ protected:
       this->S_.target_signal = this->target_signal_in_;
       this->S_.normalization_rate = this->normalization_rate_in_;
 
-      feed_ordered_input( lag );
+      this->feed_ordered_input( lag );
       G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
 
       this->target_signal_in_ = this->S_.target_signal;  // zeroed outside the learning window, as NEST
@@ -469,6 +617,114 @@ protected:
       gradient /= kernel().simulation_manager.get_eprop_learning_window().get_steps();
     }
     return gradient;
+  }
+};
+
+/**
+ * Event-family readout (eprop_readout semantics) around a generated NESTML class G with state
+ * target_signal, learning_window_signal, error_signal and internal P_v_m.
+ */
+template < class G >
+class EpropEventReadout : public EpropNestmlCommon< G >
+{
+protected:
+  void
+  pre_run_hook() override
+  {
+    G::pre_run_hook();  // readouts send no spikes: no flush events
+  }
+
+  void
+  update( Time const& origin, const long from, const long to ) override
+  {
+    std::vector< double > error_signal_buffer( kernel().connection_manager.get_min_delay(), 0.0 );
+
+    for ( long lag = from; lag < to; ++lag )
+    {
+      const long t = origin.get_steps() + lag;
+      this->S_.target_signal = this->target_signal_in_;
+      this->S_.learning_window_signal = this->learning_window_signal_in_;
+
+      this->feed_ordered_input( lag );
+      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
+
+      this->target_signal_in_ = this->S_.target_signal;  // multiplied by the window, as NEST's state
+      error_signal_buffer[ lag ] = this->S_.error_signal;
+      this->append_new_eprop_history_entry( t );
+      this->write_error_signal_to_history( t, this->S_.error_signal );
+    }
+
+    LearningSignalConnectionEvent error_signal_event;
+    error_signal_event.set_coeffarray( error_signal_buffer );
+    kernel().event_delivery_manager.send_secondary( *this, error_signal_event );
+  }
+
+  //! Gradient of one incoming readout synapse between two presynaptic spikes (eprop-model.md section 3).
+  void
+  compute_gradient( const long t_spike,
+    const long t_spike_previous,
+    double& z_previous_buffer,
+    double& z_bar,
+    double&,
+    double&,
+    double&,
+    double& weight,
+    const CommonSynapseProperties& cp,
+    WeightOptimizer* optimizer,
+    const bool is_flush_event,
+    const bool previous_was_flush_event,
+    double& gradient,
+    long& remaining_steps_until_cutoff,
+    long& decay_steps ) override
+  {
+    const auto& opt_cp = *static_cast< const EpropSynapseCommonProperties& >( cp ).optimizer_cp_;
+    const bool optimize_each_step = opt_cp.optimize_each_step_;
+    const double kappa_out = this->V_.P_v_m;
+    const long isi_steps = t_spike - t_spike_previous;
+
+    if ( not previous_was_flush_event )
+    {
+      remaining_steps_until_cutoff = this->get_eprop_isi_trace_cutoff();
+      gradient = 0.0;
+    }
+    double z_current_buffer = previous_was_flush_event ? 0.0 : 1.0;
+
+    const long t_begin = t_spike_previous - 1;
+    auto hist = this->get_eprop_history( t_begin );
+    const long t_steps = std::min( remaining_steps_until_cutoff, isi_steps );
+    const long t_end = t_begin + t_steps;
+
+    for ( long t = t_begin; t < t_end; ++t, ++hist )
+    {
+      this->require_eprop_history_entry( hist, t );
+      const double z = z_previous_buffer;
+      z_previous_buffer = z_current_buffer;
+      z_current_buffer = 0.0;
+      z_bar = kappa_out * z_bar + z;
+      const double increment = hist->error_signal_ * z_bar;
+      if ( optimize_each_step )
+      {
+        gradient = increment;
+        weight = optimizer->optimized_weight( opt_cp, t + 1, gradient, weight );
+      }
+      else
+      {
+        gradient += increment;
+      }
+    }
+
+    remaining_steps_until_cutoff -= t_steps;
+    const long steps_after_cutoff = isi_steps - t_steps;
+    decay_steps += steps_after_cutoff;
+    if ( not is_flush_event and decay_steps > 0 )
+    {
+      z_bar *= std::pow( kappa_out, decay_steps );
+      decay_steps = 0;
+    }
+    if ( not is_flush_event and not optimize_each_step )
+    {
+      weight = optimizer->optimized_weight( opt_cp, t_end + steps_after_cutoff, gradient, weight );
+    }
   }
 };
 
