@@ -1,0 +1,104 @@
+"""Brian2 backends (runtime Cython/numpy and cpp_standalone), original family, against the NumPy
+reference (traces and weights to 1e-10 relative, identical spikes and weight events) and NEST's
+published losses (rtol 1e-8).  Real Brian2 throughout; builds are cached across the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eprop_plugins import reference, reference_numbers as rn, tasks
+from eprop_plugins.parameters import ParameterError
+from validation import scenario_library as library
+
+from brian2_ext import backend_runtime, backend_standalone
+from brian2_ext.runner import run_scenario
+
+RTOL = 1e-10
+
+
+def _assert_equal_to_reference(res, ref):
+    assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
+    for name, want in ref.traces.items():
+        got = res.traces[name]
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        assert np.max(np.abs(got - want)) <= RTOL * scale, name
+    for name, want in ref.synapse_traces.items():
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        assert np.max(np.abs(res.synapse_traces[name] - want)) <= RTOL * scale, name
+    for name, want in ref.weights.items():
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        assert np.max(np.abs(res.weights[name] - want)) <= RTOL * scale, name
+    for name in ("step", "proj", "pre", "post"):
+        assert np.array_equal(res.weight_events[name], ref.weight_events[name]), name
+    assert np.allclose(res.weight_events["w"], ref.weight_events["w"], rtol=RTOL, atol=0)
+    assert np.allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
+
+
+def test_backends_check():
+    backend_runtime.check()
+    backend_standalone.check()
+
+
+@pytest.mark.parametrize("name", ["orig-alif-single", "orig-rec-ce-adam", "orig-rec-batch2-adam",
+                                  "orig-rec-symmetric", "orig-rec-surrogates"])
+def test_cython_equals_reference(name):
+    sc = library.build(name)
+    _assert_equal_to_reference(backend_runtime.run(sc), reference.run(sc))
+
+
+def test_numpy_target_equals_reference():
+    sc = library.build("orig-lif-tref5")
+    _assert_equal_to_reference(run_scenario(sc, mode="numpy"), reference.run(sc))
+
+
+def test_standalone_equals_reference_small():
+    sc = library.build("orig-rec-batch2-adam")
+    _assert_equal_to_reference(backend_standalone.run(sc), reference.run(sc))
+
+
+def test_standalone_sine_matches_nest_and_reference():
+    sc = tasks.sine("original", 5)
+    sc.record_synapses = [("in", 3, 5), ("rec", 2, 7), ("out", 4, 0)]
+    seen = []
+    res = backend_standalone.run(sc, on_iteration=lambda i, loss: seen.append((i, loss)))
+    np.testing.assert_allclose(res.losses, rn.SINE_ORIGINAL_NEST, rtol=1e-8, atol=0)
+    assert [i for i, _ in seen] == list(range(5))
+    _assert_equal_to_reference(res, reference.run(sc))
+    # a second run reuses the built binary (no compilation: only code generation and a no-op make)
+    again = backend_standalone.run(tasks.sine("original", 2))
+    np.testing.assert_allclose(again.losses, rn.SINE_ORIGINAL_NEST[:2], rtol=1e-8, atol=0)
+
+
+def test_standalone_evidence_matches_nest():
+    sc = tasks.evidence("original", 5)
+    res = backend_standalone.run(sc, record_weight_events=False)
+    np.testing.assert_allclose(res.losses, rn.EVIDENCE_ORIGINAL_NEST[1], rtol=1e-8, atol=0)
+    ref = reference.run(sc, record_weight_events=False)
+    assert np.array_equal(res.traces["z"], ref.traces["z"])
+    for name in ("v", "psi", "adaptation", "learning_signal", "y"):
+        scale = float(np.max(np.abs(ref.traces[name])))
+        assert np.max(np.abs(res.traces[name] - ref.traces[name])) <= RTOL * scale, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["sine", "evidence"])
+def test_cython_tasks_match_nest(task):
+    sc = tasks.make_task(task, family="original", iterations=5)
+    want = rn.nest_reference_losses(task, "original", 1, 1)
+    np.testing.assert_allclose(backend_runtime.run(sc, record_weight_events=False).losses, want, rtol=1e-8, atol=0)
+
+
+def test_event_family_is_refused_clearly():
+    sc = library.build("event-lif-single")
+    with pytest.raises(ParameterError, match="network.family = 'event'"):
+        backend_runtime.run(sc)
+
+
+def test_bad_mode_and_bad_parameters():
+    sc = library.build("orig-lif-single")
+    with pytest.raises(ParameterError, match="mode"):
+        run_scenario(sc, mode="gpu")
+    sc.optimizer = dict(sc.optimizer, eta=-1.0)
+    with pytest.raises(ParameterError, match="optimizer.eta"):
+        backend_runtime.run(sc)
