@@ -61,6 +61,7 @@ class QuantityComparison:
     max_rel_err: float | None = None
     scale: float | None = None
     first_diverging_step: int | None = None
+    first_diverging_index: int | None = None  # column (neuron, synapse, readout, event row) there
     worst_step: int | None = None
     worst_index: int | None = None  # column (neuron, synapse, readout, event row) of the largest error
     note: str = ""
@@ -76,6 +77,7 @@ class QuantityComparison:
             "max_rel_err": _num(self.max_rel_err),
             "scale": _num(self.scale),
             "first_diverging_step": self.first_diverging_step,
+            "first_diverging_index": self.first_diverging_index,
             "worst_step": self.worst_step,
             "worst_index": self.worst_index,
             "note": self.note,
@@ -111,7 +113,8 @@ class Comparison:
         if f.get("index") is not None:
             parts.append(f"(index {f['index']})")
         if f.get("max_rel_err") is not None:
-            parts.append(f"max rel err {f['max_rel_err']:.3e} > rtol {self.rtol:g}")
+            at = f" (at step {f['worst_step']})" if f.get("worst_step") is not None else ""
+            parts.append(f"max rel err {f['max_rel_err']:.3e}{at} > rtol {self.rtol:g}")
         if f.get("note"):
             parts.append(f"- {f['note']}")
         return " ".join(parts)
@@ -190,6 +193,7 @@ def compare_array(name: str, ref: np.ndarray, got: np.ndarray, rtol: float, hori
         max_rel_err=float(rel.max()),
         scale=scale,
         first_diverging_step=int(bad[0]) if bad.size else None,
+        first_diverging_index=int(np.argmax(rel[bad[0]])) if bad.size else None,
         worst_step=int(worst_step),
         worst_index=int(worst_col),
         per_step_err=per_step if step_axis else None,
@@ -236,7 +240,7 @@ def _compare_events(ev_ref: dict[str, np.ndarray], ev_got: dict[str, np.ndarray]
     if bad.size:
         row = int(bad[0])
         q.first_diverging_step = int(steps[row])
-        q.worst_index = row
+        q.first_diverging_index = row
         q.note = (f"first bad event (row {row}): proj {PROJ_NAMES[int(ev_ref['proj'][keep_r][row])]}, pre "
                   f"{int(ev_ref['pre'][keep_r][row])}, post {int(ev_ref['post'][keep_r][row])}")
     return q
@@ -318,7 +322,7 @@ def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None 
     if spike_mm is not None:
         spike_mm.setdefault("source", "traces/z")
         quantities.append(QuantityComparison(
-            "spikes", "fail", "1", first_diverging_step=horizon, worst_index=spike_mm.get("neuron"),
+            "spikes", "fail", "1", first_diverging_step=horizon, first_diverging_index=spike_mm.get("neuron"),
             note=f"first spike mismatch at step {horizon}" + (f", neuron {spike_mm['neuron']}" if spike_mm.get("neuron") is not None else "")))
     elif "z" in got.traces or ev_ok:
         quantities.append(QuantityComparison("spikes", "pass", "1", compared=N, max_abs_err=0.0, max_rel_err=0.0))
@@ -377,6 +381,7 @@ def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None 
             "losses", "fail" if bad.size else "pass", "1", compared=int(n_it),
             max_abs_err=float(err.max()) if n_it else 0.0, max_rel_err=float(rel.max()) if n_it else 0.0,
             first_diverging_step=int((bad[0] + 1) * it_steps - 1) if bad.size else None,
+            first_diverging_index=int(bad[0]) if bad.size else None,
             worst_index=int(np.argmax(rel)) if n_it else None,
             note="element-wise relative error; index = iteration",
         ))
@@ -391,11 +396,10 @@ def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None 
             return (step, 0 if q.name == "spikes" else 1)
 
         q0 = min(failing, key=key)
-        first_failure = {"quantity": q0.name, "step": q0.first_diverging_step, "index": q0.worst_index
-                         if q0.name != "spikes" else (spike_mm or {}).get("neuron"),
-                         "max_rel_err": _num(q0.max_rel_err), "note": q0.note}
+        first_failure = {"quantity": q0.name, "step": q0.first_diverging_step, "index": q0.first_diverging_index,
+                         "max_rel_err": _num(q0.max_rel_err), "worst_step": q0.worst_step, "note": q0.note}
     elif not compared:
-        first_failure = {"quantity": None, "step": None, "index": None, "max_rel_err": None,
+        first_failure = {"quantity": None, "step": None, "index": None, "max_rel_err": None, "worst_step": None,
                          "note": "nothing comparable: the backend returned no trace, weight or loss the reference has"}
     status = "pass" if first_failure is None else "fail"
     return Comparison(

@@ -203,12 +203,14 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
             parts.append(f"<details{' open' if cmp['status'] == 'fail' else ''}><summary>{e(b)}: per-quantity errors "
                          f"(compared {cmp['horizon']} of {cmp['n_steps']} steps)</summary><table><tr><th>quantity</th>"
                          "<th>unit</th><th>status</th><th>values</th><th>max abs err</th><th>max rel err</th>"
-                         "<th>scale</th><th>first diverging step</th><th>worst step</th><th>index</th><th>note</th></tr>")
+                         "<th>scale</th><th>first diverging step</th><th>index there</th><th>worst step</th><th>worst index</th>"
+                         "<th>note</th></tr>")
             for q in cmp["quantities"]:
                 parts.append(f"<tr><td>{e(q['name'])}</td><td>{e(q['unit'])}</td><td class='{_cls(q['status'])}'>"
                              f"{e(q['status'])}</td><td>{q['compared']}</td><td>{_fmt(q['max_abs_err'])}</td>"
                              f"<td>{_fmt(q['max_rel_err'])}</td><td>{_fmt(q['scale'])}</td>"
-                             f"<td>{_fmt(q['first_diverging_step'])}</td><td>{_fmt(q['worst_step'])}</td>"
+                             f"<td>{_fmt(q['first_diverging_step'])}</td><td>{_fmt(q['first_diverging_index'])}</td>"
+                             f"<td>{_fmt(q['worst_step'])}</td>"
                              f"<td>{_fmt(q['worst_index'])}</td><td class='small'>{e(q['note'])}</td></tr>")
             parts.append("</table></details>")
         for name in s["plots"]:

@@ -21,7 +21,7 @@ _INT_OR_NULL = {"type": ["integer", "null"]}
 _QUANTITY = {
     "type": "object",
     "required": ["name", "status", "unit", "compared", "max_abs_err", "max_rel_err", "scale",
-                 "first_diverging_step", "worst_step", "worst_index", "note"],
+                 "first_diverging_step", "first_diverging_index", "worst_step", "worst_index", "note"],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string"},  # spikes, traces/<name>, synapse/<name>, weight_events/w, weights/<name>, losses
@@ -32,6 +32,7 @@ _QUANTITY = {
         "max_rel_err": _NUM,
         "scale": _NUM,
         "first_diverging_step": _INT_OR_NULL,
+        "first_diverging_index": _INT_OR_NULL,
         "worst_step": _INT_OR_NULL,
         "worst_index": _INT_OR_NULL,
         "note": {"type": "string"},
@@ -56,10 +57,10 @@ _COMPARISON = {
         },
         "first_failure": {
             "type": ["object", "null"],
-            "required": ["quantity", "step", "index", "max_rel_err", "note"],
+            "required": ["quantity", "step", "index", "max_rel_err", "worst_step", "note"],
             "additionalProperties": False,
             "properties": {"quantity": {"type": ["string", "null"]}, "step": _INT_OR_NULL, "index": _INT_OR_NULL,
-                           "max_rel_err": _NUM, "note": {"type": "string"}},
+                           "max_rel_err": _NUM, "worst_step": _INT_OR_NULL, "note": {"type": "string"}},
         },
         "summary": {"type": "string"},
         "losses_reference": {"type": "array", "items": _NUM},
