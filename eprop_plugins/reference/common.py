@@ -6,6 +6,7 @@ and NEST agree to the last bit wherever the inputs do).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,8 +14,14 @@ import numpy as np
 
 from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
 
-__all__ = ["SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster",
+__all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster",
            "ordered_sum"]
+
+
+# C's libm (as NEST's and Brian2's generated code use it): NumPy's SIMD exp/power differ in the last
+# bit for a few per cent of arguments
+_c_exp = np.vectorize(math.exp, otypes=[float])
+_c_pow = np.vectorize(math.pow, otypes=[float])
 
 
 def _piecewise_linear(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -22,15 +29,15 @@ def _piecewise_linear(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray
 
 
 def _exponential(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return h * np.exp(-np.abs(d) / w)
+    return h * _c_exp(-np.abs(d) / w)
 
 
 def _fast_sigmoid_derivative(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return h * np.power(1.0 + np.abs(d) / w, -2.0)
+    return h * _c_pow(1.0 + np.abs(d) / w, -2.0)
 
 
 def _arctan_derivative(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return h / (1.0 + np.power(d / w, 2.0))
+    return h / (1.0 + _c_pow(d / w, 2.0))
 
 
 #: name -> psi(d, h, w) with d = v - threshold (spec §1)
@@ -64,9 +71,9 @@ class RecurrentConstants:
     """Per-neuron constants of the recurrent population (vectors of length n_rec), derived once from dt."""
 
     alpha: np.ndarray  # exp(-dt/tau_m)
-    p_i: np.ndarray  # tau_m/cm (1 - alpha), mV per nA
+    p_i: np.ndarray  # tau_m/C_m (1 - alpha) in NEST's units, mV per pA (so that p_i * i_e rounds as in NEST)
     zeta: np.ndarray  # spike-arrival factor (1, or 1 - alpha in the original family without regular arrival)
-    i_e: np.ndarray  # constant current, nA
+    i_e: np.ndarray  # constant current, pA
     v_rest: np.ndarray
     v_th: np.ndarray  # relative to v_rest
     v_min: np.ndarray  # relative to v_rest (-inf: none)
@@ -94,6 +101,17 @@ class RecurrentConstants:
         return out
 
 
+def c_exp(x):
+    """``exp`` of C's libm, element-wise (NEST and Brian2's generated code use it)."""
+    return _c_exp(x) if np.ndim(x) else math.exp(x)
+
+
+def readout_constants(readout: dict, dt: float) -> tuple[float, float, float]:
+    """``(kappa_out, p_i_out, i_e_out)`` of a readout in NEST's units (mV per pA, pA)."""
+    kappa_out = math.exp(-dt / readout["tau_m"])
+    return kappa_out, readout["tau_m"] / (readout["cm"] * 1000.0) * (1.0 - kappa_out), readout["i_offset"] * 1000.0
+
+
 NO_CUTOFF = np.iinfo(np.int64).max // 4
 
 
@@ -104,18 +122,18 @@ def recurrent_constants(scenario) -> RecurrentConstants:
     names: list[str] = []
     for pop in scenario.populations:
         p = pop.params
-        alpha = np.exp(-dt / p["tau_m"])
+        alpha = math.exp(-dt / p["tau_m"])  # C's exp, as NEST's std::exp
         vals = {
             "alpha": alpha,
-            "p_i": p["tau_m"] / p["cm"] * (1.0 - alpha),
+            "p_i": p["tau_m"] / (p["cm"] * 1000.0) * (1.0 - alpha),
             "zeta": 1.0 if p.get("regular_spike_arrival", True) else 1.0 - alpha,
-            "i_e": p["i_offset"],
+            "i_e": p["i_offset"] * 1000.0,
             "v_rest": p["v_rest"],
             "v_th": p["v_thresh"] - p["v_rest"],
             "v_min": -np.inf if p["v_min"] is None else p["v_min"] - p["v_rest"],
             "v_reset": p.get("v_reset", p["v_rest"]) - p["v_rest"],
             "n_ref": to_steps(p["tau_refrac"], dt, "tau_refrac"),
-            "rho": np.exp(-dt / p["tau_a"]) if pop.model in ADAPTIVE_MODELS else 0.0,
+            "rho": math.exp(-dt / p["tau_a"]) if pop.model in ADAPTIVE_MODELS else 0.0,
             "beta": p["beta"] if pop.model in ADAPTIVE_MODELS else 0.0,
             "adaptive": pop.model in ADAPTIVE_MODELS,
             "psc_delta": pop.model in PSC_DELTA_MODELS,

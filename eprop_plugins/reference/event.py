@@ -75,9 +75,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..parameters import ADAPTIVE_MODELS, ParameterError, to_steps
+from ..parameters import ParameterError, to_steps
 from ..results import Result, compute_losses, sort_weight_events
-from .common import NO_CUTOFF, Optimizer, input_raster, ordered_sum, recurrent_constants
+from .common import NO_CUTOFF, Optimizer, input_raster, ordered_sum, readout_constants, recurrent_constants
 
 __all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
@@ -246,20 +246,10 @@ def run_event(
     T = sc.steps_per_sequence
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     N = sc.n_steps
-    n_pre = n_in + n_rec
 
-    # propagators with C's exp (NEST's std::exp; NumPy's SIMD exp differs in the last bit for ~5 % of
-    # arguments) and constants in NEST's units (pF, pA) so that P_i * I_e rounds as in NEST
-    per_neuron = [(p.params, p.model) for p in sc.populations for _ in range(p.size)]
-    c.alpha = np.array([math.exp(-dt / q["tau_m"]) for q, _ in per_neuron])
-    c.rho = np.array([math.exp(-dt / q["tau_a"]) if m in ADAPTIVE_MODELS else 0.0 for q, m in per_neuron])
-    cm_pf = np.array([q["cm"] * 1000.0 for q, _ in per_neuron])
-    tau = np.array([q["tau_m"] for q, _ in per_neuron])
-    p_i = tau / cm_pf * (1.0 - c.alpha)
-    i_e = c.i_e * 1000.0
-    kappa_out = math.exp(-dt / ro["tau_m"])
-    p_i_out = ro["tau_m"] / (ro["cm"] * 1000.0) * (1.0 - kappa_out)
-    i_e_out = ro["i_offset"] * 1000.0
+    # propagators use C's exp and NEST's units (pF, pA), see reference.common
+    p_i, i_e = c.p_i, c.i_e
+    kappa_out, p_i_out, i_e_out = readout_constants(ro, dt)
     v_min_out = -np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"]
     cutoff_out = NO_CUTOFF if ro["isi_trace_cutoff"] is None else \
         to_steps(ro["isi_trace_cutoff"], dt, "readout.isi_trace_cutoff", allow_zero=False)

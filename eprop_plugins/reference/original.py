@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..results import Result, compute_losses, sort_weight_events
-from .common import Optimizer, input_raster, ordered_sum, recurrent_constants
+from .common import Optimizer, c_exp, input_raster, ordered_sum, readout_constants, recurrent_constants
 
 __all__ = ["run_original"]
 
@@ -49,12 +49,11 @@ def run_original(
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     N = sc.n_steps
 
-    kappa_out = np.exp(-dt / ro["tau_m"])
-    p_i_out = ro["tau_m"] / ro["cm"] * (1.0 - kappa_out)
+    kappa_out, p_i_out, i_e_out = readout_constants(ro, dt)
     zeta_out = 1.0 if ro["regular_spike_arrival"] else 1.0 - kappa_out
     v_min_out = -np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"]
     tau_kappa = sc.synapse["tau_m_readout"] or ro["tau_m"]
-    kappa = np.exp(-dt / tau_kappa)
+    kappa = c_exp(-dt / tau_kappa)
     cross_entropy = ro["loss"] == "cross_entropy"
     average = sc.synapse["average_gradient"]
     feedback = sc.network["feedback"]
@@ -111,10 +110,10 @@ def run_original(
             n_spikes += z
             # readout: recurrent spikes of this step arrive now
             syn_out = ordered_sum(w_out, z)
-            y = (p_i_out * ro["i_offset"] + zeta_out * syn_out) + kappa_out * y
+            y = (p_i_out * i_e_out + zeta_out * syn_out) + kappa_out * y
             y = np.maximum(y, v_min_out)
             if cross_entropy:
-                u = np.exp(y + ro["v_rest"])
+                u = c_exp(y + ro["v_rest"])
                 norm = np.empty(n_out)
                 for k in range(n_out):
                     acc = 0.0
