@@ -62,7 +62,7 @@ def check() -> str:
     return f"{so} (not built yet; the first run builds it)"
 
 
-def build_network(sc, *, threads: int = 1) -> nb.NestNetwork:
+def build_network(sc, *, threads: int = 1, record_weight_events: bool = True) -> nb.NestNetwork:
     """Reset NEST, load the NESTML module and build the original-family network of a validated scenario.
 
     Parameters
@@ -71,11 +71,13 @@ def build_network(sc, *, threads: int = 1) -> nb.NestNetwork:
         Validated scenario (original family).
     threads : int
         NEST ``local_num_threads`` (the results do not depend on it).
+    record_weight_events : bool
+        Attach NEST's weight recorder to the plastic synapses (costly: one entry per transmitted spike).
     """
     nb.setup_kernel(sc, extra={"total_num_virtual_procs": threads} if threads != 1 else None)
     build.load_module()
     net = nb.create_nodes(sc, LAYOUT)
-    nb.connect_original(net, sc, LAYOUT)
+    nb.connect_original(net, sc, LAYOUT, record_weight_events=record_weight_events)
     nb.set_stimuli(net, sc)
     return net
 
@@ -130,7 +132,7 @@ def run(
         res.meta["notes"][:0] = ["neurons: NESTML models; synapses: NEST's eprop_synapse"]
         return res
     t0 = time.perf_counter()
-    net = build_network(sc, threads=threads)
+    net = build_network(sc, threads=threads, record_weight_events=record_weight_events)
     t_build = time.perf_counter() - t0
     nb.simulate(net, sc, LAYOUT, on_iteration=on_iteration)
     t_sim = time.perf_counter() - t0 - t_build
