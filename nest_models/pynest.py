@@ -1,0 +1,242 @@
+"""PyNEST helpers: give an ordinary NEST network (built with ``nest.Create``/``nest.Connect``) e-prop.
+
+NEST cannot change the model of an existing node, so :func:`add_eprop` reads the user's network
+(the spike trains of its ``spike_generator`` inputs, the size, parameters and initial weights of the
+recurrent population) and builds its e-prop version in the same kernel, next to it: parrot neurons
+fed by the user's spike trains, the NESTML e-prop neurons (original family), readouts, plastic
+``eprop_synapse_bsshslm_2020`` connections, learning-signal (feedback) connections and the target
+generators, wired exactly as the ``nestml`` backend does (:mod:`eprop_plugins.backends.nest_builtin`
+wiring).  The user's own nodes are left untouched.
+
+Everything is described by a canonical :class:`~eprop_plugins.scenario.Scenario`
+(``EpropAttachment.scenario``), so the trained network can be checked against the NumPy reference
+or any other backend.  Parameters are the canonical ones (:mod:`eprop_plugins.parameters`); the
+population's ``tau_m``, ``C_m``, ``E_L``, ``V_th``, ``t_ref`` and ``I_e`` are taken over unless
+given.
+
+Topology: e-prop as specified is dense -- every input reaches every recurrent neuron and the
+recurrent neurons are all-to-all (no autapses).  Pairs the user did not connect start with weight 0
+and learn like the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from eprop_plugins import parameters as par
+from eprop_plugins.backends import nest_builtin as nb
+from eprop_plugins.backends import nest_translations as tr
+from eprop_plugins.parameters import ParameterError
+from eprop_plugins.results import Result, compute_losses
+from eprop_plugins.scenario import Population, Scenario
+
+from . import backend, build
+
+__all__ = ["install", "EpropAttachment", "network_scenario", "add_eprop"]
+
+#: NEST status keys of an ordinary neuron that carry over to the e-prop neurons (canonical name, NEST name, factor)
+_INHERITED = (("tau_m", "tau_m", 1.0), ("cm", "C_m", 1e-3), ("v_rest", "E_L", 1.0), ("v_thresh", "V_th", 1.0),
+              ("tau_refrac", "t_ref", 1.0), ("i_offset", "I_e", 1e-3))
+
+
+def install() -> None:
+    """Install the NESTML e-prop module into NEST (building it on first use).
+
+    NEST accepts extension modules only before any node exists: call this right after
+    ``nest.ResetKernel()`` (and after setting the resolution), before building the network.
+    """
+    build.load_module()
+
+
+@dataclass
+class EpropAttachment:
+    """The e-prop network added to a user's NEST network.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The validated canonical description (inputs, weights, parameters, target).
+    net : NestNetwork
+        NEST handles: ``parrots``, ``populations`` (the e-prop neurons), ``readouts``,
+        ``target_generators``, recorders.
+    """
+
+    scenario: Scenario
+    net: nb.NestNetwork
+
+    @property
+    def recurrent(self) -> Any:
+        """The e-prop recurrent neurons (NodeCollection)."""
+        return nb._all(self.net.populations)
+
+    @property
+    def readouts(self) -> Any:
+        return self.net.readouts
+
+    def train(self, on_iteration: Callable[[int, float], None] | None = None) -> Result:
+        """Simulate all iterations of the scenario and return traces and losses (aligned time).
+
+        Parameters
+        ----------
+        on_iteration : callable, optional
+            ``on_iteration(index, loss)`` after each iteration.
+        """
+        sc = self.scenario
+        nb.simulate(self.net, sc, backend.LAYOUT, on_iteration=on_iteration)
+        traces, _ = nb.collect_original(self.net, sc, backend.LAYOUT, record_weight_events=False)
+        return Result(scenario=sc.name, family="original", backend="nestml-pynest",
+                      losses=compute_losses(sc, traces["y"], traces["target"]), traces=traces)
+
+
+def _spike_steps(generator: Any, dt: float) -> np.ndarray:
+    times = np.asarray(generator.get("spike_times"), dtype=float)
+    origin = float(generator.get("origin"))
+    return np.rint((times + origin) / dt).astype(np.int64) - nb.GEN_OFFSET
+
+
+def _weights(nest: Any, sources: Any, targets: Any, what: str) -> np.ndarray:
+    """Dense [post, pre] matrix of the user's connections (0 where none); refuses multapses."""
+    w = np.zeros((len(targets), len(sources)))
+    conns = nest.GetConnections(source=sources, target=targets)
+    if len(conns) == 0:
+        return w
+    st = conns.get(["source", "target", "weight"])
+    pre = np.asarray(st["source"], dtype=np.int64) - sources[0].global_id
+    post = np.asarray(st["target"], dtype=np.int64) - targets[0].global_id
+    if len(set(zip(pre.tolist(), post.tolist()))) != pre.size:
+        raise ParameterError(f"{what}: a pair of neurons is connected more than once; e-prop needs one weight per pair")
+    w[post, pre] = np.asarray(st["weight"], dtype=float)
+    return w
+
+
+def network_scenario(
+    inputs: Any,
+    population: Any,
+    target: np.ndarray,
+    *,
+    sequence: float,
+    learning_window: float | None = None,
+    model: str = "iaf",
+    recurrent: dict[str, Any] | None = None,
+    readout: dict[str, Any] | None = None,
+    optimizer: dict[str, Any] | None = None,
+    synapse: dict[str, Any] | None = None,
+    w_out: np.ndarray | None = None,
+    w_fb: np.ndarray | None = None,
+    seed: int = 0,
+    name: str = "pynest-network",
+) -> Scenario:
+    """Describe the e-prop version of a user's NEST network as a validated canonical scenario.
+
+    Parameters
+    ----------
+    inputs : NodeCollection
+        The user's ``spike_generator`` nodes (contiguous ids), the network's inputs.
+    population : NodeCollection
+        The user's recurrent neurons (contiguous ids, any neuron model).
+    target : ndarray
+        ``(n_out, n_steps)`` target signal in aligned time (step n is compared with the readout of
+        step n); ``n_steps`` must be a whole number of sequences.
+    sequence : float
+        Sequence length and e-prop update interval, ms.
+    learning_window : float, optional
+        ms at the end of each sequence in which the error counts (default: the whole sequence).
+    model : {'iaf', 'iaf_adapt'}
+        Recurrent e-prop model (original family).
+    recurrent, readout, optimizer, synapse : dict, optional
+        Canonical parameters (PyNN names and units, see :mod:`eprop_plugins.parameters`).
+    w_out, w_fb : ndarray, optional
+        Initial readout weights ``(n_out, n_rec)`` and feedback weights ``(n_rec, n_out)``; default
+        normal with standard deviation ``1/sqrt(n_rec)``, drawn with ``seed``.
+    seed : int
+        Seed of the default ``w_out``/``w_fb``.
+
+    Raises
+    ------
+    ParameterError
+        Inputs that are not spike generators, spikes outside the simulated time or at a sequence
+        start, multapses, autapses, or canonical parameters out of range.
+    """
+    import nest
+
+    dt = float(nest.resolution)
+    if any(m != "spike_generator" for m in np.atleast_1d(inputs.get("model"))):
+        raise ParameterError("inputs: must be spike_generator nodes (their spike trains are the e-prop inputs)")
+    target = np.atleast_2d(np.asarray(target, dtype=float))
+    n_out, n_steps = target.shape
+    T = par.to_steps(sequence, dt, "sequence", allow_zero=False)
+    if n_steps % T:
+        raise ParameterError(f"target: {n_steps} steps is not a whole number of sequences of {T} steps")
+    n_rec = len(population)
+    inherited = {}
+    status = population[0].get()
+    for name_c, name_n, factor in _INHERITED:
+        if name_n in status and np.isfinite(status[name_n]):
+            inherited[name_c] = float(status[name_n]) * factor
+    params = {**inherited, **(recurrent or {})}
+    rng = np.random.default_rng(seed)
+    w_rec = _weights(nest, population, population, "population -> population")
+    if np.any(np.diag(w_rec) != 0):
+        raise ParameterError("population -> population: autapses are not supported by e-prop")
+    sc = Scenario(
+        name=name,
+        description="e-prop version of a user's PyNEST network (nest_models.pynest.add_eprop)",
+        network={"family": "original", "dt": dt, "sequence": float(sequence),
+                 "learning_window": learning_window, "feedback": "random"},
+        populations=[Population(model, n_rec, params)],
+        readout=dict(readout or {}),
+        optimizer=dict(optimizer or {}),
+        synapse=dict(synapse or {}),
+        n_in=len(inputs),
+        n_out=n_out,
+        n_sequences=n_steps // T,
+        w_in=_weights(nest, inputs, population, "inputs -> population"),
+        w_rec=w_rec,
+        w_out=rng.normal(size=(n_out, n_rec)) / np.sqrt(n_rec) if w_out is None else w_out,
+        w_fb=rng.normal(size=(n_rec, n_out)) / np.sqrt(n_rec) if w_fb is None else w_fb,
+        input_spikes=[_spike_steps(g, dt) for g in inputs],
+        target=target,
+    )
+    return sc.validated()
+
+
+def add_eprop(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -> EpropAttachment:
+    """Add the e-prop version of a user's network to the running NEST kernel.
+
+    Takes the arguments of :func:`network_scenario`.  The kernel must not have simulated yet (the
+    e-prop update intervals start at time 0); its resolution is the scenario's ``dt``; the module must
+    have been installed with :func:`install` before the network was created.  Sets the kernel's
+    ``eprop_update_interval``, ``eprop_learning_window`` and ``eprop_reset_neurons_on_update``.
+
+    Returns
+    -------
+    EpropAttachment
+        Call ``.train()`` to simulate and get the losses.
+    """
+    import nest
+
+    if nest.biological_time != 0.0:
+        raise ParameterError(
+            f"add_eprop: the kernel has already simulated {nest.biological_time} ms; add e-prop before simulating"
+        )
+    missing = [m for m in build.MODELS if m not in nest.node_models]
+    if missing:
+        raise ParameterError(
+            f"add_eprop: the NESTML e-prop models ({', '.join(missing)}) are not installed; call "
+            "nest_models.pynest.install() right after nest.ResetKernel(), before creating the network"
+        )
+    sc = network_scenario(inputs, population, target, **kwargs)
+    nest.set(eprop_update_interval=sc.steps_per_sequence * sc.dt,
+             eprop_learning_window=sc.learning_window_steps() * sc.dt,
+             eprop_reset_neurons_on_update=True)
+    net = nb.create_nodes(sc, backend.LAYOUT)
+    nb.connect_original(net, sc, backend.LAYOUT, record_weight_events=False)
+    nb.set_stimuli(net, sc)
+    return EpropAttachment(sc, net)
+
+
+# canonical <-> NEST translation of the inherited keys must agree with the shared table
+assert {r[0]: r[1] for r in tr.RECURRENT if r[0] in {c for c, _, _ in _INHERITED}} == {c: n for c, n, _ in _INHERITED}
