@@ -1,0 +1,398 @@
+"""Add e-prop learning to an existing Brian2 model.
+
+:func:`attach_eprop` takes the user's input group (a ``SpikeGeneratorGroup``), recurrent
+``NeuronGroup`` and ``Synapses``, checks that they describe the original e-prop family's LIF network
+(:mod:`brian2_ext.attach_inspect` says precisely what does not fit), adds readouts, feedback and an
+optimizer with the canonical parameters, and returns an :class:`EpropAttachment`.
+
+``EpropAttachment.train`` builds the *equivalent scenario* (the user's parameters, weights and
+input spikes in canonical units), runs it with brian2_ext's e-prop network (the generated code of
+the ``brian2`` backends, equal to the NumPy reference) and writes the trained weights back into the
+user's ``Synapses``.  The user's network stays a plain Brian2 network: run it as before, now with
+trained weights.  The readout weights (which have no Brian2 counterpart in the user's model) are
+on the attachment.
+
+See ``docs/brian2_attach.rst`` for the mapping from Brian2 models to e-prop families.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from eprop_plugins import parameters as par
+from eprop_plugins.parameters import ParameterError
+from eprop_plugins.results import Result
+from eprop_plugins.scenario import Population, Scenario
+
+from .attach_inspect import (IncompatibleModelError, common_dt, quantity_to_canonical, read_inputs, read_recurrent,
+                             read_synapses)
+
+__all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError"]
+
+#: recurrent parameters that come from the user's Brian2 model, never from ``eprop=``
+FROM_MODEL = ("tau_m", "cm", "v_rest", "v_thresh", "v_min", "tau_refrac", "i_offset", "regular_spike_arrival")
+
+
+def _canonical(table: str, values: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    """Brian2 quantities in a parameter dictionary converted to the table's canonical units."""
+    rows = {row.name: row for row in par.TABLES[table]}
+    out = {}
+    for key, value in dict(values or {}).items():
+        row = rows.get(key)
+        out[key] = quantity_to_canonical(value, row.unit, f"{where}.{key}") if row else value
+    return out
+
+
+@contextmanager
+def _brian2_state_preserved():
+    """Keep the user's Brian2 preferences and default clock as they were (the e-prop run sets its own)."""
+    import brian2 as b2
+
+    names = ["codegen.target", "codegen.loop_invariant_optimisations", "codegen.cpp.extra_compile_args_gcc",
+             "codegen.runtime.cython.cache_dir", "devices.cpp_standalone.openmp_threads",
+             "logging.console_log_level"]
+    saved = {n: b2.prefs[n] for n in names}
+    dt = b2.defaultclock.dt
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            b2.prefs[n] = v
+        b2.defaultclock.dt = dt
+
+
+class EpropAttachment:
+    """E-prop learning attached to a user's Brian2 network; create it with :func:`attach_eprop`.
+
+    Attributes
+    ----------
+    weights : dict of ndarray
+        Current weights in canonical units, ``[post, pre]``: ``in`` and ``rec`` (mV, also in the user's
+        Synapses), ``out`` (mV, recurrent -> readout) and ``fb`` (dimensionless feedback B, ``(n_rec, n_out)``).
+    notes : list of str
+        How Brian2's own simulation of the user's group differs from the trained e-prop model.
+    new_objects : list
+        Brian2 objects created for the user (recurrent Synapses when none were given): add them to
+        the user's Network to run the trained model.
+    results : list of Result
+        One per :meth:`train` call.
+    """
+
+    def __init__(self, *, inputs, recurrent, syn_in, syn_rec, population: Population, readout, optimizer, synapse,
+                 network, input_steps, weights, new_objects, notes, weight_name: str):
+        self.inputs, self.recurrent = inputs, recurrent
+        self._syn = {"in": syn_in, "rec": syn_rec}
+        self.population = population
+        self.readout, self.optimizer, self.synapse, self.network = readout, optimizer, synapse, network
+        self._input_steps = input_steps
+        self.weights = weights
+        self.new_objects = new_objects
+        self.notes = notes
+        self._weight = weight_name
+        self._written: dict[str, np.ndarray] = {}
+        self.results: list[Result] = []
+
+    # ---------------------------------------------------------------- sizes
+    @property
+    def n_in(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_rec(self) -> int:
+        return len(self.recurrent)
+
+    @property
+    def n_out(self) -> int:
+        return self.weights["out"].shape[0]
+
+    @property
+    def steps_per_sequence(self) -> int:
+        return par.to_steps(self.network["sequence"], self.network["dt"], "network.sequence", allow_zero=False)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Losses of all :meth:`train` calls so far, in order."""
+        return np.concatenate([r.losses for r in self.results]) if self.results else np.zeros(0)
+
+    # ---------------------------------------------------------------- the equivalent scenario
+    def _sync_from_user(self) -> None:
+        """Re-read a projection whose Synapses the user changed since the last write-back."""
+        import brian2 as b2
+
+        for proj, syn in self._syn.items():
+            if syn is None or proj not in self._written:
+                continue
+            now = np.asarray(syn.variables[self._weight].get_value())
+            if not np.array_equal(now, self._written[proj]):
+                i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+                self.weights[proj][j, i] = now / float(b2.mV)
+
+    def _target(self, target: Any, n_sequences: int) -> np.ndarray:
+        T = self.steps_per_sequence
+        arr = np.asarray(quantity_to_canonical(target, "mV", "target"), dtype=float)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[0] != self.n_out or arr.shape[1] not in (T, n_sequences * T):
+            raise ParameterError(
+                f"target: shape {np.shape(target)}; expected ({self.n_out}, {T}) for one sequence (repeated) or "
+                f"({self.n_out}, {n_sequences * T}) for all sequences [readout, step] (1-D for one readout)")
+        return np.tile(arr, n_sequences) if arr.shape[1] == T else arr
+
+    def scenario(self, iterations: int, target: Any, *, record_synapses: Sequence[tuple[str, int, int]] = (),
+                 name: str = "brian2-attach") -> Scenario:
+        """The canonical scenario equivalent to training the user's model from its current weights.
+
+        Parameters
+        ----------
+        iterations : int
+            Training iterations (each ``optimizer['batch_size']`` sequences).
+        target : array_like or Quantity
+            Target readout signal in mV (mean squared error) or one-hot classes (cross-entropy):
+            ``(n_out, T)`` for one sequence (repeated every sequence) or ``(n_out, iterations * batch * T)``.
+        record_synapses : list of (str, int, int)
+            Synapses whose traces to record: ``('in' | 'rec' | 'out', pre, post)``.
+        """
+        if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+            raise ParameterError(f"iterations = {iterations!r}: allowed range is integer >= 1")
+        self._sync_from_user()
+        batch = int(self.optimizer.get("batch_size", 1))
+        n_seq = int(iterations) * batch
+        T = self.steps_per_sequence
+        starts = np.arange(n_seq) * T
+        spikes = [np.concatenate([steps + 1 + s for s in starts]).astype(np.int64) for steps in self._input_steps]
+        return Scenario(
+            name=name,
+            description=f"e-prop attached to Brian2 groups '{self.inputs.name}' -> '{self.recurrent.name}'",
+            network=dict(self.network),
+            populations=[Population(self.population.model, self.population.size, dict(self.population.params))],
+            readout=dict(self.readout),
+            optimizer=dict(self.optimizer),
+            synapse=dict(self.synapse),
+            n_in=self.n_in,
+            n_out=self.n_out,
+            n_sequences=n_seq,
+            iteration_sequences=batch,
+            w_in=self.weights["in"].copy(),
+            w_rec=self.weights["rec"].copy(),
+            w_out=self.weights["out"].copy(),
+            w_fb=self.weights["fb"].copy(),
+            input_spikes=spikes,
+            target=self._target(target, n_seq),
+            record_synapses=list(record_synapses),
+        ).validated()
+
+    # ---------------------------------------------------------------- training
+    def train(self, iterations: int, target: Any, *, mode: str = "cython", record: bool = True,
+              record_synapses: Sequence[tuple[str, int, int]] = (), write_back: bool = True,
+              on_iteration: Callable[[int, float], None] | None = None) -> Result:
+        """Train with e-prop; return the Result (losses, traces in aligned time, weight snapshots).
+
+        Each call starts from the current weights with a fresh optimizer state (Adam moments and
+        batch accumulators start at zero): one call with all iterations equals the reference run of
+        :meth:`scenario`.
+
+        Parameters
+        ----------
+        iterations : int
+        target : array_like or Quantity
+            See :meth:`scenario`.
+        mode : {'cython', 'numpy', 'standalone'}
+            Brian2 code generation (:func:`brian2_ext.runner.run_scenario`).
+        record : bool
+            Record per-step traces of the recurrent neurons (``Result.traces``).
+        record_synapses : list of (str, int, int)
+            Synapses whose z-bar, e and e-bar traces to record.
+        write_back : bool
+            Write the trained input and recurrent weights into the user's Synapses.
+        on_iteration : callable, optional
+            ``on_iteration(index, loss)`` after each iteration.
+        """
+        from .runner import run_scenario
+
+        sc = self.scenario(iterations, target, record_synapses=record_synapses)
+        with _brian2_state_preserved():
+            res = run_scenario(sc, mode=mode, record=record, record_weight_events=False, on_iteration=on_iteration,
+                               backend=f"brian2-attach-{mode}")
+        for key, proj in (("w_in", "in"), ("w_rec", "rec"), ("w_out", "out"), ("w_fb", "fb")):
+            self.weights[proj] = np.array(res.weights[key][-1], dtype=float)
+        if self.network["feedback"] == "symmetric_initial":
+            # B was fixed at the first call's initial W_out; later calls keep it
+            self.network = dict(self.network, feedback="random")
+        self.results.append(res)
+        if write_back:
+            self.write_back()
+        return res
+
+    def write_back(self) -> None:
+        """Write the current input and recurrent weights (mV) into the user's Synapses (volt)."""
+        import brian2 as b2
+
+        for proj, syn in self._syn.items():
+            if syn is None:
+                continue
+            i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+            syn.variables[self._weight].set_value(self.weights[proj][j, i] * float(b2.mV))
+            self._written[proj] = np.asarray(syn.variables[self._weight].get_value()).copy()
+
+
+def attach_eprop(
+    inputs,
+    recurrent,
+    synapses_in,
+    synapses_rec=None,
+    *,
+    network: Mapping[str, Any],
+    n_out: int = 1,
+    readout: Mapping[str, Any] | None = None,
+    optimizer: Mapping[str, Any] | None = None,
+    synapse: Mapping[str, Any] | None = None,
+    eprop: Mapping[str, Any] | None = None,
+    w_out: Any = None,
+    w_fb: Any = None,
+    seed: int = 0,
+    voltage: str = "v",
+    weight: str = "w",
+    namespace: Mapping[str, Any] | None = None,
+    family: str = "original",
+) -> EpropAttachment:
+    """Attach e-prop learning to an existing Brian2 network.
+
+    Parameters
+    ----------
+    inputs : brian2.SpikeGeneratorGroup
+        Input spikes of one sequence (times in ``[0, sequence - dt)``, multiples of dt), replayed
+        every sequence.  A spike at time ``m*dt`` reaches the recurrent neurons in step ``m + 1``.
+    recurrent : brian2.NeuronGroup
+        The recurrent LIF population: ``dv/dt = (v_rest - v)/tau_m [+ I/C] : volt``, threshold
+        ``v > v_th`` (or ``>=``), reset ``v -= v_th - v_rest``, ``refractory`` a whole number of dt.
+    synapses_in, synapses_rec : brian2.Synapses
+        Input -> recurrent (all-to-all) and recurrent -> recurrent (all pairs ``i != j``) synapses with
+        ``w : volt`` and ``on_pre='v_post += w'`` (or ``'v_post += (1 - exp(-dt/tau_m))*w'``,
+        TensorFlow form), delay 0.  Without ``synapses_rec`` new plastic recurrent synapses with
+        w = 0 are created (``EpropAttachment.new_objects``).
+    network : mapping
+        Canonical network parameters: ``sequence`` (required, ms or a Brian2 time),
+        ``learning_window``, ``feedback``.  ``dt`` is the user's clock.
+    n_out : int
+        Number of readouts.
+    readout, optimizer, synapse : mapping, optional
+        Canonical readout, optimizer and synapse parameters (numbers in canonical units or Brian2
+        quantities).
+    eprop : mapping, optional
+        The e-prop recurrent parameters that a Brian2 LIF does not have: ``surrogate_gradient_function``,
+        ``surrogate_gradient_height``, ``surrogate_gradient_width``, ``c_reg``, ``f_target``.
+    w_out : array_like or Quantity, optional
+        Readout weights ``(n_out, n_rec)`` in mV; default ``N(0, 1)/sqrt(n_rec)`` drawn with ``seed``.
+    w_fb : array_like, optional
+        Feedback weights ``(n_rec, n_out)`` for ``feedback='random'``; default ``N(0, 1)/sqrt(n_rec)``
+        (drawn after ``w_out``).
+    seed : int
+        Seed of the default readout and feedback weights.
+    voltage, weight : str
+        Names of the membrane potential and of the synaptic weight.
+    namespace : mapping, optional
+        External names used in the model strings (as for ``Network.run``); default: the caller's
+        locals and globals.
+    family : str
+        'original' (the e-prop family brian2_ext runs).
+
+    Returns
+    -------
+    EpropAttachment
+
+    Raises
+    ------
+    IncompatibleModelError
+        The Brian2 model is not an e-prop model of the family; the message says what to change.
+    ParameterError
+        A canonical parameter is unknown, out of range or has the wrong dimensions.
+    """
+    import brian2 as b2
+
+    if family != "original":
+        raise ParameterError(
+            f"family = {family!r}: brian2_ext runs the 'original' family so far; see docs/brian2_attach.rst "
+            f"for the event-family mapping")
+    if namespace is None:
+        from brian2.core.namespace import get_local_namespace
+
+        namespace = get_local_namespace(level=1)
+    rec_model = read_recurrent(recurrent, namespace, voltage=voltage, family=family)
+    objects = [inputs, recurrent, synapses_in] + ([synapses_rec] if synapses_rec is not None else [])
+    dt = common_dt(objects)
+
+    net = _canonical("network", network, "network")
+    for key in ("dt", "family"):
+        if key in net:
+            raise ParameterError(f"network.{key}: set by the Brian2 model (dt = {dt} ms, family = {family!r}), "
+                                 f"not a parameter of attach_eprop")
+    if "sequence" not in net:
+        raise ParameterError("network.sequence: required (length of one sequence in ms, e.g. 1000*ms); the input "
+                             "pattern and the target are given per sequence")
+    net = par.complete("network", {**net, "dt": dt, "family": family}, where="network")
+    T = par.to_steps(net["sequence"], dt, "network.sequence", allow_zero=False)
+
+    extra = _canonical("recurrent", eprop, "eprop")
+    for key in extra:
+        if key in FROM_MODEL:
+            raise ParameterError(
+                f"eprop.{key}: read from {type(recurrent).__name__} '{recurrent.name}' (and its Synapses); "
+                f"change it in the Brian2 model")
+    s_in = read_synapses(synapses_in, inputs, recurrent, recurrent=False, voltage=voltage,
+                         tau_m=rec_model.params["tau_m"], namespace=namespace, weight=weight)
+    new_objects = []
+    if synapses_rec is None and len(recurrent) > 1:
+        zeta = "" if s_in.regular_spike_arrival else "(1 - exp(-dt/tau_m_eprop))*"
+        synapses_rec = b2.Synapses(recurrent, recurrent, f"{weight} : volt",
+                                   on_pre=f"{voltage}_post += {zeta}{weight}", name=f"{recurrent.name}_eprop_rec",
+                                   namespace={"tau_m_eprop": rec_model.params["tau_m"] * b2.ms})
+        synapses_rec.connect(condition="i != j")
+        new_objects.append(synapses_rec)
+    w_rec = np.zeros((len(recurrent), len(recurrent)))
+    if synapses_rec is not None:
+        s_rec = read_synapses(synapses_rec, recurrent, recurrent, recurrent=True, voltage=voltage,
+                              tau_m=rec_model.params["tau_m"], namespace=namespace, weight=weight)
+        if s_rec.regular_spike_arrival != s_in.regular_spike_arrival:
+            raise IncompatibleModelError(
+                f"Synapses '{synapses_in.name}' and '{synapses_rec.name}': one adds w, the other "
+                f"(1 - exp(-dt/tau_m))*w; e-prop's arrival factor belongs to the neuron (regular_spike_arrival), "
+                f"so both projections must use the same form")
+        w_rec = s_rec.weights
+    params = {**rec_model.params, "regular_spike_arrival": s_in.regular_spike_arrival, **extra}
+    params = par.complete("recurrent", params, family=family, model=rec_model.model,
+                          where=f"NeuronGroup '{recurrent.name}'")
+    population = Population(rec_model.model, len(recurrent), params)
+
+    ro = par.complete("readout", _canonical("readout", readout, "readout"), family=family, where="readout")
+    opt = par.complete("optimizer", _canonical("optimizer", optimizer, "optimizer"), family=family, where="optimizer")
+    if opt["w_min"] > opt["w_max"]:
+        raise ParameterError(f"optimizer.w_min = {opt['w_min']} mV: allowed range is <= w_max ({opt['w_max']} mV)")
+    syn = par.complete("synapse", _canonical("synapse", synapse, "synapse"), family=family, where="synapse")
+    if not isinstance(n_out, (int, np.integer)) or n_out < 1:
+        raise ParameterError(f"n_out = {n_out!r}: allowed range is integer >= 1")
+    if ro["loss"] == "cross_entropy" and n_out < 2:
+        raise ParameterError(f"n_out = {n_out}: cross_entropy needs at least 2 readouts")
+
+    n_rec = len(recurrent)
+    rng = np.random.default_rng(seed)
+    w_out_default = rng.standard_normal((n_out, n_rec)) / np.sqrt(n_rec)
+    w_fb_default = rng.standard_normal((n_rec, n_out)) / np.sqrt(n_rec)
+    w_out = w_out_default if w_out is None else np.asarray(quantity_to_canonical(w_out, "mV", "w_out"), dtype=float)
+    if w_fb is None:
+        w_fb = w_fb_default if net["feedback"] == "random" else w_out.T.copy()
+    w_fb = np.asarray(quantity_to_canonical(w_fb, "1", "w_fb"), dtype=float)
+    for name, arr, shape in (("w_out", w_out, (n_out, n_rec)), ("w_fb", w_fb, (n_rec, n_out))):
+        if arr.shape != shape or not np.all(np.isfinite(arr)):
+            raise ParameterError(f"{name}: shape {arr.shape}, expected finite values of shape {shape} [post, pre]")
+
+    att = EpropAttachment(
+        inputs=inputs, recurrent=recurrent, syn_in=synapses_in, syn_rec=synapses_rec, population=population,
+        readout=ro, optimizer=opt, synapse=syn, network=net, input_steps=read_inputs(inputs, T, dt),
+        weights={"in": s_in.weights, "rec": w_rec, "out": w_out, "fb": w_fb}, new_objects=new_objects,
+        notes=rec_model.notes, weight_name=weight,
+    )
+    att.scenario(1, np.zeros((n_out, T)))  # validate everything now, not at the first train()
+    return att
