@@ -202,7 +202,8 @@ class EpropAttachment:
         mode : {'cython', 'numpy', 'standalone'}
             Brian2 code generation (:func:`brian2_ext.runner.run_scenario`).
         record : bool
-            Record per-step traces of the recurrent neurons (``Result.traces``).
+            Keep the per-step traces in the Result (``False`` drops them after the run; the run
+            itself records them, because brian2_ext's runner returns weights only from recorded runs).
         record_synapses : list of (str, int, int)
             Synapses whose z-bar, e and e-bar traces to record.
         write_back : bool
@@ -214,13 +215,16 @@ class EpropAttachment:
 
         sc = self.scenario(iterations, target, record_synapses=record_synapses)
         with _brian2_state_preserved():
-            res = run_scenario(sc, mode=mode, record=record, record_weight_events=False, on_iteration=on_iteration,
+            # record=True: run_scenario returns the weight snapshots (the trained weights) only from recorded runs
+            res = run_scenario(sc, mode=mode, record=True, record_weight_events=False, on_iteration=on_iteration,
                                backend=f"brian2-attach-{mode}")
         for key, proj in (("w_in", "in"), ("w_rec", "rec"), ("w_out", "out"), ("w_fb", "fb")):
             self.weights[proj] = np.array(res.weights[key][-1], dtype=float)
         if self.network["feedback"] == "symmetric_initial":
             # B was fixed at the first call's initial W_out; later calls keep it
             self.network = dict(self.network, feedback="random")
+        if not record:
+            res.traces, res.synapse_traces = {}, {}
         self.results.append(res)
         if write_back:
             self.write_back()
@@ -334,6 +338,7 @@ def attach_eprop(
                              "pattern and the target are given per sequence")
     net = par.complete("network", {**net, "dt": dt, "family": family}, where="network")
     T = par.to_steps(net["sequence"], dt, "network.sequence", allow_zero=False)
+    input_steps = read_inputs(inputs, T, dt)
 
     extra = _canonical("recurrent", eprop, "eprop")
     for key in extra:
@@ -390,7 +395,7 @@ def attach_eprop(
 
     att = EpropAttachment(
         inputs=inputs, recurrent=recurrent, syn_in=synapses_in, syn_rec=synapses_rec, population=population,
-        readout=ro, optimizer=opt, synapse=syn, network=net, input_steps=read_inputs(inputs, T, dt),
+        readout=ro, optimizer=opt, synapse=syn, network=net, input_steps=input_steps,
         weights={"in": s_in.weights, "rec": w_rec, "out": w_out, "fb": w_fb}, new_objects=new_objects,
         notes=rec_model.notes, weight_name=weight,
     )

@@ -57,14 +57,14 @@ def quantity_to_canonical(value: Any, unit: str, where: str) -> Any:
         return value
     if unit not in CANONICAL_UNITS:
         if not value.is_dimensionless:
-            raise ParameterError(f"{where} = {value!r}: expected a plain number ({unit or 'no unit'})")
+            raise ParameterError(f"{where} = {value}: expected a plain number ({unit or 'no unit'})")
         arr = np.asarray(value, dtype=float)
         return float(arr) if arr.ndim == 0 else arr
     target = _unit(unit)
     if value.dim is not target.dim:
         raise ParameterError(
-            f"{where} = {value!r}: expected a quantity with the dimensions of {unit} "
-            f"({b2.get_dimensions(target)}), got {value.dim}"
+            f"{where} = {value}: expected a quantity in {unit} (dimensions {b2.get_unit(target.dim)}), "
+            f"got dimensions {b2.get_unit(value.dim)}"
         )
     arr = np.asarray(value) / float(target)
     return float(arr) if arr.ndim == 0 else arr

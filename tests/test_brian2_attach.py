@@ -1,0 +1,199 @@
+"""e-prop attached to a user's Brian2 model (brian2_ext.attach): the example's plain Brian2 LIF network
+trains to exactly the NumPy reference of the equivalent scenario (and NEST's published sine losses),
+and unsupported models or bad parameters fail with messages that say what to change.
+
+Real Brian2 throughout; simulations use the numpy target (no compilation: CI budget)."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import brian2 as b2
+import numpy as np
+import pytest
+from brian2 import Hz, NeuronGroup, PoissonGroup, SpikeGeneratorGroup, Synapses, mV, ms, nA, Mohm
+
+from brian2_ext import IncompatibleModelError, attach_eprop
+from eprop_plugins import reference, reference_numbers as rn, tasks
+from eprop_plugins.parameters import ParameterError
+
+RTOL = 1e-10
+b2.BrianLogger.suppress_name("unused_brian_object")  # the error tests build groups they never run
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "brian2_existing_model.py"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numpy_target():
+    """The users' groups here run with the numpy target (no Cython compilation; brian2_ext sets its own)."""
+    saved = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    yield
+    b2.prefs.codegen.target = saved
+
+
+@pytest.fixture(scope="module")
+def example():
+    return runpy.run_path(str(EXAMPLE))  # the module's functions, without running main
+
+
+@pytest.fixture(scope="module")
+def trained(example):
+    """The example trained for 3 iterations (numpy target), and the reference of NEST's sine task."""
+    model, att, res = example["main"](3, "numpy")
+    return model, att, res, reference.run(tasks.sine("original", 3), record_weight_events=False)
+
+
+def _rel(got, want):
+    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-300))
+
+
+def test_example_losses_equal_reference_and_nest(trained):
+    _, _, res, ref = trained
+    np.testing.assert_allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(res.losses, rn.SINE_ORIGINAL_NEST[:3], rtol=1e-8, atol=0)
+    assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
+    for name in ("v", "psi", "learning_signal", "y", "error"):
+        assert _rel(res.traces[name], ref.traces[name]) <= RTOL, name
+    for name in ("w_in", "w_rec", "w_out"):
+        assert _rel(res.weights[name], ref.weights[name]) <= RTOL, name
+
+
+def test_equivalent_scenario_is_nest_sine_task(example):
+    model = example["build_model"]()
+    att = example["attach"](model)
+    sc, want = att.scenario(2, model["data"].target[:, :1000]), tasks.sine("original", 2)
+    for name in ("w_in", "w_rec", "w_out", "w_fb"):
+        # Brian2 stores W*mV in volts: reading back W can be one ulp off
+        np.testing.assert_allclose(getattr(sc, name), getattr(want, name), rtol=3e-16, atol=0)
+    assert all(np.array_equal(a, b) for a, b in zip(sc.input_spikes, want.input_spikes))
+    assert np.array_equal(sc.target, want.target)
+    keys = ("tau_m", "v_rest", "v_thresh", "tau_refrac", "i_offset", "surrogate_gradient_height",
+            "surrogate_gradient_width", "c_reg", "f_target", "regular_spike_arrival")
+    assert {k: sc.populations[0].params[k] for k in keys} == {k: want.populations[0].params[k] for k in keys}
+    assert any("one step later" in n for n in att.notes)
+
+
+def test_write_back_and_continued_training(trained, example):
+    model, att, res, ref = trained
+    for syn, key in ((model["s_in"], "w_in"), (model["s_rec"], "w_rec")):
+        want = res.weights[key][-1][syn.j[:], syn.i[:]]
+        np.testing.assert_allclose(np.asarray(syn.w[:] / mV), want, rtol=1e-15, atol=1e-18)
+    # a fresh attachment trained 2 + 1 iterations equals 3 iterations in one go (gradient descent: no state)
+    m2 = example["build_model"]()
+    att2 = example["attach"](m2)
+    target = m2["data"].target[:, :1000]
+    att2.train(2, target, mode="numpy", record=False)
+    att2.train(1, target, mode="numpy", record=False)
+    np.testing.assert_allclose(att2.losses, ref.losses, rtol=RTOL, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def _model(eqs="dv/dt = -v/tau : volt", threshold="v > v_th", reset="v -= v_th", refractory=0 * ms,
+           on_pre="v_post += w", delay=0 * ms, rec_condition="i != j", method="exact", times=None, n=4):
+    b2.defaultclock.dt = 1 * ms
+    ns = {"tau": 20 * ms, "v_th": 1 * mV}
+    rec = NeuronGroup(n, eqs, threshold=threshold, reset=reset, refractory=refractory, method=method,
+                      namespace=ns, name="rec")
+    inp = SpikeGeneratorGroup(3, [0, 1, 2], (times if times is not None else [1, 5, 9]) * ms, name="inp")
+    s_in = Synapses(inp, rec, "w : volt", on_pre=on_pre, delay=delay, namespace=ns, name="s_in")
+    s_in.connect()
+    s_in.w = 0.5 * mV
+    s_rec = Synapses(rec, rec, "w : volt", on_pre=on_pre, namespace=ns, name="s_rec")
+    s_rec.connect(condition=rec_condition)
+    return inp, rec, s_in, s_rec
+
+
+def _attach(parts, **kw):
+    kw.setdefault("network", {"sequence": 100 * ms})
+    return attach_eprop(*parts, namespace={}, **kw)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": "v > v_th and v > 0*mV"}, "threshold 'v > v_th and v > 0\\*mV' must compare v with the threshold"),
+    ({"threshold": "v > 2*mV"}, "subtracts 1.0 mV; e-prop subtracts the threshold above rest, v_thresh - v_rest = 2.0 mV"),
+    ({"reset": "v = 0*mV"}, "is a hard reset; the original e-prop family subtracts the threshold one step later: "
+                            "use reset='v -= v_th'"),
+    ({"refractory": 2 * ms, "eqs": "dv/dt = -v/tau : volt (unless refractory)"},
+     "'\\(unless refractory\\)' freezes v .* keeps integrating v while refractory"),
+    ({"refractory": 1.5 * ms}, "not a whole number of dt"),
+    ({"refractory": "v > 0*mV"}, "refractory='v > 0\\*mV' is an expression"),
+    ({"delay": 1 * ms}, "Synapses 's_in': delay 1. ms; .* set delay=0\\*ms"),
+    ({"on_pre": "v_post += 0.5*w"}, "adds 0.5\\*w; e-prop adds w .* or \\(1 - exp\\(-dt/tau_m\\)\\)\\*w"),
+    ({"on_pre": "v_post += w\nw += 0*mV"}, "is not an e-prop delta synapse"),
+    ({"rec_condition": "i != j and j < 2"}, "Synapses 's_rec': 6 of 12 pairs are not connected"),
+    ({"rec_condition": None}, "has autapses"),
+    ({"eqs": "dv/dt = (ge - v)/tau : volt\ndge/dt = -ge/tau : volt"}, "depends on the state variable\\(s\\) ge"),
+    ({"method": "euler"}, "method='euler' does not integrate the leak exactly"),
+    ({"times": [1, 5, 99]}, "input 2 spikes at t = 99.0 ms, the last step of the sequence"),
+    ({"times": [1, 5, 150]}, "spikes at t >= 100.0 ms"),
+])
+def test_unsupported_models_are_explained(kwargs, message):
+    with pytest.raises(IncompatibleModelError, match=message):
+        _attach(_model(**kwargs))
+
+
+def test_other_unsupported_inputs_and_groups():
+    inp, rec, s_in, s_rec = _model()
+    poisson = PoissonGroup(3, 10 * Hz, name="poisson")
+    with pytest.raises(IncompatibleModelError, match="PoissonGroup 'poisson' is not supported.*SpikeGeneratorGroup"):
+        attach_eprop(poisson, rec, s_in, s_rec, network={"sequence": 100 * ms}, namespace={})
+    with pytest.raises(IncompatibleModelError, match="must connect 'inp' -> 'rec'"):
+        attach_eprop(inp, rec, s_rec, s_rec, network={"sequence": 100 * ms}, namespace={})
+    b2.defaultclock.dt = 1 * ms
+    tau_varies = NeuronGroup(4, "dv/dt = -v/tau : volt\ntau : second (constant)", threshold="v > 1*mV",
+                             reset="v -= 1*mV", method="exact", name="rec2")
+    tau_varies.tau = [10, 20, 20, 20] * ms
+    s2 = Synapses(inp, tau_varies, "w : volt", on_pre="v_post += w", name="s_in2")
+    s2.connect()
+    with pytest.raises(IncompatibleModelError, match="'tau' in 'tau' differs across neurons"):
+        attach_eprop(inp, tau_varies, s2, network={"sequence": 100 * ms}, namespace={})
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"readout": {"tau_m": 30 * mV}}, ParameterError, "readout.tau_m = 30. mV: expected a quantity in ms \\(dimensions s\\), got dimensions V"),
+    ({"optimizer": {"eta": -1.0}}, ParameterError, "optimizer.eta = -1.0: allowed range is >= 0"),
+    ({"eprop": {"tau_m": 10 * ms}}, ParameterError, "eprop.tau_m: read from NeuronGroup 'rec'"),
+    ({"eprop": {"c_reg": -1.0}}, ParameterError, "NeuronGroup 'rec'.c_reg = -1.0: allowed range is >= 0"),
+    ({"eprop": {"surrogate": "x"}}, ParameterError, "unknown parameter; valid names are"),
+    ({"eprop": {"f_target": 10 * ms}}, ParameterError, "eprop.f_target = 10. ms: expected a quantity in Hz"),
+    ({"network": {"learning_window": 10 * ms}}, ParameterError, "network.sequence: required"),
+    ({"network": {"sequence": 100 * ms, "dt": 0.1}}, ParameterError, "network.dt: set by the Brian2 model"),
+    ({"network": {"sequence": 100.5 * ms}}, ParameterError, "network.sequence = 100.5 ms: must be a positive whole"),
+    ({"n_out": 1, "readout": {"loss": "cross_entropy"}}, ParameterError, "cross_entropy needs at least 2 readouts"),
+    ({"w_out": np.zeros((2, 4))}, ParameterError, "w_out: shape \\(2, 4\\), expected .* \\(1, 4\\)"),
+    ({"family": "event"}, ParameterError, "family = 'event': brian2_ext runs the 'original' family so far"),
+])
+def test_bad_parameters_name_the_parameter(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        _attach(_model(), **kwargs)
+
+
+def test_target_shape_is_checked():
+    att = _attach(_model())
+    with pytest.raises(ParameterError, match="target: shape \\(1, 50\\); expected \\(1, 100\\)"):
+        att.scenario(1, np.zeros((1, 50)))
+
+
+def test_parameters_read_from_a_model_with_rest_current_and_refractoriness():
+    b2.defaultclock.dt = 1 * ms
+    ns = {"E_L": -70 * mV, "R": 100 * Mohm, "tau": 25 * ms, "V_th": -55 * mV}
+    rec = NeuronGroup(3, "dv/dt = (E_L - v + R*I)/tau : volt\nI : amp (constant)", threshold="v >= V_th",
+                      reset="v = v - (V_th - E_L)", refractory=3 * ms, method="exact", namespace=ns, name="rec")
+    rec.I = 0.02 * nA
+    inp = SpikeGeneratorGroup(2, [0, 1], [2, 3] * ms, name="inp")
+    s_in = Synapses(inp, rec, "w : volt", on_pre="v_post += w", name="s_in")
+    s_in.connect()
+    s_in.w = "(i + 1)*j*0.25*mV"
+    att = attach_eprop(inp, rec, s_in, None, network={"sequence": 10 * ms}, namespace={},
+                       eprop={"surrogate_gradient_function": "exponential"})
+    p = att.population.params
+    assert (p["tau_m"], p["v_rest"], p["v_thresh"], p["tau_refrac"]) == (25.0, -70.0, -55.0, 3.0)
+    assert np.isclose(p["i_offset"], 0.02, rtol=1e-14) and np.isclose(p["cm"], 0.25, rtol=1e-14)  # tau/R = 0.25 nF
+    assert p["regular_spike_arrival"] is True and p["surrogate_gradient_function"] == "exponential"
+    np.testing.assert_allclose(att.weights["in"], [[0, 0], [0.25, 0.5], [0.5, 1.0]], rtol=1e-15)
+    # no recurrent Synapses given: plastic ones are created (all pairs i != j, w = 0) for the user's Network
+    (s_rec,) = att.new_objects
+    assert len(s_rec) == 6 and np.all(np.asarray(s_rec.w[:]) == 0.0)
+    sc = att.scenario(2, np.zeros(10))
+    assert [list(s) for s in sc.input_spikes] == [[3, 13], [4, 14]]  # emitted at m, arrive at m + 1, replayed
