@@ -1,2 +1,2 @@
 """brian2_ext package."""
-from .attach import EpropAttachment, IncompatibleModelError, attach_eprop  # noqa: F401  (add e-prop to a user's Brian2 model)
+from .attach import EpropAttachment, IncompatibleModelError, attach_eprop, schedule_like_eprop  # noqa: F401  (add e-prop to a Brian2 model)

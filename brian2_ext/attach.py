@@ -27,10 +27,10 @@ from eprop_plugins.parameters import ParameterError
 from eprop_plugins.results import Result
 from eprop_plugins.scenario import Population, Scenario
 
-from .attach_inspect import (IncompatibleModelError, common_dt, quantity_to_canonical, read_inputs, read_recurrent,
+from .attach_inspect import (EPROP_SLOTS, IncompatibleModelError, common_dt, quantity_to_canonical, read_inputs, read_recurrent,
                              read_synapses)
 
-__all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError"]
+__all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError", "schedule_like_eprop"]
 
 #: recurrent parameters that come from the user's Brian2 model, never from ``eprop=``
 FROM_MODEL = ("tau_m", "cm", "v_rest", "v_thresh", "v_min", "tau_refrac", "i_offset", "regular_spike_arrival")
@@ -64,6 +64,22 @@ def _brian2_state_preserved():
         b2.defaultclock.dt = dt
 
 
+def schedule_like_eprop(recurrent, *synapses) -> None:
+    """Schedule a user's LIF network so that Brian2 itself simulates the original e-prop family.
+
+    Moves the recurrent group's reset and the synapses' ``on_pre`` to Brian2's ``after_groups`` slot
+    (after the leak, before the threshold test).  There they act on the *previous* step's spikes:
+    the threshold is subtracted one step late and undecayed, and an arriving weight is added
+    undecayed before the test, as in the original family.  Measured on the sine example: identical
+    spikes over a 1000-step sequence, v within 6e-16 mV (the order of the synaptic sum differs).
+    Neuron state is not reset between sequences (the e-prop model resets it at each sequence start).
+    """
+    recurrent.resetter["spike"].when = EPROP_SLOTS[0]
+    for syn in synapses:
+        for path in syn._pathways:
+            path.when, path.order = EPROP_SLOTS[0], 1  # after the reset (order 0): same value up to rounding
+
+
 class EpropAttachment:
     """E-prop learning attached to a user's Brian2 network; create it with :func:`attach_eprop`.
 
@@ -93,6 +109,8 @@ class EpropAttachment:
         self.notes = notes
         self._weight = weight_name
         self._written: dict[str, np.ndarray] = {}
+        self.population_voltage = "v"
+        self._namespace: Mapping[str, Any] = {}
         self.results: list[Result] = []
 
     # ---------------------------------------------------------------- sizes
@@ -230,6 +248,62 @@ class EpropAttachment:
             self.write_back()
         return res
 
+    def compare_forward(self, network, target: Any = None) -> dict[str, Any]:
+        """Run the user's own Brian2 network for one sequence and compare it with the e-prop model.
+
+        Both start at rest with the current weights; the network's state (and time) is restored
+        afterwards.  Shows the size of the modelling gap (:attr:`notes`); none after
+        :func:`schedule_like_eprop`.
+
+        Parameters
+        ----------
+        network : brian2.Network
+            The user's Network holding the input, recurrent and synapse objects (Brian2 ties an
+            object to the first Network that runs it, so the comparison runs in the user's own).
+        target : array_like, optional
+            Target of the sequence (only the e-prop losses depend on it).
+
+        Returns
+        -------
+        dict
+            ``brian2_spikes``, ``eprop_spikes`` (counts), ``identical`` (spike trains), ``first_difference``
+            (step or None), ``max_v_difference`` (mV, up to the first spike difference).
+        """
+        import brian2 as b2
+
+        from eprop_plugins import reference
+
+        missing = [o.name for o in [self.inputs, self.recurrent, *self._syn.values()]
+                   if o is not None and o not in network.objects]
+        if missing:
+            raise ParameterError(f"network: does not contain {', '.join(missing)}; pass the Network that runs them")
+        T = self.steps_per_sequence
+        res = reference.run(self.scenario(1, np.zeros((self.n_out, T)) if target is None else target),
+                            record_weight_events=False)
+        name = self.population_voltage
+        spikes = b2.SpikeMonitor(self.recurrent, name="eprop_compare_spikes")
+        state = b2.StateMonitor(self.recurrent, name, record=True, when="end", name="eprop_compare_v")
+        network.add(spikes, state)
+        network.store("eprop_compare")
+        try:
+            getattr(self.recurrent, name)[:] = self.population.params["v_rest"] * b2.mV
+            network.run(T * self.network["dt"] * b2.ms, namespace=self._namespace)
+            z = np.zeros((T, self.n_rec), dtype=np.int8)
+            steps = np.round(np.asarray(spikes.t / b2.ms - float(network.t / b2.ms) + T * self.network["dt"])
+                             / self.network["dt"]).astype(int)
+            z[steps, np.asarray(spikes.i)] = 1
+            vb = np.asarray(getattr(state, name) / b2.mV).T
+        finally:
+            network.restore("eprop_compare")
+            network.remove(spikes, state)
+        zr = res.traces["z"][:T]
+        differ = np.nonzero((z != zr).any(axis=1))[0]
+        first = int(differ[0]) if differ.size else None
+        upto = T if first is None else first
+        return {"brian2_spikes": int(z.sum()), "eprop_spikes": int(zr.sum()), "identical": first is None,
+                "first_difference": first,
+                "max_v_difference": float(np.max(np.abs(vb[:upto] - res.traces["v"][:upto]), initial=0.0))}
+
     def write_back(self) -> None:
         """Write the current input and recurrent weights (mV) into the user's Synapses (volt)."""
         import brian2 as b2
@@ -346,6 +420,7 @@ def attach_eprop(
             raise ParameterError(
                 f"eprop.{key}: read from {type(recurrent).__name__} '{recurrent.name}' (and its Synapses); "
                 f"change it in the Brian2 model")
+    s_rec = None
     s_in = read_synapses(synapses_in, inputs, recurrent, recurrent=False, voltage=voltage,
                          tau_m=rec_model.params["tau_m"], namespace=namespace, weight=weight)
     new_objects = []
@@ -397,7 +472,8 @@ def attach_eprop(
         inputs=inputs, recurrent=recurrent, syn_in=synapses_in, syn_rec=synapses_rec, population=population,
         readout=ro, optimizer=opt, synapse=syn, network=net, input_steps=input_steps,
         weights={"in": s_in.weights, "rec": w_rec, "out": w_out, "fb": w_fb}, new_objects=new_objects,
-        notes=rec_model.notes, weight_name=weight,
+        notes=rec_model.notes + s_in.notes + (s_rec.notes if s_rec is not None else []), weight_name=weight,
     )
+    att.population_voltage, att._namespace = voltage, namespace
     att.scenario(1, np.zeros((n_out, T)))  # validate everything now, not at the first train()
     return att

@@ -21,7 +21,7 @@ import numpy as np
 
 from eprop_plugins.parameters import ParameterError
 
-__all__ = ["IncompatibleModelError", "RecurrentModel", "read_recurrent", "read_synapses", "read_inputs",
+__all__ = ["IncompatibleModelError", "EPROP_SLOTS", "RecurrentModel", "read_recurrent", "read_synapses", "read_inputs",
            "quantity_to_canonical", "common_dt"]
 
 #: canonical units (eprop_plugins.parameters) that Brian2 quantities are converted to
@@ -32,6 +32,11 @@ def _unit(name: str):
     """The Brian2 unit of a canonical unit name."""
     b2 = _b2()
     return {"ms": b2.ms, "mV": b2.mV, "nA": b2.nA, "nF": b2.nF, "Hz": b2.Hz, "1/mV": 1 / b2.mV}[name]
+
+
+#: Brian2 schedule slots between the state update and the threshold test: a reset or spike delivery
+#: there acts after this step's decay on the previous step's spikes, as the original family does
+EPROP_SLOTS = ("after_groups", "before_thresholds")
 
 
 class IncompatibleModelError(ParameterError):
@@ -353,10 +358,12 @@ def read_recurrent(group, namespace: Mapping[str, Any], voltage: str = "v", fami
             f"{where}: reset '{reset_code.strip()}' subtracts {sub} mV; e-prop subtracts the threshold above rest, "
             f"v_thresh - v_rest = {v_thresh - v_rest} mV"
         )
-    notes.append(
-        f"reset '{reset_code.strip()}': Brian2 applies it in the step of the spike (so it decays once); the "
-        f"original family subtracts v_thresh - v_rest one step later, undecayed"
-    )
+    if group.resetter["spike"].when not in EPROP_SLOTS:
+        notes.append(
+            f"reset '{reset_code.strip()}' runs in Brian2's '{group.resetter['spike'].when}' slot, in the step of "
+            f"the spike, so it decays once; the original family subtracts v_thresh - v_rest one step later, "
+            f"undecayed (schedule_like_eprop() moves the reset to 'after_groups', which is exactly that)"
+        )
     params = {"tau_m": tau_m, "v_rest": v_rest, "v_thresh": v_thresh, "tau_refrac": tau_refrac, "i_offset": i_offset}
     if cm is not None:
         params["cm"] = cm
@@ -371,6 +378,7 @@ class SynapseReading:
     weights: np.ndarray
     regular_spike_arrival: bool
     synapses: Any
+    notes: list[str] = field(default_factory=list)
 
 
 def read_synapses(syn, source, target, *, recurrent: bool, voltage: str, tau_m: float, namespace, weight: str = "w"
@@ -451,7 +459,13 @@ def read_synapses(syn, source, target, *, recurrent: bool, voltage: str, tau_m: 
             f"all-to-all (a missing synapse would be learned too): {how}, with w = 0*mV where you want no input")
     weights = np.zeros((n_post, n_pre))
     weights[j, i] = np.asarray(syn.variables[weight].get_value()) / float(b2.mV)
-    return SynapseReading(weights=weights, regular_spike_arrival=regular, synapses=syn)
+    notes = []
+    if paths[0].when not in EPROP_SLOTS:
+        notes.append(
+            f"{where} deliver spikes in Brian2's '{paths[0].when}' slot, after the threshold test, so an arriving "
+            f"weight decays once before it is tested; e-prop adds it undecayed in the next step "
+            f"(schedule_like_eprop() moves on_pre to 'after_groups', which is exactly that)")
+    return SynapseReading(weights=weights, regular_spike_arrival=regular, synapses=syn, notes=notes)
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -40,8 +40,8 @@ def example():
 @pytest.fixture(scope="module")
 def trained(example):
     """The example trained for 3 iterations (numpy target), and the reference of NEST's sine task."""
-    model, att, res = example["main"](3, "numpy")
-    return model, att, res, reference.run(tasks.sine("original", 3), record_weight_events=False)
+    model, att, res, forward = example["main"](3, "numpy")
+    return model, att, res, reference.run(tasks.sine("original", 3), record_weight_events=False), forward
 
 
 def _rel(got, want):
@@ -49,7 +49,7 @@ def _rel(got, want):
 
 
 def test_example_losses_equal_reference_and_nest(trained):
-    _, _, res, ref = trained
+    _, _, res, ref, _ = trained
     np.testing.assert_allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
     np.testing.assert_allclose(res.losses, rn.SINE_ORIGINAL_NEST[:3], rtol=1e-8, atol=0)
     assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
@@ -75,7 +75,7 @@ def test_equivalent_scenario_is_nest_sine_task(example):
 
 
 def test_write_back_and_continued_training(trained, example):
-    model, att, res, ref = trained
+    model, att, res, ref, _ = trained
     for syn, key in ((model["s_in"], "w_in"), (model["s_rec"], "w_rec")):
         want = res.weights[key][-1][syn.j[:], syn.i[:]]
         np.testing.assert_allclose(np.asarray(syn.w[:] / mV), want, rtol=1e-15, atol=1e-18)
@@ -86,6 +86,15 @@ def test_write_back_and_continued_training(trained, example):
     att2.train(2, target, mode="numpy", record=False)
     att2.train(1, target, mode="numpy", record=False)
     np.testing.assert_allclose(att2.losses, ref.losses, rtol=RTOL, atol=0)
+
+
+def test_user_network_simulated_by_brian2_equals_eprop_after_scheduling(trained):
+    """Brian2's own run of the user's objects: the default schedule differs, schedule_like_eprop() does not."""
+    _, att, _, _, (gap, same) = trained
+    assert not gap["identical"] and gap["first_difference"] < 20
+    assert same["identical"] and same["brian2_spikes"] == same["eprop_spikes"] > 1000
+    assert same["max_v_difference"] <= 1e-14  # mV; the synaptic sum is added in another order
+    assert sum("schedule_like_eprop" in n for n in att.notes) == 3  # the reset and both Synapses were flagged
 
 
 # ---------------------------------------------------------------------------------------------- errors
