@@ -35,6 +35,9 @@ def clean_build(tmp_path_factory):
     cache = tmp_path_factory.mktemp("eprop-cache")
     mod = build.build_module(cache=cache)
     assert not mod.cached and mod.path.is_file()
+    import nest
+
+    nest.ResetKernel()  # other tests may have created nodes: NEST installs modules only into an empty kernel
     build.load_module(cache=cache)
     return cache, mod
 
