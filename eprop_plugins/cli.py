@@ -202,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eprop`` console script."""
+    import os
+
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner in the middle of our output
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

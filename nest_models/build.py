@@ -252,6 +252,9 @@ def build_module(
     if so.is_file() and not force:
         return BuiltModule(so, key, True, time.perf_counter() - t0)
     check_toolchain()
+    # a long silent pause would look like a hang: say what is happening
+    print(f"eprop: building the NESTML e-prop module {MODULE_NAME} (once per source version; 1-3 minutes) ...",
+          file=sys.stderr, flush=True)
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=root))
     try:
@@ -290,7 +293,9 @@ def build_module(
     finally:
         if not verbose:
             shutil.rmtree(work, ignore_errors=True)
-    return BuiltModule(_module_file(final / "lib"), key, False, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    print(f"eprop: built {MODULE_NAME} in {seconds:.0f} s (cached in {final})", file=sys.stderr, flush=True)
+    return BuiltModule(_module_file(final / "lib"), key, False, seconds)
 
 
 def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, verbose: bool) -> None:
