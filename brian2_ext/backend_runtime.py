@@ -10,12 +10,15 @@ __all__ = ["run", "check"]
 
 
 def run(scenario, *, record_weight_events: bool = True,
-        on_iteration: Callable[[int, float], None] | None = None) -> Result:
-    """Run a scenario with Brian2 runtime (Cython); see :func:`brian2_ext.runner.run_scenario`."""
+        on_iteration: Callable[[int, float], None] | None = None, record: bool = True) -> Result:
+    """Run a scenario with Brian2 runtime (Cython); see :func:`brian2_ext.runner.run_scenario`.
+
+    ``record=False`` (losses only) switches the per-step monitors off.
+    """
     from .runner import run_scenario
 
     return run_scenario(scenario, mode="cython", record_weight_events=record_weight_events,
-                        on_iteration=on_iteration, backend="brian2")
+                        record=record, on_iteration=on_iteration, backend="brian2")
 
 
 def check() -> None:

@@ -10,12 +10,16 @@ __all__ = ["run", "check"]
 
 
 def run(scenario, *, record_weight_events: bool = True,
-        on_iteration: Callable[[int, float], None] | None = None) -> Result:
-    """Run a scenario with Brian2 cpp_standalone (1 thread); see :func:`brian2_ext.runner.run_scenario`."""
+        on_iteration: Callable[[int, float], None] | None = None, record: bool = True) -> Result:
+    """Run a scenario with Brian2 cpp_standalone (1 thread); see :func:`brian2_ext.runner.run_scenario`.
+
+    One run of a cached binary for all iterations; ``on_iteration`` is called after it.  ``record=False``
+    (losses only) switches the per-step monitors off.
+    """
     from .runner import run_scenario
 
     return run_scenario(scenario, mode="standalone", record_weight_events=record_weight_events,
-                        on_iteration=on_iteration, backend="brian2-standalone")
+                        record=record, on_iteration=on_iteration, backend="brian2-standalone")
 
 
 def check() -> None:

@@ -11,14 +11,19 @@ Schedule of one time step ``n`` (Brian2 step ``n`` of a run = aligned step ``n``
 ==============================  =====================================================================
 slot (order)                    work
 ==============================  =====================================================================
+``start`` (-1), every B·T        loss monitor (losses-only runs), before the accumulators restart
 ``start`` (0, 1), every T       interval block: firing-rate term, gradient of the finished interval,
-                                optimizer, reset of neurons and traces (``INTERVAL_*``)
-``groups`` (-1)                 presynaptic traces ``z̄`` take the arrivals of step n (``ZBAR_STEP``)
-``groups`` (0)                  recurrent neuron update (``RECURRENT_STEP``)
+                                optimizer (due every ``batch`` intervals), reset of neurons and traces
+``groups`` (0)                  input arrivals of step n (``input_step``); recurrent neuron update
+                                (``recurrent_step``), which keeps the previous step's spikes in ``zp``
 ``thresholds``                  recurrent spikes of step n; inputs that arrive at n + 1
 ``synapses`` (0, 1, 2)          in/rec spikes accumulate for step n + 1; rec → readout arrive now
 ``after_synapses`` (0..5)       readout, softmax norm, error, learning signal, eligibility traces
+                                (z̄ takes the arrivals of step n: ``zp`` of the presynaptic group)
 ==============================  =====================================================================
+
+A whole scenario is one run of ``n_sequences * T + 1`` steps: the optimizer of the last interval
+acts in the interval block of the extra step.
 """
 
 from __future__ import annotations
@@ -35,7 +40,11 @@ __all__ = [
     "readout_signal",
     "hidden_synapse_model",
     "out_synapse_model",
-    "zbar_step",
+    "input_step",
+    "input_model",
+    "readout_interval",
+    "hidden_reset",
+    "optimizer_state",
     "eligibility_step",
     "out_trace_step",
     "optimizer_block",
@@ -61,7 +70,10 @@ class Structure:
     average_gradient: bool
     surrogates: tuple[str, ...]
     symmetric_feedback: bool
-    record: bool  # per-step state monitors
+    record: bool  # per-step state monitors and weight snapshots (False: losses only)
+    adaptive: bool = True  # some neuron adapts (False: no epsilon trace, exact since beta = rho = 0)
+    sequences: int = 0  # sequences of one run (standalone: the run length is compiled in)
+    shared_zbar: bool = False  # all recurrent neurons share alpha and zeta: z-bar kept per presynaptic neuron
 
 
 #: surrogate gradient psi with dist = v - threshold (spec §1), same operation order as reference.common
@@ -80,7 +92,8 @@ def recurrent_model(st: Structure) -> str:
         """
         v : 1          # membrane potential relative to v_rest (mV)
         r : integer    # refractory steps left
-        z : 1          # spike of the last step (0/1)
+        z : 1          # spike of this step (0/1)
+        zp : 1         # spike of the previous step (0/1): arrives at the other neurons now
         a : 1          # adaptation
         thr : 1        # effective threshold relative to v_rest (mV)
         psi : 1        # surrogate gradient (1/mV)
@@ -102,11 +115,21 @@ def recurrent_model(st: Structure) -> str:
         sg_w : 1 (constant)
         c_reg : 1 (constant)
         f_target : 1 (constant)  # spikes/ms
-        kappa : 1 (constant)     # e-bar filter of the synapses onto this neuron
+        kappa : 1 (shared, constant)        # e-bar filter of the synapses (synapse parameter)
+        one_m_kappa : 1 (shared, constant)  # 1 - kappa
         """
         + OPTIMIZER_CONSTANTS
         + sel
+        + (ZTR_MODEL if st.shared_zbar else "")
     )
+
+
+#: presynaptic z-bar kept once per presynaptic neuron (exact when all targets share alpha and zeta)
+ZTR_MODEL = """
+        ztr : 1                    # z-bar of this neuron's outgoing hidden synapses
+        alpha_s : 1 (shared, constant)  # alpha of the (all equal) recurrent targets
+        zeta_s : 1 (shared, constant)   # zeta of the (all equal) recurrent targets
+        """
 
 
 def _psi_expression(st: Structure) -> str:
@@ -118,8 +141,10 @@ def _psi_expression(st: Structure) -> str:
 
 def recurrent_step(st: Structure) -> str:
     """One step of the recurrent neurons (spec §2, steps 2-5), reference operation order."""
+    ztr = "ztr = alpha_s*ztr + zeta_s*zp\n" if st.shared_zbar else ""
     return f"""
-        r = r - int(r > 0)
+        zp = z
+        {ztr}r = r - int(r > 0)
         v = (p_i*i_e + zeta*syn) + alpha*v
         v = v - v_th*z
         v = clip(v, v_min, v_max)
@@ -144,7 +169,7 @@ def recurrent_interval(st: Structure, dt: float) -> str:
         a = 0.0
         nspk = 0.0
         syn = 0.0
-        """
+        """ + ("ztr = 0.0\n" if st.shared_zbar else "")
 
 
 def readout_model(st: Structure) -> str:
@@ -154,6 +179,7 @@ def readout_model(st: Structure) -> str:
         """
         y : 1          # readout potential relative to v_rest (mV)
         syn_out : 1    # weighted recurrent spikes of this step
+        lacc : 1       # loss accumulator of the current iteration (MSE: sum err^2; CE: sum y* log pi)
         u : 1          # exp(y + v_rest) (cross-entropy)
         sig : 1        # readout signal (MSE: absolute potential; CE: softmax)
         err : 1        # error signal (0 outside the learning window)
@@ -197,28 +223,72 @@ def readout_signal(st: Structure) -> str:
         sig = "sig = u/(usum + u)"
     else:
         sig = "sig = y + v_rest_out"
+    window = f"int(t_in_timesteps % {st.steps} >= {st.steps - st.window})"
+    if st.loss == "cross_entropy":
+        acc = f"lacc = lacc + {window}*(target(t, i)*log(sig))"
+    else:
+        acc = "lacc = lacc + err*err"
     return f"""
         {sig}
-        err = (sig - target(t, i))*int(t_in_timesteps % {st.steps} >= {st.steps - st.window})
+        err = (sig - target(t, i))*{window}
+        {acc}
         """
 
 
-def hidden_synapse_model(st: Structure) -> str:
-    """Input and recurrent e-prop synapses: weight, eligibility traces, optimizer state."""
+def readout_interval(st: Structure) -> str:
+    """Interval start of the readouts: reset; the loss accumulator restarts with each iteration."""
+    return f"""
+        y = 0.0
+        syn_out = 0.0
+        lacc = lacc*(1 - int(t_in_timesteps % {st.batch * st.steps} == 0))
+        """
+
+
+def input_step(st: Structure) -> str:
+    """Input group, every step: arrivals of this step (``zp``), and the NEST-quirk factor ``q``.
+
+    ``x_in`` is the arrival raster.  ``q = 0`` at the last step of an interval for an input whose
+    next spike arrives at position 1 of the next interval (see :func:`eligibility_step`).
+    """
+    ztr = "ztr = alpha_s*ztr + zeta_s*zp\n" if st.shared_zbar else ""
+    return f"""
+        zp = x_in(t, i)
+        {ztr}q = 1.0 - int(t_in_timesteps % {st.steps} == {st.steps - 1})*x_in(t + 2*dt, i)
+        """
+
+
+def input_model(st: Structure) -> str:
+    """State of the input group."""
     return """
+        zp : 1         # a spike arrives at the recurrent neurons in this step (0/1)
+        q : 1          # 0 where NEST drops the last learning-signal term of this input's synapses
+        """ + (ZTR_MODEL if st.shared_zbar else "")
+
+
+def hidden_synapse_model(st: Structure) -> str:
+    """Input and recurrent e-prop synapses: weight, eligibility traces, optimizer state.
+
+    Only what the structure needs is state: ``eps`` for adaptive neurons, ``elig`` when recorded
+    (otherwise a temporary), Adam moments for Adam.  Less state, less memory traffic per step.
+    """
+    return ("""
         w : 1                 # weight (mV)
-        arrived : 1           # a presynaptic spike arrives in the next step
-        zbar : 1              # presynaptic trace
-        eps : 1               # adaptation eligibility (epsilon)
-        elig : 1              # eligibility trace e
+        """ + ("zbar = ztr_pre : 1  # presynaptic trace, kept by the presynaptic group\n" if st.shared_zbar
+               else "zbar : 1  # presynaptic trace\n") + """
         ebar : 1              # low-pass filtered eligibility trace
         grad : 1              # sum_t L_t ebar_t over the interval
         sum_e : 1             # sum_t e_t over the interval
-        """ + OPTIMIZER_STATE
-
-
-OPTIMIZER_STATE = """
         cum : 1               # accumulated gradient (NEST 'cumulative')
+        """ + ("eps : 1  # adaptation eligibility (epsilon)\n" if st.adaptive else "")
+            + ("elig : 1  # eligibility trace e\n" if st.record else "")
+            + optimizer_state(st))
+
+
+def optimizer_state(st: Structure) -> str:
+    """Adam's per-synapse state (nothing for gradient descent)."""
+    if st.optimizer != "adam":
+        return ""
+    return """
         m1 : 1                # Adam first moment
         m2 : 1                # Adam second moment
         b1p : 1               # beta_1 power
@@ -231,46 +301,39 @@ def out_synapse_model(st: Structure) -> str:
     return """
         w : 1
         B : 1                 # feedback weight readout -> recurrent (dimensionless)
-        arrived : 1
         zbar : 1
         grad : 1
+        cum : 1
         L_pre = B*err_post : 1 (summed)
-        """ + OPTIMIZER_STATE
-
-
-def zbar_step() -> str:
-    """z̄ takes the presynaptic arrivals of this step (set by on_pre in the previous step)."""
-    return """
-        zbar = alpha_post*zbar + zeta_post*arrived
-        arrived = 0.0
-        """
+        """ + optimizer_state(st)
 
 
 def eligibility_step(st: Structure, inputs: bool) -> str:
-    """e, epsilon, e-bar and the gradient sums, once psi and L of this step are known (spec §2).
+    """z̄, e, epsilon, e-bar and the gradient sums of step n, once psi and L are known (spec §2).
+
+    ``zp_pre`` is 1 when a presynaptic spike arrives in this step (inputs: the arrival raster;
+    recurrent: the spike of the previous step, 0 at an interval start, where NEST drops arrivals).
 
     NEST 3.10 computes an interval's gradient at the synapse's next presynaptic spike; for an input
     spike that arrives at position 1 of the next interval this happens before the learning signal of
     the interval's last step reaches the neuron, so that term counts as L = 0 (the reference models
-    it).  ``x_in(t + dt, i)`` is the input emitted next step, i.e. arriving at that position.
+    it): ``q_pre`` (see :func:`input_step`) is 0 then, else 1.
     """
-    factor = ""
-    if inputs:
-        factor = f"*(1 - int(t_in_timesteps % {st.steps} == {st.steps - 1})*x_in(t + dt, i))"
-    return f"""
-        elig = psi_post*(zbar - beta_post*eps)
-        eps = rho_post*eps + elig
-        ebar = kappa_post*ebar + (1.0 - kappa_post)*elig
-        grad = grad + (L_post{factor})*ebar
-        sum_e = sum_e + elig
-        """
+    e = "psi_post*(zbar - beta_post*eps)" if st.adaptive else "psi_post*zbar"  # exact: beta = 0 otherwise
+    lines = [] if st.shared_zbar else ["zbar = alpha_post*zbar + zeta_post*zp_pre"]
+    lines.append(f"elig = {e}")
+    if st.adaptive:
+        lines.append("eps = rho_post*eps + elig")
+    lines += ["ebar = kappa_post*ebar + one_m_kappa_post*elig",
+              "grad = grad + (L_post*q_pre)*ebar" if inputs else "grad = grad + L_post*ebar",
+              "sum_e = sum_e + elig"]
+    return "\n".join(lines) + "\n"
 
 
 def out_trace_step() -> str:
-    """Readout synapses: z̄ with the readout's constants, gradient e_k z̄."""
+    """Readout synapses: z̄ with the readout's constants (this step's recurrent spikes), gradient e_k z̄."""
     return """
-        zbar = kappa_out_post*zbar + zeta_out_post*arrived
-        arrived = 0.0
+        zbar = kappa_out_post*zbar + zeta_out_post*z_pre
         grad = grad + err_post*zbar
         """
 
@@ -278,16 +341,15 @@ def out_trace_step() -> str:
 def optimizer_block(st: Structure, gradient: str, reset: str) -> str:
     """Interval block of a plastic projection: gradient of the finished interval, optimizer, trace reset.
 
-    The optimizer acts once per iteration (``batch`` intervals): in a run of one iteration it is due
-    only in the block at step ``batch * T`` (spec §4, NEST ``WeightOptimizer``); the block at step 0
-    sees a zero gradient and does nothing.  Arithmetic masks (``due``) replace branches, which Brian2
+    The optimizer acts once per iteration (``batch`` intervals): it is due in the blocks at steps
+    ``k * batch * T``, k >= 1 (spec §4, NEST ``WeightOptimizer``); the other blocks only accumulate.  Arithmetic masks (``due``) replace branches, which Brian2
     code lacks; ``1*x + 0*y == x`` keeps them exact.
     """
     div = f"/{st.window}" if st.average_gradient else ""
     lines = [
         f"g_int = ({gradient}){div}",
         "cum = cum + g_int",
-        f"due = int(t_in_timesteps == {st.batch * st.steps})",
+        f"due = int(t_in_timesteps % {st.batch * st.steps} == 0)*int(t_in_timesteps > 0)",
         f"cum = cum/(1.0 + {st.batch - 1}.0*due)",
     ]
     if st.optimizer == "gradient_descent":
@@ -311,14 +373,10 @@ def optimizer_block(st: Structure, gradient: str, reset: str) -> str:
     return "\n".join(line.strip() for line in lines) + "\n"
 
 
-HIDDEN_RESET = """
-zbar = 0.0
-eps = 0.0
-ebar = 0.0
-grad = 0.0
-sum_e = 0.0
-arrived = 0.0
-"""
+def hidden_reset(st: Structure) -> str:
+    """Trace reset of the input and recurrent synapses at an interval start."""
+    return (("" if st.shared_zbar else "zbar = 0.0\n") + "ebar = 0.0\ngrad = 0.0\nsum_e = 0.0\n"
+            + ("eps = 0.0\n" if st.adaptive else ""))
 
 OUT_RESET = """
 zbar = 0.0

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from eprop_plugins.parameters import ADAPTIVE_MODELS
 from eprop_plugins.reference.common import recurrent_constants
 
 from . import equations as eq
@@ -47,7 +48,16 @@ def structure_of(sc, *, record: bool = True) -> eq.Structure:
         surrogates=surrogates,
         symmetric_feedback=sc.network["feedback"] == "symmetric",
         record=record,
+        adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations),
+        sequences=sc.n_sequences,
+        shared_zbar=_shared_zbar(sc),
     )
+
+
+def _shared_zbar(sc) -> bool:
+    """True when every recurrent neuron has the same alpha and zeta (then z-bar is per presynaptic neuron)."""
+    c = recurrent_constants(sc)
+    return bool(np.all(c.alpha == c.alpha[0]) and np.all(c.zeta == c.zeta[0]))
 
 
 def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
@@ -83,18 +93,23 @@ class EpropNetwork:
         self.dt = dt
         self.record_synapses = list(record_synapses)
         n_in, n_rec, n_out, T = st.n_in, st.n_rec, st.n_out, st.steps
-        self.R = st.batch * T + 1
+        self.n_steps = st.sequences * T
+        self.R = self.n_steps + 1
         ms = b2.ms
         clock_dt = dt * ms
         interval = T * dt * ms
         b2.defaultclock.dt = clock_dt
 
         # ------------------------------------------------------------ inputs and target (TimedArrays)
-        self.x_in = b2.TimedArray(np.zeros((self.R, n_in)), dt=clock_dt, name="eprop_x_in")
+        # arrival raster of the whole run (+2 rows: the lookahead of the NEST-quirk factor)
+        self.x_in = b2.TimedArray(np.zeros((self.R + 2, n_in)), dt=clock_dt, name="eprop_x_in")
         self.target = b2.TimedArray(np.zeros((self.R, n_out)), dt=clock_dt, name="eprop_target")
         # emits at step m the spikes that arrive at the recurrent neurons at step m + 1
-        self.inp = b2.NeuronGroup(n_in, "", threshold="x_in(t, i) > 0.5", reset="", name="eprop_inputs",
-                                  namespace={"x_in": self.x_in})
+        self.inp = b2.NeuronGroup(n_in, eq.input_model(st), threshold="x_in(t + dt, i) > 0.5", reset="",
+                                  name="eprop_inputs", namespace={"x_in": self.x_in})
+        self.inp.run_regularly(eq.input_step(st), when="groups", order=-1, name="eprop_inputs_step")
+        if st.shared_zbar:
+            self.inp.run_regularly("ztr = 0.0", dt=interval, when="start", order=0, name="eprop_inputs_interval")
 
         # ------------------------------------------------------------ recurrent neurons
         self.rec = b2.NeuronGroup(n_rec, eq.recurrent_model(st), threshold="z > 0.5", reset="",
@@ -106,7 +121,7 @@ class EpropNetwork:
         # ------------------------------------------------------------ readouts
         self.out = b2.NeuronGroup(n_out, eq.readout_model(st), name="eprop_readout",
                                   namespace={"target": self.target})
-        self.out.run_regularly("y = 0.0\nsyn_out = 0.0", dt=interval, when="start", order=0,
+        self.out.run_regularly(eq.readout_interval(st), dt=interval, when="start", order=0,
                                name="eprop_readout_interval")
         self.out.run_regularly(eq.readout_step(st), when="after_synapses", order=0, name="eprop_readout_step")
         self.out.run_regularly(eq.readout_signal(st), when="after_synapses", order=2, name="eprop_readout_signal")
@@ -121,9 +136,7 @@ class EpropNetwork:
 
         # ------------------------------------------------------------ plastic synapses
         hidden_model = eq.hidden_synapse_model(st)
-        on_pre = "syn_post += w\narrived = 1.0"
-        self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_in",
-                                namespace={"x_in": self.x_in})
+        self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_in")
         self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
         self.s_in.connect(i=self.in_pre, j=self.in_post)
         pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
@@ -131,10 +144,10 @@ class EpropNetwork:
         self.rec_pre, self.rec_post = pre[keep], post[keep]
         self.s_rec = None  # a single neuron has no recurrent synapses (no autapses)
         if self.rec_pre.size:
-            self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre=on_pre, name="eprop_syn_rec")
+            self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_rec")
             self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
-        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st),
-                                 on_pre="syn_out_post += w\narrived = 1.0", name="eprop_syn_out")
+        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st), on_pre="syn_out_post += w",
+                                 name="eprop_syn_out")
         self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
         self.s_out.connect(i=self.out_pre, j=self.out_post)
         # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
@@ -146,10 +159,9 @@ class EpropNetwork:
         for s, name in ((self.s_in, "in"), (self.s_rec, "rec")):
             if s is None:
                 continue
-            s.run_regularly(eq.zbar_step(), when="groups", order=-1, name=f"eprop_syn_{name}_zbar")
             s.run_regularly(eq.eligibility_step(st, inputs=name == "in"), when="after_synapses", order=5,
                             name=f"eprop_syn_{name}_trace")
-            s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.HIDDEN_RESET), dt=interval,
+            s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.hidden_reset(st)), dt=interval,
                             when="start", order=1, name=f"eprop_syn_{name}_update")
         self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
         out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
@@ -159,17 +171,33 @@ class EpropNetwork:
 
         # ------------------------------------------------------------ monitors
         self.monitors: dict[str, Any] = {}
+        # loss accumulators at each iteration start, before the readout interval block restarts them
+        # (row k + 1 = iteration k)
+        self.monitors["loss"] = b2.StateMonitor(self.out, "lacc", record=True, dt=st.batch * interval,
+                                                when="start", order=-1, name="eprop_mon_loss")
         if st.record:
             self.monitors["rec"] = b2.StateMonitor(self.rec, ["v", "z", "psi", "a", "thr", "L", "fr"], record=True,
                                                    when="end", name="eprop_mon_rec")
-        self.monitors["out"] = b2.StateMonitor(self.out, ["y", "sig", "err"], record=True, when="end",
-                                               name="eprop_mon_out")
+            self.monitors["out"] = b2.StateMonitor(self.out, ["y", "sig", "err"], record=True, when="end",
+                                                   name="eprop_mon_out")
+            # weights at every interval start after the optimizer (row s + 1 = end of sequence s)
+            for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
+                if s is not None:
+                    variables = ["w", "B"] if proj == "out" else ["w"]
+                    self.monitors[f"w_{proj}"] = b2.StateMonitor(s, variables, record=True, dt=interval,
+                                                                 when="end", name=f"eprop_mon_w_{proj}")
         for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
             idx = [self.synapse_index(p, pre, post) for p, pre, post in self.record_synapses if p == proj]
-            if idx:
-                variables = ["zbar", "elig", "ebar"] if proj != "out" else ["zbar"]
+            if idx and st.record:
+                shared = st.shared_zbar and proj != "out"
+                variables = ["zbar"] if proj == "out" else (["elig", "ebar"] if shared else ["zbar", "elig", "ebar"])
                 self.monitors[f"syn_{proj}"] = b2.StateMonitor(s, variables, record=idx, when="end",
                                                                name=f"eprop_mon_syn_{proj}")
+                if shared:  # z-bar lives in the presynaptic group
+                    pres = sorted({pre for p, pre, _ in self.record_synapses if p == proj})
+                    group = self.inp if proj == "in" else self.rec
+                    self.monitors[f"ztr_{proj}"] = b2.StateMonitor(group, "ztr", record=pres, when="end",
+                                                                   name=f"eprop_mon_ztr_{proj}")
         objects += list(self.monitors.values())
         self.net = b2.Network(*objects, name="eprop_network")
 
@@ -218,12 +246,15 @@ class EpropNetwork:
             rec.alpha: c.alpha, rec.p_i: c.p_i, rec.i_e: c.i_e, rec.zeta: c.zeta, rec.v_th: c.v_th,
             rec.v_min: np.maximum(c.v_min, -BIG), rec.v_max: np.full(sc.n_rec, BIG), rec.n_ref: c.n_ref,
             rec.rho: c.rho, rec.beta: c.beta, rec.h: c.h, rec.sg_w: c.w, rec.c_reg: c.c_reg,
-            rec.f_target: c.f_target, rec.kappa: np.full(sc.n_rec, np.exp(-dt / tau_kappa)),
+            rec.f_target: c.f_target, rec.kappa: np.exp(-dt / tau_kappa), rec.one_m_kappa: 1.0 - np.exp(-dt / tau_kappa),
             out.kappa_out: kappa_out, out.p_i_out: ro["tau_m"] / ro["cm"] * (1.0 - kappa_out),
             out.i_e_out: ro["i_offset"], out.zeta_out: 1.0 if ro["regular_spike_arrival"] else 1.0 - kappa_out,
             out.v_rest_out: ro["v_rest"], out.v_min_out: -BIG if ro["v_min"] is None else ro["v_min"] - ro["v_rest"],
             out.v_max_out: BIG,
         }
+        if self.st.shared_zbar:
+            for group in (self.inp, rec):
+                v[group.alpha_s], v[group.zeta_s] = c.alpha[0], c.zeta[0]
         if len(self.st.surrogates) > 1:
             for name in self.st.surrogates:
                 flags = np.zeros(sc.n_rec)
@@ -238,25 +269,20 @@ class EpropNetwork:
         return {k: np.broadcast_to(np.asarray(val, dtype=k.variable.dtype), (k.variable.size,)).copy()
                 for k, val in v.items()}
 
-    def iteration_values(self, sc, it: int, weights: dict[str, np.ndarray], opt_state: dict[str, np.ndarray]):
-        """Weights, optimizer state, inputs and targets of iteration ``it``."""
+    def run_values(self, sc, weights: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
+        """Initial weights, the input raster and the target of the whole run."""
         st = self.st
-        n0 = it * st.batch * st.steps
-        n_steps = st.batch * st.steps
-        x = np.zeros((self.R, st.n_in))
+        x = np.zeros((self.R + 2, st.n_in))
         for i, train in enumerate(sc.input_spikes):
-            local = np.asarray(train, dtype=np.int64) - n0
-            # up to the next iteration's position 1: the row of the extra step feeds the NEST quirk
-            local = local[(local >= 1) & (local <= n_steps + 1)]
-            x[local - 1, i] = 1.0  # emitted one step before arrival
+            x[np.asarray(train, dtype=np.int64), i] = 1.0
         tgt = np.zeros((self.R, st.n_out))
-        tgt[:n_steps] = sc.target[:, n0 : n0 + n_steps].T
+        tgt[: self.n_steps] = sc.target[:, : self.n_steps].T
         vals: dict[Any, np.ndarray] = {self.x_in: x, self.target: tgt}
         for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
-            if s is None:
-                continue
-            vals[s.w] = self.flat(proj, weights[proj])
-            for name in ("m1", "m2", "b1p", "b2p"):
-                vals[getattr(s, name)] = opt_state[f"{proj}_{name}"]
+            if s is not None:
+                vals[s.w] = self.flat(proj, weights[proj])
+                if st.optimizer == "adam":
+                    vals[s.b1p] = np.ones(len(s))
+                    vals[s.b2p] = np.ones(len(s))
         vals[self.s_out.B] = self.flat("out", weights["fb"].T)
         return vals

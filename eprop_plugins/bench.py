@@ -2,12 +2,16 @@
 
 Time per iteration is measured between consecutive ``on_iteration`` callbacks, so start-up work
 (imports, network construction, compilation or loading a cached build) is excluded and reported
-separately.  Memory is the peak resident set size of a child process per backend.
+separately.  A backend that simulates all iterations in one run and calls ``on_iteration`` afterwards
+(``brian2-standalone``) reports ``Result.meta["seconds_per_iteration"]`` (run time / iterations,
+build and load excluded), which is preferred when present.  Backends whose ``run`` accepts
+``record`` are asked for losses only (``record=False``).  Memory is the peak resident set size of a child process per backend.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import multiprocessing as mp
 import resource
@@ -39,17 +43,28 @@ def _child(backend: str, task: str, family: str, iterations: int, sequence_steps
     t0 = time.perf_counter()
     try:
         module = backends.get(backend)
-        module.run(sc, record_weight_events=False, on_iteration=lambda i, loss: stamps.append(time.perf_counter()))
+        extra = {"record": False} if "record" in inspect.signature(module.run).parameters else {}
+        res = module.run(sc, record_weight_events=False, on_iteration=lambda i, loss: stamps.append(time.perf_counter()),
+                         **extra)
     except Exception as exc:
         queue.put({"backend": backend, "error": f"{type(exc).__name__}: {exc}"})
         return
     per_it = [b - a for a, b in zip(stamps, stamps[1:])]
+    per_iteration = statistics.median(per_it) if per_it else None
+    startup = (stamps[0] - t0) if stamps else None
+    meta = getattr(res, "meta", None) or {}
+    if "seconds_per_iteration" in meta:  # one run for all iterations: the stamps come after it
+        per_iteration = float(meta["seconds_per_iteration"])
+        per_it = [per_iteration] * max(len(stamps), 1)
+        startup = meta.get("build_seconds", startup)
     queue.put({
         "backend": backend,
-        "startup_s": (stamps[0] - t0) if stamps else None,
-        "per_iteration_s": statistics.median(per_it) if per_it else None,
+        "startup_s": startup,
+        "per_iteration_s": per_iteration,
         "iterations_timed": len(per_it),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        # the child's own peak and that of the processes it waited for (a standalone binary)
+        "peak_rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024.0,
     })
 
 
