@@ -11,7 +11,6 @@ build and load excluded), which is preferred when present.  Backends whose ``run
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import multiprocessing as mp
 import resource
@@ -42,10 +41,7 @@ def _child(backend: str, task: str, family: str, iterations: int, sequence_steps
     stamps: list[float] = []
     t0 = time.perf_counter()
     try:
-        module = backends.get(backend)
-        extra = {"record": False} if "record" in inspect.signature(module.run).parameters else {}
-        res = module.run(sc, record_weight_events=False, on_iteration=lambda i, loss: stamps.append(time.perf_counter()),
-                         **extra)
+        res = backends.run(backend, sc, traces=False, on_iteration=lambda i, loss: stamps.append(time.perf_counter()))
     except Exception as exc:
         queue.put({"backend": backend, "error": f"{type(exc).__name__}: {exc}"})
         return

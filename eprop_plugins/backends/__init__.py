@@ -8,10 +8,11 @@ imported only when used, so a missing simulator never breaks the others.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["BACKENDS", "Backend", "get", "names", "status"]
+__all__ = ["BACKENDS", "Backend", "get", "names", "run", "status"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,15 @@ def status(name: str) -> tuple[bool, str]:
     except Exception as exc:  # report any failure as the reason
         return False, f"{type(exc).__name__}: {exc}"
     return True, BACKENDS[name].summary
+
+
+def run(name: str, scenario, *, traces: bool = True, record_weight_events: bool = False,
+        on_iteration: Callable[[int, float], None] | None = None):
+    """Run a scenario on the named backend.
+
+    ``traces=False`` asks for losses only, from backends whose ``run`` takes ``record`` (recording
+    every step costs memory that grows with the run); the others record as usual.
+    """
+    module = get(name)
+    extra = {} if traces or "record" not in inspect.signature(module.run).parameters else {"record": False}
+    return module.run(scenario, record_weight_events=record_weight_events, on_iteration=on_iteration, **extra)
