@@ -68,7 +68,10 @@ def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
     h.update(json.dumps(asdict(st), sort_keys=True).encode())
     h.update(repr(dt).encode())
     h.update(brian2.__version__.encode())
-    for mod in ("equations.py", "network.py", "config.py"):
+    mods = ("equations.py", "network.py", "config.py")
+    if not isinstance(st, eq.Structure):  # event family
+        mods += ("equations_event.py", "network_event.py", "event_functions.py")
+    for mod in mods:
         h.update((Path(__file__).parent / mod).read_bytes())
     h.update(extra.encode())
     return h.hexdigest()[:16]

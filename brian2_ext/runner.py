@@ -28,12 +28,12 @@ __all__ = ["run_scenario", "RuntimeSession", "StandaloneSession"]
 class RuntimeSession:
     """An EpropNetwork in Brian2's runtime mode (``target`` 'cython' or 'numpy')."""
 
-    def __init__(self, st, dt: float, record_synapses, target: str = "cython"):
+    def __init__(self, st, dt: float, record_synapses, target: str = "cython", network_cls=EpropNetwork):
         import brian2 as b2
 
         configure(target)
         b2.set_device("runtime")
-        self.model = EpropNetwork(st, dt, record_synapses)
+        self.model = network_cls(st, dt, record_synapses)
         self.build_seconds = 0.0
         self.compiled = False
 
@@ -60,7 +60,7 @@ class StandaloneSession:
 
     _active: "StandaloneSession | None" = None  # Brian2 holds one standalone project per process
 
-    def __init__(self, st, dt: float, record_synapses, threads: int = 1):
+    def __init__(self, st, dt: float, record_synapses, threads: int = 1, network_cls=EpropNetwork):
         import brian2 as b2
         from brian2.devices import device_module
 
@@ -81,7 +81,7 @@ class StandaloneSession:
         b2.set_device("cpp_standalone", build_on_run=False)
         self.device = b2.get_device()
         self.directory = cache_dir("standalone", self.key)
-        self.model = EpropNetwork(st, dt, record_synapses)
+        self.model = network_cls(st, dt, record_synapses)
         # Brian2's own progress report (stdout.txt of the results directory) for long runs
         self.model.net.run(self.model.R * dt * b2.ms, namespace={}, report="text", report_period=10 * b2.second)
         from brian2.utils.filelock import FileLock
@@ -104,13 +104,13 @@ class StandaloneSession:
         StandaloneSession._active = self
 
     @classmethod
-    def get(cls, st, dt, record_synapses, threads: int = 1) -> "StandaloneSession":
+    def get(cls, st, dt, record_synapses, threads: int = 1, network_cls=EpropNetwork) -> "StandaloneSession":
         """The session of this structure, reusing the one built last in this process."""
         key = structure_hash(st, dt, repr(list(record_synapses)) + f"threads={threads}")
         if cls._active is not None and cls._active.key == key:
             cls._active.compiled = False
             return cls._active
-        return cls(st, dt, record_synapses, threads)
+        return cls(st, dt, record_synapses, threads, network_cls)
 
     def run(self, values: dict[Any, np.ndarray]) -> None:
         """One run of the binary over the whole scenario."""
@@ -187,6 +187,11 @@ def run_scenario(
     """
     t_start = time.perf_counter()
     sc = scenario.validated()
+    if sc.family == "event":
+        from .runner_event import run_event_scenario
+
+        return run_event_scenario(sc, mode=mode, record_weight_events=record_weight_events, record=record,
+                                  on_iteration=on_iteration, threads=threads, backend=backend, t_start=t_start)
     _check_supported(sc)
     st = structure_of(sc, record=record)
     rs = sc.record_synapses if record else []
