@@ -122,12 +122,6 @@ def test_standalone_memory_does_not_grow_with_recording_off():
     assert rss[4000] - rss[1000] < 40_000, rss  # kB
 
 
-def test_event_family_is_refused_clearly():
-    sc = library.build("event-lif-single")
-    with pytest.raises(ParameterError, match="network.family = 'event'"):
-        backend_runtime.run(sc)
-
-
 def test_bad_mode_and_bad_parameters():
     sc = library.build("orig-lif-single")
     with pytest.raises(ParameterError, match="mode"):
