@@ -49,8 +49,8 @@ from ..results import Result, compute_losses
 from . import nest_translations as tr
 from .nest_builtin import NestNetwork, _all, _grid, _nest, _weight_events, check
 
-__all__ = ["run_event_nest", "check", "GEN_OFFSET", "REC_STAMP", "OUT_STAMP", "AMPLITUDE_OFFSET",
-           "LEARNING_SIGNAL_STAMP"]
+__all__ = ["run_event_nest", "create_network", "simulate", "check", "GEN_OFFSET", "REC_STAMP", "OUT_STAMP",
+           "AMPLITUDE_OFFSET", "LEARNING_SIGNAL_STAMP"]
 
 GEN_OFFSET = 1  # spike generator time of an input arriving at aligned n: n + 1
 REC_STAMP = 3  # multimeter/spike recorder stamp of the recurrent update of aligned n
@@ -80,11 +80,17 @@ def _build(sc, flush_interval: float, models: dict[str, str] | None = None, thre
            after_reset: Callable[[], Any] | None = None) -> NestNetwork:
     """Build the network; ``models`` (default NEST's) and ``after_reset`` let the nestml backend reuse it."""
     nest = _nest()
-    dt = sc.dt
     nest.ResetKernel()
-    nest.set(resolution=dt, total_num_virtual_procs=threads, print_time=False)
+    nest.set(resolution=sc.dt, total_num_virtual_procs=threads, print_time=False)
     if after_reset is not None:
         after_reset()  # e.g. install an extension module (ResetKernel unloads modules)
+    return create_network(sc, flush_interval, models)
+
+
+def create_network(sc, flush_interval: float, models: dict[str, str] | None = None) -> NestNetwork:
+    """Create and wire the network in the current kernel (``nest_models.pynest`` adds it to a user's network)."""
+    nest = _nest()
+    dt = sc.dt
     models = models or tr.MODEL_NAMES["event"]
 
     generators = nest.Create("spike_generator", sc.n_in)
@@ -214,6 +220,34 @@ def _complete_learning_signal(recorded: np.ndarray, error: np.ndarray, B: np.nda
     return derived, int(differs.sum())
 
 
+def simulate(net: NestNetwork, sc, on_iteration: Callable[[int, float], None] | None = None) -> None:
+    """Simulate all iterations of a network from :func:`create_network` (kernel at time 0), then the tail.
+
+    ``on_iteration(index, loss)`` after each iteration (NEST then runs iteration by iteration).
+    """
+    nest = _nest()
+    dt = sc.dt
+    # pre-roll: I_e of eprop_iaf(_adapt) enters v one step after it is set, that of psc_delta at once
+    nest.Simulate(dt)
+    _switch_on_currents(net, sc, psc=False)
+    nest.Simulate(dt)
+    _switch_on_currents(net, sc, psc=True)
+    done = 2
+    N = sc.n_steps
+    steps_it = sc.steps_per_sequence * sc.iteration_sequences
+    if on_iteration is not None:
+        for it in range(sc.n_iterations):
+            end = (it + 1) * steps_it + OUT_STAMP  # readout of the iteration's last step is recorded
+            nest.Simulate((end - done) * dt)
+            done = end
+            ev = net.readout_multimeter.events
+            n = (it + 1) * steps_it
+            y = _grid(ev, "V_m", net.first_out, sc.n_out, OUT_STAMP, n, dt)
+            sl = slice(it * steps_it, n)
+            on_iteration(it, float(compute_losses(sc, y[sl], np.asarray(sc.target, float).T[sl], sl.start)[0]))
+    nest.Simulate((N + TAIL_STEPS - done) * dt)
+
+
 def run_event_nest(
     scenario,
     *,
@@ -262,29 +296,10 @@ def run_event_nest(
             "use 'symmetric_initial' or 'random' on nest-builtin")
     t0 = time.perf_counter()
     version = check()
-    nest = _nest()
     dt = sc.dt
     net = _build(sc, flush_event_send_interval or sc.steps_per_sequence * dt, models, threads, after_reset)
     t_build = time.perf_counter() - t0
-    # pre-roll: I_e of eprop_iaf(_adapt) enters v one step after it is set, that of psc_delta at once
-    nest.Simulate(dt)
-    _switch_on_currents(net, sc, psc=False)
-    nest.Simulate(dt)
-    _switch_on_currents(net, sc, psc=True)
-    done = 2
-    N = sc.n_steps
-    steps_it = sc.steps_per_sequence * sc.iteration_sequences
-    if on_iteration is not None:
-        for it in range(sc.n_iterations):
-            end = (it + 1) * steps_it + OUT_STAMP  # readout of the iteration's last step is recorded
-            nest.Simulate((end - done) * dt)
-            done = end
-            ev = net.readout_multimeter.events
-            n = (it + 1) * steps_it
-            y = _grid(ev, "V_m", net.first_out, sc.n_out, OUT_STAMP, n, dt)
-            sl = slice(it * steps_it, n)
-            on_iteration(it, float(compute_losses(sc, y[sl], np.asarray(sc.target, float).T[sl], sl.start)[0]))
-    nest.Simulate((N + TAIL_STEPS - done) * dt)
+    simulate(net, sc, on_iteration)
     t_sim = time.perf_counter() - t0 - t_build
     traces, events, filled = _collect(net, sc, record_weight_events=record_weight_events)
     return Result(
