@@ -171,7 +171,11 @@ def write_nest_config(directory: Path) -> Path:
     site = Path(tc["site"])
     bindir = directory / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
-    cflags = "-Wall -fopenmp -O2 -O3 -DNDEBUG -std=c++20 -D_GLIBCXX_USE_CXX11_ABI=0"
+    # -fno-semantic-interposition: the module's own functions cannot be replaced at load time, so
+    # GCC may inline them inside the shared library (-fPIC code otherwise calls them through the
+    # PLT); this is what lets one generated step be inlined into its wrapper (see the class template).
+    # No flag changes floating-point semantics (no -ffast-math, no FMA on the x86-64 baseline).
+    cflags = "-Wall -fopenmp -O2 -O3 -fno-semantic-interposition -DNDEBUG -std=c++20 -D_GLIBCXX_USE_CXX11_ABI=0"
     answers = {
         "--prefix": str(site / "nest"),
         "--exec-prefix": str(site / "nest"),
@@ -335,17 +339,31 @@ def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, ver
         raise BuildError(f"building {MODULE_NAME} failed (exit {proc.returncode}); build directory {work}{tail}")
 
 
+#: comments the class template writes where it edited NESTML's printed update()
+_CLASS_TEMPLATE_MARKERS = ("/* eprop: one step inlined into the wrapper */", "/* eprop: no spike-receipt counter */")
+
+
 def _check_generated(target: Path) -> None:
     """Fail if a model was not generated or the exact spike-input replacement of the class template missed."""
     missing = [m for m in MODELS if not (target / f"{m}.cpp").is_file()]
     if missing:
         raise BuildError(f"NESTML generated no code for {', '.join(missing)} (see the NESTML errors above)")
     for cpp in target.glob("*.cpp"):
-        if "0.001 * B_.spike_inputs_grid_sum_" in cpp.read_text():
+        text = cpp.read_text()
+        if "0.001 * B_.spike_inputs_grid_sum_" in text:
             raise BuildError(
                 f"{cpp.name}: NESTML printed a spike-port read with a 0.001 factor that the class template "
                 "did not replace; write spike inputs as `(spikes_in * 1 s) * 1 mV` in the .nestml source"
             )
+        if cpp.stem in MODELS:
+            # the class template's speed edits (inline step, no spike-receipt counter) must all apply
+            missing_edits = [m for m in _CLASS_TEMPLATE_MARKERS if m not in text]
+            if missing_edits or "on_receive_block_" in text:
+                raise BuildError(
+                    f"{cpp.name}: the class template's edits of NESTML's update() did not apply "
+                    f"(missing {missing_edits}) or the model has an onReceive block; the NESTML version "
+                    "prints update() differently than templates/@NEURON_NAME@.cpp.jinja2 expects"
+                )
 
 
 #: the module file this process has installed (reused after ``nest.ResetKernel()``)

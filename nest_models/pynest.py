@@ -3,16 +3,20 @@
 NEST cannot change the model of an existing node, so :func:`add_eprop` reads the user's network
 (the spike trains of its ``spike_generator`` inputs, the size, parameters and initial weights of the
 recurrent population) and builds its e-prop version in the same kernel, next to it: parrot neurons
-fed by the user's spike trains, the NESTML e-prop neurons (original family), readouts, plastic
-``eprop_synapse_bsshslm_2020`` connections, learning-signal (feedback) connections and the target
-generators, wired exactly as the ``nestml`` backend does (:mod:`eprop_plugins.backends.nest_builtin`
-wiring).  The user's own nodes are left untouched.
+fed by the user's spike trains, the NESTML e-prop neurons, readouts, plastic connections,
+learning-signal (feedback) connections and the target generators, wired exactly as the ``nestml``
+backend does.  Both families: ``family='original'`` (``eprop_iaf(_adapt)_bsshslm_2020_neuron``,
+``eprop_synapse_bsshslm_2020``, update intervals of one sequence; wiring of
+:mod:`eprop_plugins.backends.nest_builtin`) and ``family='event'`` (``eprop_iaf(_adapt)_neuron``,
+``eprop_iaf_psc_delta(_adapt)_neuron``, ``eprop_synapse``, an optional per-step learning-window
+signal; wiring of :mod:`eprop_plugins.backends.nest_builtin_event`).  The user's own nodes are left
+untouched.
 
 Everything is described by a canonical :class:`~eprop_plugins.scenario.Scenario`
 (``EpropAttachment.scenario``), so the trained network can be checked against the NumPy reference
 or any other backend.  Parameters are the canonical ones (:mod:`eprop_plugins.parameters`); the
-population's ``tau_m``, ``C_m``, ``E_L``, ``V_th``, ``t_ref`` and ``I_e`` are taken over unless
-given.
+population's ``tau_m``, ``C_m``, ``E_L``, ``V_th``, ``t_ref``, ``I_e`` (and ``V_reset`` for the
+event family's ``psc_delta`` models) are taken over unless given.
 
 Topology: e-prop as specified is dense -- every input reaches every recurrent neuron and the
 recurrent neurons are all-to-all (no autapses).  Pairs the user did not connect start with weight 0
@@ -28,6 +32,7 @@ import numpy as np
 
 from eprop_plugins import parameters as par
 from eprop_plugins.backends import nest_builtin as nb
+from eprop_plugins.backends import nest_builtin_event as nbe
 from eprop_plugins.backends import nest_translations as tr
 from eprop_plugins.parameters import ParameterError
 from eprop_plugins.results import Result, compute_losses
@@ -37,9 +42,11 @@ from . import backend, build
 
 __all__ = ["install", "EpropAttachment", "network_scenario", "add_eprop"]
 
-#: NEST status keys of an ordinary neuron that carry over to the e-prop neurons (canonical name, NEST name, factor)
+#: NEST status keys of an ordinary neuron that carry over to the e-prop neurons (canonical name, NEST name,
+#: factor), where the e-prop model has the parameter (``v_reset``: the event family's psc_delta models)
 _INHERITED = (("tau_m", "tau_m", 1.0), ("cm", "C_m", 1e-3), ("v_rest", "E_L", 1.0), ("v_thresh", "V_th", 1.0),
-              ("tau_refrac", "t_ref", 1.0), ("i_offset", "I_e", 1e-3))
+              ("tau_refrac", "t_ref", 1.0), ("i_offset", "I_e", 1e-3), ("v_reset", "V_reset", 1.0))
+_RECURRENT_ROWS = {row.name: row for row in par.RECURRENT}
 
 
 def install() -> None:
@@ -58,7 +65,7 @@ class EpropAttachment:
     Attributes
     ----------
     scenario : Scenario
-        The validated canonical description (inputs, weights, parameters, target).
+        The validated canonical description (inputs, weights, parameters, target, family).
     net : NestNetwork
         NEST handles: ``parrots``, ``populations`` (the e-prop neurons), ``readouts``,
         ``target_generators``, recorders.
@@ -85,15 +92,21 @@ class EpropAttachment:
             ``on_iteration(index, loss)`` after each iteration.
         """
         sc = self.scenario
-        nb.simulate(self.net, sc, backend.LAYOUT, on_iteration=on_iteration)
-        traces, _ = nb.collect_original(self.net, sc, backend.LAYOUT, record_weight_events=False)
-        return Result(scenario=sc.name, family="original", backend="nestml-pynest",
+        if sc.family == "event":
+            nbe.simulate(self.net, sc, on_iteration)
+            traces, _, _ = nbe._collect(self.net, sc, record_weight_events=False)
+        else:
+            nb.simulate(self.net, sc, backend.LAYOUT, on_iteration=on_iteration)
+            traces, _ = nb.collect_original(self.net, sc, backend.LAYOUT, record_weight_events=False)
+        return Result(scenario=sc.name, family=sc.family, backend="nestml-pynest",
                       losses=compute_losses(sc, traces["y"], traces["target"]), traces=traces)
 
 
 def _spike_steps(generator: Any, dt: float) -> np.ndarray:
     times = np.asarray(generator.get("spike_times"), dtype=float)
     origin = float(generator.get("origin"))
+    # both families: a generator spike at n + 1 reaches the e-prop neurons in aligned step n
+    assert nb.GEN_OFFSET == nbe.GEN_OFFSET
     return np.rint((times + origin) / dt).astype(np.int64) - nb.GEN_OFFSET
 
 
@@ -118,7 +131,9 @@ def network_scenario(
     target: np.ndarray,
     *,
     sequence: float,
+    family: str = "original",
     learning_window: float | None = None,
+    learning_window_signal: np.ndarray | None = None,
     model: str = "iaf",
     recurrent: dict[str, Any] | None = None,
     readout: dict[str, Any] | None = None,
@@ -141,11 +156,18 @@ def network_scenario(
         ``(n_out, n_steps)`` target signal in aligned time (step n is compared with the readout of
         step n); ``n_steps`` must be a whole number of sequences.
     sequence : float
-        Sequence length and e-prop update interval, ms.
+        Sequence length, ms (original family: also the e-prop update interval; event family: the
+        interval after which a silent neuron sends a flush event and the unit of the losses).
+    family : {'original', 'event'}
+        E-prop family (``eprop-model.md``).
     learning_window : float, optional
-        ms at the end of each sequence in which the error counts (default: the whole sequence).
-    model : {'iaf', 'iaf_adapt'}
-        Recurrent e-prop model (original family).
+        Original family: ms at the end of each sequence in which the error counts (default: the
+        whole sequence).
+    learning_window_signal : ndarray, optional
+        Event family: ``(n_steps,)`` per-step factor on the error in aligned time (the readouts'
+        learning-window signal; default all ones).
+    model : {'iaf', 'iaf_adapt', 'iaf_psc_delta', 'iaf_psc_delta_adapt'}
+        Recurrent e-prop model; the ``psc_delta`` models exist only in the event family.
     recurrent, readout, optimizer, synapse : dict, optional
         Canonical parameters (PyNN names and units, see :mod:`eprop_plugins.parameters`).
     w_out, w_fb : ndarray, optional
@@ -157,11 +179,16 @@ def network_scenario(
     Raises
     ------
     ParameterError
-        Inputs that are not spike generators, spikes outside the simulated time or at a sequence
-        start, multapses, autapses, or canonical parameters out of range.
+        Inputs that are not spike generators, spikes outside the simulated time or (original family)
+        at a sequence start, multapses, autapses, a learning window of the other family, or
+        canonical parameters out of range.
     """
     import nest
 
+    if family not in par.FAMILIES:
+        raise ParameterError(f"family = {family!r}: allowed values are {', '.join(par.FAMILIES)}")
+    if family == "event" and learning_window is not None:
+        raise ParameterError("learning_window: the event family takes a per-step learning_window_signal instead")
     dt = float(nest.resolution)
     if any(m != "spike_generator" for m in np.atleast_1d(inputs.get("model"))):
         raise ParameterError("inputs: must be spike_generator nodes (their spike trains are the e-prop inputs)")
@@ -174,18 +201,21 @@ def network_scenario(
     inherited = {}
     status = population[0].get()
     for name_c, name_n, factor in _INHERITED:
-        if name_n in status and np.isfinite(status[name_n]):
+        if (name_n in status and np.isfinite(status[name_n])
+                and par._applies(_RECURRENT_ROWS[name_c], family, model)):
             inherited[name_c] = float(status[name_n]) * factor
     params = {**inherited, **(recurrent or {})}
     rng = np.random.default_rng(seed)
     w_rec = _weights(nest, population, population, "population -> population")
     if np.any(np.diag(w_rec) != 0):
         raise ParameterError("population -> population: autapses are not supported by e-prop")
+    network = {"family": family, "dt": dt, "sequence": float(sequence), "feedback": "random"}
+    if family == "original":
+        network["learning_window"] = learning_window
     sc = Scenario(
         name=name,
         description="e-prop version of a user's PyNEST network (nest_models.pynest.add_eprop)",
-        network={"family": "original", "dt": dt, "sequence": float(sequence),
-                 "learning_window": learning_window, "feedback": "random"},
+        network=network,
         populations=[Population(model, n_rec, params)],
         readout=dict(readout or {}),
         optimizer=dict(optimizer or {}),
@@ -199,6 +229,7 @@ def network_scenario(
         w_fb=rng.normal(size=(n_rec, n_out)) / np.sqrt(n_rec) if w_fb is None else w_fb,
         input_spikes=[_spike_steps(g, dt) for g in inputs],
         target=target,
+        learning_window_signal=learning_window_signal,
     )
     return sc.validated()
 
@@ -207,9 +238,12 @@ def add_eprop(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -
     """Add the e-prop version of a user's network to the running NEST kernel.
 
     Takes the arguments of :func:`network_scenario`.  The kernel must not have simulated yet (the
-    e-prop update intervals start at time 0); its resolution is the scenario's ``dt``; the module must
-    have been installed with :func:`install` before the network was created.  Sets the kernel's
-    ``eprop_update_interval``, ``eprop_learning_window`` and ``eprop_reset_neurons_on_update``.
+    e-prop update intervals and NEST's optimizer clocks start at time 0); its resolution is the
+    scenario's ``dt``; the module must have been installed with :func:`install` before the network
+    was created.  Original family: sets the kernel's ``eprop_update_interval``,
+    ``eprop_learning_window`` and ``eprop_reset_neurons_on_update``.  Event family: sets the default
+    optimizer of NEST's ``eprop_synapse`` model; the recurrent neurons send flush events after a
+    silent sequence.
 
     Returns
     -------
@@ -229,6 +263,9 @@ def add_eprop(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -
             "nest_models.pynest.install() right after nest.ResetKernel(), before creating the network"
         )
     sc = network_scenario(inputs, population, target, **kwargs)
+    if sc.family == "event":
+        net = nbe.create_network(sc, sc.steps_per_sequence * sc.dt, backend.MODEL_NAMES["event"])
+        return EpropAttachment(sc, net)
     nest.set(eprop_update_interval=sc.steps_per_sequence * sc.dt,
              eprop_learning_window=sc.learning_window_steps() * sc.dt,
              eprop_reset_neurons_on_update=True)

@@ -1,8 +1,9 @@
 """The PyNEST helpers (nest_models.pynest) and the existing-network example, run as a test.
 
-The example builds an ordinary PyNEST network, adds e-prop with ``add_eprop`` and trains it; the
-trained run must equal the NumPy reference on the scenario ``add_eprop`` derived from the user's
-network (spikes identical, traces to 1e-10), and the loss must fall.
+The example builds an ordinary PyNEST network, adds e-prop with ``add_eprop`` and trains it, in
+both families; the trained run must equal the NumPy reference on the scenario ``add_eprop`` derived
+from the user's network (spikes identical, traces to 1e-10, losses to 1e-12), and the loss must
+fall.
 """
 
 from __future__ import annotations
@@ -37,6 +38,47 @@ def test_existing_network_example_trains_and_matches_reference():
     cmp = compare_results(sc, reference.run(sc), result, rtol=1e-10)
     assert cmp.status == "pass", cmp.summary()
     assert result.losses[-1] < 0.5 * result.losses[0], result.losses[[0, -1]]
+
+
+def test_existing_network_event_family_with_learning_window_matches_reference():
+    eprop, result = _example().main(iterations=10, family="event")
+    sc = eprop.scenario
+    # the user's iaf_psc_delta population became eprop_iaf_psc_delta_neuron with its threshold and reset
+    assert (sc.family, sc.populations[0].model, sc.n_in, sc.n_rec, sc.n_sequences) == ("event", "iaf_psc_delta",
+                                                                                         20, 30, 10)
+    params = sc.populations[0].params
+    assert (params["v_thresh"], params["v_reset"], params["tau_m"]) == (0.5, -0.5, 30.0)
+    assert eprop.recurrent.get("model")[0] == "eprop_iaf_psc_delta_neuron"
+    lam = sc.learning_window_signal.reshape(10, 200)
+    assert np.all(lam[:, :100] == 0.0) and np.all(lam[:, 100:] == 1.0)
+    ref = reference.run(sc)
+    np.testing.assert_allclose(result.losses[:5], ref.losses[:5], rtol=1e-12, atol=0.0)
+    cmp = compare_results(sc, ref, result, rtol=1e-10)
+    assert cmp.status == "pass", cmp.summary()
+    # the error counts only inside the learning window (NEST multiplies it by the window signal)
+    assert np.all(result.traces["error"][sc.learning_window_signal == 0.0] == 0.0)
+    assert np.any(result.traces["error"][sc.learning_window_signal == 1.0] != 0.0)
+    assert np.mean(result.losses[-5:]) < 0.7 * result.losses[0], result.losses
+
+
+def test_learning_windows_of_the_other_family_are_refused():
+    import nest
+
+    from nest_models.pynest import install, network_scenario
+
+    nest.ResetKernel()
+    install()
+    inputs = nest.Create("spike_generator", 2, {"spike_times": [3.0]})
+    population = nest.Create("iaf_psc_delta", 3)
+    target = np.zeros((1, 100))  # one sequence of 10 ms at NEST's default resolution 0.1 ms
+    with pytest.raises(ParameterError, match="learning_window: the event family takes a per-step"):
+        network_scenario(inputs, population, target, sequence=10.0, family="event", learning_window=5.0)
+    with pytest.raises(ParameterError, match="learning_window_signal: only the event family"):
+        network_scenario(inputs, population, target, sequence=10.0, learning_window_signal=np.ones(100))
+    with pytest.raises(ParameterError, match="family = 'events': allowed values are original, event"):
+        network_scenario(inputs, population, target, sequence=10.0, family="events")
+    with pytest.raises(ParameterError, match="exists only in family event"):
+        network_scenario(inputs, population, target, sequence=10.0, model="iaf_psc_delta")
 
 
 def test_add_eprop_needs_the_module_installed_first():
