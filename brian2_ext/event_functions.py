@@ -10,14 +10,14 @@ reference's order of floating-point operations (:class:`eprop_plugins.reference.
     C ``pow(b, k)`` for an integer count ``k`` (NEST and the reference use C's ``pow``).
 ``adam_w(w, g, m, v, p1, p2, k, eta, b1, b2, eps)``
     The weight after ``k`` Adam steps, the first with gradient ``g``, the others with zero.
-``adam_m(m, g, b, k)``
-    A moment after ``k`` steps ``m = b*m + (1 - b)*g`` with ``g`` zero after the first (first moment:
-    pass ``g``; second moment: pass ``g*g``, as the reference computes ``(1 - b2)*g*g``... see below).
+``adam_m(m, g, b, k)`` / ``adam_v(v, g, b, k)``
+    First / second moment after ``k`` steps (``b*m + (1 - b)*g`` and ``b*v + (1 - b)*g*g``, left to
+    right), the gradient being zero after the first step.
 ``mulk(x, b, k)``
-    ``x`` multiplied ``k`` times by ``b`` (Adam's beta powers).
+    ``x`` multiplied ``k`` times by ``b`` (Adam's beta powers; repeated products, not ``pow``).
 
-The second moment is ``b2*v + (1 - b2)*g*g`` (left to right: ``((1 - b2)*g)*g``), so it has its
-own function ``adam_v``.
+With ``k = 0`` every function returns its first argument unchanged, so the optimizer needs no
+branch: ``k`` is the number of due steps (0 when no step is due).
 """
 
 from __future__ import annotations
