@@ -146,7 +146,8 @@ def _functions() -> dict:
             on = k > i
             p1 = np.where(on, p1*b1, p1)
             p2 = np.where(on, p2*b2, p2)
-            a = eta*np.sqrt(1.0 - p2)/(1.0 - p1)
+            with np.errstate(invalid="ignore", divide="ignore"):  # masked-out elements only
+                a = eta*np.sqrt(1.0 - p2)/(1.0 - p1)
             m = np.where(on, b1*m + (1.0 - b1)*g, m)
             v = np.where(on, b2*v + (1.0 - b2)*g*g, v)
             w = np.where(on, w - a*m/(np.sqrt(v) + eps), w)
