@@ -4,7 +4,8 @@ A whole scenario (all iterations) is one simulation of ``n_sequences * T + 1`` s
 state lives in Brian2 variables between intervals.  Runtime mode runs it in chunks of one iteration
 (so ``on_iteration`` is called as the run proceeds); cpp_standalone runs one cached binary once with
 ``run_args`` (no recompilation per scenario of the same structure) and calls ``on_iteration`` for
-every iteration after the run.
+every iteration after the run.  Event-family scenarios go to :mod:`brian2_ext.runner_event`
+(one run of the whole scenario, ``on_iteration`` after it in both modes).
 """
 
 from __future__ import annotations
