@@ -340,7 +340,8 @@ def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, ver
 
 
 #: comments the class template writes where it edited NESTML's printed update()
-_CLASS_TEMPLATE_MARKERS = ("/* eprop: one step inlined into the wrapper */", "/* eprop: no spike-receipt counter */")
+_CLASS_TEMPLATE_MARKERS = ("/* eprop: one step inlined into the wrapper */", "/* eprop: no spike-receipt counter */",
+                           "/* eprop: recorded by the wrapper */")
 
 
 def _check_generated(target: Path) -> None:
@@ -356,7 +357,8 @@ def _check_generated(target: Path) -> None:
                 "did not replace; write spike inputs as `(spikes_in * 1 s) * 1 mV` in the .nestml source"
             )
         if cpp.stem in MODELS:
-            # the class template's speed edits (inline step, no spike-receipt counter) must all apply
+            # the class template's speed edits (inline step, no spike-receipt counter, recording in the
+            # wrapper) must all apply
             missing_edits = [m for m in _CLASS_TEMPLATE_MARKERS if m not in text]
             if missing_edits or "on_receive_block_" in text:
                 raise BuildError(

@@ -218,6 +218,19 @@ protected:
     FlushEventMechanism::pre_run_hook();
   }
 
+  /**
+   * One time step of the NESTML dynamics at NEST step t = origin + lag, then its recording.  The
+   * class template declares the generated update() inline (so this step is inlined) and moves its
+   * `record_data` call here, where t is at hand (one Time-to-steps conversion less per step).
+   */
+  void
+  step_dynamics( Time const& origin, const long lag, const long t )
+  {
+    feed_ordered_input( lag );
+    G::update( origin, lag, lag + 1 );  // may emit a spike
+    this->B_.logger_.record_data( t );
+  }
+
   //! Put the sender-ordered sum of this step's spikes into the generated model's (empty) spike buffer.
   void
   feed_ordered_input( const long lag )
@@ -275,6 +288,21 @@ public:
     }
     EpropNestmlCommon< G >::set_status( d );
   }
+
+protected:
+  /**
+   * The surrogate gradient into the history entry of the step, appended just before.  NEST's
+   * write_surrogate_gradient_to_history( t, ... ) finds that entry by binary search over the whole
+   * history; it is the last one (NEST keeps no history without incoming e-prop synapses).
+   */
+  void
+  write_surrogate_gradient_to_new_entry( const double surrogate_gradient )
+  {
+    if ( this->eprop_indegree_ > 0 )
+    {
+      this->eprop_history_.back().surrogate_gradient_ = surrogate_gradient;
+    }
+  }
 };
 
 /**
@@ -309,8 +337,7 @@ protected:
       // read lies three steps back and exists already)
       this->S_.learning_signal = this->get_learning_signal_from_history( t );
 
-      this->feed_ordered_input( lag );
-      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
+      this->step_dynamics( origin, lag, t );  // the NESTML dynamics of one step
 
       if ( this->S_.z > 0.0 )
       {
@@ -318,7 +345,7 @@ protected:
       }
       this->after_step_events( t, lag );
       this->append_new_eprop_history_entry( t );
-      this->write_surrogate_gradient_to_history( t, this->S_.surrogate_gradient );
+      this->write_surrogate_gradient_to_new_entry( this->S_.surrogate_gradient );
 
       if ( interval_step == update_interval - 1 )
       {
@@ -405,12 +432,11 @@ protected:
       // read before the step so that the recorded value carries NEST's time stamp (two steps back)
       this->S_.learning_signal = this->get_learning_signal_from_history( t );
 
-      this->feed_ordered_input( lag );
-      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step (may emit a spike)
+      this->step_dynamics( origin, lag, t );  // the NESTML dynamics of one step
 
       this->after_step_events( t, lag );
       this->append_new_eprop_history_entry( t );
-      this->write_surrogate_gradient_to_history( t, this->S_.surrogate_gradient );
+      this->write_surrogate_gradient_to_new_entry( this->S_.surrogate_gradient );
       // f_target is given in Hz; the history function takes spikes per ms
       this->write_firing_rate_reg_to_history(
         t, this->S_.z, this->P_.f_target / 1000.0, this->P_.kappa_reg, this->P_.c_reg );
@@ -575,8 +601,7 @@ protected:
       this->S_.target_signal = this->target_signal_in_;
       this->S_.normalization_rate = this->normalization_rate_in_;
 
-      this->feed_ordered_input( lag );
-      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
+      this->step_dynamics( origin, lag, t );  // the NESTML dynamics of one step
 
       this->target_signal_in_ = this->S_.target_signal;  // zeroed outside the learning window, as NEST
       this->normalization_rate_in_ = 0.0;
@@ -663,8 +688,7 @@ protected:
       this->S_.target_signal = this->target_signal_in_;
       this->S_.learning_window_signal = this->learning_window_signal_in_;
 
-      this->feed_ordered_input( lag );
-      G::update( origin, lag, lag + 1 );  // the NESTML dynamics of one step
+      this->step_dynamics( origin, lag, t );  // the NESTML dynamics of one step
 
       this->target_signal_in_ = this->S_.target_signal;  // multiplied by the window, as NEST's state
       error_signal_buffer[ lag ] = this->S_.error_signal;
