@@ -46,12 +46,15 @@ __all__ = ["Cell", "ScenarioOutcome", "SuiteOutcome", "KNOWN_LIMITS", "run_valid
 STATUSES = ("pass", "fail", "error", "not installed", "n/a")
 
 #: Limits of the simulators themselves: backend -> [(predicate on a validated scenario, reason)].
+_NEST_FIXED_FEEDBACK = (
+    lambda sc: sc.network.get("feedback") == "symmetric",
+    "NEST's learning-signal connections carry fixed feedback weights: B cannot track W_out "
+    "(eprop-model.md §3b)",
+)
 KNOWN_LIMITS: dict[str, list[tuple[Callable[[Scenario], bool], str]]] = {
-    "nest-builtin": [
-        (lambda sc: sc.network.get("feedback") == "symmetric",
-         "NEST's learning-signal connections carry fixed feedback weights: B cannot track W_out "
-         "(eprop-model.md §3b)"),
-    ],
+    # the nestml backend uses NEST's own learning-signal connections, so it shares the limit
+    "nest-builtin": [_NEST_FIXED_FEEDBACK],
+    "nestml": [_NEST_FIXED_FEEDBACK],
 }
 
 
