@@ -12,10 +12,32 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "EXACT_GCC_FLAGS", "configure"]
+__all__ = ["cache_dir", "EXACT_GCC_FLAGS", "STANDALONE_GCC_FLAGS", "cpu_tag", "configure"]
 
 #: compiler flags that keep IEEE evaluation order (no fast math, no FMA contraction)
 EXACT_GCC_FLAGS = ["-w", "-O3", "-fno-fast-math", "-ffp-contract=off", "-std=c++11"]
+
+#: cpp_standalone: the same plus this CPU's vector units for the vectorised synapse loops
+#: (:mod:`brian2_ext.grid_loops`); element-wise vector arithmetic is IEEE-identical to scalar code and
+#: ``-ffp-contract=off`` still forbids FMA.  The build cache is keyed by :func:`cpu_tag`.
+STANDALONE_GCC_FLAGS = EXACT_GCC_FLAGS + ["-march=native"]
+
+
+def cpu_tag() -> str:
+    """CPU model and feature flags (part of the standalone cache key: ``-march=native`` binaries)."""
+    import platform
+
+    text = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "flags")) and line not in text:
+                    text += line
+                if line.strip() == "":
+                    break
+    except OSError:
+        pass
+    return platform.machine() + platform.processor() + text
 
 
 def cache_dir(*parts: str) -> Path:
@@ -26,7 +48,7 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-def configure(target: str = "cython", threads: int = 1) -> None:
+def configure(target: str = "cython", threads: int = 1, standalone: bool = False) -> None:
     """Set the Brian2 preferences every e-prop run uses.
 
     Parameters
@@ -35,10 +57,12 @@ def configure(target: str = "cython", threads: int = 1) -> None:
         Runtime code-generation target (ignored by cpp_standalone).
     threads : int
         OpenMP threads of cpp_standalone (1: no OpenMP).
+    standalone : bool
+        Compiler flags of cpp_standalone builds (:data:`STANDALONE_GCC_FLAGS`).
     """
     from brian2 import prefs
 
-    prefs.codegen.cpp.extra_compile_args_gcc = list(EXACT_GCC_FLAGS)
+    prefs.codegen.cpp.extra_compile_args_gcc = list(STANDALONE_GCC_FLAGS if standalone else EXACT_GCC_FLAGS)
     prefs.codegen.loop_invariant_optimisations = False
     prefs.codegen.target = target
     prefs.codegen.runtime.cython.cache_dir = str(cache_dir("cython"))

@@ -67,7 +67,7 @@ class StandaloneSession:
 
         t0 = time.perf_counter()
         self.key = structure_hash(st, dt, repr(list(record_synapses)) + f"threads={threads}")
-        configure("cython", threads)
+        configure("cython", threads, standalone=True)
         dev = device_module.all_devices["cpp_standalone"]
         if StandaloneSession._active is not None:
             dev.reinit()
@@ -83,8 +83,10 @@ class StandaloneSession:
         self.device = b2.get_device()
         self.directory = cache_dir("standalone", self.key)
         self.model = network_cls(st, dt, record_synapses)
-        # Brian2's own progress report (stdout.txt of the results directory) for long runs
-        self.model.net.run(self.model.R * dt * b2.ms, namespace={}, report="text", report_period=10 * b2.second)
+        # no report: with one, Brian2's main loop calls std::clock() (a clock_gettime system call for
+        # process CPU time) before every object in every step, 26 per step here: ~0.5 M calls and about
+        # as much wall time as the simulation itself on the sine task
+        self.model.net.run(self.model.R * dt * b2.ms, namespace={})
         from brian2.utils.filelock import FileLock
 
         binary = self.directory / "main"
