@@ -54,6 +54,7 @@ class EventStructure:
     record: bool  # per-step traces (False: readout signal only)
     weight_trace: bool  # every weight at every step (weight events)
     dt: float = 1.0
+    adaptive: bool = True  # some neuron adapts (False: no epsilon trace, exact since beta = 0 and eps finite)
 
 
 def recurrent_model(st: EventStructure) -> str:
@@ -185,8 +186,7 @@ def hidden_synapse_model(st: EventStructure) -> str:
     return _window_state() + """
         ebar : 1
         ebar_reg : 1
-        eps : 1
-        """ + _optimizer_state(st) + ("wsnap : 1\n" if st.record else "")
+        """ + ("eps : 1\n" if st.adaptive else "") + _optimizer_state(st) + ("wsnap : 1\n" if st.record else "")
 
 
 def out_synapse_model(st: EventStructure) -> str:
@@ -225,8 +225,9 @@ def arrive_code(st: EventStructure, hidden: bool, transmit: str) -> str:
     """``on_pre``: a presynaptic spike arrives (reference ``_SynapseBank.arrive``), then transmission."""
     lines = [f"zbar = zbar*ipow({'alpha_post' if hidden else 'kappa_out_post'}, dec)"]
     if hidden:
-        lines += ["ebar = ebar*ipow(kappa_post, dec)", "ebar_reg = ebar_reg*ipow(kappa_reg_post, dec)",
-                  "eps = eps*ipow(rho_post, dec)"]
+        lines += ["ebar = ebar*ipow(kappa_post, dec)", "ebar_reg = ebar_reg*ipow(kappa_reg_post, dec)"]
+        if st.adaptive:
+            lines.append("eps = eps*ipow(rho_post, dec)")
     lines.append("dec = 0")
     code = "\n".join(lines) + "\n"
     if not st.each_step:
@@ -254,9 +255,11 @@ def _window_step(integrate: str) -> str:
 
 def hidden_integrate(st: EventStructure) -> str:
     """History step ``t_in_timesteps - 1`` of the input and recurrent synapses (reference ``integrate``)."""
-    body = """zbar_n = alpha_post*zbar + zcur
-        e_n = psi_post*(zbar_n - beta_post*eps)
-        eps = c*(rho_post*eps + e_n) + (1 - c)*eps
+    # without adaptive neurons beta = 0 and eps stays finite: zbar_n - 0*eps == zbar_n (zbar_n >= +0)
+    eps = """e_n = psi_post*(zbar_n - beta_post*eps)
+        eps = c*(rho_post*eps + e_n) + (1 - c)*eps""" if st.adaptive else "e_n = psi_post*zbar_n"
+    body = f"""zbar_n = alpha_post*zbar + zcur
+        {eps}
         ebar = c*(kappa_post*ebar + e_n) + (1 - c)*ebar
         ebar_reg = c*(kappa_reg_post*ebar_reg + one_m_kappa_reg_post*e_n) + (1 - c)*ebar_reg
         inc = L_post*ebar + fr_post*ebar_reg

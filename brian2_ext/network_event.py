@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from eprop_plugins.parameters import ParameterError, to_steps
+from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError, to_steps
 from eprop_plugins.reference.common import readout_constants, recurrent_constants
 
 from . import equations_event as eqe
 from .event_functions import functions
-from .network import BIG, EpropNetwork
+from .network import BIG, EpropNetwork, _grid_class
 
 __all__ = ["event_structure_of", "EventNetwork"]
 
@@ -35,7 +35,8 @@ def event_structure_of(sc, *, record: bool = True, weight_trace: bool = True) ->
         each_step=bool(sc.optimizer["optimize_each_step"]),
         surrogates=tuple(sorted({p.params["surrogate_gradient_function"] for p in sc.populations})),
         symmetric_feedback=sc.network["feedback"] == "symmetric", record=record,
-        weight_trace=bool(record and weight_trace), dt=sc.dt)
+        weight_trace=bool(record and weight_trace), dt=sc.dt,
+        adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations))
 
 
 class EventNetwork(EpropNetwork):
@@ -108,7 +109,8 @@ class EventNetwork(EpropNetwork):
             if st.record:
                 s.run_regularly(f"k_snap = int(t_in_timesteps % {T} == {T - 1})\nwsnap = k_snap*w + (1 - k_snap)*wsnap",
                                 when="after_synapses", order=2, name=f"eprop_syn_{name}_snap")
-            s.run_regularly(eqe.hidden_integrate(st), when="after_synapses", order=5, name=f"eprop_syn_{name}_trace")
+            s.run_regularly(eqe.hidden_integrate(st), when="after_synapses", order=5, name=f"eprop_syn_{name}_trace",
+                            codeobj_class=_grid_class(n_in if name == "in" else n_rec, n_rec, name == "rec"))
         self.s_out.run_regularly(eqe.out_integrate(st), when="after_synapses", order=5, name="eprop_syn_out_trace")
         objects += [s for _, s in hidden] + [self.s_out]
 
