@@ -2,7 +2,7 @@
 
 Every block is discrete-time code (``run_regularly`` or ``on_pre``), written in the floating-point
 order of the NumPy reference (:mod:`eprop_plugins.reference.original`), because a 1e-16 difference in
-the voltage update can flip a spike (``eprop-model.md`` §8).  Variables are dimensionless numbers in
+the voltage update can flip a spike (docs/model.rst §8).  Variables are dimensionless numbers in
 the reference's units (mV, ms, 1/mV): converting to SI volts would change the last bits of every
 weight.  The user-facing API (:mod:`brian2_ext.attach`) converts Brian2 quantities once.
 

@@ -1,4 +1,4 @@
-"""Public reference losses (eprop-model.md §5, from NEST 3.10's own test suite).
+"""Public reference losses (docs/model.rst §5, from NEST 3.10's own test suite).
 
 These are facts about NEST's and TensorFlow's published runs, used by the tests and shown next to
 training curves.  Seed 1, first five iterations.

@@ -7,7 +7,7 @@ sequence length in steps and ``t`` the position inside sequence ``s``.
 
 * ``input_spikes[i]`` lists the steps ``n`` at which a spike of input ``i`` *arrives* at the
   recurrent neurons, i.e. changes their potential in step ``n``.  (In NEST the spike generator
-  fires earlier: the backends add the offsets of wiring and delays, see ``eprop-model.md`` §0.)
+  fires earlier: the backends add the offsets of wiring and delays, see docs/model.rst §0.)
 * recurrent spikes of step ``n`` reach other recurrent neurons in step ``n + 1`` and the readout
   in step ``n`` (the readout value of step ``n`` contains them);
 * ``target[k, n]`` is compared with the readout signal of step ``n``; the learning signal of

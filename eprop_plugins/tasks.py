@@ -2,7 +2,7 @@
 
 The random draws follow NEST 3.10's e-prop tests and examples exactly (legacy ``np.random`` seeded
 with ``seed``, the same order of draws), so that the first losses can be checked against the public
-reference numbers (``eprop-model.md`` §5).  The parameters are NEST's, written in the canonical
+reference numbers (docs/model.rst §5).  The parameters are NEST's, written in the canonical
 vocabulary (``cm`` in nF: NEST's ``C_m = 1 pF`` is ``cm = 0.001``).
 """
 

@@ -159,7 +159,7 @@ def network_scenario(
         Sequence length, ms (original family: also the e-prop update interval; event family: the
         interval after which a silent neuron sends a flush event and the unit of the losses).
     family : {'original', 'event'}
-        E-prop family (``eprop-model.md``).
+        E-prop family (docs/model.rst).
     learning_window : float, optional
         Original family: ms at the end of each sequence in which the error counts (default: the
         whole sequence).

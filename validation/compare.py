@@ -4,7 +4,7 @@ What is compared (all in aligned time, the convention of :mod:`eprop_plugins.sce
 
 * spikes first: the recurrent spike trains (trace ``z``) must be identical.  The first step at
   which any spike differs is the *horizon*; nothing at or beyond it is compared at the scenario's
-  tolerance (``eprop-model.md`` §8), and the mismatch itself fails the comparison;
+  tolerance (docs/model.rst §8), and the mismatch itself fails the comparison;
 * every per-step trace both results contain (``traces/<name>``) and every recorded synapse trace
   (``synapse/<name>``), on the steps before the horizon;
 * weight events (``weight_events``): the transmitted spikes (step, projection, pre, post) must be

@@ -49,7 +49,7 @@ STATUSES = ("pass", "fail", "error", "not installed", "n/a")
 _NEST_FIXED_FEEDBACK = (
     lambda sc: sc.network.get("feedback") == "symmetric",
     "NEST's learning-signal connections carry fixed feedback weights: B cannot track W_out "
-    "(eprop-model.md §3b)",
+    "(docs/model.rst §3b)",
 )
 KNOWN_LIMITS: dict[str, list[tuple[Callable[[Scenario], bool], str]]] = {
     # the nestml backend uses NEST's own learning-signal connections, so it shares the limit

@@ -47,7 +47,7 @@ MAX_JSON_BYTES = 2_000_000
 
 FLOAT64 = "float64 throughout; every backend computes in double precision"
 
-#: Public reference losses (eprop-model.md §5, from NEST 3.10's test suite) for task scenarios:
+#: Public reference losses (docs/model.rst §5, from NEST 3.10's test suite) for task scenarios:
 #: name -> (losses, rtol, source).  The runner checks the reference against them.
 EXPECTED_LOSSES: dict[str, tuple[tuple[float, ...], float, str]] = {
     "task-sine-original": (

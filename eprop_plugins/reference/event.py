@@ -1,6 +1,6 @@
 """Family B (event-based e-prop, NEST ``eprop_iaf*``/``eprop_readout``/``eprop_synapse``) in float64 NumPy.
 
-Follows ``eprop-model.md`` §3 and, where it is more precise, NEST 3.10's C++ (NEST wins): the
+Follows docs/model.rst §3 and, where it is more precise, NEST 3.10's C++ (NEST wins): the
 neuron updates of ``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta`` and
 ``eprop_iaf_psc_delta_adapt``, the readout ``eprop_readout`` with its learning-window signal, and
 the event-driven gradient of ``eprop_synapse`` (``compute_gradient`` of each target model), all in

@@ -1,6 +1,6 @@
 """Family A ("original", NEST ``*_bsshslm_2020``, TensorFlow-equivalent) e-prop in float64 NumPy.
 
-Follows ``eprop-model.md`` §2 step by step, in aligned time: each sequence is one update interval,
+Follows docs/model.rst §2 step by step, in aligned time: each sequence is one update interval,
 neurons are reset at its start, the gradient of every synapse is integrated over the interval and
 applied once per interval (batched over ``batch_size`` consecutive intervals).
 """

@@ -10,7 +10,7 @@
  *  - NESTML has no string parameters: the wrapper maps NEST's `surrogate_gradient_function` and
  *    `loss` strings to the models' integer selectors.
  *  The neuron dynamics and the surrogate gradient stay in the .nestml sources; the gradient formulas
- *  follow eprop-model.md section 2.  The module template registers these wrappers under the model
+ *  follow docs/model.rst §2.  The module template registers these wrappers under the model
  *  names.  Written for nest-simulator 3.10.  GPL-2.0-or-later.
  */
 
@@ -356,7 +356,7 @@ protected:
     }
   }
 
-  //! Gradient of one incoming e-prop synapse over the last update interval (eprop-model.md section 2).
+  //! Gradient of one incoming e-prop synapse over the last update interval (docs/model.rst §2).
   double
   compute_gradient( std::vector< long >& presyn_isis,
     const long t_previous_update,
@@ -444,7 +444,7 @@ protected:
   }
 
   /**
-   * Gradient of one incoming e-prop synapse between two presynaptic spikes (eprop-model.md section 3):
+   * Gradient of one incoming e-prop synapse between two presynaptic spikes (docs/model.rst §3):
    * traces integrate from one step before the previous arrival for at most the ISI cutoff, then only
    * decay; the optimizer runs every step or once per spike.
    */
@@ -626,7 +626,7 @@ protected:
     }
   }
 
-  //! Gradient of one incoming readout synapse over the last update interval (eprop-model.md section 2).
+  //! Gradient of one incoming readout synapse over the last update interval (docs/model.rst §2).
   double
   compute_gradient( std::vector< long >& presyn_isis,
     const long,
@@ -701,7 +701,7 @@ protected:
     kernel().event_delivery_manager.send_secondary( *this, error_signal_event );
   }
 
-  //! Gradient of one incoming readout synapse between two presynaptic spikes (eprop-model.md section 3).
+  //! Gradient of one incoming readout synapse between two presynaptic spikes (docs/model.rst §3).
   void
   compute_gradient( const long t_spike,
     const long t_spike_previous,
