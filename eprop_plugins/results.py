@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Result", "compute_losses", "WEIGHT_EVENT_FIELDS", "sort_weight_events"]
+__all__ = ["Result", "compute_losses", "WEIGHT_EVENT_FIELDS", "WeightEventLog", "sort_weight_events"]
 
 WEIGHT_EVENT_FIELDS = ("step", "proj", "pre", "post", "w")
 
@@ -47,6 +47,48 @@ def sort_weight_events(ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return weight events ordered by (step, proj, pre, post)."""
     order = np.lexsort((ev["post"], ev["pre"], ev["proj"], ev["step"]))
     return {k: np.asarray(ev[k])[order] for k in WEIGHT_EVENT_FIELDS}
+
+
+class WeightEventLog:
+    """Collects weight events (one row per spike transmitted by a plastic synapse) in blocks.
+
+    Every backend that computes its weight events (rather than reading them from a simulator's
+    recorder) appends blocks here; :meth:`arrays` returns the columns of
+    :data:`WEIGHT_EVENT_FIELDS`, sorted by :func:`sort_weight_events`.
+    """
+
+    _DTYPES = {"step": np.int64, "proj": np.int8, "pre": np.int64, "post": np.int64, "w": float}
+
+    def __init__(self) -> None:
+        self._blocks: dict[str, list[np.ndarray]] = {k: [] for k in WEIGHT_EVENT_FIELDS}
+
+    def add(self, step: Any, proj: int, pre: Any, post: Any, w: Any) -> None:
+        """Append one block of events.
+
+        Parameters
+        ----------
+        step, pre, post : int or array_like of int
+            Aligned arrival step, presynaptic and postsynaptic index; scalars are broadcast to the
+            block's length (the longest of the array arguments).
+        proj : int
+            Projection: 0 input, 1 recurrent, 2 readout (the order of ``scenario.PROJECTIONS``).
+        w : float or array_like
+            Weight used for the transmission, in mV.
+        """
+        n = max(np.size(step), np.size(pre), np.size(post), np.size(w))
+        values = {"step": step, "proj": proj, "pre": pre, "post": post, "w": w}
+        for k in WEIGHT_EVENT_FIELDS:
+            col = np.asarray(values[k], dtype=self._DTYPES[k])
+            self._blocks[k].append(np.broadcast_to(col, (n,)).copy() if col.size != n or col.ndim != 1 else col)
+
+    def __len__(self) -> int:
+        return int(sum(b.size for b in self._blocks["step"]))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The events as sorted columns (empty float arrays when there are none)."""
+        if not self._blocks["step"]:
+            return {k: np.zeros(0) for k in WEIGHT_EVENT_FIELDS}
+        return sort_weight_events({k: np.concatenate(v) for k, v in self._blocks.items()})
 
 
 def compute_losses(scenario: Any, y: np.ndarray, target: np.ndarray, start: int = 0) -> np.ndarray:
