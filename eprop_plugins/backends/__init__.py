@@ -12,17 +12,37 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["BACKENDS", "Backend", "get", "names", "run", "status"]
+__all__ = ["BACKENDS", "Backend", "Limit", "check_supported", "get", "names", "run", "status", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Something a backend's simulator cannot express: a test on a validated scenario and the reason."""
+
+    applies: Callable[[object], bool]
+    reason: str
+
+
+#: NEST's learning-signal connections carry fixed weights: the one home of this limit, shared by
+#: both NEST backends (``nestml`` uses NEST's own learning-signal connections).
+NEST_FIXED_FEEDBACK = Limit(
+    lambda sc: sc.network.get("feedback") == "symmetric",
+    "network.feedback = 'symmetric': NEST's e-prop learning-signal connections keep the feedback weights B "
+    "fixed, so B cannot track W_out (docs/model.rst §3b); use 'symmetric_initial' (B = initial W_out^T) or "
+    "'random' on this backend, or another backend",
+)
 
 
 @dataclass(frozen=True)
 class Backend:
-    """Registry entry: ``module`` provides ``run`` and ``check``; ``families`` it implements."""
+    """Registry entry: ``module`` provides ``run`` and ``check``; ``families`` it implements;
+    ``limits`` what its simulator cannot express (the validation reports those cells as n/a)."""
 
     name: str
     module: str
     families: tuple[str, ...]
     summary: str
+    limits: tuple[Limit, ...] = ()
 
 
 BACKENDS: dict[str, Backend] = {
@@ -30,11 +50,12 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("reference", "eprop_plugins.reference", ("original", "event"), "float64 NumPy oracle"),
         Backend("nest-builtin", "eprop_plugins.backends.nest_builtin", ("original", "event"),
-                "NEST 3.10's built-in eprop_* models (external anchor)"),
+                "NEST 3.10's built-in eprop_* models (external anchor)", (NEST_FIXED_FEEDBACK,)),
         Backend("brian2", "brian2_ext.backend_runtime", ("original", "event"), "Brian2 runtime (Cython/numpy)"),
         Backend("brian2-standalone", "brian2_ext.backend_standalone", ("original", "event"),
                 "Brian2 cpp_standalone, cached binary"),
-        Backend("nestml", "nest_models.backend", ("original", "event"), "NESTML models in a NEST extension module"),
+        Backend("nestml", "nest_models.backend", ("original", "event"), "NESTML models in a NEST extension module",
+                (NEST_FIXED_FEEDBACK,)),
     )
 }
 
@@ -60,6 +81,29 @@ def get(name: str):
     if not hasattr(module, "run"):
         raise ImportError(f"backend {name!r}: module {BACKENDS[name].module} has no run()")
     return module
+
+
+def unsupported(name: str, scenario) -> str | None:
+    """The reason why backend ``name`` cannot express a validated scenario, or None if it can.
+
+    Covers the simulator limits of the registry entry and the families the backend implements.
+    """
+    entry = BACKENDS[name]
+    if scenario.family not in entry.families:
+        return f"backend {name!r} implements the families {', '.join(entry.families)}, not {scenario.family!r}"
+    for limit in entry.limits:
+        if limit.applies(scenario):
+            return limit.reason
+    return None
+
+
+def check_supported(name: str, scenario) -> None:
+    """Raise :class:`~eprop_plugins.parameters.ParameterError` when :func:`unsupported` gives a reason."""
+    from ..parameters import ParameterError  # noqa: PLC0415 - the registry itself stays import-free
+
+    reason = unsupported(name, scenario)
+    if reason is not None:
+        raise ParameterError(f"{reason} (backend {name})")
 
 
 def status(name: str) -> tuple[bool, str]:
