@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..parameters import FAMILIES, RECURRENT_MODELS
+
 __all__ = [
     "RECURRENT",
     "READOUT",
     "OPTIMIZER",
     "SYNAPSE",
     "MODEL_NAMES",
+    "model_names",
     "to_nest",
     "from_nest",
 ]
@@ -73,25 +76,40 @@ SYNAPSE: tuple[Row, ...] = (
     ("tau_m_readout", "tau_m_readout"),
 )
 
-#: NEST's built-in model names per family
-MODEL_NAMES: dict[str, dict[str, str]] = {
-    "original": {
-        "iaf": "eprop_iaf_bsshslm_2020",
-        "iaf_adapt": "eprop_iaf_adapt_bsshslm_2020",
-        "readout": "eprop_readout_bsshslm_2020",
-        "synapse": "eprop_synapse_bsshslm_2020",
-        "feedback": "eprop_learning_signal_connection_bsshslm_2020",
-    },
-    "event": {
-        "iaf": "eprop_iaf",
-        "iaf_adapt": "eprop_iaf_adapt",
-        "iaf_psc_delta": "eprop_iaf_psc_delta",
-        "iaf_psc_delta_adapt": "eprop_iaf_psc_delta_adapt",
-        "readout": "eprop_readout",
-        "synapse": "eprop_synapse",
-        "feedback": "eprop_learning_signal_connection",
-    },
-}
+def model_names(family: str, nestml: bool = False) -> dict[str, str]:
+    """NEST model names of one family, derived from :data:`~eprop_plugins.parameters.RECURRENT_MODELS`.
+
+    The rule: NEST names a model ``eprop_<model>``, with the suffix ``_bsshslm_2020`` in the original
+    family (the model of Bellec et al. 2020); the project's NESTML models add ``_neuron`` (no clash
+    with NEST's built-ins).  The plastic synapse and the learning-signal connection are always NEST's
+    own, also for NESTML (docs/nestml.rst).
+
+    Parameters
+    ----------
+    family : {"original", "event"}
+        The e-prop family.
+    nestml : bool
+        Names of the NESTML neuron models instead of NEST's built-in ones.
+
+    Returns
+    -------
+    dict
+        Keys: the canonical recurrent models of ``family``, ``"readout"``, ``"synapse"`` and
+        ``"feedback"``; values: NEST model names.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family = {family!r}: allowed values are {', '.join(FAMILIES)}")
+    suffix = "_bsshslm_2020" if family == "original" else ""
+    neuron = suffix + ("_neuron" if nestml else "")
+    names = {model: f"eprop_{model}{neuron}" for model, families in RECURRENT_MODELS.items() if family in families}
+    names["readout"] = f"eprop_readout{neuron}"
+    names["synapse"] = f"eprop_synapse{suffix}"
+    names["feedback"] = f"eprop_learning_signal_connection{suffix}"
+    return names
+
+
+#: NEST's built-in model names per family (derived: :func:`model_names`)
+MODEL_NAMES: dict[str, dict[str, str]] = {family: model_names(family) for family in FAMILIES}
 
 # optimizer keys that only exist for one optimizer type in NEST
 _ADAM_ONLY = ("beta_1", "beta_2", "epsilon")
