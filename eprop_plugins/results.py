@@ -4,22 +4,22 @@ Every backend fills the same :class:`Result`, so the validation compares like wi
 
 Per-step traces (shape ``(n_steps, n)``, aligned time, see :mod:`eprop_plugins.scenario`):
 
-==================  =========  ==========================================================
-name                unit       meaning
-==================  =========  ==========================================================
-``v``               mV         recurrent membrane potential (absolute), after the update
-``z``               1          recurrent spikes (0/1)
-``psi``             1/mV       surrogate gradient
-``adaptation``      1          adaptation variable a (0 for non-adaptive neurons)
-``v_th_adapt``      mV         effective threshold (absolute)
-``learning_signal`` mV         learning signal L_j,t (pairs with psi of the same step)
-``fr_reg``          1          firing-rate regularisation term (event family: per step;
-                               original family: the interval's value, on every step of it)
-``readout_v``       mV         readout membrane potential (absolute)
-``y``               1          readout signal (MSE: readout_v; cross-entropy: softmax)
-``target``          1          target signal
-``error``           1          error signal (0 outside the learning window)
-==================  =========  ==========================================================
+===================  =========  ==========================================================
+name                 unit       meaning
+===================  =========  ==========================================================
+``v``                mV         recurrent membrane potential (absolute), after the update
+``z``                1          recurrent spikes (0/1)
+``psi``              1/mV       surrogate gradient
+``adaptation``       1          adaptation variable a (0 for non-adaptive neurons)
+``v_th_adapt``       mV         effective threshold (absolute)
+``learning_signal``  mV         learning signal L_j,t (pairs with psi of the same step)
+``fr_reg``           1          firing-rate regularisation term (event family: per step;
+                                original family: the interval's value, on every step of it)
+``readout_v``        mV         readout membrane potential (absolute)
+``y``                1          readout signal (MSE: readout_v; cross-entropy: softmax)
+``target``           1          target signal
+``error``            1          error signal (0 outside the learning window)
+===================  =========  ==========================================================
 
 Per recorded synapse (shape ``(n_steps, n_record_synapses)``): ``zbar``, ``e``, ``ebar`` and,
 in the event family, ``ebar_reg``.

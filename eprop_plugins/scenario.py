@@ -1,7 +1,7 @@
 """A scenario: one complete, serialisable e-prop experiment that any backend can run.
 
 Time convention ("aligned time", used by every backend's inputs and outputs)
----------------------------------------------------------------------------
+----------------------------------------------------------------------------
 Global step ``n = s * T + t`` counts time steps from the start of sequence 0, with ``T`` the
 sequence length in steps and ``t`` the position inside sequence ``s``.
 
