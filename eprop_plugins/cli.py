@@ -7,15 +7,46 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .backends import names as backend_names
+from .cache import atomic_write
+from .errors import BackendError
 from .parameters import FAMILIES, ParameterError
+from .reference_numbers import nest_reference_losses
+from .scenario import load
+from .tasks import TASKS, make_task, nest_test_losses
 
-__all__ = ["main"]
+__all__ = ["main", "UsageError", "DEBUG_VARIABLE"]
+
+#: environment variable: set to 1 to see the Python traceback of an error instead of the one-line message
+DEBUG_VARIABLE = "EPROP_DEBUG"
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (argparse's message, printed as one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of printing the usage and exiting."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed values are integers >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: allowed range is integer >= 1")
+    return value
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -31,29 +62,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot_losses(path: Path, losses: Sequence[float], title: str, reference: Sequence[float] | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    it = range(1, len(losses) + 1)
-    ax.plot(it, losses, "o-", label="this run")
-    if reference is not None:
-        ax.plot(range(1, len(reference) + 1), reference, "x--", label="NEST reference")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+#: runs with at most this many recorded values per step kind (steps x neurons) keep their traces for the
+#: readout and raster figures; longer runs are run with ``traces=False`` and get the loss figure only
+TRACE_VALUES_LIMIT = 20_000_000
 
 
 def _run_and_report(scenario, backend_name: str, out: Path, extra: dict) -> int:
     from . import backends
+    from .train_plots import write_training_plots
 
+    scenario = scenario.validated()  # the one validation, before any backend runs
+    backends.check_supported(backend_name, scenario)
     n_it = scenario.n_iterations
     t_start = time.perf_counter()
     last = [t_start]
@@ -63,20 +82,20 @@ def _run_and_report(scenario, backend_name: str, out: Path, extra: dict) -> int:
         print(f"iteration {i + 1:>4}/{n_it}  loss {loss:.12g}  ({now - last[0]:.2f} s)", flush=True)
         last[0] = now
 
-    # per-step traces only where the report needs them (NEST's event-family loss definition)
-    need_y = scenario.family == "event" and extra.get("task") == "sine"
-    result = backends.run(backend_name, scenario, traces=need_y, on_iteration=progress)
+    traces = scenario.n_steps * (scenario.n_rec + scenario.n_out) <= TRACE_VALUES_LIMIT
+    result = backends.run(backend_name, scenario, traces=traces, on_iteration=progress)
     seconds = time.perf_counter() - t_start
     spi = result.meta.get("seconds_per_iteration")
     if spi is not None:  # backends that simulate all iterations in one run report after it
         print(f"simulation: {spi:.4f} s per iteration (the lines above were printed after the run)")
-    out.mkdir(parents=True, exist_ok=True)
     losses = [float(x) for x in result.losses]
     if scenario.family == "event" and extra.get("task") == "sine" and "y" in result.traces:
-        from .tasks_event import nest_test_losses
-
         # NEST's event-family test measures the loss one step earlier; report it that way too
         extra["nest_test_definition_losses"] = [float(x) for x in nest_test_losses(scenario, result.traces["y"])]
+    # compare like with like: where NEST defines its loss differently, plot this run by NEST's definition
+    shown = extra.get("nest_test_definition_losses", losses)
+    plots = write_training_plots(out, scenario, shown, result.traces if traces else {},
+                                 f"{scenario.name} on {backend_name}", extra.get("nest_reference_losses"))
     payload = {
         **extra,
         "family": scenario.family,
@@ -85,19 +104,15 @@ def _run_and_report(scenario, backend_name: str, out: Path, extra: dict) -> int:
         "iterations": n_it,
         "losses": losses,
         "seconds": seconds,
+        "compile_seconds": result.meta.get("compile_seconds"),
+        "plots": plots,
     }
-    (out / "result.json").write_text(json.dumps(payload, indent=1))
-    # compare like with like: where NEST defines its loss differently, plot this run by NEST's definition
-    shown = extra.get("nest_test_definition_losses", losses)
-    _plot_losses(out / "losses.png", shown, f"{scenario.name} on {backend_name}", extra.get("nest_reference_losses"))
-    print(f"wrote {out / 'result.json'} and {out / 'losses.png'}  ({seconds:.1f} s in total)")
+    atomic_write(out / "result.json", json.dumps(payload, indent=1))
+    print(f"wrote {out / 'result.json'} and {', '.join(str(out / p) for p in plots)}  ({seconds:.1f} s in total)")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .tasks import make_task
-    from .reference_numbers import nest_reference_losses
-
     kwargs = dict(family=args.family, iterations=args.iterations, batch_size=args.batch_size, seed=args.seed)
     if args.model:
         kwargs["model"] = args.model
@@ -115,15 +130,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .scenario import load
-
     scenario = load(args.scenario)
     return _run_and_report(scenario, args.backend, Path(args.out), {"task": None})
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
-    from .tasks import make_task
-
     scenario = make_task(args.task, family=args.family, iterations=args.iterations, batch_size=args.batch_size,
                          seed=args.seed)
     path = scenario.save(args.out)
@@ -150,18 +161,21 @@ def _cmd_build_nest(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eprop", description="e-prop learning across simulators, validated step by step.")
+    p = _Parser(prog="eprop", description="e-prop learning across simulators, validated step by step.",
+                epilog=f"Errors are printed as one line 'eprop: error: ...' (exit status 2); set "
+                       f"{DEBUG_VARIABLE}=1 for the Python traceback.")
     p.add_argument("--version", action="version", version=f"eprop-plugins {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("info", help="which backends are installed and usable").set_defaults(func=_cmd_info)
 
-    t = sub.add_parser("train", help="train a task on one backend; writes DIR/result.json and DIR/losses.png")
-    t.add_argument("task", choices=["sine", "evidence"])
+    t = sub.add_parser("train", help="train a task on one backend; writes DIR/result.json, DIR/losses.png, "
+                                     "DIR/readout.png and DIR/spikes.png")
+    t.add_argument("task", choices=list(TASKS))
     t.add_argument("--family", choices=FAMILIES, default="original")
-    t.add_argument("--backend", default="reference")
-    t.add_argument("--iterations", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=1)
+    t.add_argument("--backend", choices=backend_names(), default="reference")
+    t.add_argument("--iterations", type=_positive_int, default=5)
+    t.add_argument("--batch-size", type=_positive_int, default=1)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--model", default=None, help="event-family sine: iaf, iaf_adapt, iaf_psc_delta, iaf_psc_delta_adapt")
     t.add_argument("--optimizer", default=None, help="event-family sine: gradient_descent or adam")
@@ -170,15 +184,15 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a scenario file on one backend")
     r.add_argument("scenario")
-    r.add_argument("--backend", default="reference")
+    r.add_argument("--backend", choices=backend_names(), default="reference")
     r.add_argument("--out", default="runs/run")
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("scenario", help="write a task as a scenario file (JSON)")
-    s.add_argument("task", choices=["sine", "evidence"])
+    s.add_argument("task", choices=list(TASKS))
     s.add_argument("--family", choices=FAMILIES, default="original")
-    s.add_argument("--iterations", type=int, default=5)
-    s.add_argument("--batch-size", type=int, default=1)
+    s.add_argument("--iterations", type=_positive_int, default=5)
+    s.add_argument("--batch-size", type=_positive_int, default=1)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_scenario)
@@ -204,20 +218,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``eprop`` console script."""
-    import os
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eprop`` console script.
+
+    Every user error (bad arguments, a missing or invalid scenario file, a
+    :class:`~eprop_plugins.parameters.ParameterError`, a :class:`~eprop_plugins.errors.BackendError`,
+    a backend that is not installed, a file that cannot be written) is printed to stderr as one line
+    ``eprop: error: ...`` and gives exit status 2; with ``EPROP_DEBUG=1`` it is raised instead (the
+    traceback is shown).
+    """
     os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner in the middle of our output
-    args = _parser().parse_args(argv)
+    debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
+        args = _parser().parse_args(argv)
         return int(args.func(args) or 0)
-    except ParameterError as exc:
-        print(f"eprop: invalid parameter: {exc}", file=sys.stderr)
+    except (UsageError, ParameterError, BackendError, ValueError, ImportError, OSError) as exc:
+        if debug:
+            raise
+        print(f"eprop: error: {_one_line(exc)}", file=sys.stderr, flush=True)
         return 2
-    except (ValueError, ImportError) as exc:
-        print(f"eprop: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("eprop: error: interrupted", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ training curves.  Seed 1, first five iterations.
 
 from __future__ import annotations
 
+from .tasks.event import EVENT_SINE_DEFAULT_OPTIMIZER, NEST_TEST_LOSSES
+
 __all__ = ["SINE_ORIGINAL_NEST", "SINE_ORIGINAL_TF", "EVIDENCE_ORIGINAL_NEST", "nest_reference_losses"]
 
 #: sine-wave regression, original family, batch 1 (NEST, rtol 1e-8)
@@ -24,13 +26,11 @@ def nest_reference_losses(task: str, family: str, batch_size: int, seed: int, *,
 
     For the event-family sine task these are the numbers of NEST's ``test_eprop_regression``, which
     measures its loss one step earlier than ``Result.losses`` does: compare them with
-    :func:`eprop_plugins.tasks_event.nest_test_losses` of the run.
+    :func:`eprop_plugins.tasks.nest_test_losses` of the run.
     """
     if seed != 1:
         return None
     if family == "event":
-        from .tasks_event import EVENT_SINE_DEFAULT_OPTIMIZER, NEST_TEST_LOSSES
-
         model = model or "iaf"
         if task != "sine" or batch_size != 1 or optimizer not in (None, EVENT_SINE_DEFAULT_OPTIMIZER.get(model)):
             return None

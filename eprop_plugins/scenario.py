@@ -29,12 +29,15 @@ from typing import Any
 import numpy as np
 
 from . import parameters as par
+from . import scenario_checks as chk
+from .cache import atomic_write
 from .parameters import ParameterError
+from .scenario_checks import PROJECTIONS
 
-__all__ = ["Population", "Scenario", "load", "PROJECTIONS"]
+__all__ = ["FORMAT", "Population", "Scenario", "load", "PROJECTIONS"]
 
-#: Plastic projections, in the order used by weight events (``proj`` index).
-PROJECTIONS = ("in", "rec", "out")
+#: The file format this version reads and writes
+FORMAT = "eprop-scenario/1"
 
 
 @dataclass
@@ -164,151 +167,55 @@ class Scenario:
     def validated(self) -> "Scenario":
         """Check every field; return a copy with all parameter defaults filled in.
 
+        The one validation every backend relies on (each calls it first): the rules are in
+        :mod:`eprop_plugins.scenario_checks`, one function per part, applied in the order below.
+
         Raises
         ------
         ParameterError
-            Naming the field, the value and the allowed range.
+            Naming the field (dotted path, e.g. ``populations[0].params.tau_m``), the value and the
+            allowed range.
         """
-        network = par.complete("network", self.network)
+        network = chk.check_network(self.network)
         family = network["family"]
-        dt = network["dt"]
-        steps = par.to_steps(network["sequence"], dt, "network.sequence", allow_zero=False)
-        if network["learning_window"] is not None:
-            lw = par.to_steps(network["learning_window"], dt, "network.learning_window", allow_zero=False)
-            if lw > steps:
-                raise ParameterError(
-                    f"network.learning_window = {network['learning_window']} ms: allowed range is "
-                    f"0 < learning_window <= sequence ({network['sequence']} ms)"
-                )
+        if isinstance(self.populations, (str, bytes)) or not isinstance(self.populations, (list, tuple)):
+            raise ParameterError(f"populations = {chk.show(self.populations)}: allowed values are a list of populations")
         if not self.populations:
-            raise ParameterError("populations: at least one recurrent population is required")
+            raise ParameterError("populations = []: at least one recurrent population is required")
         pops = []
         for k, pop in enumerate(self.populations):
-            where = f"populations[{k}]"
-            if pop.model not in par.RECURRENT_MODELS:
-                raise ParameterError(
-                    f"{where}.model = {pop.model!r}: allowed values are {', '.join(par.RECURRENT_MODELS)}"
-                )
-            if family not in par.RECURRENT_MODELS[pop.model]:
-                raise ParameterError(
-                    f"{where}.model = {pop.model!r}: exists only in family "
-                    f"{'/'.join(par.RECURRENT_MODELS[pop.model])}, not {family!r}"
-                )
-            if not isinstance(pop.size, (int, np.integer)) or pop.size < 1:
-                raise ParameterError(f"{where}.size = {pop.size!r}: allowed range is integer >= 1")
-            params = par.complete("recurrent", pop.params, family=family, model=pop.model, where=f"{where}.params")
-            par.to_steps(params["tau_refrac"], dt, f"{where}.params.tau_refrac")
-            if params["v_min"] is not None and params["v_thresh"] < params["v_min"]:
-                raise ParameterError(
-                    f"{where}.params.v_thresh = {params['v_thresh']} mV: allowed range is >= v_min ({params['v_min']} mV)"
-                )
+            if not isinstance(pop, Population):
+                raise ParameterError(f"populations[{k}] = {chk.show(pop)}: allowed values are Population objects")
+            params = chk.check_population(k, pop.model, pop.size, pop.params, network)
             pops.append(Population(pop.model, int(pop.size), params))
-        readout = par.complete("readout", self.readout, family=family)
-        if family == "event" and readout["loss"] != "mean_squared_error":
-            raise ParameterError(
-                f"readout.loss = {readout['loss']!r}: the event family supports only 'mean_squared_error'"
-            )
-        optimizer = par.complete("optimizer", self.optimizer, family=family)
-        if optimizer["w_min"] > optimizer["w_max"]:
-            raise ParameterError(
-                f"optimizer.w_min = {optimizer['w_min']} mV: allowed range is <= w_max ({optimizer['w_max']} mV)"
-            )
-        synapse = par.complete("synapse", self.synapse, family=family)
-        for name in ("n_in", "n_out", "n_sequences", "iteration_sequences"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name} = {value!r}: allowed range is integer >= 1")
-        if self.n_sequences % self.iteration_sequences:
-            raise ParameterError(
-                f"n_sequences = {self.n_sequences}: must be a multiple of iteration_sequences ({self.iteration_sequences})"
-            )
+        readout = chk.check_readout(self.readout, network)
+        optimizer = chk.check_optimizer(self.optimizer, family)
+        synapse = chk.check_synapse(self.synapse, family)
+        n_in, n_out, n_sequences, iteration_sequences = chk.check_sizes(
+            self.n_in, self.n_out, self.n_sequences, self.iteration_sequences,
+            network=network, readout=readout, optimizer=optimizer)
+        float32 = chk.check_flag("float32_weights", self.float32_weights)
         n_rec = sum(p.size for p in pops)
-        if readout["loss"] == "cross_entropy" and self.n_out < 2:
-            raise ParameterError(f"n_out = {self.n_out}: cross_entropy needs at least 2 readouts")
-
-        def matrix(name: str, value: Any, shape: tuple[int, int]) -> np.ndarray:
-            arr = np.asarray(value, dtype=float)
-            if arr.shape != shape:
-                raise ParameterError(
-                    f"{name}: shape {arr.shape} does not match the sizes; expected {shape} [post, pre]"
-                )
-            if not np.all(np.isfinite(arr)):
-                raise ParameterError(f"{name}: all weights must be finite")
-            if self.float32_weights and not np.array_equal(arr, arr.astype(np.float32).astype(float)):
-                raise ParameterError(f"{name}: float32_weights is set but the weights are not float32 values")
-            return arr
-
-        w_in = matrix("w_in", self.w_in, (n_rec, self.n_in))
-        w_rec = matrix("w_rec", self.w_rec, (n_rec, n_rec))
-        if np.any(np.diag(w_rec) != 0):
-            raise ParameterError("w_rec: autapses are not supported; the diagonal must be zero")
-        w_out = matrix("w_out", self.w_out, (self.n_out, n_rec))
-        if network["feedback"] == "random":
-            if self.w_fb is None:
-                raise ParameterError("w_fb: required when network.feedback = 'random'")
-            w_fb = matrix("w_fb", self.w_fb, (n_rec, self.n_out))
-        else:
-            w_fb = None if self.w_fb is None else matrix("w_fb", self.w_fb, (n_rec, self.n_out))
-        n_steps = steps * self.n_sequences
-        if len(self.input_spikes) != self.n_in:
-            raise ParameterError(f"input_spikes: {len(self.input_spikes)} spike trains for n_in = {self.n_in} inputs")
-        spikes = []
-        for i, train in enumerate(self.input_spikes):
-            arr = np.asarray(train)
-            if arr.size and (arr.dtype.kind not in "iu"):
-                if not np.all(arr == np.round(arr)):
-                    raise ParameterError(f"input_spikes[{i}]: spike steps must be integers")
-                arr = arr.astype(np.int64)
-            arr = arr.astype(np.int64).ravel()
-            if arr.size and (arr.min() < 0 or arr.max() >= n_steps):
-                raise ParameterError(
-                    f"input_spikes[{i}]: spike steps must lie in [0, {n_steps - 1}] (the simulated sequences)"
-                )
-            if arr.size and np.any(np.diff(arr) <= 0):
-                raise ParameterError(f"input_spikes[{i}]: spike steps must be strictly increasing")
-            if family == "original" and np.any(arr % steps == 0):
-                raise ParameterError(
-                    f"input_spikes[{i}]: a spike arrives in the first step of a sequence; the original family "
-                    f"drops such spikes (NEST *_bsshslm_2020 behaviour), so scenarios must not contain them"
-                )
-            spikes.append(arr)
-        target = np.asarray(self.target, dtype=float)
-        if target.ndim != 2 or target.shape[0] != self.n_out:
-            raise ParameterError(f"target: shape {target.shape}, expected ({self.n_out}, {n_steps}) [readout, step]")
-        if target.shape[1] < n_steps:
-            raise ParameterError(
-                f"target: {target.shape[1]} steps is shorter than the {n_steps} simulated steps "
-                f"({self.n_sequences} sequences of {steps} steps)"
-            )
-        target = target[:, :n_steps]
-        lws = None
-        if self.learning_window_signal is not None:
-            if family != "event":
-                raise ParameterError("learning_window_signal: only the event family takes a per-step learning window")
-            lws = np.asarray(self.learning_window_signal, dtype=float).ravel()
-            if lws.shape[0] < n_steps:
-                raise ParameterError(f"learning_window_signal: {lws.shape[0]} steps is shorter than {n_steps}")
-            lws = lws[:n_steps]
-        sizes = {"in": self.n_in, "rec": n_rec, "out": n_rec}
-        posts = {"in": n_rec, "rec": n_rec, "out": self.n_out}
-        rec_syn = []
-        for entry in self.record_synapses:
-            proj, pre, post = entry
-            if proj not in PROJECTIONS or not (0 <= pre < sizes[proj]) or not (0 <= post < posts[proj]):
-                raise ParameterError(f"record_synapses: {entry!r} is not a synapse of this network")
-            if proj == "rec" and pre == post:
-                raise ParameterError(f"record_synapses: {entry!r} is an autapse, which does not exist")
-            rec_syn.append((str(proj), int(pre), int(post)))
+        w_in, w_rec, w_out, w_fb = chk.check_weights(
+            self.w_in, self.w_rec, self.w_out, self.w_fb, n_in=n_in, n_rec=n_rec, n_out=n_out,
+            network=network, optimizer=optimizer, float32=float32)
+        steps = par.to_steps(network["sequence"], network["dt"], "network.sequence", allow_zero=False)
+        n_steps = steps * n_sequences
+        spikes = chk.check_input_spikes(self.input_spikes, n_in=n_in, steps=steps, n_steps=n_steps, family=family)
+        target = chk.check_target(self.target, n_out=n_out, n_steps=n_steps,
+                                  sequence_text=f"{n_sequences} sequences of {steps} steps")
+        lws = chk.check_learning_window_signal(self.learning_window_signal, family=family, n_steps=n_steps)
+        rec_syn = chk.check_record_synapses(self.record_synapses, n_in=n_in, n_rec=n_rec, n_out=n_out)
         return Scenario(
-            name=self.name,
+            name=chk.check_text("name", self.name),
             network=network,
             populations=pops,
             readout=readout,
             optimizer=optimizer,
             synapse=synapse,
-            n_in=int(self.n_in),
-            n_out=int(self.n_out),
-            n_sequences=int(self.n_sequences),
+            n_in=n_in,
+            n_out=n_out,
+            n_sequences=n_sequences,
             w_in=w_in,
             w_rec=w_rec,
             w_out=w_out,
@@ -317,10 +224,10 @@ class Scenario:
             target=target,
             learning_window_signal=lws,
             record_synapses=rec_syn,
-            description=self.description,
-            tolerance=dict(self.tolerance),
-            iteration_sequences=int(self.iteration_sequences),
-            float32_weights=bool(self.float32_weights),
+            description=chk.check_text("description", self.description),
+            tolerance=chk.check_tolerance(self.tolerance),
+            iteration_sequences=iteration_sequences,
+            float32_weights=float32,
         )
 
     # ------------------------------------------------------------------ serialisation
@@ -331,7 +238,7 @@ class Scenario:
             return None if x is None else np.asarray(x).tolist()
 
         return {
-            "format": "eprop-scenario/1",
+            "format": FORMAT,
             "name": self.name,
             "description": self.description,
             "tolerance": self.tolerance,
@@ -357,44 +264,82 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Scenario":
-        fmt = d.get("format", "eprop-scenario/1")
-        if fmt != "eprop-scenario/1":
-            raise ParameterError(f"format = {fmt!r}: this version reads 'eprop-scenario/1'")
+        """Read the ``eprop-scenario/1`` JSON form (as :meth:`to_dict` writes it) and validate it.
 
-        def arr(x: Any) -> Any:
-            return None if x is None else np.asarray(x, dtype=float)
+        Unknown keys (at the top level and in a population; the parameter objects are checked by
+        :func:`eprop_plugins.parameters.complete`) and missing required keys are refused; values
+        are taken as they are (no conversion), so that :meth:`validated` sees what the file says.
 
+        Returns
+        -------
+        Scenario
+            The validated scenario (defaults filled in).
+
+        Raises
+        ------
+        ParameterError
+            Naming the field, the value and the allowed range.
+        """
+        chk.check_keys("", d, chk.SCENARIO_KEYS, chk.REQUIRED_SCENARIO_KEYS)
+        fmt = d.get("format", FORMAT)
+        if fmt != FORMAT:
+            raise ParameterError(f"format = {chk.show(fmt)}: allowed value is {FORMAT!r} (what this version reads)")
+        pops = d["populations"]
+        if isinstance(pops, (str, bytes)) or not isinstance(pops, list):
+            raise ParameterError(f"populations = {chk.show(pops)}: allowed values are a list of populations")
+        populations = []
+        for k, p in enumerate(pops):
+            chk.check_keys(f"populations[{k}]", p, chk.POPULATION_KEYS, ("model", "size"))
+            populations.append(Population(p["model"], p["size"], p.get("params", {})))
+        record = d.get("record_synapses", [])
         return cls(
             name=d["name"],
             description=d.get("description", ""),
             tolerance=d.get("tolerance", {"rtol": 1e-10, "why": "float64 throughout"}),
-            network=dict(d["network"]),
-            populations=[Population(p["model"], int(p["size"]), dict(p.get("params", {}))) for p in d["populations"]],
-            readout=dict(d.get("readout", {})),
-            optimizer=dict(d.get("optimizer", {})),
-            synapse=dict(d.get("synapse", {})),
-            n_in=int(d["n_in"]),
-            n_out=int(d["n_out"]),
-            n_sequences=int(d["n_sequences"]),
-            iteration_sequences=int(d.get("iteration_sequences", 1)),
-            float32_weights=bool(d.get("float32_weights", False)),
-            w_in=arr(d["w_in"]),
-            w_rec=arr(d["w_rec"]),
-            w_out=arr(d["w_out"]),
-            w_fb=arr(d.get("w_fb")),
-            input_spikes=[np.asarray(s, dtype=np.int64) for s in d["input_spikes"]],
-            target=arr(d["target"]),
-            learning_window_signal=arr(d.get("learning_window_signal")),
-            record_synapses=[tuple(s) for s in d.get("record_synapses", [])],
-        )
+            network=d["network"],
+            populations=populations,
+            readout=d.get("readout", {}),
+            optimizer=d.get("optimizer", {}),
+            synapse=d.get("synapse", {}),
+            n_in=d["n_in"],
+            n_out=d["n_out"],
+            n_sequences=d["n_sequences"],
+            iteration_sequences=d.get("iteration_sequences", 1),
+            float32_weights=d.get("float32_weights", False),
+            w_in=d["w_in"],
+            w_rec=d["w_rec"],
+            w_out=d["w_out"],
+            w_fb=d.get("w_fb"),
+            input_spikes=d["input_spikes"],
+            target=d["target"],
+            learning_window_signal=d.get("learning_window_signal"),
+            record_synapses=[tuple(s) if isinstance(s, list) else s for s in record] if isinstance(record, list) else record,
+        ).validated()
 
     def save(self, path: str | Path) -> Path:
-        """Write the scenario as JSON; returns the path."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        """Write the scenario as JSON (atomically: a reader never sees half a file); returns the path."""
+        return atomic_write(path, json.dumps(self.to_dict(), indent=1))
 
 
 def load(path: str | Path) -> Scenario:
-    """Read a scenario written by :meth:`Scenario.save`."""
-    return Scenario.from_dict(json.loads(Path(path).read_text()))
+    """Read and validate a scenario file written by :meth:`Scenario.save`.
+
+    Raises
+    ------
+    ParameterError
+        For a missing or unreadable file, a file that is not JSON (with the line and column), or any
+        field that :meth:`Scenario.from_dict` refuses.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParameterError(f"scenario file {str(path)!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"scenario file {str(path)!r}: cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"scenario file {str(path)!r}: not valid JSON: {exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno}") from None
+    return Scenario.from_dict(data)

@@ -90,7 +90,7 @@ def test_target_shorter_than_sequence(sc):
 
 def test_input_in_first_step_of_a_sequence(sc):
     sc.input_spikes[0] = np.array([0, 5])
-    _expect(sc, r"input_spikes\[0\]: a spike arrives in the first step of a sequence")
+    _expect(sc, r"input_spikes\[0\]\[0\] = 0: a spike arrives in the first step of a sequence")
 
 
 def test_learning_window_longer_than_sequence(sc):

@@ -56,7 +56,7 @@ NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or di
 * Adam counts NEST time steps, not updates: the first optimizer call of a synapse catches up every
   step since the start of the simulation (zero gradient after the first), as does every call after a
   silent stretch.  Absolute time therefore matters: the same network shifted by one step learns
-  differently (see :mod:`eprop_plugins.tasks_event`).
+  differently (see :mod:`eprop_plugins.tasks.event`).
 * Spike arrivals are summed in NEST's delivery order: inputs, then recurrent neurons, ascending.
 * Propagators use C's ``exp`` (as NEST); the surrogate functions come from
   :mod:`eprop_plugins.reference.common` (NumPy's SIMD ``exp``/``power``, which differ from C's in the
