@@ -5,12 +5,11 @@ NEST cannot change the model of an existing node, so :func:`add_eprop` reads the
 recurrent population) and builds its e-prop version in the same kernel, next to it: parrot neurons
 fed by the user's spike trains, the NESTML e-prop neurons, readouts, plastic connections,
 learning-signal (feedback) connections and the target generators, wired exactly as the ``nestml``
-backend does.  Both families: ``family='original'`` (``eprop_iaf(_adapt)_bsshslm_2020_neuron``,
-``eprop_synapse_bsshslm_2020``, update intervals of one sequence; wiring of
-:mod:`eprop_plugins.backends.nest_builtin`) and ``family='event'`` (``eprop_iaf(_adapt)_neuron``,
+backend does (:mod:`eprop_plugins.backends.nest_wiring` with the NESTML layout).  Both families:
+``family='original'`` (``eprop_iaf(_adapt)_bsshslm_2020_neuron``, ``eprop_synapse_bsshslm_2020``,
+update intervals of one sequence) and ``family='event'`` (``eprop_iaf(_adapt)_neuron``,
 ``eprop_iaf_psc_delta(_adapt)_neuron``, ``eprop_synapse``, an optional per-step learning-window
-signal; wiring of :mod:`eprop_plugins.backends.nest_builtin_event`).  The user's own nodes are left
-untouched.
+signal).  The user's own nodes are left untouched.
 
 Everything is described by a canonical :class:`~eprop_plugins.scenario.Scenario`
 (``EpropAttachment.scenario``), so the trained network can be checked against the NumPy reference
@@ -31,22 +30,20 @@ from typing import Any, Callable
 import numpy as np
 
 from eprop_plugins import parameters as par
-from eprop_plugins.backends import nest_builtin as nb
-from eprop_plugins.backends import nest_builtin_event as nbe
 from eprop_plugins.backends import nest_translations as tr
+from eprop_plugins.backends import nest_wiring as nw
 from eprop_plugins.parameters import ParameterError
-from eprop_plugins.results import Result, compute_losses
+from eprop_plugins.results import Result
 from eprop_plugins.scenario import Population, Scenario
 
-from . import backend, build
+from . import build
 
 __all__ = ["install", "EpropAttachment", "network_scenario", "add_eprop"]
 
-#: NEST status keys of an ordinary neuron that carry over to the e-prop neurons (canonical name, NEST name,
-#: factor), where the e-prop model has the parameter (``v_reset``: the event family's psc_delta models)
-_INHERITED = (("tau_m", "tau_m", 1.0), ("cm", "C_m", 1e-3), ("v_rest", "E_L", 1.0), ("v_thresh", "V_th", 1.0),
-              ("tau_refrac", "t_ref", 1.0), ("i_offset", "I_e", 1e-3), ("v_reset", "V_reset", 1.0))
-_RECURRENT_ROWS = {row.name: row for row in par.RECURRENT}
+#: canonical parameters of an ordinary neuron that carry over to the e-prop neurons, where the e-prop
+#: model has the parameter (``v_reset``: the event family's psc_delta models); NEST names and units
+#: from the translation table
+_INHERITED = ("tau_m", "cm", "v_rest", "v_thresh", "tau_refrac", "i_offset", "v_reset")
 
 
 def install() -> None:
@@ -72,12 +69,12 @@ class EpropAttachment:
     """
 
     scenario: Scenario
-    net: nb.NestNetwork
+    net: nw.NestNetwork
 
     @property
     def recurrent(self) -> Any:
         """The e-prop recurrent neurons (NodeCollection)."""
-        return nb._all(self.net.populations)
+        return self.net.recurrent
 
     @property
     def readouts(self) -> Any:
@@ -92,22 +89,17 @@ class EpropAttachment:
             ``on_iteration(index, loss)`` after each iteration.
         """
         sc = self.scenario
-        if sc.family == "event":
-            nbe.simulate(self.net, sc, on_iteration)
-            traces, _, _ = nbe._collect(self.net, sc, record_weight_events=False)
-        else:
-            nb.simulate(self.net, sc, backend.LAYOUT, on_iteration=on_iteration)
-            traces, _ = nb.collect_original(self.net, sc, backend.LAYOUT, record_weight_events=False)
-        return Result(scenario=sc.name, family=sc.family, backend="nestml-pynest",
-                      losses=compute_losses(sc, traces["y"], traces["target"]), traces=traces)
+        with nw.nest_errors("nestml-pynest", sc.name):
+            nw.simulate(self.net, sc, on_iteration)
+            recording = nw.collect(self.net, sc, record_weight_events=False)
+        return nw.result(sc, recording, "nestml-pynest")
 
 
-def _spike_steps(generator: Any, dt: float) -> np.ndarray:
+def _spike_steps(generator: Any, dt: float, family: str) -> np.ndarray:
+    """Aligned steps of a user's generator spikes (as the e-prop parrots will emit them)."""
     times = np.asarray(generator.get("spike_times"), dtype=float)
     origin = float(generator.get("origin"))
-    # both families: a generator spike at n + 1 reaches the e-prop neurons in aligned step n
-    assert nb.GEN_OFFSET == nbe.GEN_OFFSET
-    return np.rint((times + origin) / dt).astype(np.int64) - nb.GEN_OFFSET
+    return np.rint((times + origin) / dt).astype(np.int64) - nw.layout(family, nestml=True).offsets.generator
 
 
 def _weights(nest: Any, sources: Any, targets: Any, what: str) -> np.ndarray:
@@ -198,13 +190,11 @@ def network_scenario(
     if n_steps % T:
         raise ParameterError(f"target: {n_steps} steps is not a whole number of sequences of {T} steps")
     n_rec = len(population)
-    inherited = {}
     status = population[0].get()
-    for name_c, name_n, factor in _INHERITED:
-        if (name_n in status and np.isfinite(status[name_n])
-                and par._applies(_RECURRENT_ROWS[name_c], family, model)):
-            inherited[name_c] = float(status[name_n]) * factor
-    params = {**inherited, **(recurrent or {})}
+    applicable = par.complete("recurrent", family=family, model=model)  # the e-prop model's parameters
+    nest_names = {row[0]: row[1] for row in tr.RECURRENT if row[0] in _INHERITED and row[0] in applicable}
+    found = {n: float(status[n]) for n in nest_names.values() if n in status and np.isfinite(status[n])}
+    params = {**tr.from_nest(tr.RECURRENT, found), **(recurrent or {})}
     rng = np.random.default_rng(seed)
     w_rec = _weights(nest, population, population, "population -> population")
     if np.any(np.diag(w_rec) != 0):
@@ -227,7 +217,7 @@ def network_scenario(
         w_rec=w_rec,
         w_out=rng.normal(size=(n_out, n_rec)) / np.sqrt(n_rec) if w_out is None else w_out,
         w_fb=rng.normal(size=(n_rec, n_out)) / np.sqrt(n_rec) if w_fb is None else w_fb,
-        input_spikes=[_spike_steps(g, dt) for g in inputs],
+        input_spikes=[_spike_steps(g, dt, family) for g in inputs],
         target=target,
         learning_window_signal=learning_window_signal,
     )
@@ -263,17 +253,9 @@ def add_eprop(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -
             "nest_models.pynest.install() right after nest.ResetKernel(), before creating the network"
         )
     sc = network_scenario(inputs, population, target, **kwargs)
-    if sc.family == "event":
-        net = nbe.create_network(sc, sc.steps_per_sequence * sc.dt, backend.MODEL_NAMES["event"])
-        return EpropAttachment(sc, net)
-    nest.set(eprop_update_interval=sc.steps_per_sequence * sc.dt,
-             eprop_learning_window=sc.learning_window_steps() * sc.dt,
-             eprop_reset_neurons_on_update=True)
-    net = nb.create_nodes(sc, backend.LAYOUT)
-    nb.connect_original(net, sc, backend.LAYOUT, record_weight_events=False)
-    nb.set_stimuli(net, sc)
+    with nw.nest_errors("nestml-pynest", sc.name):
+        status = nw.kernel_status(sc)
+        if status:
+            nest.set(**status)
+        net = nw.create_network(sc, nw.layout(sc.family, nestml=True), record_weight_events=False)
     return EpropAttachment(sc, net)
-
-
-# canonical <-> NEST translation of the inherited keys must agree with the shared table
-assert {r[0]: r[1] for r in tr.RECURRENT if r[0] in {c for c, _, _ in _INHERITED}} == {c: n for c, n, _ in _INHERITED}

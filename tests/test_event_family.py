@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from eprop_plugins import reference, tasks
-from eprop_plugins.backends.nest_builtin_event import run_event_nest
+from eprop_plugins.backends.nest_builtin import run as run_nest
 from eprop_plugins.random_scenarios import coverage, random_scenario
 from eprop_plugins.scenario import Population, Scenario
 from eprop_plugins.tasks_event import EVENT_SINE_DEFAULT_OPTIMIZER, NEST_TEST_LOSSES, nest_test_losses
@@ -29,13 +29,17 @@ def random_event_scenario(seed: int) -> Scenario:
     """A small random event-family network: :func:`random_scenario` plus event-only variations.
 
     On top of the shared generator's feature cycle, the seed also sets the optimizer batch
-    (``batch_size`` 2 counts time steps in this family; every other pair of seeds) and, for seeds
+    (``batch_size`` 2 counts time steps in this family; every other pair of seeds, where it divides
+    the steps of an iteration) and, for seeds
     with a finite ISI cutoff, sometimes a cutoff of 1 or 2 ms on the recurrent neurons and the
     readouts (NEST's one-step spike buffer then carries a spike into the next window).
     """
     sc = random_scenario("event", seed)
     rng = np.random.default_rng([seed, 7])
-    sc.optimizer = {**sc.optimizer, "batch_size": 2 if (seed // 2) % 2 else 1}
+    v = sc.validated()
+    # a batch counts time steps in this family: 2 only where it divides the steps of an iteration
+    even = (v.steps_per_sequence * v.iteration_sequences) % 2 == 0
+    sc.optimizer = {**sc.optimizer, "batch_size": 2 if (seed // 2) % 2 and even else 1}
     if coverage(seed, "event")["isi_trace_cutoff"] == "finite" and seed % 2 == 0:
         short = float(rng.integers(1, 3))
         sc.populations = [Population(p.model, p.size, {**p.params, "isi_trace_cutoff": short}) for p in sc.populations]
@@ -106,7 +110,7 @@ def assert_same(sc: Scenario, ref, nest) -> dict[str, float]:
 def test_reference_equals_nest_on_random_networks(seed):
     sc = random_event_scenario(seed)
     ref = reference.run(sc)
-    nest = run_event_nest(sc)
+    nest = run_nest(sc)
     assert ref.traces["z"].sum() >= 20, "the network should spike"
     # learning changes the weights the spikes are transmitted with
     ev = ref.weight_events
@@ -129,7 +133,7 @@ def test_currents_clamps_and_iteration_callbacks():
     sc.populations = pops
     seen: dict[str, list] = {"ref": [], "nest": []}
     ref = reference.run(sc, on_iteration=lambda i, loss: seen["ref"].append((i, loss)))
-    nest = run_event_nest(sc, on_iteration=lambda i, loss: seen["nest"].append((i, loss)))
+    nest = run_nest(sc, on_iteration=lambda i, loss: seen["nest"].append((i, loss)))
     assert np.all(ref.traces["v"][0] > np.array([p.params["v_min"] for p in pops for _ in range(p.size)]))
     assert_same(sc, ref, nest)
     for name in ("ref", "nest"):
@@ -140,8 +144,8 @@ def test_currents_clamps_and_iteration_callbacks():
 def test_flush_events_change_no_number():
     """NEST sends flush events through silent neurons' synapses; the numbers are the same without them."""
     sc = random_event_scenario(3)
-    a = run_event_nest(sc, flush_event_send_interval=2.0 * sc.dt)
-    b = run_event_nest(sc, flush_event_send_interval=1e6)
+    a = run_nest(sc, flush_event_send_interval=2.0 * sc.dt)
+    b = run_nest(sc, flush_event_send_interval=1e6)
     for name in TRACES + ("z",):
         np.testing.assert_array_equal(a.traces[name], b.traces[name])
     for col in ("step", "proj", "pre", "post", "w"):
@@ -163,7 +167,7 @@ def test_sine_event_reference_reproduces_nest_test(model):
 @pytest.mark.parametrize("model", list(NEST_TEST_LOSSES))
 def test_sine_event_nest_reproduces_nest_test_and_reference(model):
     sc = tasks.sine(family="event", model=model)
-    nest = run_event_nest(sc)
+    nest = run_nest(sc)
     np.testing.assert_allclose(nest_test_losses(sc, nest.traces["y"]), NEST_TEST_LOSSES[model], rtol=1e-8, atol=0)
     if model == "iaf":  # the full trace-by-trace check once on the 100-neuron network
         assert_same(sc, reference.run(sc), nest)
@@ -219,7 +223,7 @@ def test_surrogate_gradients_match_nest_test(function):
 
 def test_surrogate_scenario_runs_identically_on_nest():
     sc = surrogate_scenario("exponential")
-    ref, nest = reference.run(sc), run_event_nest(sc)
+    ref, nest = reference.run(sc), run_nest(sc)
     np.testing.assert_array_equal(ref.traces["z"], nest.traces["z"])
     np.testing.assert_allclose(nest.traces["psi"][12:17, 0], SURROGATE_REFERENCE["exponential"], rtol=1e-8, atol=0)
     for name in ("v", "psi"):
@@ -231,7 +235,7 @@ def test_evidence_event_runs_on_both_backends():
     sc = tasks.evidence(family="event", iterations=1)
     sc.n_sequences = 1
     ref = reference.run(sc, record_weight_events=False)
-    nest = run_event_nest(sc, record_weight_events=False)
+    nest = run_nest(sc, record_weight_events=False)
     assert ref.traces["z"].sum() > 300
     np.testing.assert_array_equal(ref.traces["z"], nest.traces["z"])
     for name in ("v", "psi", "learning_signal", "y", "error"):
@@ -290,6 +294,31 @@ def test_reference_equals_nest_on_many_random_networks():
     worst: dict[str, float] = {}
     for seed in range(N_RANDOM, N_RANDOM + 200):
         sc = random_event_scenario(seed)
-        for name, err in assert_same(sc, reference.run(sc), run_event_nest(sc)).items():
+        for name, err in assert_same(sc, reference.run(sc), run_nest(sc)).items():
             worst[name] = max(worst.get(name, 0.0), err)
     assert max(worst.values()) <= RTOL, worst
+
+
+# ------------------------------------------------------------------------------------ translation limits
+def test_weight_bound_below_one_millivolt_runs_and_clips_as_the_reference():
+    """``optimizer.w_max`` < 1 mV (below NEST's default weight) runs on NEST, bounds reached, same numbers."""
+    sc = random_event_scenario(5)
+    v = sc.validated()
+    w = np.concatenate([v.w_in.ravel(), v.w_rec.ravel(), v.w_out.ravel()])
+    sc.optimizer = {**sc.optimizer, "w_min": float(w.min()) - 1e-3, "w_max": float(w.max()) + 1e-3}
+    assert sc.optimizer["w_max"] < 1.0
+    ref, nest = reference.run(sc), run_nest(sc)
+    clipped = np.isin(ref.weight_events["w"], [sc.optimizer["w_min"], sc.optimizer["w_max"]]).sum()
+    assert clipped > 20, "the bounds should be reached"
+    assert_same(sc, ref, nest)
+
+
+def test_run_event_nest_is_a_deprecated_alias():
+    from eprop_plugins.backends.nest_builtin_event import run_event_nest
+
+    sc = random_event_scenario(0)
+    with pytest.warns(DeprecationWarning, match="use eprop_plugins.backends.nest_builtin.run"):
+        old = run_event_nest(sc, record_weight_events=False)
+    new = run_nest(sc, record_weight_events=False)
+    for name in TRACES + ("z",):
+        np.testing.assert_array_equal(old.traces[name], new.traces[name])

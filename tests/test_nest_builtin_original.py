@@ -183,3 +183,56 @@ def test_offset_current_that_fires_at_interval_start_is_refused():
     p["i_offset"] = 1.2 * (p["v_thresh"] - p["v_rest"]) * p["cm"] / (p["tau_m"] * (1.0 - np.exp(-1.0 / p["tau_m"])))
     with pytest.raises(ParameterError, match=r"populations\[0\]\.params\.i_offset = .* nA: allowed range on nest-builtin"):
         nest_builtin.run(sc)
+
+
+def test_offset_current_that_fires_at_interval_start_fails_in_nest_as_a_backend_error():
+    """The same scenario on the wiring layer without the check: NEST's KernelException, wrapped."""
+    import nest
+
+    from eprop_plugins.backends import nest_wiring
+    from eprop_plugins.errors import BackendError
+
+    sc = random_scenario("original", 2)
+    p = sc.populations[0].params
+    p["i_offset"] = 1.2 * (p["v_thresh"] - p["v_rest"]) * p["cm"] / (p["tau_m"] * (1.0 - np.exp(-1.0 / p["tau_m"])))
+    sc = sc.validated()
+    with pytest.raises(BackendError) as info:
+        nest_wiring.run(sc, nest_wiring.layout("original"), backend="nest-builtin")
+    err = info.value
+    assert err.backend == "nest-builtin" and err.scenario == sc.name
+    assert isinstance(err.original, nest.NESTError)
+    assert str(err).startswith(f"backend nest-builtin, scenario {sc.name}: NEST failed")
+    assert "another backend" in str(err) and "e-prop history" in str(err)
+    assert err.__cause__ is err.original
+
+
+def bounded(sc, eta_factor: float = 1.0, margin: float = 1e-3):
+    """``sc`` with weight bounds just outside its initial weights (all below 1 mV) and ``eta`` scaled."""
+    v = sc.validated()
+    w = np.concatenate([v.w_in.ravel(), v.w_rec.ravel(), v.w_out.ravel()])
+    assert w.max() + margin < 1.0
+    sc.optimizer = {**sc.optimizer, "w_min": float(w.min()) - margin, "w_max": float(w.max()) + margin,
+                    "eta": v.optimizer["eta"] * eta_factor}
+    return sc
+
+
+def test_weight_bound_below_one_millivolt_runs_and_clips_as_the_reference():
+    """NEST refuses Wmax below its default weight 1.0 unless the translation moves the default inside."""
+    sc = bounded(random_scenario("original", 0), eta_factor=10.0)
+    w_max = sc.optimizer["w_max"]
+    ref, nest = reference.run(sc), nest_builtin.run(sc)
+    assert np.sum(ref.weight_events["w"] == w_max) > 10, "the upper bound should be reached"
+    np.testing.assert_array_equal(nest.traces["z"], ref.traces["z"])
+    for key in ("step", "proj", "pre", "post"):
+        np.testing.assert_array_equal(nest.weight_events[key], ref.weight_events[key], err_msg=key)
+    assert max_relative_error(ref.weight_events["w"], nest.weight_events["w"]) <= RTOL
+    for name in TRACES:
+        assert max_relative_error(ref.traces[name], nest.traces[name]) <= RTOL, name
+    np.testing.assert_allclose(nest.losses, ref.losses, rtol=RTOL, atol=0)
+
+
+def test_result_meta_has_timings_and_no_build():
+    res = nest_builtin.run(random_scenario("original", 1), record_weight_events=False)
+    assert res.meta["compile_seconds"] == 0.0 and res.meta["cached"] is True
+    assert 0.0 < res.meta["simulate_seconds"] < res.meta["seconds"]
+    assert nest_builtin.build_key(random_scenario("original", 1)) is None and nest_builtin.is_built(None)

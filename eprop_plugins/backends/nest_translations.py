@@ -21,6 +21,7 @@ __all__ = [
     "MODEL_NAMES",
     "model_names",
     "to_nest",
+    "synapse_defaults",
     "from_nest",
 ]
 
@@ -133,6 +134,32 @@ def to_nest(table: tuple[Row, ...], values: dict[str, Any]) -> dict[str, Any]:
             value = value * row[2]
         out[nest_name] = value
     return out
+
+
+#: NEST's default weight of a connection model (the e-prop synapses check it against Wmin/Wmax)
+NEST_DEFAULT_WEIGHT = 1.0
+
+
+def synapse_defaults(optimizer: dict[str, Any]) -> dict[str, Any]:
+    """``SetDefaults`` status of NEST's e-prop synapse models for a validated canonical optimizer.
+
+    When the bounds change, NEST checks the model's default weight against them and refuses bounds
+    that exclude it (``BadProperty: weight ≤ maximal weight Wmax required.`` for ``w_max < 1``).
+    The default weight is therefore set inside ``[w_min, w_max]`` in the same call (NEST sets the
+    optimizer first, then checks the weight); every connection gets its own weight, so the default
+    is never used and any bounds the scenario accepts run.
+
+    Returns
+    -------
+    dict
+        ``{"optimizer": ..., "weight": ...}``.
+    """
+    weight = NEST_DEFAULT_WEIGHT
+    if optimizer.get("w_min") is not None:
+        weight = max(weight, optimizer["w_min"])
+    if optimizer.get("w_max") is not None:
+        weight = min(weight, optimizer["w_max"])
+    return {"optimizer": to_nest(OPTIMIZER, optimizer), "weight": float(weight)}
 
 
 def from_nest(table: tuple[Row, ...], status: dict[str, Any]) -> dict[str, Any]:
