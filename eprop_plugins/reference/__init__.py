@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Callable
 
 from ..results import Result
+from .event import run_event
+from .original import run_original
 
 __all__ = ["run"]
 
@@ -23,11 +25,7 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
     """
     sc = scenario.validated()
     if sc.family == "original":
-        from .original import run_original
-
         return run_original(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
-    from .event import run_event
-
     return run_event(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
 
 

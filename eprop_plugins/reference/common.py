@@ -1,4 +1,4 @@
-"""Pieces both families share: surrogate gradients, per-neuron constants, the weight optimizer.
+"""Pieces both families share: surrogate gradients, per-neuron constants, the weight optimizer, the recordings.
 
 Each formula is written once, in the floating-point order of NEST 3.10's C++ (so that the reference
 and NEST agree to the last bit wherever the inputs do).
@@ -14,8 +14,9 @@ import numpy as np
 
 from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
 
-__all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants", "Optimizer", "input_raster",
-           "ordered_sum"]
+__all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants",
+           "Optimizer", "input_raster", "ordered_sum", "NEURON_TRACES", "READOUT_TRACES", "allocate_traces",
+           "allocate_synapse_traces", "WeightSnapshots"]
 
 
 # C's libm (as NEST's and Brian2's generated code use it): NumPy's SIMD exp/power differ in the last
@@ -265,3 +266,44 @@ class Optimizer:
             step += 1
             keep = step < target
             idx, step, target = idx[keep], step[keep], target[keep]
+
+
+#: per-step float traces of the recurrent neurons (``z`` is stored apart, as int8)
+NEURON_TRACES = ("v", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr_reg")
+#: per-step traces of the readouts
+READOUT_TRACES = ("readout_v", "y", "target", "error")
+
+
+def allocate_traces(n_steps: int, n_rec: int, n_out: int) -> dict[str, np.ndarray]:
+    """Zeroed per-step traces of a run (names and units: :mod:`eprop_plugins.results`)."""
+    traces = {k: np.zeros((n_steps, n_rec)) for k in NEURON_TRACES}
+    traces["z"] = np.zeros((n_steps, n_rec), dtype=np.int8)
+    for k in READOUT_TRACES:
+        traces[k] = np.zeros((n_steps, n_out))
+    return traces
+
+
+def allocate_synapse_traces(n_steps: int, n_record: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Zeroed ``(n_steps, n_record)`` traces of the recorded synapses, one per name."""
+    return {k: np.zeros((n_steps, n_record)) for k in names}
+
+
+class WeightSnapshots:
+    """The dense weights at the end of every sequence: ``w_in``, ``w_rec``, ``w_out``, ``w_fb``.
+
+    Parameters
+    ----------
+    n_sequences : int
+        Number of snapshots.
+    n_in, n_rec, n_out : int
+        Sizes (``w_fb`` is ``(n_rec, n_out)``).
+    """
+
+    def __init__(self, n_sequences: int, n_in: int, n_rec: int, n_out: int) -> None:
+        shapes = {"w_in": (n_rec, n_in), "w_rec": (n_rec, n_rec), "w_out": (n_out, n_rec), "w_fb": (n_rec, n_out)}
+        self.arrays = {k: np.zeros((n_sequences,) + shape) for k, shape in shapes.items()}
+
+    def record(self, sequence: int, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, w_fb: np.ndarray) -> None:
+        """Store the weights in force at the end of ``sequence``."""
+        for k, w in (("w_in", w_in), ("w_rec", w_rec), ("w_out", w_out), ("w_fb", w_fb)):
+            self.arrays[k][sequence] = w

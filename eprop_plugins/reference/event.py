@@ -76,8 +76,9 @@ from typing import Callable
 import numpy as np
 
 from ..parameters import ParameterError, to_steps
-from ..results import Result, compute_losses, sort_weight_events
-from .common import NO_CUTOFF, Optimizer, input_raster, ordered_sum, readout_constants, recurrent_constants
+from ..results import Result, WeightEventLog, compute_losses
+from .common import (NO_CUTOFF, Optimizer, WeightSnapshots, allocate_synapse_traces, allocate_traces, input_raster,
+                     ordered_sum, readout_constants, recurrent_constants)
 
 __all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
@@ -308,15 +309,11 @@ def run_event(
         y = np.maximum(0.0 + kappa_out * y, v_min_out)
 
     # ------------------------------------------------------------------ recordings
-    tr = {k: np.zeros((N, n_rec)) for k in ("v", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr_reg")}
-    tr["z"] = np.zeros((N, n_rec), dtype=np.int8)
-    for k in ("readout_v", "y", "target", "error"):
-        tr[k] = np.zeros((N, n_out))
+    tr = allocate_traces(N, n_rec, n_out)
     rs = sc.record_synapses
-    syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar", "ebar_reg")}
-    snap = {k: np.zeros((sc.n_sequences,) + s) for k, s in
-            (("w_in", (n_rec, n_in)), ("w_rec", (n_rec, n_rec)), ("w_out", (n_out, n_rec)), ("w_fb", B.shape))}
-    events: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "proj", "pre", "post", "w")}
+    syn = allocate_synapse_traces(N, len(rs), ("zbar", "e", "ebar", "ebar_reg"))
+    snap = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out)
+    events = WeightEventLog()
     # history rows: index t + 1 holds aligned step t (row 0 = pre-roll step -1, all zero: its traces are 0)
     psi_h = np.zeros((N + 1, n_rec))
     fr_h = np.zeros((N + 1, n_rec))
@@ -346,7 +343,8 @@ def run_event(
             for i in np.nonzero(ev)[0]:
                 proj, pre = (0, i) if i < n_in else (1, i - n_in)
                 posts = post_idx if proj == 0 else post_idx[post_idx != pre]
-                _append(events, n, proj, pre, posts, hid.w[posts, i])
+                if posts.size:  # a one-neuron network has no recurrent synapses
+                    events.add(n, proj, pre, posts, hid.w[posts, i])
         # -------------------------------------------- recurrent neurons
         z_in = ordered_sum(hid.w, ev)
         psi, spike = neuron_step(z_in, p_i * i_e, i_e)
@@ -357,7 +355,7 @@ def run_event(
         out.arrive(n, spike)
         if record_weight_events and spike.any():
             for i in np.nonzero(spike)[0]:
-                _append(events, n, 2, i, out_idx, out.w[:, i])
+                events.add(n, 2, i, out_idx, out.w[:, i])
         y = np.maximum(p_i_out * i_e_out + ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
@@ -384,8 +382,7 @@ def run_event(
 
         if (n + 1) % T == 0:
             s = n // T
-            snap["w_in"][s], snap["w_rec"][s] = hid.w[:, :n_in], hid.w[:, n_in:]
-            snap["w_out"][s], snap["w_fb"][s] = out.w, B
+            snap.record(s, hid.w[:, :n_in], hid.w[:, n_in:], out.w, B)
             it_len = sc.iteration_sequences
             if (s + 1) % it_len == 0:
                 it = (s + 1) // it_len - 1
@@ -396,9 +393,6 @@ def run_event(
                     on_iteration(it, loss)
     tr["learning_signal"] = L_h[1:]
 
-    wev = {k: (np.concatenate(v_) if v_ else np.zeros(0)) for k, v_ in events.items()}
-    if record_weight_events and events["step"]:
-        wev = sort_weight_events(wev)
     return Result(
         scenario=sc.name,
         family="event",
@@ -406,15 +400,8 @@ def run_event(
         losses=np.array(losses),
         traces=tr,
         synapse_traces=syn,
-        weight_events=wev,
-        weights=snap,
+        weight_events=events.arrays(),
+        weights=snap.arrays,
         meta={"seconds": time.perf_counter() - t0},
     )
 
-
-def _append(events: dict, step: int, proj: int, pre: int, post: np.ndarray, w: np.ndarray) -> None:
-    events["step"].append(np.full(post.size, step, dtype=np.int64))
-    events["proj"].append(np.full(post.size, proj, dtype=np.int8))
-    events["pre"].append(np.full(post.size, pre, dtype=np.int64))
-    events["post"].append(np.asarray(post, dtype=np.int64))
-    events["w"].append(np.array(w, dtype=float))

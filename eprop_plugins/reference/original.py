@@ -12,8 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..results import Result, compute_losses, sort_weight_events
-from .common import Optimizer, c_exp, input_raster, ordered_sum, readout_constants, recurrent_constants
+from ..results import Result, WeightEventLog, compute_losses
+from .common import (Optimizer, WeightSnapshots, allocate_synapse_traces, allocate_traces, c_exp, input_raster,
+                     ordered_sum, readout_constants, recurrent_constants)
 
 __all__ = ["run_original"]
 
@@ -70,14 +71,11 @@ def run_original(
     x_all = input_raster(sc)
 
     # recorded traces
-    tr = {k: np.zeros((N, n_rec)) for k in ("v", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr_reg")}
-    tr["z"] = np.zeros((N, n_rec), dtype=np.int8)
-    for k in ("readout_v", "y", "target", "error"):
-        tr[k] = np.zeros((N, n_out))
+    tr = allocate_traces(N, n_rec, n_out)
     rs = sc.record_synapses
-    syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar")}
-    weights = {k: np.zeros((sc.n_sequences,) + m.shape) for k, m in (("w_in", w_in), ("w_rec", w_rec), ("w_out", w_out), ("w_fb", B))}
-    events: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "proj", "pre", "post", "w")}
+    syn = allocate_synapse_traces(N, len(rs), ("zbar", "e", "ebar"))
+    weights = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out)
+    events = WeightEventLog()
 
     losses = []
     for s in range(sc.n_sequences):
@@ -158,10 +156,10 @@ def run_original(
                 rep_t = np.repeat(t_sel, n_rec)
                 rep_p = np.repeat(p_sel, n_rec)
                 keep = (rep_p != post) if proj == 1 else np.ones(post.size, bool)
-                _append(events, n0 + rep_t[keep], proj, rep_p[keep], post[keep], mat[post[keep], rep_p[keep]])
+                events.add(n0 + rep_t[keep], proj, rep_p[keep], post[keep], mat[post[keep], rep_p[keep]])
             to, jo = np.nonzero(z_int)
             post = np.tile(np.arange(n_out), to.size)
-            _append(events, n0 + np.repeat(to, n_out), 2, np.repeat(jo, n_out), post, w_out[post, np.repeat(jo, n_out)])
+            events.add(n0 + np.repeat(to, n_out), 2, np.repeat(jo, n_out), post, w_out[post, np.repeat(jo, n_out)])
 
         # ---------------------------------------------------------------- gradients over the interval
         zbar = np.zeros((n_rec, n_in + n_rec))
@@ -217,7 +215,7 @@ def run_original(
         w_out = opt_out.step(s + 1, grad_out, w_out)
         if feedback == "symmetric":
             B = w_out.T.copy()
-        weights["w_in"][s], weights["w_rec"][s], weights["w_out"][s], weights["w_fb"][s] = w_in, w_rec, w_out, B
+        weights.record(s, w_in, w_rec, w_out, B)
 
         it_len = sc.iteration_sequences
         if (s + 1) % it_len == 0:
@@ -228,9 +226,6 @@ def run_original(
             if on_iteration is not None:
                 on_iteration(it, loss)
 
-    wev = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in events.items()}
-    if record_weight_events:
-        wev = sort_weight_events(wev)
     losses_arr = np.array(losses)
     return Result(
         scenario=sc.name,
@@ -239,8 +234,8 @@ def run_original(
         losses=losses_arr,
         traces=tr,
         synapse_traces=syn,
-        weight_events=wev,
-        weights=weights,
+        weight_events=events.arrays(),
+        weights=weights.arrays,
         meta={"seconds": time.perf_counter() - t0},
     )
 
@@ -249,10 +244,3 @@ def _record_index(rs, n_in: int) -> list[int]:
     """Column of each recorded in/rec synapse in the concatenated [inputs, recurrent] presynaptic axis."""
     return [pre if proj == "in" else n_in + pre for proj, pre, _ in rs]
 
-
-def _append(events: dict, step, proj: int, pre, post, w) -> None:
-    events["step"].append(np.asarray(step, dtype=np.int64))
-    events["proj"].append(np.full(np.size(step), proj, dtype=np.int8))
-    events["pre"].append(np.asarray(pre, dtype=np.int64))
-    events["post"].append(np.asarray(post, dtype=np.int64))
-    events["w"].append(np.asarray(w, dtype=float))
