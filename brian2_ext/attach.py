@@ -17,6 +17,7 @@ See ``docs/brian2_attach.rst`` for the mapping from Brian2 models to e-prop fami
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,11 +30,21 @@ from eprop_plugins.scenario import Population, Scenario
 
 from .attach_inspect import (EPROP_SLOTS, IncompatibleModelError, common_dt, quantity_to_canonical, read_inputs, read_recurrent,
                              read_synapses)
+from .runner import run_scenario
 
 __all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError", "schedule_like_eprop"]
 
-#: recurrent parameters that come from the user's Brian2 model, never from ``eprop=``
+#: recurrent parameters that come from the user's Brian2 model, never from ``parameters['eprop']``
 FROM_MODEL = ("tau_m", "cm", "v_rest", "v_thresh", "v_min", "tau_refrac", "i_offset", "regular_spike_arrival")
+
+#: the e-prop family that attach_eprop maps Brian2 models to
+FAMILY = "original"
+
+#: sections of ``parameters=``: the scenario's canonical sections, ``eprop`` for the recurrent e-prop parameters
+PARAMETER_SECTIONS = ("network", "readout", "optimizer", "synapse", "eprop")
+
+#: keys of ``readout_weights=``
+READOUT_WEIGHT_KEYS = ("w_out", "w_fb", "seed")
 
 
 def _canonical(table: str, values: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
@@ -53,7 +64,7 @@ def _brian2_state_preserved():
 
     names = ["codegen.target", "codegen.loop_invariant_optimisations", "codegen.cpp.extra_compile_args_gcc",
              "codegen.runtime.cython.cache_dir", "devices.cpp_standalone.openmp_threads",
-             "logging.console_log_level"]
+             "devices.cpp_standalone.extra_make_args_unix", "logging.console_log_level"]
     saved = {n: b2.prefs[n] for n in names}
     dt = b2.defaultclock.dt
     try:
@@ -229,8 +240,6 @@ class EpropAttachment:
         on_iteration : callable, optional
             ``on_iteration(index, loss)`` after each iteration.
         """
-        from .runner import run_scenario
-
         sc = self.scenario(iterations, target, record_synapses=record_synapses)
         with _brian2_state_preserved():
             # record=True: run_scenario returns the weight snapshots (the trained weights) only from recorded runs
@@ -322,19 +331,13 @@ def attach_eprop(
     synapses_in,
     synapses_rec=None,
     *,
-    network: Mapping[str, Any],
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
     n_out: int = 1,
-    readout: Mapping[str, Any] | None = None,
-    optimizer: Mapping[str, Any] | None = None,
-    synapse: Mapping[str, Any] | None = None,
-    eprop: Mapping[str, Any] | None = None,
-    w_out: Any = None,
-    w_fb: Any = None,
-    seed: int = 0,
+    readout_weights: Mapping[str, Any] | None = None,
     voltage: str = "v",
     weight: str = "w",
     namespace: Mapping[str, Any] | None = None,
-    family: str = "original",
+    **deprecated: Any,
 ) -> EpropAttachment:
     """Attach e-prop learning to an existing Brian2 network.
 
@@ -351,31 +354,30 @@ def attach_eprop(
         ``w : volt`` and ``on_pre='v_post += w'`` (or ``'v_post += (1 - exp(-dt/tau_m))*w'``,
         TensorFlow form), delay 0.  Without ``synapses_rec`` new plastic recurrent synapses with
         w = 0 are created (``EpropAttachment.new_objects``).
-    network : mapping
-        Canonical network parameters: ``sequence`` (required, ms or a Brian2 time),
-        ``learning_window``, ``feedback``.  ``dt`` is the user's clock.
+    parameters : mapping of mappings
+        Canonical parameters by section (numbers in canonical units or Brian2 quantities), checked
+        like a scenario file's (:mod:`eprop_plugins.parameters`):
+
+        * ``network`` (required): ``sequence`` (required, ms or a Brian2 time), ``learning_window``,
+          ``feedback``; ``dt`` is the user's clock and ``family`` is 'original';
+        * ``readout``, ``optimizer``, ``synapse``: as in a scenario;
+        * ``eprop``: the recurrent parameters a Brian2 LIF does not have (``surrogate_gradient_function``,
+          ``surrogate_gradient_height``, ``surrogate_gradient_width``, ``c_reg``, ``f_target``).
     n_out : int
         Number of readouts.
-    readout, optimizer, synapse : mapping, optional
-        Canonical readout, optimizer and synapse parameters (numbers in canonical units or Brian2
-        quantities).
-    eprop : mapping, optional
-        The e-prop recurrent parameters that a Brian2 LIF does not have: ``surrogate_gradient_function``,
-        ``surrogate_gradient_height``, ``surrogate_gradient_width``, ``c_reg``, ``f_target``.
-    w_out : array_like or Quantity, optional
-        Readout weights ``(n_out, n_rec)`` in mV; default ``N(0, 1)/sqrt(n_rec)`` drawn with ``seed``.
-    w_fb : array_like, optional
-        Feedback weights ``(n_rec, n_out)`` for ``feedback='random'``; default ``N(0, 1)/sqrt(n_rec)``
-        (drawn after ``w_out``).
-    seed : int
-        Seed of the default readout and feedback weights.
+    readout_weights : mapping, optional
+        ``w_out``: readout weights ``(n_out, n_rec)`` in mV (default ``N(0, 1)/sqrt(n_rec)`` drawn with
+        ``seed``); ``w_fb``: feedback weights ``(n_rec, n_out)`` for ``feedback='random'`` (default
+        ``N(0, 1)/sqrt(n_rec)``, drawn after ``w_out``); ``seed`` (default 0).
     voltage, weight : str
         Names of the membrane potential and of the synaptic weight.
     namespace : mapping, optional
         External names used in the model strings (as for ``Network.run``); default: the caller's
         locals and globals.
-    family : str
-        'original' (the e-prop family brian2_ext runs).
+    **deprecated
+        The keywords of earlier versions (``network=``, ``readout=``, ``optimizer=``, ``synapse=``,
+        ``eprop=``, ``w_out=``, ``w_fb=``, ``seed=``, ``family=``): still accepted, with a
+        DeprecationWarning; they fill ``parameters`` and ``readout_weights``.
 
     Returns
     -------
@@ -386,55 +388,46 @@ def attach_eprop(
     IncompatibleModelError
         The Brian2 model is not an e-prop model of the family; the message says what to change.
     ParameterError
-        A canonical parameter is unknown, out of range or has the wrong dimensions.
+        A canonical parameter is unknown, out of range or has the wrong dimensions (the message
+        names it as ``section.name``), or a weight matrix has the wrong shape.
     """
     import brian2 as b2
 
-    if family != "original":
-        raise ParameterError(
-            f"family = {family!r}: brian2_ext runs the 'original' family so far; see docs/brian2_attach.rst "
-            f"for the event-family mapping")
+    parameters, readout_weights = _from_deprecated_keywords(parameters, readout_weights, deprecated)
+    sections = _sections(parameters)
+    weights_in = _readout_weight_options(readout_weights)
     if namespace is None:
         from brian2.core.namespace import get_local_namespace
 
         namespace = get_local_namespace(level=1)
-    rec_model = read_recurrent(recurrent, namespace, voltage=voltage, family=family)
+    rec_model = read_recurrent(recurrent, namespace, voltage=voltage, family=FAMILY)
     objects = [inputs, recurrent, synapses_in] + ([synapses_rec] if synapses_rec is not None else [])
     dt = common_dt(objects)
-
-    net = _canonical("network", network, "network")
-    for key in ("dt", "family"):
-        if key in net:
-            raise ParameterError(f"network.{key}: set by the Brian2 model (dt = {dt} ms, family = {family!r}), "
-                                 f"not a parameter of attach_eprop")
-    if "sequence" not in net:
-        raise ParameterError("network.sequence: required (length of one sequence in ms, e.g. 1000*ms); the input "
-                             "pattern and the target are given per sequence")
-    net = par.complete("network", {**net, "dt": dt, "family": family}, where="network")
+    net = _network_parameters(sections["network"], dt)
     T = par.to_steps(net["sequence"], dt, "network.sequence", allow_zero=False)
     input_steps = read_inputs(inputs, T, dt)
 
-    extra = _canonical("recurrent", eprop, "eprop")
+    extra = _canonical("recurrent", sections["eprop"], "eprop")
     for key in extra:
         if key in FROM_MODEL:
             raise ParameterError(
                 f"eprop.{key}: read from {type(recurrent).__name__} '{recurrent.name}' (and its Synapses); "
                 f"change it in the Brian2 model")
-    s_rec = None
-    s_in = read_synapses(synapses_in, inputs, recurrent, recurrent=False, voltage=voltage,
-                         tau_m=rec_model.params["tau_m"], namespace=namespace, weight=weight)
+    tau_m = rec_model.params["tau_m"]
+    s_in = read_synapses(synapses_in, inputs, recurrent, recurrent=False, voltage=voltage, tau_m=tau_m,
+                         namespace=namespace, weight=weight)
     new_objects = []
     if synapses_rec is None and len(recurrent) > 1:
         zeta = "" if s_in.regular_spike_arrival else "(1 - exp(-dt/tau_m_eprop))*"
         synapses_rec = b2.Synapses(recurrent, recurrent, f"{weight} : volt",
                                    on_pre=f"{voltage}_post += {zeta}{weight}", name=f"{recurrent.name}_eprop_rec",
-                                   namespace={"tau_m_eprop": rec_model.params["tau_m"] * b2.ms})
+                                   namespace={"tau_m_eprop": tau_m * b2.ms})
         synapses_rec.connect(condition="i != j")
         new_objects.append(synapses_rec)
-    w_rec = np.zeros((len(recurrent), len(recurrent)))
+    s_rec, w_rec = None, np.zeros((len(recurrent), len(recurrent)))
     if synapses_rec is not None:
-        s_rec = read_synapses(synapses_rec, recurrent, recurrent, recurrent=True, voltage=voltage,
-                              tau_m=rec_model.params["tau_m"], namespace=namespace, weight=weight)
+        s_rec = read_synapses(synapses_rec, recurrent, recurrent, recurrent=True, voltage=voltage, tau_m=tau_m,
+                              namespace=namespace, weight=weight)
         if s_rec.regular_spike_arrival != s_in.regular_spike_arrival:
             raise IncompatibleModelError(
                 f"Synapses '{synapses_in.name}' and '{synapses_rec.name}': one adds w, the other "
@@ -442,31 +435,13 @@ def attach_eprop(
                 f"so both projections must use the same form")
         w_rec = s_rec.weights
     params = {**rec_model.params, "regular_spike_arrival": s_in.regular_spike_arrival, **extra}
-    params = par.complete("recurrent", params, family=family, model=rec_model.model,
+    params = par.complete("recurrent", params, family=FAMILY, model=rec_model.model,
                           where=f"NeuronGroup '{recurrent.name}'")
     population = Population(rec_model.model, len(recurrent), params)
-
-    ro = par.complete("readout", _canonical("readout", readout, "readout"), family=family, where="readout")
-    opt = par.complete("optimizer", _canonical("optimizer", optimizer, "optimizer"), family=family, where="optimizer")
-    if opt["w_min"] > opt["w_max"]:
-        raise ParameterError(f"optimizer.w_min = {opt['w_min']} mV: allowed range is <= w_max ({opt['w_max']} mV)")
-    syn = par.complete("synapse", _canonical("synapse", synapse, "synapse"), family=family, where="synapse")
-    if not isinstance(n_out, (int, np.integer)) or n_out < 1:
-        raise ParameterError(f"n_out = {n_out!r}: allowed range is integer >= 1")
-    if ro["loss"] == "cross_entropy" and n_out < 2:
-        raise ParameterError(f"n_out = {n_out}: cross_entropy needs at least 2 readouts")
-
-    n_rec = len(recurrent)
-    rng = np.random.default_rng(seed)
-    w_out_default = rng.standard_normal((n_out, n_rec)) / np.sqrt(n_rec)
-    w_fb_default = rng.standard_normal((n_rec, n_out)) / np.sqrt(n_rec)
-    w_out = w_out_default if w_out is None else np.asarray(quantity_to_canonical(w_out, "mV", "w_out"), dtype=float)
-    if w_fb is None:
-        w_fb = w_fb_default if net["feedback"] == "random" else w_out.T.copy()
-    w_fb = np.asarray(quantity_to_canonical(w_fb, "1", "w_fb"), dtype=float)
-    for name, arr, shape in (("w_out", w_out, (n_out, n_rec)), ("w_fb", w_fb, (n_rec, n_out))):
-        if arr.shape != shape or not np.all(np.isfinite(arr)):
-            raise ParameterError(f"{name}: shape {arr.shape}, expected finite values of shape {shape} [post, pre]")
+    # the remaining checks (ranges, w_min <= w_max, readouts for cross-entropy, shapes) are the scenario's
+    ro, opt, syn = (par.complete(name, _canonical(name, sections[name], name), family=FAMILY, where=name)
+                    for name in ("readout", "optimizer", "synapse"))
+    w_out, w_fb = _initial_readout_weights(n_out, len(recurrent), net["feedback"], **weights_in)
 
     att = EpropAttachment(
         inputs=inputs, recurrent=recurrent, syn_in=synapses_in, syn_rec=synapses_rec, population=population,
@@ -477,3 +452,90 @@ def attach_eprop(
     att.population_voltage, att._namespace = voltage, namespace
     att.scenario(1, np.zeros((n_out, T)))  # validate everything now, not at the first train()
     return att
+
+
+def _sections(parameters: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The parameter sections, each a dict (missing ones empty); unknown sections are an error."""
+    if parameters is None:
+        raise ParameterError("parameters: required, a mapping with at least "
+                             "{'network': {'sequence': <length of one sequence>}}")
+    if not isinstance(parameters, Mapping):
+        raise ParameterError(f"parameters = {parameters!r}: expected a mapping of sections "
+                             f"({', '.join(PARAMETER_SECTIONS)})")
+    unknown = sorted(set(parameters) - set(PARAMETER_SECTIONS))
+    if unknown:
+        raise ParameterError(f"parameters.{unknown[0]}: unknown section; valid sections are "
+                             f"{', '.join(PARAMETER_SECTIONS)}")
+    out = {}
+    for name in PARAMETER_SECTIONS:
+        section = parameters.get(name) or {}
+        if not isinstance(section, Mapping):
+            raise ParameterError(f"parameters.{name} = {section!r}: expected a mapping of parameter names to values")
+        out[name] = dict(section)
+    return out
+
+
+def _network_parameters(network: dict[str, Any], dt: float) -> dict[str, Any]:
+    """The complete network section: the user's, with ``dt`` from the Brian2 clock and the family."""
+    net = _canonical("network", network, "network")
+    if net.get("family", FAMILY) != FAMILY:
+        raise ParameterError(
+            f"network.family = {net['family']!r}: brian2_ext runs the 'original' family so far; see "
+            f"docs/brian2_attach.rst for the event-family mapping")
+    if "dt" in net:
+        raise ParameterError(f"network.dt: set by the Brian2 model (dt = {dt} ms), not a parameter of attach_eprop")
+    if "sequence" not in net:
+        raise ParameterError("network.sequence: required (length of one sequence in ms, e.g. 1000*ms); the input "
+                             "pattern and the target are given per sequence")
+    return par.complete("network", {**net, "dt": dt, "family": FAMILY}, where="network")
+
+
+def _readout_weight_options(readout_weights: Mapping[str, Any] | None) -> dict[str, Any]:
+    options = dict(readout_weights or {})
+    unknown = sorted(set(options) - set(READOUT_WEIGHT_KEYS))
+    if unknown:
+        raise ParameterError(f"readout_weights.{unknown[0]}: unknown key; valid keys are {', '.join(READOUT_WEIGHT_KEYS)}")
+    return options
+
+
+def _initial_readout_weights(n_out: Any, n_rec: int, feedback: str, w_out: Any = None, w_fb: Any = None,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Readout weights (mV) and feedback weights: the user's, or ``N(0, 1)/sqrt(n_rec)`` drawn with ``seed``."""
+    if not isinstance(n_out, (int, np.integer)) or isinstance(n_out, bool) or n_out < 1:
+        raise ParameterError(f"n_out = {n_out!r}: allowed range is integer >= 1")
+    rng = np.random.default_rng(seed)
+    w_out_default = rng.standard_normal((n_out, n_rec)) / np.sqrt(n_rec)
+    w_fb_default = rng.standard_normal((n_rec, n_out)) / np.sqrt(n_rec)
+    w_out = w_out_default if w_out is None else np.asarray(quantity_to_canonical(w_out, "mV", "w_out"), dtype=float)
+    if w_fb is None:
+        w_fb = w_fb_default if feedback == "random" else np.asarray(w_out).T.copy()
+    w_fb = np.asarray(quantity_to_canonical(w_fb, "1", "w_fb"), dtype=float)
+    # the scenario checks the shapes against its sizes, which come from these matrices: check n_out here
+    for name, arr, shape in (("w_out", w_out, (n_out, n_rec)), ("w_fb", w_fb, (n_rec, n_out))):
+        if arr.shape != shape:
+            raise ParameterError(f"{name}: shape {arr.shape}, expected shape {shape} [post, pre] (n_out = {n_out})")
+    return w_out, w_fb
+
+
+
+
+def _from_deprecated_keywords(parameters, readout_weights, old: dict[str, Any]):
+    """``parameters`` and ``readout_weights`` completed from the keywords of earlier versions."""
+    if not old:
+        return parameters, readout_weights
+    unknown = sorted(set(old) - set(PARAMETER_SECTIONS) - set(READOUT_WEIGHT_KEYS) - {"family"})
+    if unknown:
+        raise TypeError(f"attach_eprop() got an unexpected keyword argument {unknown[0]!r}")
+    warnings.warn("attach_eprop(network=..., readout=..., optimizer=..., synapse=..., eprop=..., w_out=..., w_fb=..., "
+                  "seed=..., family=...) is deprecated: pass parameters={'network': {...}, 'readout': {...}, ...} and "
+                  "readout_weights={'w_out': ..., 'w_fb': ..., 'seed': ...}", DeprecationWarning, stacklevel=3)
+    sections = {k: old[k] for k in PARAMETER_SECTIONS if k in old}
+    weights = {k: old[k] for k in READOUT_WEIGHT_KEYS if k in old}
+    if sections and parameters is not None:
+        raise ParameterError(f"{next(iter(sections))}: given both as a keyword and in parameters=; use parameters= only")
+    if weights and readout_weights is not None:
+        raise ParameterError(f"{next(iter(weights))}: given both as a keyword and in readout_weights=; "
+                             f"use readout_weights= only")
+    if "family" in old:
+        sections["network"] = {**dict(sections.get("network") or {}), "family": old["family"]}
+    return (parameters if not sections else sections), (readout_weights if not weights else weights)

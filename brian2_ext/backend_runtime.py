@@ -6,7 +6,13 @@ from typing import Callable
 
 from eprop_plugins.results import Result
 
-__all__ = ["run", "check"]
+from . import builds
+from .checks import check_brian2
+from .runner import run_scenario
+
+__all__ = ["run", "check", "build_key", "is_built"]
+
+MODE = "cython"
 
 
 def run(scenario, *, record_weight_events: bool = True,
@@ -15,14 +21,20 @@ def run(scenario, *, record_weight_events: bool = True,
 
     ``record=False`` (losses only) switches the per-step monitors off.
     """
-    from .runner import run_scenario
-
-    return run_scenario(scenario, mode="cython", record_weight_events=record_weight_events,
+    return run_scenario(scenario, mode=MODE, record_weight_events=record_weight_events,
                         record=record, on_iteration=on_iteration, backend="brian2")
+
+
+def build_key(scenario, *, record: bool = True, record_weight_events: bool = True) -> str | None:
+    """Key of the Cython module set a scenario needs (no code generation)."""
+    return builds.build_key(scenario.validated(), MODE, record=record, record_weight_events=record_weight_events)
+
+
+def is_built(scenario, *, record: bool = True, record_weight_events: bool = True) -> bool:
+    """True if this scenario's structure was compiled before (cheap: a marker file)."""
+    return builds.is_built(scenario.validated(), MODE, record=record, record_weight_events=record_weight_events)
 
 
 def check() -> None:
     """Raise ImportError/RuntimeError when Brian2 with Cython cannot run here."""
-    from .checks import check_brian2
-
     check_brian2(standalone=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eprop_plugins.cache import cache_root
+
 __all__ = ["cache_dir", "EXACT_GCC_FLAGS", "STANDALONE_GCC_FLAGS", "cpu_tag", "configure"]
 
 #: compiler flags that keep IEEE evaluation order (no fast math, no FMA contraction)
@@ -41,9 +43,8 @@ def cpu_tag() -> str:
 
 
 def cache_dir(*parts: str) -> Path:
-    """Directory for Brian2 build products: ``$EPROP_CACHE_DIR`` or ``~/.cache/eprop-plugins``."""
-    root = Path(os.environ.get("EPROP_CACHE_DIR") or Path.home() / ".cache" / "eprop-plugins")
-    path = root.joinpath("brian2", *parts)
+    """Directory ``brian2/<parts>`` under the project's cache root (:func:`eprop_plugins.cache.cache_root`)."""
+    path = cache_root().joinpath("brian2", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -67,4 +68,6 @@ def configure(target: str = "cython", threads: int = 1, standalone: bool = False
     prefs.codegen.target = target
     prefs.codegen.runtime.cython.cache_dir = str(cache_dir("cython"))
     prefs.devices.cpp_standalone.openmp_threads = 0 if threads <= 1 else int(threads)
+    # Brian2's default is an unbounded `make -j`: one compiler per source file at once (~50), several GB
+    prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]
     prefs.logging.console_log_level = "WARNING"

@@ -1,47 +1,42 @@
 """Run an event-family scenario on an :class:`~brian2_ext.network_event.EventNetwork` (runtime or cpp_standalone).
 
 One simulation of ``n_steps + 2`` Brian2 steps (see :mod:`brian2_ext.equations_event` for the
-time shift); traces are read from the monitors and put into aligned time.
+time shift), in both modes; ``on_iteration`` is called after it.  Traces are read from the
+monitors and put into aligned time.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference.common import recurrent_constants
-from eprop_plugins.results import Result, compute_losses, sort_weight_events
+from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
 from .network_event import EventNetwork, event_structure_of
+from .runner_common import initial_weights, make_result, start_values, synapse_trace_arrays, weight_snapshots
+from .sessions import open_session
 
 __all__ = ["run_event_scenario"]
+
+#: (result key, projection, monitor, variable) of the per-sequence weight monitors
+_SNAPSHOTS = (("w_in", "in", "snap_in", "wsnap"), ("w_rec", "rec", "snap_rec", "wsnap"),
+              ("w_out", "out", "snap_out", "w"), ("w_fb", "out", "snap_out", "B"))
 
 
 def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: bool,
                        on_iteration: Callable[[int, float], None] | None, threads: int, backend: str,
                        t_start: float) -> Result:
     """Simulate a validated event-family scenario; arguments as :func:`brian2_ext.runner.run_scenario`."""
-    from .runner import RuntimeSession, StandaloneSession
-
     st = event_structure_of(sc, record=record, weight_trace=record_weight_events)
-    rs = sc.record_synapses if record else []
-    if mode == "standalone":
-        session = StandaloneSession.get(st, sc.dt, rs, threads, network_cls=EventNetwork)
-    elif mode in ("cython", "numpy"):
-        t0 = time.perf_counter()
-        session = RuntimeSession(st, sc.dt, rs, mode, network_cls=EventNetwork)
-        session.build_seconds = time.perf_counter() - t0
-    else:
-        raise ParameterError(f"mode = {mode!r}: allowed values are cython, numpy, standalone")
+    session = open_session(mode, st, sc.dt, sc.record_synapses if record else [], threads=threads,
+                           network_cls=EventNetwork, scenario=sc.name, backend=backend)
     m = session.model
-    initial = {"in": sc.w_in.copy(), "rec": sc.w_rec.copy(), "out": sc.w_out.copy(), "fb": sc.effective_feedback()}
-    values = dict(m.constant_values(sc))
-    values.update(m.run_values(sc, initial))
-    values = {k: v for k, v in values.items() if np.size(v)}
+    initial = initial_weights(sc)
+    values = start_values(m, sc, initial)
     t0 = time.perf_counter()
     if mode == "standalone":
         session.run(values)
@@ -59,92 +54,70 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
         losses.append(float(compute_losses(sc, y[sl], sc.target[:, sl].T, sl.start)[0]))
         if on_iteration is not None:
             on_iteration(it, losses[-1])
-    tr: dict[str, np.ndarray] = {}
     syn: dict[str, np.ndarray] = {}
     snaps: dict[str, np.ndarray] = {}
-    wev = {k: np.zeros(0) for k in ("step", "proj", "pre", "post", "w")}
+    wev = WeightEventLog().arrays()
     if record:
-        tr, syn, snaps = _recorded(sc, m, initial, y)
+        tr = _neuron_traces(sc, m, y)
+        syn = _synapse_traces(sc, m)
+        snaps = weight_snapshots(sc, m, initial, _SNAPSHOTS)
         if record_weight_events:
             wev = _weight_events(sc, m, tr["z"])
     else:
         tr = {"y": y, "target": sc.target[:, :N].T.copy()}
-    n_it = max(sc.n_iterations, 1)
-    return Result(
-        scenario=sc.name, family=sc.family, backend=backend, losses=np.array(losses), traces=tr,
-        synapse_traces=syn, weight_events=wev, weights=snaps,
-        meta={"seconds": time.perf_counter() - t_start, "build_seconds": session.build_seconds,
-              "run_seconds": run_seconds, "seconds_per_iteration": run_seconds / n_it, "mode": mode,
-              "compiled": bool(session.compiled), "record": record},
-    )
+    return make_result(sc, backend=backend, mode=mode, session=session, losses=losses, traces=tr, synapse_traces=syn,
+                       weight_events=wev, weights=snaps, run_seconds=run_seconds, t_start=t_start, record=record)
 
 
-def _recorded(sc, m: EventNetwork, initial: dict[str, np.ndarray], y: np.ndarray):
-    """Aligned traces, conceptual synapse traces (owed decays applied) and weight snapshots."""
+def _neuron_traces(sc, m: EventNetwork, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-step traces in aligned time (Brian2 step s = aligned step s - 1); ``y``: the readout signal."""
     c = recurrent_constants(sc)
-    N, T = m.n_steps, m.st.steps
+    N = m.n_steps
     mr, mo = m.monitors["rec"], m.monitors["out"]
-    rows = slice(1, N + 1)  # Brian2 step s = aligned step s - 1
+    rows = slice(1, N + 1)
 
     def rec(var):
         return np.asarray(getattr(mr, var))[:, rows].T
 
-    tr: dict[str, np.ndarray] = {
+    return {
         "v": rec("v") + c.v_rest, "z": rec("z").astype(np.int8), "psi": rec("psi"), "adaptation": rec("a"),
         "v_th_adapt": rec("thr") + c.v_rest, "learning_signal": rec("L"), "fr_reg": rec("fr"),
         "readout_v": y.copy(), "y": y, "error": np.asarray(mo.err)[:, rows].T, "target": sc.target[:, :N].T.copy(),
     }
-    rs = sc.record_synapses
-    if rs:
-        syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar", "ebar_reg")}
-        kappa_out = math.exp(-sc.dt / sc.readout["tau_m"])
-        for q, (proj, pre, post) in enumerate(rs):
-            ms = m.monitors[f"syn_{proj}"]
-            row = list(ms.record).index(m.synapse_index(proj, pre, post))
-            # history step t is integrated in Brian2 step t + 1 (hidden) or t + 2 (readout)
-            sl = slice(1, N + 1) if proj != "out" else slice(2, N + 2)
-            dec = np.asarray(ms.dec)[row, sl]
-            zb = np.asarray(ms.zbar)[row, sl]
-            if proj == "out":
-                f = np.array([math.pow(kappa_out, int(k)) for k in dec])
-                syn["zbar"][:, q] = zb * f
-                syn["ebar"][:, q] = zb * f
-            else:
-                col = post
-                f = np.array([math.pow(c.alpha[col], int(k)) for k in dec])
-                syn["zbar"][:, q] = zb * f
-                syn["ebar"][:, q] = np.asarray(ms.ebar)[row, sl] * [math.pow(c.kappa[col], int(k)) for k in dec]
-                syn["ebar_reg"][:, q] = np.asarray(ms.ebar_reg)[row, sl] * [math.pow(c.kappa_reg[col], int(k))
-                                                                            for k in dec]
-            syn["e"][:, q] = np.asarray(ms.elig)[row, sl]
-    else:
-        syn = {}
-    snaps = {}
-    n_seq = sc.n_sequences
-    for key, proj, mon_key, var in (("w_in", "in", "snap_in", "wsnap"), ("w_rec", "rec", "snap_rec", "wsnap"),
-                                    ("w_out", "out", "snap_out", "w"), ("w_fb", "out", "snap_out", "B")):
-        mon = m.monitors.get(mon_key)
-        if mon is None:  # no recurrent synapses
-            snaps[key] = np.broadcast_to(initial[proj], (n_seq,) + initial[proj].shape).copy()
-            continue
-        vals = np.asarray(getattr(mon, var))[:, 1 : n_seq + 1]
-        dense = np.stack([m.dense(proj, vals[:, s]) for s in range(n_seq)])
-        snaps[key] = dense.transpose(0, 2, 1) if var == "B" else dense
-    return tr, syn, snaps
+
+
+def _synapse_traces(sc, m: EventNetwork) -> dict[str, np.ndarray]:
+    """Conceptual synapse traces of the recorded synapses: the decays still owed applied."""
+    c = recurrent_constants(sc)
+    N, rs = m.n_steps, sc.record_synapses
+    syn = synapse_trace_arrays(N, rs, ("zbar", "e", "ebar", "ebar_reg"))
+    kappa_out = math.exp(-sc.dt / sc.readout["tau_m"])
+    for q, (proj, pre, post) in enumerate(rs):
+        ms = m.monitors[f"syn_{proj}"]
+        row = list(ms.record).index(m.synapse_index(proj, pre, post))
+        # history step t is integrated in Brian2 step t + 1 (hidden) or t + 2 (readout)
+        sl = slice(1, N + 1) if proj != "out" else slice(2, N + 2)
+        dec = np.asarray(ms.dec)[row, sl]
+        zb = np.asarray(ms.zbar)[row, sl]
+        if proj == "out":
+            f = np.array([math.pow(kappa_out, int(k)) for k in dec])
+            syn["zbar"][:, q] = zb * f
+            syn["ebar"][:, q] = zb * f
+        else:
+            col = post
+            f = np.array([math.pow(c.alpha[col], int(k)) for k in dec])
+            syn["zbar"][:, q] = zb * f
+            syn["ebar"][:, q] = np.asarray(ms.ebar)[row, sl] * [math.pow(c.kappa[col], int(k)) for k in dec]
+            syn["ebar_reg"][:, q] = np.asarray(ms.ebar_reg)[row, sl] * [math.pow(c.kappa_reg[col], int(k))
+                                                                        for k in dec]
+        syn["e"][:, q] = np.asarray(ms.elig)[row, sl]
+    return syn
 
 
 def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
     """One event per transmitted spike with the weight it carried (per-step weight monitors)."""
     n_rec, n_out, N = sc.n_rec, sc.n_out, m.n_steps
-    events: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "proj", "pre", "post", "w")}
-
-    def add(step, proj, pre, post, weight):
-        events["step"].append(np.asarray(step, dtype=np.int64))
-        events["proj"].append(np.full(np.size(step), proj, dtype=np.int8))
-        events["pre"].append(np.asarray(pre, dtype=np.int64))
-        events["post"].append(np.asarray(post, dtype=np.int64))
-        events["w"].append(np.asarray(weight, dtype=float))
-
+    log = WeightEventLog()
     w_in = np.asarray(m.monitors["w_in"].w)  # (synapse, Brian2 step)
     for i, train in enumerate(sc.input_spikes):
         arr = np.asarray(train, dtype=np.int64)
@@ -152,7 +125,7 @@ def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
         if arr.size:  # an input arriving at aligned n is transmitted in Brian2 step n
             post = np.tile(np.arange(n_rec), arr.size)
             steps = np.repeat(arr, n_rec)
-            add(steps, 0, np.full(post.size, i), post, w_in[[m.synapse_index("in", i, j) for j in post], steps])
+            log.add(steps, 0, np.full(post.size, i), post, w_in[[m.synapse_index("in", i, j) for j in post], steps])
     t_sp, j_sp = np.nonzero(z)
     if m.s_rec is not None:
         w_rec = np.asarray(m.monitors["w_rec"].w)
@@ -164,12 +137,11 @@ def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
         keep = post != pre
         post, pre, steps = post[keep], pre[keep], steps[keep]
         idx = np.array([m.synapse_index("rec", a, b) for a, b in zip(pre.tolist(), post.tolist())], dtype=np.int64)
-        add(steps, 1, pre, post, w_rec[idx, steps] if idx.size else np.zeros(0))
+        log.add(steps, 1, pre, post, w_rec[idx, steps] if idx.size else np.zeros(0))
     w_out = np.asarray(m.monitors["w_out"].w)
     post = np.tile(np.arange(n_out), t_sp.size)
     pre = np.repeat(j_sp, n_out)
     steps = np.repeat(t_sp, n_out)
     idx = np.array([m.synapse_index("out", a, b) for a, b in zip(pre.tolist(), post.tolist())], dtype=np.int64)
-    add(steps, 2, pre, post, w_out[idx, steps + 1] if idx.size else np.zeros(0))
-    wev = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in events.items()}
-    return sort_weight_events(wev)
+    log.add(steps, 2, pre, post, w_out[idx, steps + 1] if idx.size else np.zeros(0))
+    return log.arrays()

@@ -57,16 +57,18 @@ def attach(model: dict):
     data = model["data"]
     return attach_eprop(
         model["inp"], model["rec"], model["s_in"], model["s_rec"],
-        network={"sequence": SEQUENCE, "feedback": "random"},
+        parameters={
+            "network": {"sequence": SEQUENCE, "feedback": "random"},
+            "readout": {"tau_m": 30 * ms, "v_rest": 0 * mV, "loss": "mean_squared_error",
+                        "regular_spike_arrival": False},
+            "optimizer": {"type": "gradient_descent", "eta": 1e-4, "batch_size": 1},
+            "synapse": {"tau_m_readout": 30 * ms},
+            "eprop": {"surrogate_gradient_height": 0.3 / 0.03,  # 1/mV: gamma / v_th (Bellec et al.)
+                      "surrogate_gradient_width": 0.03,  # mV: v_th
+                      "c_reg": 300.0, "f_target": 10 * Hz},
+        },
         n_out=1,
-        readout={"tau_m": 30 * ms, "v_rest": 0 * mV, "loss": "mean_squared_error", "regular_spike_arrival": False},
-        optimizer={"type": "gradient_descent", "eta": 1e-4, "batch_size": 1},
-        synapse={"tau_m_readout": 30 * ms},
-        eprop={"surrogate_gradient_height": 0.3 / 0.03,  # 1/mV: gamma / v_th (Bellec et al.)
-               "surrogate_gradient_width": 0.03,  # mV: v_th
-               "c_reg": 300.0, "f_target": 10 * Hz},
-        w_out=data.w_out * mV,
-        w_fb=data.w_fb,
+        readout_weights={"w_out": data.w_out * mV, "w_fb": data.w_fb},
     )
 
 

@@ -113,9 +113,12 @@ def _model(eqs="dv/dt = -v/tau : volt", threshold="v > v_th", reset="v -= v_th",
     return inp, rec, s_in, s_rec
 
 
-def _attach(parts, **kw):
-    kw.setdefault("network", {"sequence": 100 * ms})
-    return attach_eprop(*parts, namespace={}, **kw)
+def _attach(parts, parameters=None, **kw):
+    parameters = {"network": {"sequence": 100 * ms}} if parameters is None else parameters
+    return attach_eprop(*parts, parameters=parameters, namespace={}, **kw)
+
+
+SEQ = {"network": {"sequence": 100 * ms}}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -146,9 +149,9 @@ def test_other_unsupported_inputs_and_groups():
     inp, rec, s_in, s_rec = _model()
     poisson = PoissonGroup(3, 10 * Hz, name="poisson")
     with pytest.raises(IncompatibleModelError, match="PoissonGroup 'poisson' is not supported.*SpikeGeneratorGroup"):
-        attach_eprop(poisson, rec, s_in, s_rec, network={"sequence": 100 * ms}, namespace={})
+        attach_eprop(poisson, rec, s_in, s_rec, parameters=SEQ, namespace={})
     with pytest.raises(IncompatibleModelError, match="must connect 'inp' -> 'rec'"):
-        attach_eprop(inp, rec, s_rec, s_rec, network={"sequence": 100 * ms}, namespace={})
+        attach_eprop(inp, rec, s_rec, s_rec, parameters=SEQ, namespace={})
     b2.defaultclock.dt = 1 * ms
     tau_varies = NeuronGroup(4, "dv/dt = -v/tau : volt\ntau : second (constant)", threshold="v > 1*mV",
                              reset="v -= 1*mV", method="exact", name="rec2")
@@ -156,26 +159,64 @@ def test_other_unsupported_inputs_and_groups():
     s2 = Synapses(inp, tau_varies, "w : volt", on_pre="v_post += w", name="s_in2")
     s2.connect()
     with pytest.raises(IncompatibleModelError, match="'tau' in 'tau' differs across neurons"):
-        attach_eprop(inp, tau_varies, s2, network={"sequence": 100 * ms}, namespace={})
+        attach_eprop(inp, tau_varies, s2, parameters=SEQ, namespace={})
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"readout": {"tau_m": 30 * mV}}, ParameterError, "readout.tau_m = 30. mV: expected a quantity in ms \\(dimensions s\\), got dimensions V"),
-    ({"optimizer": {"eta": -1.0}}, ParameterError, "optimizer.eta = -1.0: allowed range is >= 0"),
-    ({"eprop": {"tau_m": 10 * ms}}, ParameterError, "eprop.tau_m: read from NeuronGroup 'rec'"),
-    ({"eprop": {"c_reg": -1.0}}, ParameterError, "NeuronGroup 'rec'.c_reg = -1.0: allowed range is >= 0"),
-    ({"eprop": {"surrogate": "x"}}, ParameterError, "unknown parameter; valid names are"),
-    ({"eprop": {"f_target": 10 * ms}}, ParameterError, "eprop.f_target = 10. ms: expected a quantity in Hz"),
-    ({"network": {"learning_window": 10 * ms}}, ParameterError, "network.sequence: required"),
-    ({"network": {"sequence": 100 * ms, "dt": 0.1}}, ParameterError, "network.dt: set by the Brian2 model"),
-    ({"network": {"sequence": 100.5 * ms}}, ParameterError, "network.sequence = 100.5 ms: must be a positive whole"),
-    ({"n_out": 1, "readout": {"loss": "cross_entropy"}}, ParameterError, "cross_entropy needs at least 2 readouts"),
-    ({"w_out": np.zeros((2, 4))}, ParameterError, "w_out: shape \\(2, 4\\), expected .* \\(1, 4\\)"),
-    ({"family": "event"}, ParameterError, "family = 'event': brian2_ext runs the 'original' family so far"),
+    ({"parameters": {**SEQ, "readout": {"tau_m": 30 * mV}}}, ParameterError,
+     "readout.tau_m = 30. mV: expected a quantity in ms \\(dimensions s\\), got dimensions V"),
+    ({"parameters": {**SEQ, "optimizer": {"eta": -1.0}}}, ParameterError, "optimizer.eta = -1.0: allowed range is >= 0"),
+    ({"parameters": {**SEQ, "eprop": {"tau_m": 10 * ms}}}, ParameterError, "eprop.tau_m: read from NeuronGroup 'rec'"),
+    ({"parameters": {**SEQ, "eprop": {"c_reg": -1.0}}}, ParameterError,
+     "NeuronGroup 'rec'.c_reg = -1.0: allowed range is >= 0"),
+    ({"parameters": {**SEQ, "eprop": {"surrogate": "x"}}}, ParameterError, "unknown parameter; valid names are"),
+    ({"parameters": {**SEQ, "eprop": {"f_target": 10 * ms}}}, ParameterError,
+     "eprop.f_target = 10. ms: expected a quantity in Hz"),
+    ({"parameters": {"network": {"learning_window": 10 * ms}}}, ParameterError, "network.sequence: required"),
+    ({"parameters": {"network": {"sequence": 100 * ms, "dt": 0.1}}}, ParameterError,
+     "network.dt: set by the Brian2 model"),
+    ({"parameters": {"network": {"sequence": 100.5 * ms}}}, ParameterError, "network.sequence = 100.5 ms: must be a positive whole"),
+    ({"n_out": 1, "parameters": {**SEQ, "readout": {"loss": "cross_entropy"}}}, ParameterError,
+     "n_out = 1: cross_entropy needs at least 2 readouts"),
+    ({"readout_weights": {"w_out": np.zeros((2, 4))}}, ParameterError, "w_out: shape \\(2, 4\\), expected .* \\(1, 4\\)"),
+    ({"parameters": {"network": {"sequence": 100 * ms, "family": "event"}}}, ParameterError,
+     "network.family = 'event': brian2_ext runs the 'original' family so far"),
+    # the scenario's own checks, reached through the attachment
+    ({"parameters": {**SEQ, "optimizer": {"w_min": 1.0, "w_max": -1.0}}}, ParameterError,
+     "optimizer.w_min = 1.0 mV: allowed range is <= w_max"),
+    ({"parameters": {**SEQ, "readouts": {}}}, ParameterError, "parameters.readouts: unknown section; valid sections"),
+    ({"parameters": {**SEQ, "optimizer": 0.1}}, ParameterError, "parameters.optimizer = 0.1: expected a mapping"),
+    ({"readout_weights": {"w_in": np.zeros((1, 4))}}, ParameterError, "readout_weights.w_in: unknown key"),
+    ({"n_out": 0}, ParameterError, "n_out = 0: allowed range is integer >= 1"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, error, message):
     with pytest.raises(error, match=message):
         _attach(_model(), **kwargs)
+
+
+def test_parameters_are_required():
+    with pytest.raises(ParameterError, match="parameters: required"):
+        attach_eprop(*_model(), namespace={})
+
+
+def test_keywords_of_earlier_versions_still_work():
+    """network=, readout=, ..., w_out=, family= fill parameters= and readout_weights= (with a warning)."""
+    parts = _model()
+    with pytest.warns(DeprecationWarning, match="parameters="):
+        old = attach_eprop(*parts, network={"sequence": 100 * ms}, optimizer={"eta": 0.5}, eprop={"c_reg": 2.0},
+                           w_out=np.ones((1, 4)), seed=3, namespace={})
+    new = attach_eprop(*parts, parameters={"network": {"sequence": 100 * ms}, "optimizer": {"eta": 0.5},
+                                           "eprop": {"c_reg": 2.0}},
+                       readout_weights={"w_out": np.ones((1, 4)), "seed": 3}, namespace={})
+    assert old.optimizer == new.optimizer and old.population.params == new.population.params
+    for proj in ("in", "rec", "out", "fb"):
+        np.testing.assert_array_equal(old.weights[proj], new.weights[proj])
+    with pytest.warns(DeprecationWarning), pytest.raises(ParameterError, match="family = 'event'"):
+        attach_eprop(*parts, network={"sequence": 100 * ms}, family="event", namespace={})
+    with pytest.warns(DeprecationWarning), pytest.raises(ParameterError, match="network: given both"):
+        attach_eprop(*parts, parameters=SEQ, network={"sequence": 100 * ms}, namespace={})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'netwrok'"):
+        attach_eprop(*parts, netwrok={"sequence": 100 * ms}, namespace={})
 
 
 def test_target_shape_is_checked():
@@ -194,8 +235,9 @@ def test_parameters_read_from_a_model_with_rest_current_and_refractoriness():
     s_in = Synapses(inp, rec, "w : volt", on_pre="v_post += w", name="s_in")
     s_in.connect()
     s_in.w = "(i + 1)*j*0.25*mV"
-    att = attach_eprop(inp, rec, s_in, None, network={"sequence": 10 * ms}, namespace={},
-                       eprop={"surrogate_gradient_function": "exponential"})
+    att = attach_eprop(inp, rec, s_in, None, namespace={},
+                       parameters={"network": {"sequence": 10 * ms},
+                                   "eprop": {"surrogate_gradient_function": "exponential"}})
     p = att.population.params
     assert (p["tau_m"], p["v_rest"], p["v_thresh"], p["tau_refrac"]) == (25.0, -70.0, -55.0, 3.0)
     assert np.isclose(p["i_offset"], 0.02, rtol=1e-14) and np.isclose(p["cm"], 0.25, rtol=1e-14)  # tau/R = 0.25 nF

@@ -71,9 +71,9 @@ def test_standalone_equals_reference_small():
     for name, want in ref.weights.items():
         assert np.array_equal(res.weights[name], want), name
     assert np.array_equal(res.weight_events["w"], ref.weight_events["w"])
-    from brian2_ext.runner import StandaloneSession
+    from brian2_ext.sessions import StandaloneSession
 
-    code = StandaloneSession._active.directory / "code_objects"
+    code = StandaloneSession.active().directory / "code_objects"
     for proj in ("in", "rec"):
         assert "e-prop grid loop" in (code / f"eprop_syn_{proj}_trace_codeobject.cpp").read_text(), proj
 

@@ -1,0 +1,311 @@
+"""A Brian2 e-prop network ready to run: in runtime mode, or as a cached cpp_standalone binary.
+
+Both families use these sessions (the network class is a parameter).  The standalone build cache
+is safe under concurrency and interruption (:mod:`eprop_plugins.cache`):
+
+* the code is generated into a private working directory of this process;
+* on a cache miss it is compiled in a private build directory under an inter-process lock (a second
+  process that needs the same structure waits, with a message, and then uses the first one's build)
+  and installed by one rename with a manifest of sizes and SHA-256 hashes;
+* a cached build is used only if its manifest verifies (a build killed half-way has none and is
+  rebuilt); an installed directory is never written into: the binary is hard-linked into the
+  working directory, where the run's input arrays and results live.
+
+Brian2's runtime mode compiles Cython modules into its own cache (one module per generated code,
+compiled under Brian2's per-module file lock).  Errors of code generation, compilation and the run
+are re-raised as :class:`~eprop_plugins.errors.BackendError`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from eprop_plugins.cache import atomic_write, install_directory, locked, private_directory, verify_manifest
+from eprop_plugins.errors import BackendError
+from eprop_plugins.parameters import ParameterError
+
+from . import builds
+from .config import cache_dir, configure
+from .network import EpropNetwork
+
+__all__ = ["RuntimeSession", "StandaloneSession", "backend_errors", "open_session"]
+
+
+@contextmanager
+def backend_errors(what: str, backend: str, scenario: str, hint: str) -> Iterator[None]:
+    """Re-raise what Brian2 (or the compiler it calls) raises inside the block as a BackendError."""
+    try:
+        yield
+    except (ParameterError, BackendError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise BackendError(what, backend=backend, scenario=scenario, hint=hint, original=exc) from exc
+
+
+_CODEGEN_HINT = ("this is a bug of the Brian2 backend for this scenario: please report it with the scenario "
+                 "file; another backend (e.g. reference) runs it")
+_COMPILE_HINT = ("check that g++ and make work (`eprop check`) and that the cache directory is writable; "
+                 "the next run starts the build again")
+
+
+class RuntimeSession:
+    """A network in Brian2's runtime mode (``target`` 'cython' or 'numpy').
+
+    Attributes
+    ----------
+    model : EpropNetwork
+    key : str
+        Structure key (:func:`brian2_ext.builds.structure_key`).
+    build_seconds : float
+        Network construction and code generation (with compilation on a first use), s.
+    compile_seconds : float
+        Code generation and compilation of a first use (0.0 when the Cython modules were cached), s.
+    cached : bool
+        No Cython module had to be compiled.
+    """
+
+    def __init__(self, st, dt: float, record_synapses, target: str = "cython", network_cls=EpropNetwork, *,
+                 scenario: str = "", backend: str = "brian2"):
+        import brian2 as b2
+
+        t0 = time.perf_counter()
+        configure(target)
+        b2.set_device("runtime")
+        self.key = builds.structure_key(st, dt, record_synapses, target)
+        with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
+            self.model = network_cls(st, dt, record_synapses)
+        self.compile_seconds, self.cached = self._prepare(target, scenario, backend)
+        self.compiled = not self.cached
+        self.build_seconds = time.perf_counter() - t0
+
+    def _prepare(self, target: str, scenario: str, backend: str) -> tuple[float, bool]:
+        """Generate (and compile) the code objects once before the run, so that compile time is measured apart."""
+        import brian2 as b2
+
+        marker = builds.runtime_marker(self.key)
+        first = target == "cython" and not marker.is_file()
+        if first:
+            builds.announce(target, scenario, self.key)
+        modules = _compiled_modules() if target == "cython" else 0
+        t0 = time.perf_counter()
+        with backend_errors(f"Brian2 could not generate or compile its {target} code", backend, scenario,
+                            _COMPILE_HINT if target == "cython" else _CODEGEN_HINT):
+            # a run of no steps generates and compiles every code object (later runs reuse the modules)
+            self.model.net.run(0 * b2.ms, namespace={})
+        seconds = time.perf_counter() - t0
+        compiled = target == "cython" and _compiled_modules() > modules
+        if compiled:
+            builds.record_compile_seconds(target, seconds)
+        if target == "cython" and not marker.is_file():
+            atomic_write(marker, self.key)
+        return (seconds if compiled else 0.0), not compiled
+
+    def set_values(self, values: dict[Any, np.ndarray]) -> None:
+        """Assign parameters, initial weights, inputs and targets before the first step."""
+        import brian2 as b2
+
+        for key, val in values.items():
+            if isinstance(key, b2.TimedArray):
+                key.values[...] = val  # the generated code reads this buffer
+            else:
+                key[:] = val
+
+    def advance(self, steps: int) -> None:
+        """Simulate ``steps`` more steps (state carries over)."""
+        import brian2 as b2
+
+        m = self.model
+        m.net.run(steps * m.dt * b2.ms, namespace={})
+
+
+def _compiled_modules() -> int:
+    """Number of compiled modules in Brian2's Cython cache (grows when a module is compiled)."""
+    return sum(1 for p in cache_dir("cython").iterdir() if p.suffix == ".so")
+
+
+class StandaloneSession:
+    """A network compiled once with cpp_standalone into the build cache, keyed by its structure.
+
+    Attributes
+    ----------
+    model : EpropNetwork
+    key : str
+        Structure key.
+    directory : Path
+        The installed build (read-only: binary, sources, manifest).
+    workdir : Path
+        This process's working directory of the build (generated code, input arrays, results).
+    build_seconds : float
+        Network construction, code generation, and compilation on a cache miss, s.
+    compile_seconds : float
+        Compilation (0.0 on a cache hit), s.
+    cached : bool
+        A verified build was found (possibly after waiting for another process that built it).
+    """
+
+    _active: "StandaloneSession | None" = None  # Brian2 holds one standalone project per process
+
+    def __init__(self, st, dt: float, record_synapses, threads: int = 1, network_cls=EpropNetwork, *,
+                 scenario: str = "", backend: str = "brian2-standalone"):
+        import brian2 as b2
+        from brian2.devices import device_module
+
+        t0 = time.perf_counter()
+        self.key = builds.structure_key(st, dt, record_synapses, "standalone", threads)
+        self.scenario, self.backend = scenario, backend
+        configure("cython", threads, standalone=True)
+        dev = device_module.all_devices["cpp_standalone"]
+        if StandaloneSession._active is not None:
+            StandaloneSession._active.discard()
+            dev.reinit()
+            # Brian2 suffixes the name of a code object whose name is still in use ("_1"): free the old
+            # network first, so that the generated sources (and the cache key) do not depend on history
+            StandaloneSession._active = None
+            import gc
+
+            gc.collect()
+        # the device records the default clock's dt when it is set: make it the same in every session
+        b2.defaultclock.dt = dt * b2.ms
+        b2.set_device("cpp_standalone", build_on_run=False)
+        self.device = b2.get_device()
+        self.directory = builds.standalone_directory(self.key)
+        self.workdir = _working_directory(self.key)
+        with backend_errors("Brian2 could not generate the cpp_standalone code", backend, scenario, _CODEGEN_HINT):
+            self.model = network_cls(st, dt, record_synapses)
+            # no report: with one, Brian2's main loop calls std::clock() (a clock_gettime system call for
+            # process CPU time) before every object in every step, 26 per step here: ~0.5 M calls and about
+            # as much wall time as the simulation itself on the sine task
+            self.model.net.run(self.model.R * dt * b2.ms, namespace={})
+            self.device.build(directory=str(self.workdir), compile=False, run=False, with_output=False)
+        self.compile_seconds = self._ensure_binary()
+        self.cached = self.compile_seconds == 0.0
+        self.compiled = not self.cached
+        _link(self.directory / "main", self.workdir / "main")
+        self.build_seconds = time.perf_counter() - t0
+        b2.set_device("runtime")  # leave runtime mode active for other code in this process
+        StandaloneSession._active = self
+
+    def _ensure_binary(self) -> float:
+        """Install the binary of this structure unless a verified one is cached; return the compile time (s)."""
+        dest = self.directory
+        if verify_manifest(dest):
+            return 0.0
+        with locked(f"{dest}.lock", f"another process is compiling Brian2 standalone code for structure "
+                                    f"{self.key}; waiting for it"):
+            if verify_manifest(dest):  # built by the process we waited for
+                return 0.0
+            for stale in dest.parent.glob(f".{dest.name}.build-*"):  # killed builds (we hold the lock)
+                shutil.rmtree(stale, ignore_errors=True)
+            builds.announce("standalone", self.scenario, self.key)
+            t0 = time.perf_counter()
+            build = private_directory(dest)
+            try:
+                shutil.copytree(self.workdir, build, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results"))
+                from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+                with backend_errors("the C++ compilation of the Brian2 standalone code failed", self.backend,
+                                    self.scenario, _COMPILE_HINT):
+                    self.device.compile_source(str(build), get_compiler_and_args()[0], False, False)
+                    if not (build / "main").is_file():
+                        raise RuntimeError(f"make produced no binary in {build}")
+                install_directory(build, dest)
+            except BaseException:
+                shutil.rmtree(build, ignore_errors=True)
+                raise
+            seconds = time.perf_counter() - t0
+            builds.record_compile_seconds("standalone", seconds)
+            return max(seconds, 1e-9)
+
+    @classmethod
+    def get(cls, st, dt, record_synapses, threads: int = 1, network_cls=EpropNetwork, *, scenario: str = "",
+            backend: str = "brian2-standalone") -> "StandaloneSession":
+        """The session of this structure, reusing the one built last in this process."""
+        key = builds.structure_key(st, dt, record_synapses, "standalone", threads)
+        active = cls._active
+        if active is not None and active.key == key and active.workdir.is_dir():
+            active.compile_seconds, active.cached, active.compiled, active.build_seconds = 0.0, True, False, 0.0
+            active.scenario, active.backend = scenario, backend
+            return active
+        return cls(st, dt, record_synapses, threads, network_cls, scenario=scenario, backend=backend)
+
+    @classmethod
+    def active(cls) -> "StandaloneSession | None":
+        """The session built last in this process (None before the first)."""
+        return cls._active
+
+    def run(self, values: dict[Any, np.ndarray]) -> None:
+        """One run of the binary over the whole scenario (inputs and results in :attr:`workdir`)."""
+        self.device.project_dir = str(self.workdir)  # where Brian2 writes the run's input arrays
+        with backend_errors("the Brian2 standalone binary failed", self.backend, self.scenario,
+                            "the build is verified before use, so this is a bug: please report it with the "
+                            "scenario file"):
+            self.device.run(directory=str(self.workdir), results_directory="results", with_output=False,
+                            run_args=values)
+        # the input arrays of later runs of this session would accumulate otherwise
+        for fname in self.device.run_args_arrays:
+            (self.workdir / "static_arrays" / fname).unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Remove this process's working directory (the results are read from it until then)."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _working_directory(key: str) -> Path:
+    """A new working directory for one session of ``key``; removes those of processes that have ended."""
+    runs = cache_dir("standalone-runs")
+    for old in runs.glob("*.run-*-*"):
+        try:
+            pid = int(old.name.split(".run-")[1].split("-")[0])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(old, ignore_errors=True)
+    return private_directory(runs / f"{key}.run-{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _link(source: Path, target: Path) -> None:
+    """Hard-link the installed binary into the working directory (a copy if links are not possible).
+
+    The working directory keeps the binary's inode: a rebuild that replaces the installed directory
+    cannot change the file this process runs.
+    """
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@atexit.register
+def _discard_active() -> None:
+    if StandaloneSession._active is not None:
+        StandaloneSession._active.discard()
+
+
+def open_session(mode: str, st, dt: float, record_synapses, *, threads: int = 1, network_cls=EpropNetwork,
+                 scenario: str = "", backend: str = "brian2"):
+    """A session for ``mode`` ('cython', 'numpy' or 'standalone'; standalone sessions are reused)."""
+    if mode == "standalone":
+        return StandaloneSession.get(st, dt, record_synapses, threads, network_cls, scenario=scenario,
+                                     backend=backend)
+    if mode in ("cython", "numpy"):
+        return RuntimeSession(st, dt, record_synapses, mode, network_cls, scenario=scenario, backend=backend)
+    raise ParameterError(f"mode = {mode!r}: allowed values are {', '.join(builds.MODES)}")
