@@ -12,6 +12,7 @@ import base64
 import copy
 import io
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference import run as reference_run
 from validation import cli, scenario_library as library
 from validation.compare import compare_results
+from validation.compare_reports import compare_reports, load_report, main as compare_reports_main
 from validation.perturb import PerturbedBackend, perturb_scenario
-from validation.runner import KNOWN_LIMITS, _describe_backends, _unsupported, run_validation
+from validation.runner import describe_backends, not_applicable, run_validation
 from validation.schema import REPORT_SCHEMA, SchemaError, validate
 
 SMALL = ["orig-lif-single", "orig-rec-ce-adam"]
@@ -222,11 +224,14 @@ def test_not_installed_backend_is_shown_and_require_fails():
 
 
 def test_not_applicable_cells():
+    """n/a comes from the registry (the one home of backend limits) or from an extra backend's hook."""
     sym = library.get("orig-rec-symmetric")[0].validated()
-    assert "fixed feedback" in _unsupported("nest-builtin", object(), ("original", "event"), sym)
-    assert _unsupported("nest-builtin", object(), ("original", "event"), library.get("orig-rec-mse-gd")[0].validated()) is None
-    assert "original" in _unsupported("x", object(), ("original",), library.get("event-lif-single")[0].validated())
-    assert "nest-builtin" in KNOWN_LIMITS
+    for name in ("nest-builtin", "nestml"):
+        reason = not_applicable(name, object(), ("original", "event"), sym)
+        assert reason == registry.unsupported(name, sym) and "fixed" in reason and "§3b" in reason
+        assert not_applicable(name, object(), ("original", "event"), library.get("orig-rec-mse-gd")[0].validated()) is None
+    assert not_applicable("brian2", object(), ("original", "event"), sym) is None
+    assert "original" in not_applicable("x", object(), ("original",), library.get("event-lif-single")[0].validated())
 
     class NoCE:
         families = ("original",)
@@ -254,7 +259,7 @@ def test_unknown_names_are_rejected():
 
 
 def test_registry_backends_are_listed_with_their_status():
-    described = _describe_backends(registry.names(), {}, ["reference"])
+    described = describe_backends(registry.names(), {}, ["reference"])
     assert [b["name"] for b in described] == registry.names()
     for b in described:
         assert (b["available"], b["reason"]) == registry.status(b["name"])
@@ -338,6 +343,144 @@ def test_schema_rejects_malformed_reports(tmp_path):
     broken["seconds"] = "fast"
     with pytest.raises(SchemaError, match=r"\$\.seconds: str is not of type number"):
         validate(broken)
+
+
+# ------------------------------------------------------------------------------------------ builds, jobs
+class CompiledReference:
+    """A backend that 'compiles' one build per family (a marker file) before running the reference.
+
+    Module-level, so that worker processes can unpickle it; its builds are files, so every process
+    sees them, and every build is logged, so that a test can count them.
+    """
+
+    families = ("original", "event")
+    summary = "reference behind a fake per-family build"
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def build_key(self, sc):
+        return f"fake-{sc.family}"
+
+    def is_built(self, sc):
+        return (self.root / self.build_key(sc)).exists()
+
+    def run(self, sc, *, record_weight_events=True, on_iteration=None):
+        import time
+
+        compile_seconds = 0.0
+        if not self.is_built(sc):
+            t0 = time.perf_counter()
+            time.sleep(0.3)
+            (self.root / self.build_key(sc)).write_text("built")
+            with open(self.root / "builds.log", "a") as log:
+                log.write(self.build_key(sc) + "\n")
+            compile_seconds = time.perf_counter() - t0
+        res = reference_run(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
+        res.meta["compile_seconds"] = compile_seconds
+        return res
+
+
+INTERLEAVED = ["orig-lif-single", "event-lif-single", "orig-lif-tref0", "event-lif-tref0", "orig-lif-tref5"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_scenarios_sharing_a_build_run_together_and_each_build_is_made_once(tmp_path, jobs):
+    backend = CompiledReference(tmp_path)
+    code, out, err = _cli(["--backends", "reference", "fake", "--scenarios", *INTERLEAVED, "--out", str(tmp_path / "r"),
+                           "--no-plots", "--jobs", str(jobs)], extra_backends={"fake": backend})
+    assert code == 0, out + err
+    assert sorted((tmp_path / "builds.log").read_text().split()) == ["fake-event", "fake-original"]
+    assert "2 build(s) to compile first" in err
+    building = [line for line in err.splitlines() if line.startswith("building ")]
+    assert [line.split(" (")[0] for line in building] == ["building 1 of 2", "building 2 of 2"]
+    assert {line.split("(")[1].split(")")[0] for line in building} == {"fake, fake-original", "fake, fake-event"}
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    validate(doc)
+    assert doc["jobs"] == jobs and [s["name"] for s in doc["scenarios"]] == INTERLEAVED  # report order: as asked
+    cells = [s["results"]["fake"] for s in doc["scenarios"]]
+    assert [c["build_key"] for c in cells] == ["fake-original", "fake-event", "fake-original", "fake-event",
+                                               "fake-original"]
+    assert sum(c["compile_seconds"] > 0.25 for c in cells) == 2
+    timing = doc["summary"]["timing"]["fake"]
+    assert timing["builds"] == 2 and timing["cells"] == 5 and 0.5 < timing["compile_seconds"] <= timing["seconds"]
+    assert doc["summary"]["timing"]["reference"]["builds"] == 0
+    assert "compile s (builds)" in out
+    if jobs == 1:  # one process: the cells of one build follow each other
+        ran = [m.group(1) for m in re.finditer(r"(\S+) x fake", err)]
+        assert ran == ["orig-lif-single", "orig-lif-tref0", "orig-lif-tref5", "event-lif-single", "event-lif-tref0"]
+    # a second run: everything built, nothing announced
+    code, _, err = _cli(["--backends", "fake", "--scenarios", *INTERLEAVED, "--out", str(tmp_path / "r2"),
+                         "--no-plots", "--jobs", str(jobs)], extra_backends={"fake": backend})
+    assert code == 0 and "building" not in err and len((tmp_path / "builds.log").read_text().split()) == 2
+
+
+def test_two_jobs_give_the_same_report_as_one(tmp_path):
+    reports = {}
+    for jobs in (1, 2):
+        code, out, err = _cli(["--backends", "reference", "--scenarios", *SMALL, "event-rec-mse-gd", "--out",
+                               str(tmp_path / str(jobs)), "--perturb", "readout.tau_m*1.00000001", "--jobs", str(jobs)])
+        assert code == 1, out + err
+        reports[jobs] = load_report(tmp_path / str(jobs) / "report.json")
+    assert reports[2]["jobs"] == 2 and reports[1]["jobs"] == 1
+    result = compare_reports(reports[1], reports[2])
+    assert result.same and result.cells == 6, result.text()
+
+    def strip(x):  # everything but wall times, compile times and the command line
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items()
+                    if k not in ("seconds", "compile_seconds", "created", "command", "jobs", "timing")}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    assert strip(reports[1]) == strip(reports[2])
+    assert len(reports[2]["scenarios"][0]["plots"]) == 2  # drawn in the worker, listed in the report
+    for p in reports[2]["scenarios"][0]["plots"]:
+        assert (tmp_path / "2" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_reports_names_every_difference(tmp_path):
+    code, _, _ = _cli(["--backends", "reference", "--scenarios", *SMALL, "--out", str(tmp_path / "old"), "--no-plots",
+                       "--perturb", "readout.tau_m*1.00000001", "--jobs", "1"])
+    assert code == 1
+    old = load_report(tmp_path / "old")
+    same = copy.deepcopy(old)
+    assert compare_reports(old, same).same
+    new = copy.deepcopy(old)
+    cell = new["scenarios"][1]["results"]["perturbed-1"]
+    q = next(q for q in cell["comparison"]["quantities"] if q["max_rel_err"])
+    q["max_rel_err"] *= 1.5
+    new["scenarios"][0]["results"]["reference"]["status"] = "fail"
+    del new["scenarios"][0]["results"]["perturbed-1"]
+    result = compare_reports(old, new)
+    found = {(d.scenario, d.backend, d.what) for d in result.differences}
+    assert (SMALL[0], "reference", "status") in found
+    assert (SMALL[0], "perturbed-1", "cell") in found
+    assert (SMALL[1], "perturbed-1", f"{q['name']} max_rel_err") in found
+    assert len(result.differences) == 3 + (q["max_rel_err"] / 1.5 == max(
+        x["max_rel_err"] or 0 for x in cell["comparison"]["quantities"]))  # + the cell maximum if q held it
+    # within a stated factor, the error change is accepted (the status and the missing cell are not)
+    loose = compare_reports(old, new, factor=2.0)
+    assert {(d.scenario, d.what) for d in loose.differences} == {(SMALL[0], "status"), (SMALL[0], "cell")}
+    # the command line: prints the differences, exit status 1; 0 for identical reports; 2 for a bad file
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    stream = io.StringIO()
+    assert compare_reports_main([str(tmp_path / "old" / "report.json"), str(tmp_path / "new.json")], stream=stream) == 1
+    assert "difference(s)" in stream.getvalue() and "status: pass -> fail" in stream.getvalue()
+    stream = io.StringIO()
+    assert compare_reports_main([str(tmp_path / "old"), str(tmp_path / "old" / "report.json")], stream=stream) == 0
+    assert "no differences" in stream.getvalue()
+    (tmp_path / "bad.json").write_text("{}")
+    assert compare_reports_main([str(tmp_path / "bad.json"), str(tmp_path / "new.json")], stream=io.StringIO()) == 2
+    # eprop validate --compare-to: the same check on the report just written
+    code, out, _ = _cli(["--backends", "reference", "--scenarios", *SMALL, "--out", str(tmp_path / "again"),
+                         "--no-plots", "--jobs", "1", "--compare-to", str(tmp_path / "new.json")])
+    assert code == 1 and "difference(s)" in out
+    code, out, _ = _cli(["--backends", "reference", "--scenarios", *SMALL, "--out", str(tmp_path / "again"),
+                         "--no-plots", "--jobs", "1", "--perturb", "readout.tau_m*1.00000001",
+                         "--compare-to", str(tmp_path / "old")])
+    assert code == 1 and "no differences" in out  # the perturbed cells still fail, as before
 
 
 # ------------------------------------------------------------------------------------------ real backends

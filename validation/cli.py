@@ -1,6 +1,6 @@
 """``eprop validate``: run the cross-simulator validation and write the report.
 
-The lead's ``eprop_plugins/cli.py`` wires :func:`add_arguments` and :func:`main` as the ``validate``
+:mod:`eprop_plugins.cli` wires :func:`add_arguments` and :func:`main` as the ``validate``
 subcommand; ``python -m validation`` runs the same thing.
 """
 
@@ -17,7 +17,7 @@ from eprop_plugins import backends as registry
 from eprop_plugins.parameters import ParameterError
 
 from . import scenario_library as library
-from .runner import Cell, run_validation
+from .runner import Cell, Progress, default_jobs, run_validation
 
 __all__ = ["add_arguments", "main", "LiveProgress"]
 
@@ -42,18 +42,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (report.html has tables only)")
     parser.add_argument("--no-weight-events", action="store_true",
                         help="do not record or compare per-spike weight events (faster, less thorough)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help=f"worker processes (default here: {default_jobs()}, from the CPUs available, at most 2); "
+                             "scenarios run whole in one worker, so the results equal those of --jobs 1")
+    parser.add_argument("--compare-to", metavar="OLD_REPORT",
+                        help="afterwards, compare the new report.json with OLD_REPORT (statuses and maximum errors "
+                             "per cell, see python -m validation.compare_reports); a difference fails the run")
     parser.add_argument("--list", action="store_true", help="list scenarios and backends (with status) and exit")
     parser.add_argument("--schema", action="store_true", help="print the JSON schema of report.json and exit")
 
 
-class LiveProgress:
-    """Progress on a stream: one rewritten status line on a terminal, one line per cell otherwise."""
+class LiveProgress(Progress):
+    """Progress on a stream: one rewritten status line on a terminal, one line per cell otherwise.
+
+    Before a cell that compiles it prints ``building k of K (<backend>, <key>)`` with an estimate: the
+    mean compile time of this backend's builds so far in the run (none before its first).
+    """
 
     def __init__(self, stream: IO[str] = sys.stderr):
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.done = 0
         self.total = 0
+        self.builds_total = 0
+        self.builds_started = 0
+        self.compile_times: dict[str, list[float]] = {}
         self.t0 = time.perf_counter()
         self.last = 0.0
 
@@ -62,9 +75,32 @@ class LiveProgress:
             self.stream.write("\r\033[K" + text[:150])
             self.stream.flush()
 
-    def start(self, total: int) -> None:
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text[:400] + "\n")
+        self.stream.flush()
+
+    def start(self, total: int, builds: int = 0) -> None:
         self.total = total
+        self.builds_total = builds
         self.t0 = time.perf_counter()
+        if builds:
+            self._line(f"{total} cells; {builds} build(s) to compile first (cached afterwards)")
+
+    def _estimate(self, backend: str) -> str:
+        times = self.compile_times.get(backend)
+        if not times:
+            return "first build of this backend in this run, no estimate yet"
+        return f"about {sum(times) / len(times):.0f} s (mean of {len(times)} build(s) so far)"
+
+    def build(self, scenario: str, backend: str, key: str) -> None:
+        self.builds_started += 1
+        self._line(f"building {self.builds_started} of {self.builds_total} ({backend}, {key}) for {scenario}: "
+                   f"{self._estimate(backend)}")
+
+    def note(self, text: str) -> None:
+        self._line(text)
 
     def begin(self, scenario: str, backend: str) -> None:
         self._status(f"[{self.done}/{self.total}] {scenario} x {backend} ...")
@@ -78,20 +114,18 @@ class LiveProgress:
 
     def end(self, scenario: str, cell: Cell) -> None:
         self.done += 1
+        if cell.compile_seconds:
+            self.compile_times.setdefault(cell.backend, []).append(cell.compile_seconds)
         secs = "" if cell.seconds is None else f" {cell.seconds:6.2f}s"
         line = f"[{self.done:3d}/{self.total}] {cell.status.upper():13s}{secs:8s} {scenario} x {cell.backend}"
+        if cell.compile_seconds:
+            line += f" (compiled in {cell.compile_seconds:.1f} s)"
         if cell.status in ("fail", "error"):
             line += f": {cell.reason}"
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(line[:400] + "\n")
-        self.stream.flush()
+        self._line(line)
 
     def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(f"done in {time.perf_counter() - self.t0:.1f} s\n")
-        self.stream.flush()
+        self._line(f"done in {time.perf_counter() - self.t0:.1f} s")
 
 
 def _select_scenarios(patterns: list[str] | None) -> list[str]:
@@ -159,19 +193,31 @@ def main(args: argparse.Namespace, *, stream: IO[str] = sys.stdout, progress_str
         stream.write(f"error: {exc}\n")
         return 2
 
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        stream.write(f"error: --jobs {jobs}: allowed values are integers >= 1\n")
+        return 2
+    old_report = None
+    if args.compare_to:
+        from .compare_reports import load_report
+
+        try:
+            old_report = load_report(args.compare_to)  # read first: the new report may replace it
+        except (OSError, ValueError) as exc:
+            stream.write(f"error: --compare-to {args.compare_to}: {exc}\n")
+            return 2
+
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_dir = out_dir / "plots"
     on_scenario = None
     if not args.no_plots:
-        from .plots import plot_scenario
+        from .plots import PlotHook
 
-        def on_scenario(sc, outcome, ref, results):  # noqa: ANN001 - runner callback
-            outcome.plots.extend(f"plots/{f}" for f in plot_scenario(sc, outcome, ref, results, plot_dir))
+        on_scenario = PlotHook(out_dir, "plots")
 
     suite = run_validation(scenarios, backends, extra_backends=extra, require=args.require,
                            progress=LiveProgress(progress_stream), on_scenario=on_scenario,
-                           record_weight_events=not args.no_weight_events)
+                           record_weight_events=not args.no_weight_events, jobs=jobs)
     from .report import failure_lines, summary_table, to_json, write_html, write_json
 
     doc = to_json(suite, command=_command_line())
@@ -182,8 +228,15 @@ def main(args: argparse.Namespace, *, stream: IO[str] = sys.stdout, progress_str
     if lines:
         stream.write("\n" + "\n".join(lines) + "\n")
     stream.write(f"\nreport: {json_path}  {html_path}\n")
-    stream.write(("PASSED" if suite.ok() else "FAILED") + "\n")
-    return suite.exit_status()
+    status = suite.exit_status()
+    if old_report is not None:
+        from .compare_reports import compare_reports
+
+        diff = compare_reports(old_report, doc, factor=1.0)
+        stream.write(f"\ncompared with {args.compare_to}:\n{diff.text()}\n")
+        status = status or (0 if diff.same else 1)
+    stream.write(("PASSED" if status == 0 else "FAILED") + "\n")
+    return status
 
 
 def run(argv: list[str] | None = None) -> int:

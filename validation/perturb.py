@@ -105,11 +105,19 @@ class PerturbedBackend:
         self.label = label or path
         self.families = BACKENDS[base].families
         self.summary = f"{base} with {self.label} (deliberately wrong)"
+        self.spec: str | None = None  # set by from_spec: makes the backend picklable (worker processes)
 
     @classmethod
     def from_spec(cls, spec: str, base: str = "reference") -> "PerturbedBackend":
         path, change, label = parse_perturbation(spec)
-        return cls(path, change, base, label)
+        backend = cls(path, change, base, label)
+        backend.spec = spec
+        return backend
+
+    def __reduce__(self):
+        if self.spec is None:  # an arbitrary callable: pickle it as it is (fails for a lambda)
+            return super().__reduce__()
+        return (PerturbedBackend.from_spec, (self.spec, self.base))
 
     def check(self) -> None:
         ok = get(self.base)

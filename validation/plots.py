@@ -1,19 +1,22 @@
 """Per-scenario figures of the validation report: overlaid traces and per-step errors (PNG files).
 
-Called by the runner's ``on_scenario`` hook while the results are in memory.  Matplotlib with the
-Agg backend only (no display needed).
+Called by the runner's ``on_scenario`` hook while the results are in memory (:class:`PlotHook`,
+picklable, so that worker processes draw their own scenarios).  Matplotlib with the Agg backend only
+(no display needed); every PNG is written atomically (:func:`eprop_plugins.cache.atomic_write`).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
+from eprop_plugins.cache import atomic_write
 from eprop_plugins.results import Result
 from eprop_plugins.scenario import Scenario
 
-__all__ = ["plot_scenario", "ERROR_FLOOR"]
+__all__ = ["plot_scenario", "PlotHook", "ERROR_FLOOR"]
 
 #: Errors below this are drawn at this value (log axis; exact agreement would be invisible).
 ERROR_FLOOR = 1e-17
@@ -30,6 +33,24 @@ def _window(n_steps: int, focus: int | None) -> slice:
         return slice(0, MAX_STEPS)
     lo = max(0, min(focus - MAX_STEPS // 2, n_steps - MAX_STEPS))
     return slice(lo, lo + MAX_STEPS)
+
+
+class PlotHook:
+    """The runner's ``on_scenario`` hook: draw into ``root / subdir`` and list the files in the outcome."""
+
+    def __init__(self, root: Path, subdir: str = "plots"):
+        self.root = Path(root)
+        self.subdir = subdir
+
+    def __call__(self, sc: Scenario, outcome, ref: Result | None, results: dict[str, Result]) -> None:
+        files = plot_scenario(sc, outcome, ref, results, self.root / self.subdir)
+        outcome.plots.extend(f"{self.subdir}/{f}" for f in files)
+
+
+def _save(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    atomic_write(path, buffer.getvalue())
 
 
 def plot_scenario(sc: Scenario, outcome, ref: Result | None, results: dict[str, Result], directory: Path) -> list[str]:
@@ -103,7 +124,7 @@ def plot_scenario(sc: Scenario, outcome, ref: Result | None, results: dict[str, 
     fig.suptitle(f"{sc.name}: traces, reference vs backends", fontsize=10)
     fig.tight_layout()
     name = f"{sc.name}-traces.png"
-    fig.savefig(directory / name, dpi=80)
+    _save(fig, directory / name)
     plt.close(fig)
     files.append(name)
 
@@ -128,7 +149,7 @@ def plot_scenario(sc: Scenario, outcome, ref: Result | None, results: dict[str, 
         fig.suptitle(f"{sc.name}: relative errors (values at {ERROR_FLOOR:g} are exact agreement)", fontsize=10)
         fig.tight_layout()
         name = f"{sc.name}-errors.png"
-        fig.savefig(directory / name, dpi=80)
+        _save(fig, directory / name)
         plt.close(fig)
         files.append(name)
     return files

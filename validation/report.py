@@ -1,7 +1,9 @@
 """The validation's outputs: ``report.json``, a self-contained ``report.html`` and the terminal table.
 
 ``report.json`` follows :data:`validation.schema.REPORT_SCHEMA` (checked before it is written).
-``report.html`` embeds every PNG as base64, so the single file can be mailed or archived.
+``report.html`` embeds every PNG as base64, so the single file can be mailed or archived.  Both are
+written atomically (:func:`eprop_plugins.cache.atomic_write`): a reader never sees half a report.
+Compile time is reported apart from simulation time (per cell and per backend).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
+from eprop_plugins.cache import atomic_write
+
 from . import schema
 from .runner import STATUSES, SuiteOutcome
 
-__all__ = ["to_json", "write_json", "write_html", "summary_table", "failure_lines", "environment"]
+__all__ = ["to_json", "write_json", "write_html", "summary_table", "timing_table", "failure_lines", "environment"]
 
 
 def environment() -> dict[str, Any]:
@@ -44,6 +48,7 @@ def to_json(suite: SuiteOutcome, command: Sequence[str] = ()) -> dict[str, Any]:
         "format": schema.FORMAT,
         "created": suite.started,
         "seconds": round(float(suite.seconds), 3),
+        "jobs": int(suite.jobs),
         "command": [str(c) for c in command],
         "environment": environment(),
         "backends": suite.backends,
@@ -54,6 +59,7 @@ def to_json(suite: SuiteOutcome, command: Sequence[str] = ()) -> dict[str, Any]:
             "exit_status": suite.exit_status(),
             "missing_required": suite.missing_required(),
             "failures": failures,
+            "timing": suite.timing(),
         },
     }
     doc = json.loads(json.dumps(doc, default=_default))  # plain types only (numpy scalars -> numbers)
@@ -70,8 +76,8 @@ def _default(x: Any) -> Any:
 
 
 def write_json(doc: dict[str, Any], path: Path) -> Path:
-    path.write_text(json.dumps(doc, indent=1) + "\n")
-    return path
+    """Write the report document to ``path`` (atomically)."""
+    return atomic_write(path, json.dumps(doc, indent=1) + "\n")
 
 
 # --------------------------------------------------------------------------------------------- terminal
@@ -93,7 +99,19 @@ def summary_table(suite: SuiteOutcome) -> str:
         lines.append("  ".join(row).rstrip())
     counts = suite.counts()
     lines.append("")
-    lines.append(", ".join(f"{counts[k]} {k}" for k in STATUSES) + f"  ({suite.seconds:.1f} s)")
+    lines.append(", ".join(f"{counts[k]} {k}" for k in STATUSES)
+                 + f"  ({suite.seconds:.1f} s wall, {suite.jobs} process{'es' if suite.jobs > 1 else ''})")
+    lines.append(timing_table(suite.timing()))
+    return "\n".join(lines)
+
+
+def timing_table(timing: dict[str, dict[str, Any]]) -> str:
+    """Per backend: cells run, compile seconds (builds), simulation seconds (total minus compile)."""
+    w0 = max([len("backend")] + [len(b) for b in timing])
+    lines = [f"{'backend'.ljust(w0)}  cells  compile s (builds)  simulation s"]
+    for b, t in timing.items():
+        sim = t["seconds"] - t["compile_seconds"]
+        lines.append(f"{b.ljust(w0)}  {t['cells']:5d}  {t['compile_seconds']:9.1f} ({t['builds']:3d})    {sim:12.1f}")
     return "\n".join(lines)
 
 
@@ -147,6 +165,15 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
              + ", ".join(f"{summary['counts'][k]} {e(k)}" for k in STATUSES) + "</p>"]
     if summary["missing_required"]:
         parts.append(f"<p class='fail'>Required backends missing: {e(', '.join(summary['missing_required']))}</p>")
+    # time
+    timing = summary.get("timing", {})
+    parts.append("<h2>Time</h2><table><tr><th>backend</th><th>cells</th><th>compile s</th><th>builds</th>"
+                 "<th>simulation s</th></tr>")
+    for b, t in timing.items():
+        parts.append(f"<tr><td>{e(b)}</td><td>{t['cells']}</td><td>{t['compile_seconds']:.1f}</td><td>{t['builds']}</td>"
+                     f"<td>{t['seconds'] - t['compile_seconds']:.1f}</td></tr>")
+    parts.append(f"</table><p class='small'>{doc.get('jobs', 1)} process(es); simulation = cell time minus "
+                 "compile time</p>")
     # backends
     parts.append("<h2>Backends</h2><table><tr><th>backend</th><th>available</th><th>families</th><th>detail</th></tr>")
     for b in doc["backends"]:
@@ -190,11 +217,13 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
                              f"{exp['max_rel_err']:.2e}, rtol {exp['rtol']:g} &rarr; {exp['status']}</p>")
         else:
             parts.append(f"<p class='error'>{e(ref.get('reason', 'reference failed'))}</p>")
-        parts.append("<table><tr><th>backend</th><th>status</th><th>seconds</th><th>detail</th></tr>")
+        parts.append("<table><tr><th>backend</th><th>status</th><th>seconds</th><th>of which compiling</th>"
+                     "<th>detail</th></tr>")
         for b, c in s["results"].items():
             secs = "-" if c["seconds"] is None else f"{c['seconds']:.2f}"
+            comp = "-" if c.get("compile_seconds") is None else f"{c['compile_seconds']:.2f}"
             parts.append(f"<tr><td>{e(b)}</td><td class='{_cls(c['status'])}'>{e(c['status'])}</td><td>{secs}</td>"
-                         f"<td class='small'>{e(c['reason'])}</td></tr>")
+                         f"<td>{comp}</td><td class='small'>{e(c['reason'])}</td></tr>")
         parts.append("</table>")
         for b, c in s["results"].items():
             cmp = c.get("comparison")
@@ -219,6 +248,4 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
                 data = base64.b64encode(png.read_bytes()).decode("ascii")
                 parts.append(f"<div><img alt='{e(name)}' src='data:image/png;base64,{data}'></div>")
     parts.append("</body></html>")
-    path = directory / "report.html"
-    path.write_text("\n".join(parts))
-    return path
+    return atomic_write(directory / "report.html", "\n".join(parts))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FORMAT", "REPORT_SCHEMA", "validate", "SchemaError"]
+__all__ = ["FORMAT", "READABLE_FORMATS", "REPORT_SCHEMA", "validate", "SchemaError"]
 
-FORMAT = "eprop-validation-report/1"
+FORMAT = "eprop-validation-report/2"
+#: formats :mod:`validation.compare_reports` reads (version 1 had no compile times, jobs or timing)
+READABLE_FORMATS = ("eprop-validation-report/1", FORMAT)
 
 _STATUS = ["pass", "fail", "error", "not installed", "n/a"]
 _NUM = {"type": ["number", "null"]}
@@ -71,14 +73,28 @@ _COMPARISON = {
 
 _CELL = {
     "type": "object",
-    "required": ["backend", "status", "reason", "seconds", "comparison"],
+    "required": ["backend", "status", "reason", "seconds", "compile_seconds", "build_key", "comparison"],
     "additionalProperties": False,
     "properties": {
         "backend": {"type": "string"},
         "status": {"enum": _STATUS},
         "reason": {"type": "string"},
-        "seconds": _NUM,
+        "seconds": _NUM,  # wall time of the cell, compilation included
+        "compile_seconds": _NUM,  # of which compiling (Result.meta["compile_seconds"]; null: not reported)
+        "build_key": {"type": ["string", "null"]},  # the compiled code the cell used (null: none)
         "comparison": {"anyOf": [{"type": "null"}, _COMPARISON]},
+    },
+}
+
+_TIMING = {
+    "type": "object",
+    "required": ["cells", "seconds", "compile_seconds", "builds"],
+    "additionalProperties": False,
+    "properties": {
+        "cells": {"type": "integer", "minimum": 0},  # cells that ran
+        "seconds": {"type": "number", "minimum": 0},  # their total wall time
+        "compile_seconds": {"type": "number", "minimum": 0},  # of which compiling
+        "builds": {"type": "integer", "minimum": 0},  # cells that compiled
     },
 }
 
@@ -120,12 +136,14 @@ REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "e-prop cross-simulator validation report",
     "type": "object",
-    "required": ["format", "created", "seconds", "command", "environment", "backends", "scenarios", "summary"],
+    "required": ["format", "created", "seconds", "jobs", "command", "environment", "backends", "scenarios",
+                 "summary"],
     "additionalProperties": False,
     "properties": {
         "format": {"enum": [FORMAT]},
         "created": {"type": "string"},
         "seconds": {"type": "number", "minimum": 0},
+        "jobs": {"type": "integer", "minimum": 1},
         "command": {"type": "array", "items": {"type": "string"}},
         "environment": {"type": "object"},
         "backends": {
@@ -147,7 +165,7 @@ REPORT_SCHEMA: dict[str, Any] = {
         "scenarios": {"type": "array", "items": _SCENARIO},
         "summary": {
             "type": "object",
-            "required": ["counts", "ok", "exit_status", "missing_required", "failures"],
+            "required": ["counts", "ok", "exit_status", "missing_required", "failures", "timing"],
             "additionalProperties": False,
             "properties": {
                 "counts": {"type": "object", "required": _STATUS,
@@ -171,6 +189,7 @@ REPORT_SCHEMA: dict[str, Any] = {
                         },
                     },
                 },
+                "timing": {"type": "object", "additionalProperties": _TIMING},
             },
         },
     },
