@@ -31,6 +31,7 @@ __all__ = [
     "OPTIMIZERS",
     "FAMILIES",
     "FEEDBACK_MODES",
+    "applies",
     "complete",
     "to_steps",
     "parameter_table_rst",
@@ -218,7 +219,8 @@ TABLES: dict[str, tuple[Parameter, ...]] = {
 }
 
 
-def _applies(row: Parameter, family: str | None, model: str | None) -> bool:
+def applies(row: Parameter, family: str | None, model: str | None) -> bool:
+    """True if the row exists for this family and recurrent model (None: any)."""
     if row.families is not None and family is not None and family not in row.families:
         return False
     if row.models is not None and model is not None and model not in row.models:
@@ -261,22 +263,28 @@ def complete(
     ParameterError
         For an unknown name, a name that does not apply to the family/model, or a value out of range.
     """
+    if table not in TABLES:
+        raise ParameterError(f"table = {table!r}: allowed values are {', '.join(TABLES)}")
     rows = TABLES[table]
     prefix = f"{where or table}."
+    if values is not None and not isinstance(values, Mapping):
+        raise ParameterError(f"{where or table} = {values!r}: allowed values are a mapping of parameter names to values")
     values = dict(values or {})
     by_name = {row.name: row for row in rows}
     out: dict[str, Any] = {}
     for name in values:
+        if not isinstance(name, str):
+            raise ParameterError(f"{prefix}{name!r}: parameter names are strings; valid names are {', '.join(sorted(by_name))}")
         if name not in by_name:
             raise ParameterError(
                 f"{prefix}{name}: unknown parameter; valid names are {', '.join(sorted(by_name))}"
             )
         row = by_name[name]
-        if not _applies(row, family, model):
+        if not applies(row, family, model):
             scope = f"family {family!r}" if row.families and family not in row.families else f"model {model!r}"
             raise ParameterError(f"{prefix}{name}: does not apply to {scope}")
     for row in rows:
-        if not _applies(row, family, model):
+        if not applies(row, family, model):
             continue
         value = values.get(row.name, row.default)
         if isinstance(value, int) and not isinstance(value, bool) and row.unit not in ("", "1") and _real(value):
@@ -296,8 +304,12 @@ def to_steps(duration_ms: float, dt: float, name: str, *, allow_zero: bool = Tru
     Raises
     ------
     ParameterError
-        If the duration is not a whole multiple of ``dt`` (to 1e-9 relative) or is negative.
+        If the duration is not a number, not a whole multiple of ``dt`` (to 1e-9 relative) or is negative.
     """
+    if not _real(duration_ms):
+        raise ParameterError(f"{name} = {duration_ms!r}: allowed values are finite numbers of ms")
+    if not _positive(dt):
+        raise ParameterError(f"dt = {dt!r} ms: allowed range is > 0")
     steps = duration_ms / dt
     n = int(round(steps))
     if duration_ms < 0 or abs(steps - n) > 1e-9 * max(1.0, abs(steps)) or (n == 0 and not allow_zero):

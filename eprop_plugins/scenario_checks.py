@@ -288,7 +288,7 @@ def _first_non_finite(where: str, arr: np.ndarray, unit: str = "") -> None:
     bad = np.argwhere(~np.isfinite(arr))
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
-        raise ParameterError(f"{where}{_index(idx)} = {arr[idx]!r}{unit}: allowed range is finite")
+        raise ParameterError(f"{where}{_index(idx)} = {show(arr[idx])}{unit}: allowed range is finite")
 
 
 def check_matrix(where: str, value: Any, shape: tuple[int, int], float32: bool) -> np.ndarray:
@@ -301,7 +301,7 @@ def check_matrix(where: str, value: Any, shape: tuple[int, int], float32: bool) 
         bad = np.argwhere(arr != arr.astype(np.float32).astype(float))
         if bad.size:
             idx = tuple(int(i) for i in bad[0])
-            raise ParameterError(f"{where}{_index(idx)} = {arr[idx]!r}: float32_weights is set, so allowed values "
+            raise ParameterError(f"{where}{_index(idx)} = {show(arr[idx])}: float32_weights is set, so allowed values "
                                  f"are float32 values (e.g. {float(np.float32(arr[idx]))!r})")
     return arr
 
@@ -320,8 +320,8 @@ def check_weight_bounds(where: str, arr: np.ndarray, optimizer: Mapping[str, Any
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
         raise ParameterError(
-            f"{where}{_index(idx)} = {arr[idx]!r} mV: allowed range is optimizer.w_min <= w <= optimizer.w_max "
-            f"({lo!r} <= w <= {hi!r} mV); {int(bad.shape[0])} initial weight(s) of {where} lie outside"
+            f"{where}{_index(idx)} = {show(arr[idx])} mV: allowed range is optimizer.w_min <= w <= optimizer.w_max "
+            f"({show(lo)} <= w <= {show(hi)} mV); {int(bad.shape[0])} initial weight(s) of {where} lie outside"
         )
 
 
@@ -334,7 +334,7 @@ def check_weights(w_in: Any, w_rec: Any, w_out: Any, w_fb: Any, *, n_in: int, n_
     diagonal = np.flatnonzero(np.diag(w_rec_a))
     if diagonal.size:
         j = int(diagonal[0])
-        raise ParameterError(f"w_rec[{j}][{j}] = {w_rec_a[j, j]!r} mV: autapses are not supported; "
+        raise ParameterError(f"w_rec[{j}][{j}] = {show(w_rec_a[j, j])} mV: autapses are not supported; "
                              f"allowed values on the diagonal are 0")
     w_out_a = check_matrix("w_out", w_out, (n_out, n_rec), float32)
     check_weight_bounds("w_in", w_in_a, optimizer)
