@@ -52,7 +52,7 @@ def backend_errors(what: str, backend: str, scenario: str, hint: str) -> Iterato
 
 _CODEGEN_HINT = ("this is a bug of the Brian2 backend for this scenario: please report it with the scenario "
                  "file; another backend (e.g. reference) runs it")
-_COMPILE_HINT = ("check that g++ and make work (`eprop check`) and that the cache directory is writable; "
+_COMPILE_HINT = ("check that g++ and make work (`eprop info` lists what is missing) and that the cache directory is writable; "
                  "the next run starts the build again")
 
 

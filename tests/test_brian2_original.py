@@ -158,3 +158,101 @@ def test_bad_mode_and_bad_parameters():
     sc.optimizer = dict(sc.optimizer, eta=-1.0)
     with pytest.raises(ParameterError, match="optimizer.eta"):
         backend_runtime.run(sc)
+
+
+_RUN_ONE = """
+import json, sys
+import numpy as np
+from validation import scenario_library as library
+from brian2_ext import backend_standalone
+res = backend_standalone.run(library.build(sys.argv[1]))
+np.savez(sys.argv[2], losses=res.losses, **{"trace_" + k: v for k, v in res.traces.items()},
+         **{"w_" + k: v for k, v in res.weights.items()}, **{"wev_" + k: v for k, v in res.weight_events.items()})
+print(json.dumps({k: res.meta[k] for k in ("cached", "compile_seconds", "structure")}))
+"""
+
+
+def test_standalone_build_is_safe_under_concurrency_and_interruption(tmp_path):
+    """A build killed half-way is detected and rebuilt; two processes that first use a structure at once
+    build it once (the other waits), and both give the reference's numbers.  Empty EPROP_CACHE_DIR."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from eprop_plugins.cache import verify_manifest
+
+    name = "orig-lif-single"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "EPROP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    script = tmp_path / "run_one.py"
+    script.write_text(_RUN_ONE)
+
+    def start(tag):
+        return subprocess.Popen([sys.executable, str(script), name, str(tmp_path / f"{tag}.npz")], env=env, cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    # 1. killed while compiling (the process group: make and the compilers too)
+    killed = start("killed")
+    t0 = time.monotonic()
+    line = ""
+    while "compiling Brian2 standalone code" not in line:
+        line = killed.stderr.readline()
+        assert line or killed.poll() is None, "the build ended before it announced the compilation"
+        assert time.monotonic() - t0 < 300
+    time.sleep(5)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    builds = tmp_path / "cache" / "brian2" / "standalone-builds"
+    key = line.split("structure ")[1].split(",")[0]
+    assert not verify_manifest(builds / key) and not (builds / key).exists()
+    assert list(builds.glob(f".{key}.build-*")), "the killed build left its private directory"
+
+    # 2. two processes at once: one rebuilds, the other waits for it
+    procs = [start("a"), start("b")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    metas = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sorted(m["cached"] for m in metas) == [False, True], metas
+    assert sum("eprop: compiling Brian2 standalone code" in err for _, err in outs) == 1
+    # the other one waited for the lock (it announces that) unless it came after the build was installed
+    assert any("waiting for it" in err for _, err in outs) or min(m["compile_seconds"] for m in metas) == 0.0
+    assert verify_manifest(builds / key) and not list(builds.glob(f".{key}.build-*"))
+
+    ref = reference.run(library.build(name))
+    for tag in ("a", "b"):
+        got = np.load(tmp_path / f"{tag}.npz")
+        assert np.array_equal(got["trace_z"], ref.traces["z"]), tag
+        for k, want in ref.traces.items():
+            scale = max(float(np.max(np.abs(want))), 1e-300)
+            assert np.max(np.abs(got["trace_" + k] - want)) <= RTOL * scale, (tag, k)
+        for k, want in ref.weights.items():
+            assert np.max(np.abs(got["w_" + k] - want)) <= RTOL * max(float(np.max(np.abs(want))), 1e-300), (tag, k)
+        for k in ("step", "proj", "pre", "post"):
+            assert np.array_equal(got["wev_" + k], ref.weight_events[k]), (tag, k)
+        np.testing.assert_allclose(got["losses"], ref.losses, rtol=RTOL, atol=0)
+
+
+def test_compiler_failure_is_a_backend_error(tmp_path):
+    """A failing C++ compiler gives BackendError naming backend, scenario and what to do; nothing is installed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("from validation import scenario_library as library\nfrom brian2_ext import backend_standalone\n"
+            "from eprop_plugins.errors import BackendError\ntry:\n    backend_standalone.run(library.build('orig-lif-single'))\n"
+            "except BackendError as e:\n    print('BACKEND', e.backend, e.scenario, type(e.original).__name__, '|', e)\n")
+    env = {**os.environ, "EPROP_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(root), "CXX": "false"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
+                         timeout=600).stdout
+    assert "BACKEND brian2-standalone orig-lif-single RuntimeError |" in out, out
+    assert "the C++ compilation of the Brian2 standalone code failed" in out and "g++ and make" in out, out
+    assert "Project compilation failed" in out, out  # Brian2's own message is attached
+    builds = tmp_path / "brian2" / "standalone-builds"
+    assert [p.name for p in builds.iterdir() if not p.name.endswith(".lock")] == []  # no build, no leftovers
