@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from eprop_plugins.cache import atomic_write
 
 from . import schema
-from .runner import STATUSES, SuiteOutcome
+from .outcomes import STATUSES, SuiteOutcome
 
 __all__ = ["to_json", "write_json", "write_html", "summary_table", "timing_table", "failure_lines", "environment"]
 

@@ -1,0 +1,102 @@
+"""The builds a validation run needs: their keys, which are missing, and the order of the scenarios.
+
+A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
+(cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
+before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
+build follow each other and so that no build is made by two workers at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from eprop_plugins import backends as registry
+from eprop_plugins.scenario import Scenario
+
+from . import scenario_library as library
+from .cells import not_applicable
+
+__all__ = ["BuildPlan", "plan_builds"]
+
+
+def _call_with_options(hook: Callable[..., Any], sc: Scenario, record_weight_events: bool) -> Any:
+    """``hook(sc)``, passing ``record_weight_events`` where the hook takes it (the build may depend on it)."""
+    try:
+        params = inspect.signature(hook).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return hook(sc, record_weight_events=record_weight_events) if "record_weight_events" in params else hook(sc)
+
+
+def _build_info(backend: Any, sc: Scenario, record_weight_events: bool) -> tuple[str | None, bool]:
+    """``(key, built)`` of the compiled code ``sc`` needs on ``backend`` (``(None, True)``: nothing to build)."""
+    key_hook = getattr(backend, "build_key", None)
+    if key_hook is None:
+        return None, True
+    key = _call_with_options(key_hook, sc, record_weight_events)
+    if key is None:
+        return None, True
+    built_hook = getattr(backend, "is_built", None)
+    return str(key), bool(_call_with_options(built_hook, sc, record_weight_events)) if built_hook else False
+
+
+@dataclass
+class BuildPlan:
+    """What the runner knows before it starts: each scenario's builds, and the order to run them in."""
+
+    keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
+    todo: set[tuple[str, str]]  # (backend, key) not built yet
+    building: dict[tuple[str, str], int] = field(default_factory=dict)  # build -> worker making it
+
+    def unbuilt(self, sname: str) -> set[tuple[str, str]]:
+        return {(b, k) for b, k in self.keys.get(sname, {}).items() if (b, k) in self.todo}
+
+    def pick(self, remaining: list[str], last: str | None, worker: int) -> str | None:
+        """The next scenario for ``worker`` (None: everything left waits for builds of other workers).
+
+        First the scenario sharing most builds with the worker's last one (a build group runs
+        consecutively), then library order; never one whose build another worker is making.
+        """
+        free = [s for s in remaining if all(self.building.get(b, worker) == worker for b in self.unbuilt(s))]
+        if not free:
+            return None
+        last_keys = set(self.keys.get(last, {}).items()) if last else set()
+        best = max(free, key=lambda s: (len(last_keys & set(self.keys.get(s, {}).items())), -remaining.index(s)))
+        for b in self.unbuilt(best):
+            self.building[b] = worker
+        return best
+
+    def finished(self, sname: str) -> None:
+        for b in self.unbuilt(sname):
+            self.todo.discard(b)
+            self.building.pop(b, None)
+
+
+def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapping[str, dict[str, Any]],
+                extra: Mapping[str, Any], record_weight_events: bool) -> BuildPlan:
+    """Read every scenario's build keys (nothing is compiled)."""
+    keys: dict[str, dict[str, str]] = {}
+    todo: set[tuple[str, str]] = set()
+    for sname in scen_names:
+        try:
+            sc = library.get(sname)[0].validated()
+        except Exception:  # reported when the scenario runs
+            continue
+        keys[sname] = {}
+        for bname in names:
+            if not available[bname]["available"] or bname == "reference":
+                continue
+            backend = extra[bname] if bname in extra else registry.get(bname)
+            try:
+                if not_applicable(bname, backend, available[bname]["families"], sc):
+                    continue
+                key, built = _build_info(backend, sc, record_weight_events)
+            except Exception:  # the cell will report the error
+                continue
+            if key is not None:
+                keys[sname][bname] = key
+                if not built:
+                    todo.add((bname, key))
+    return BuildPlan(keys, todo)

@@ -1,0 +1,168 @@
+"""Worker processes of a validation run: each runs whole scenarios and sends back their outcomes.
+
+The parent keeps the display and the :class:`~validation.builds.BuildPlan`; a worker gets one
+scenario at a time, runs it (:func:`validation.cells.run_scenario`, its ``on_scenario`` hook
+included) and sends its progress and its outcome through one queue.  Workers are started with
+``spawn`` (no simulator state is inherited), and one that dies is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import queue
+from typing import Any, Callable, Sequence
+
+from .builds import BuildPlan
+from .cells import run_scenario
+from .outcomes import Cell, Progress, ScenarioOutcome
+
+__all__ = ["picklable", "run_in_workers"]
+
+
+class _QueueProgress(Progress):
+    """A worker's progress, sent to the parent process (which owns the display)."""
+
+    def __init__(self, channel: Any):
+        self.channel = channel
+
+    def build(self, scenario: str, backend: str, key: str) -> None:
+        self.channel.put(("build", scenario, backend, key))
+
+    def begin(self, scenario: str, backend: str) -> None:
+        self.channel.put(("begin", scenario, backend))
+
+    def iteration(self, scenario: str, backend: str, index: int, n_iterations: int, loss: float) -> None:
+        self.channel.put(("iteration", scenario, backend, index, n_iterations, float(loss)))
+
+    def end(self, scenario: str, cell: Cell) -> None:
+        self.channel.put(("end", scenario, cell))
+
+
+def _worker_main(tasks: Any, channel: Any, names: list[str], available: dict[str, dict[str, Any]],
+                 extra: dict[str, Any], record_weight_events: bool, on_scenario: Callable[..., None] | None) -> None:
+    """Worker process: run the scenarios it is sent until it gets None."""
+    progress = _QueueProgress(channel)
+    while True:
+        job = tasks.get()
+        if job is None:
+            return
+        sname, build_keys, unbuilt = job
+        try:
+            out = run_scenario(sname, names, available, extra, build_keys, unbuilt, record_weight_events, progress,
+                               on_scenario)
+        except BaseException as exc:  # anything else is a bug of the runner: report it as the cells' error
+            out = _crashed(sname, names, f"validation worker failed: {type(exc).__name__}: {exc}")
+        channel.put(("done", sname, out))
+
+
+def _crashed(sname: str, names: Sequence[str], reason: str) -> ScenarioOutcome:
+    out = ScenarioOutcome(name=sname, reference={"status": "error", "reason": reason})
+    out.cells = {b: Cell(b, "error", reason) for b in names}
+    return out
+
+
+def picklable(*objects: Any) -> bool:
+    try:
+        pickle.dumps(objects)
+    except Exception:
+        return False
+    return True
+
+
+class _Pool:
+    """``jobs`` worker processes fed one scenario at a time by the plan."""
+
+    def __init__(self, jobs: int, args: tuple[Any, ...]):
+        self.ctx = mp.get_context("spawn")
+        self.channel = self.ctx.Queue()
+        self.args = args
+        self.workers: dict[int, tuple[Any, Any]] = {}  # id -> (process, task queue)
+        self.busy: dict[int, str] = {}  # id -> scenario
+        self.last: dict[int, str | None] = {}
+        self.next_id = 0
+        for _ in range(jobs):
+            self.spawn()
+
+    def spawn(self) -> int:
+        wid = self.next_id
+        self.next_id += 1
+        tasks = self.ctx.Queue()
+        proc = self.ctx.Process(target=_worker_main, args=(tasks, self.channel, *self.args), daemon=True,
+                                name=f"eprop-validate-{wid}")
+        proc.start()
+        self.workers[wid] = (proc, tasks)
+        self.last[wid] = None
+        return wid
+
+    def idle(self) -> list[int]:
+        return [w for w in self.workers if w not in self.busy]
+
+    def send(self, wid: int, job: tuple[Any, ...]) -> None:
+        self.busy[wid] = job[0]
+        self.last[wid] = job[0]
+        self.workers[wid][1].put(job)
+
+    def dead(self) -> list[tuple[int, str, int | None]]:
+        """Busy workers that died: (id, scenario, exit code); each is replaced by a new worker."""
+        out = []
+        for wid, (proc, _) in list(self.workers.items()):
+            if wid in self.busy and not proc.is_alive():
+                out.append((wid, self.busy.pop(wid), proc.exitcode))
+                del self.workers[wid]
+                self.spawn()
+        return out
+
+    def worker_of(self, sname: str) -> int | None:
+        return next((w for w, s in self.busy.items() if s == sname), None)
+
+    def close(self) -> None:
+        for proc, tasks in self.workers.values():
+            tasks.put(None)
+        for proc, _ in self.workers.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def run_in_workers(jobs: int, plan: BuildPlan, scen_names: list[str], names: list[str],
+                   available: dict[str, dict[str, Any]], extra: dict[str, Any], record_weight_events: bool,
+                   progress: Progress, on_scenario: Callable[..., None] | None) -> dict[str, ScenarioOutcome]:
+    """Run ``scen_names`` in ``jobs`` worker processes in the order ``plan`` chooses; outcomes by scenario."""
+    pool = _Pool(jobs, (names, available, extra, record_weight_events, on_scenario))
+    remaining = list(scen_names)
+    outcomes: dict[str, ScenarioOutcome] = {}
+    try:
+        while remaining or pool.busy:
+            for wid in pool.idle():
+                if not remaining:
+                    break
+                sname = plan.pick(remaining, pool.last[wid], wid)
+                if sname is None:
+                    break
+                remaining.remove(sname)
+                unbuilt = {b for b, _ in plan.unbuilt(sname)}
+                pool.send(wid, (sname, plan.keys.get(sname, {}), unbuilt))
+            try:
+                msg = pool.channel.get(timeout=1.0)
+            except queue.Empty:
+                for wid, sname, code in pool.dead():
+                    reason = f"validation worker process died (exit code {code}) while running this scenario"
+                    outcomes[sname] = _crashed(sname, names, reason)
+                    for cell in outcomes[sname].cells.values():
+                        progress.end(sname, cell)
+                    plan.finished(sname)
+                continue
+            kind = msg[0]
+            if kind == "done":
+                _, sname, out = msg
+                outcomes[sname] = out
+                wid = pool.worker_of(sname)
+                if wid is not None:
+                    del pool.busy[wid]
+                plan.finished(sname)
+            else:
+                getattr(progress, kind)(*msg[1:])
+    finally:
+        pool.close()
+    return outcomes
