@@ -7,9 +7,9 @@
 * ``spikes.png``: a raster of the recurrent population's spikes in the same two iterations (the
   panels NEST's e-prop examples draw before and after training).
 
-The last two need the run's per-step traces ``y``, ``target`` and ``z`` (see
-:mod:`eprop_plugins.results`); a run without them (recorded with ``traces=False``) gets only
-``losses.png``.  Every file is written atomically (:func:`eprop_plugins.cache.atomic_write`).
+The last two need the run's per-step traces ``y`` and ``target`` (readout) and ``z`` (raster), see
+:mod:`eprop_plugins.results`; a figure whose traces the run did not record (``traces=False``) is
+not drawn, so such a run gets ``losses.png`` only.  Every file is written atomically (:func:`eprop_plugins.cache.atomic_write`).
 """
 
 from __future__ import annotations
@@ -163,7 +163,11 @@ def write_training_plots(out: str | Path, scenario, losses: Sequence[float], tra
     """
     out = Path(out)
     written = [plot_losses(out / "losses.png", losses, title, reference).name]
-    if all(k in traces for k in TRACES_NEEDED) and len(traces["z"]) >= scenario.n_steps:
+    def recorded(*names: str) -> bool:
+        return all(k in traces and len(traces[k]) >= scenario.n_steps for k in names)
+
+    if recorded("y", "target"):
         written.append(plot_readout(out / "readout.png", scenario, traces, title).name)
+    if recorded("z"):
         written.append(plot_spikes(out / "spikes.png", scenario, traces, title).name)
     return written
