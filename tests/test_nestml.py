@@ -9,6 +9,7 @@ quantity's largest reference value) at rtol 1e-10; spike trains must be identica
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -204,3 +205,59 @@ def test_surrogate_gradient_is_the_same_in_every_model():
         if "function surrogate_gradient_fn" in text:
             bodies[path.name] = text[text.index("    function surrogate_gradient_fn"):].strip()
     assert len(bodies) == 6 and len(set(bodies.values())) == 1, sorted(bodies)
+
+
+# ------------------------------------------------------------------------------------------ translation, meta
+def _bounded(sc, eta_factor: float = 1.0):
+    """``sc`` with weight bounds 1e-3 mV outside its initial weights (all below 1 mV), ``eta`` scaled."""
+    v = sc.validated()
+    w = np.concatenate([v.w_in.ravel(), v.w_rec.ravel(), v.w_out.ravel()])
+    sc.optimizer = {**sc.optimizer, "w_min": float(w.min()) - 1e-3, "w_max": float(w.max()) + 1e-3,
+                    "eta": v.optimizer["eta"] * eta_factor}
+    assert sc.optimizer["w_max"] < 1.0
+    return sc
+
+
+@pytest.mark.parametrize("family,seed,eta_factor", [("original", 0, 10.0), ("event", 5, 1.0)])
+def test_weight_bound_below_one_millivolt_runs_and_clips_as_the_reference(clean_build, family, seed, eta_factor):
+    """NEST refuses Wmax below its default weight 1.0 unless the translation moves the default inside."""
+    sc = _bounded(random_scenario(family, seed), eta_factor)
+    ref, got = reference.run(sc), nestml.run(sc)
+    clipped = np.isin(ref.weight_events["w"], [sc.optimizer["w_min"], sc.optimizer["w_max"]]).sum()
+    assert clipped > 10, "the bounds should be reached"
+    _assert_matches(sc, ref, got)
+    builtin = nest_builtin.run(sc)
+    for key, col in builtin.weight_events.items():
+        np.testing.assert_array_equal(got.weight_events[key], col, err_msg=key)
+
+
+def test_build_key_is_built_and_meta(clean_build, monkeypatch, tmp_path):
+    cache, mod = clean_build
+    sc = random_scenario("original", 1)
+    monkeypatch.setenv("EPROP_CACHE_DIR", str(cache))
+    assert nestml.build_key(sc) == nestml.build_key(random_scenario("event", 2)) == build.source_hash() == mod.key
+    assert nestml.is_built(sc)
+    res = nestml.run(sc, record_weight_events=False)
+    assert res.meta["cached"] is True and res.meta["compile_seconds"] == 0.0
+    assert res.meta["module"] == str(mod.path) and 0.0 < res.meta["simulate_seconds"] < res.meta["seconds"]
+    # an empty cache: not built there, but this process already has the module loaded, so nothing is compiled
+    monkeypatch.setenv("EPROP_CACHE_DIR", str(tmp_path))
+    assert not nestml.is_built(sc)
+    res = nestml.run(sc, record_weight_events=False)
+    assert res.meta["cached"] is True and res.meta["compile_seconds"] == 0.0
+    assert not nestml.is_built(sc)
+
+
+@pytest.mark.slow
+def test_first_run_on_an_empty_cache_reports_its_compile_time(tmp_path):
+    """A fresh process on an empty cache builds the module inside run() (1-3 minutes) and says so in meta."""
+    code = (
+        "from eprop_plugins.random_scenarios import random_scenario; from nest_models import backend; "
+        "sc = random_scenario('event', 1); b = backend.is_built(sc); r = backend.run(sc); "
+        "print(b, r.meta['cached'], r.meta['compile_seconds'], r.meta['seconds'], backend.is_built(sc))"
+    )
+    env = {**os.environ, "EPROP_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    before, cached, compile_s, total, after = out.split()[-5:]
+    assert (before, cached, after) == ("False", "False", "True")
+    assert 10.0 < float(compile_s) < float(total)

@@ -4,7 +4,9 @@ PyNN's ``build_translations`` pattern: a row ``(canonical, nest_name)`` renames,
 ``(canonical, nest_name, factor)`` scales (NEST value = factor x canonical value).  E-prop weights
 are voltage jumps and translate 1:1.  ``None`` values (no bound / no cutoff) are left at NEST's
 default, which means the same thing.  NEST reads ``f_target`` back in spikes/ms: use
-:func:`from_nest` to undo that.
+:func:`from_nest` to undo that.  The ×1000 unit factors (nA -> pA, nF -> pF) live only in these
+tables.  :func:`model_names` derives the NEST model names from the canonical model list and
+:func:`synapse_defaults` translates the optimizer so that NEST accepts every validated bound.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ __all__ = [
     "READOUT",
     "OPTIMIZER",
     "SYNAPSE",
-    "MODEL_NAMES",
     "model_names",
     "to_nest",
     "synapse_defaults",
@@ -108,9 +109,6 @@ def model_names(family: str, nestml: bool = False) -> dict[str, str]:
     names["feedback"] = f"eprop_learning_signal_connection{suffix}"
     return names
 
-
-#: NEST's built-in model names per family (derived: :func:`model_names`)
-MODEL_NAMES: dict[str, dict[str, str]] = {family: model_names(family) for family in FAMILIES}
 
 # optimizer keys that only exist for one optimizer type in NEST
 _ADAM_ONLY = ("beta_1", "beta_2", "epsilon")
