@@ -78,6 +78,7 @@ class EpropAttachment:
 
     @property
     def readouts(self) -> Any:
+        """The readout neurons (NodeCollection)."""
         return self.net.readouts
 
     def train(self, on_iteration: Callable[[int, float], None] | None = None) -> Result:
@@ -87,6 +88,11 @@ class EpropAttachment:
         ----------
         on_iteration : callable, optional
             ``on_iteration(index, loss)`` after each iteration.
+
+        Raises
+        ------
+        BackendError
+            NEST failed during the simulation.
         """
         sc = self.scenario
         with nw.nest_errors("nestml-pynest", sc.name):
@@ -191,7 +197,8 @@ def network_scenario(
         raise ParameterError(f"target: {n_steps} steps is not a whole number of sequences of {T} steps")
     n_rec = len(population)
     status = population[0].get()
-    applicable = par.complete("recurrent", family=family, model=model)  # the e-prop model's parameters
+    # the user's values of the parameters the e-prop model has, translated back to canonical units
+    applicable = {row.name for row in par.RECURRENT if par.applies(row, family, model)}
     nest_names = {row[0]: row[1] for row in tr.RECURRENT if row[0] in _INHERITED and row[0] in applicable}
     found = {n: float(status[n]) for n in nest_names.values() if n in status and np.isfinite(status[n])}
     params = {**tr.from_nest(tr.RECURRENT, found), **(recurrent or {})}
@@ -231,14 +238,22 @@ def add_eprop(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -
     e-prop update intervals and NEST's optimizer clocks start at time 0); its resolution is the
     scenario's ``dt``; the module must have been installed with :func:`install` before the network
     was created.  Original family: sets the kernel's ``eprop_update_interval``,
-    ``eprop_learning_window`` and ``eprop_reset_neurons_on_update``.  Event family: sets the default
-    optimizer of NEST's ``eprop_synapse`` model; the recurrent neurons send flush events after a
-    silent sequence.
+    ``eprop_learning_window`` and ``eprop_reset_neurons_on_update``.  Both families set the defaults
+    of NEST's e-prop synapse model (the optimizer, and a default weight inside its bounds); the
+    recurrent neurons send flush events after a silent sequence.
 
     Returns
     -------
     EpropAttachment
         Call ``.train()`` to simulate and get the losses.
+
+    Raises
+    ------
+    ParameterError
+        A kernel that has simulated, a missing module, or a bad network or parameter (see
+        :func:`network_scenario`).
+    BackendError
+        NEST refused the e-prop network.
     """
     import nest
 
