@@ -40,7 +40,7 @@ MANIFEST = "eprop-manifest.json"
 
 def cache_root(override: str | os.PathLike | None = None) -> Path:
     """The cache root: ``override``, else ``$EPROP_CACHE_DIR``, else ``~/.cache/eprop-plugins``."""
-    root = Path(override or os.environ.get("EPROP_CACHE_DIR") or Path.home() / ".cache" / "eprop-plugins")
+    root = Path(override or os.environ.get("EPROP_CACHE_DIR") or Path.home() / ".cache" / "eprop-plugins").expanduser()
     root.mkdir(parents=True, exist_ok=True)
     return root
 

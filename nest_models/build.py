@@ -3,9 +3,23 @@
 ``build_module()`` generates C++ from the ``*.nestml`` sources with NESTML, overlays the project's
 templates (``nest_models/templates``) and headers (``nest_models/include``), compiles the module
 against the NEST wheel and installs it into a cache directory outside the repository
-(``$EPROP_CACHE_DIR`` or ``~/.cache/eprop-plugins``).  The cache key is a hash of every source,
-template and header plus the NEST and NESTML versions, so a cached module is loaded in well under
-a second and any change rebuilds.
+(``$EPROP_CACHE_DIR/nestml/<key>``, default root ``~/.cache/eprop-plugins``).  The key is a hash of
+every source, template and header, this file, the model list and the NEST and NESTML versions, so
+a cached module is loaded in well under a second and any change rebuilds.
+
+Safe under concurrent use and interruption (``docs/builds.rst``), through :mod:`eprop_plugins.cache`:
+
+* everything a build writes (the corrected ``nest-config``, the assembled templates, the generated
+  sources, the compiler's objects, the log) goes into a private directory beside the cache entry;
+  the finished module is installed by one ``rename``, with a manifest of sizes and SHA-256 hashes;
+* builds of one key are serialised by an inter-process lock: concurrent first uses build once, the
+  others wait (with a message) and then load what was built;
+* a cached module is verified against its manifest before ``nest.Install``; an interrupted or
+  damaged build (no manifest, wrong size or hash) is rebuilt, never loaded;
+* an installed module is never written into: a rebuild (``--force``) installs a new directory, and
+  a process that has the old module loaded keeps its inode;
+* the compiler processes die with the build: a build killed half-way leaves only its private
+  directory, which the next build of the same key removes.
 
 Why the build needs more than ``pynestml.frontend.generate_nest_target``
 ------------------------------------------------------------------------
@@ -19,7 +33,7 @@ Why the build needs more than ``pynestml.frontend.generate_nest_target``
 * A NESTML code-generation call without an install path writes into the NEST installation: an
   install path is always passed.
 
-Command line: ``python -m nest_models.build [--force] [--cache-dir DIR] [--quiet]`` (the ``eprop
+Command line: ``python -m nest_models.build [--force] [--cache-dir DIR] [--verbose]`` (the ``eprop
 build-nest`` subcommand calls :func:`main`).
 """
 
@@ -30,14 +44,26 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from eprop_plugins.backends.nest_translations import FAMILIES, model_names
+from eprop_plugins.cache import (
+    MANIFEST,
+    atomic_write,
+    cache_root,
+    install_directory,
+    locked,
+    private_directory,
+    verify_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "MODULE_NAME",
@@ -45,7 +71,9 @@ __all__ = [
     "BuildError",
     "BuiltModule",
     "cache_dir",
+    "module_directory",
     "source_hash",
+    "is_built",
     "write_nest_config",
     "check_toolchain",
     "build_module",
@@ -56,18 +84,29 @@ __all__ = [
 HERE = Path(__file__).resolve().parent
 #: name of the NEST extension module (NESTML requires the suffix ``module``)
 MODULE_NAME = "eprop_nestml_module"
+#: the module file inside an installed cache entry
+MODULE_FILE = f"lib/{MODULE_NAME}.so"
 
-#: NESTML model -> (C++ wrapper class registered under the model name, NEST parent class); the
-#: templates choose both from the name (``readout``, ``bsshslm_2020``, ``adapt``)
+
+def wrapper_classes(name: str) -> tuple[str, str]:
+    """The C++ wrapper class registered under the NESTML model ``name`` and its NEST parent class.
+
+    The same rule as ``templates/setup/common/eprop_classes.jinja2``, which chooses both from the
+    name: ``readout`` or recurrent, ``bsshslm_2020`` (original family) or event family.
+    """
+    original = "bsshslm_2020" in name
+    role = "Readout" if "readout" in name else "Recurrent"
+    family = "Original" if original else "Event"
+    return f"Eprop{family}{role}", f"EpropNestml{role}{family}Node"
+
+
+#: NESTML model -> (C++ wrapper class registered under the model name, NEST parent class), for the
+#: neuron models of both families (the synapse and feedback connections are NEST's own)
 MODELS: dict[str, tuple[str, str]] = {
-    "eprop_iaf_bsshslm_2020_neuron": ("EpropOriginalRecurrent", "EpropNestmlRecurrentOriginalNode"),
-    "eprop_iaf_adapt_bsshslm_2020_neuron": ("EpropOriginalRecurrent", "EpropNestmlRecurrentOriginalNode"),
-    "eprop_readout_bsshslm_2020_neuron": ("EpropOriginalReadout", "EpropNestmlReadoutOriginalNode"),
-    "eprop_iaf_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
-    "eprop_iaf_adapt_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
-    "eprop_iaf_psc_delta_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
-    "eprop_iaf_psc_delta_adapt_neuron": ("EpropEventRecurrent", "EpropNestmlRecurrentEventNode"),
-    "eprop_readout_neuron": ("EpropEventReadout", "EpropNestmlReadoutEventNode"),
+    name: wrapper_classes(name)
+    for family in FAMILIES
+    for role, name in model_names(family, nestml=True).items()
+    if role not in ("synapse", "feedback")
 }
 
 
@@ -77,18 +116,34 @@ class BuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltModule:
-    """A compiled module: ``path`` is the ``.so`` file, ``cached`` tells whether it was reused."""
+    """A compiled module in the cache.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.so`` file (inside a verified cache entry).
+    key : str
+        :func:`source_hash` of the sources it was built from.
+    cached : bool
+        True if an existing build was reused, False if this call built it.
+    seconds : float
+        Time spent generating and compiling in this call, s (0.0 when cached).
+    """
 
     path: Path
     key: str
     cached: bool
     seconds: float
 
+    @property
+    def directory(self) -> Path:
+        """The cache entry (``<cache root>/nestml/<key>``)."""
+        return self.path.parent.parent
+
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """Cache root: ``override``, else ``$EPROP_CACHE_DIR``, else ``~/.cache/eprop-plugins``."""
-    root = override or os.environ.get("EPROP_CACHE_DIR") or Path.home() / ".cache" / "eprop-plugins"
-    return Path(root).expanduser().resolve()
+    """Cache root: ``override``, else ``$EPROP_CACHE_DIR``, else ``~/.cache/eprop-plugins`` (absolute)."""
+    return cache_root(override).resolve()
 
 
 def _sources() -> list[Path]:
@@ -106,15 +161,36 @@ def _versions() -> dict[str, str]:
 
 
 def source_hash() -> str:
-    """Hash of all sources, templates, headers, this file and the NEST/NESTML versions (16 hex digits)."""
+    """Hash of all sources, templates, headers, this file, the model list and the NEST/NESTML versions.
+
+    Returns
+    -------
+    str
+        16 hex digits: the cache key of the module (the name of its cache entry).
+    """
     h = hashlib.sha256()
     for p in _sources():
         h.update(str(p.relative_to(HERE)).encode())
         h.update(b"\0")
         h.update(p.read_bytes())
         h.update(b"\0")
-    h.update(json.dumps(_versions(), sort_keys=True).encode())
+    h.update(json.dumps({"versions": _versions(), "models": MODELS}, sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def module_directory(cache: str | os.PathLike | None = None, key: str | None = None) -> Path:
+    """The cache entry of the module built from the current sources (or of ``key``); may not exist."""
+    return cache_dir(cache) / "nestml" / (key or source_hash())
+
+
+def is_built(cache: str | os.PathLike | None = None) -> bool:
+    """True if a module for the current sources is installed in the cache (cheap: no compilation).
+
+    Checks that the entry has a manifest and that every file has its recorded size; the SHA-256
+    hashes are checked when the module is loaded (:func:`build_module`, :func:`load_module`).
+    """
+    entry = module_directory(cache)
+    return verify_manifest(entry, hashes=False) and (entry / MODULE_FILE).is_file()
 
 
 def _site_packages() -> Path:
@@ -165,7 +241,8 @@ def write_nest_config(directory: Path) -> Path:
 
     The wheel's own script points at its build machine.  The corrected one reports the wheel's
     prefix and headers, the Boost headers of the ``boost-headers`` package, the old C++ ABI flag the
-    wheel was compiled with, and ``g++``.
+    wheel was compiled with, and ``g++``.  ``directory`` is the build's private directory: the
+    script is never shared with another build.
     """
     tc = check_toolchain()
     site = Path(tc["site"])
@@ -217,8 +294,54 @@ def _assemble_templates(dest: Path) -> Path:
     return dest
 
 
-def _module_file(directory: Path) -> Path:
-    return directory / f"{MODULE_NAME}.so"
+def _check_sources() -> None:
+    """Fail early if the ``.nestml`` files and the model list disagree (the build would fail late)."""
+    stems = {p.stem for p in HERE.glob("*.nestml")}
+    if stems != set(MODELS):
+        raise BuildError(
+            f"the NESTML sources ({', '.join(sorted(stems))}) do not match the model names of "
+            f"eprop_plugins.backends.nest_translations.model_names ({', '.join(MODELS)})"
+        )
+
+
+#: verified cache entries of this process: module path -> (device, inode, size, mtime) when verified,
+#: so that reloading after every ``nest.ResetKernel()`` does not hash the module again
+_verified: dict[Path, tuple[int, int, int, int]] = {}
+
+
+def _stat_id(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _cached_module(entry: Path, key: str) -> BuiltModule | None:
+    """The module of the cache entry ``entry`` if its manifest verifies (sizes and SHA-256), else None."""
+    so = entry / MODULE_FILE
+    ident = _stat_id(so)
+    if ident is None:
+        return None
+    if _verified.get(so) != ident:
+        if not verify_manifest(entry, hashes=True):
+            return None
+        # the manifest must list the module itself (a manifest of another layout proves nothing)
+        try:
+            listed = MODULE_FILE in json.loads((entry / MANIFEST).read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            listed = False
+        if not listed:
+            return None
+        _verified[so] = ident
+    return BuiltModule(so, key, True, 0.0)
+
+
+def _remove_leftovers(entry: Path) -> None:
+    """Remove what killed builds of ``entry`` left beside it (call only while holding its lock)."""
+    for p in entry.parent.glob(f".{entry.name}.*"):
+        if p.is_dir() and (".build-" in p.name or ".old-" in p.name):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def build_module(
@@ -227,16 +350,20 @@ def build_module(
     cache: str | os.PathLike | None = None,
     verbose: bool = False,
 ) -> BuiltModule:
-    """Generate, compile and install the e-prop NESTML module, or reuse the cached build.
+    """Generate, compile and install the e-prop NESTML module, or reuse the verified cached build.
+
+    Concurrent calls (any process) for the same sources build once: the first takes the lock of
+    the cache entry and builds, the others print that they wait and then reuse its module.
 
     Parameters
     ----------
     force : bool
-        Rebuild even if a module with the same source hash is cached.
+        Rebuild even if a module with the same source hash is cached.  The new module is installed
+        as a new directory; processes that have the old one loaded are not affected.
     cache : path, optional
         Cache root (default: ``$EPROP_CACHE_DIR`` or ``~/.cache/eprop-plugins``).
     verbose : bool
-        Print NESTML's and the compiler's progress.
+        Print NESTML's and the compiler's progress and keep the private build directory.
 
     Returns
     -------
@@ -246,21 +373,37 @@ def build_module(
     ------
     BuildError
         A tool, header or package is missing, or generation/compilation failed (the message
-        includes the end of the compiler log).
+        includes the end of the compiler log and the kept build directory).
     """
-    t0 = time.perf_counter()
     key = source_hash()
-    root = cache_dir(cache)
-    final = root / "nestml" / key
-    so = _module_file(final / "lib")
-    if so.is_file() and not force:
-        return BuiltModule(so, key, True, time.perf_counter() - t0)
+    entry = module_directory(cache, key)
+    if not force:
+        mod = _cached_module(entry, key)
+        if mod is not None:
+            return mod
     check_toolchain()
+    _check_sources()
+    message = f"another process is building the NESTML module into {entry}; waiting ..."
+    with locked(entry.with_name(f"{key}.lock"), message):
+        if not force:
+            mod = _cached_module(entry, key)  # built by the process we waited for
+            if mod is not None:
+                return mod
+        _remove_leftovers(entry)
+        if entry.exists() and not force:
+            print(f"eprop: the cached NESTML module in {entry} does not match its manifest (interrupted, damaged "
+                  "or written by an older version); rebuilding it", file=sys.stderr, flush=True)
+        return _build(entry, key, verbose)
+
+
+def _build(entry: Path, key: str, verbose: bool) -> BuiltModule:
+    """Build into a private directory beside ``entry`` and install it as ``entry`` (lock held)."""
+    t0 = time.perf_counter()
     # a long silent pause would look like a hang: say what is happening
-    print(f"eprop: building the NESTML e-prop module {MODULE_NAME} (once per source version; 1-3 minutes) ...",
-          file=sys.stderr, flush=True)
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"build-{key}-", dir=root))
+    print(f"eprop: building the NESTML e-prop module {MODULE_NAME} into {entry} (once per source version; "
+          "1-3 minutes) ...", file=sys.stderr, flush=True)
+    work = private_directory(entry)
+    keep = verbose
     try:
         nest_dir = write_nest_config(work / "nest")
         templates = _assemble_templates(work / "templates")
@@ -270,7 +413,7 @@ def build_module(
         install.mkdir()
         codegen_opts = {
             "nest_path": str(nest_dir),
-            # every neuron gets its own parent class, chosen in the header/class templates from MODELS
+            # every neuron gets its own parent class, chosen in the header/class templates by wrapper_classes' rule
             "neuron_parent_class": "EpropNestmlRecurrentOriginalNode",
             "neuron_parent_class_include": "eprop_nestml_nodes.h",
             "templates": {
@@ -285,32 +428,60 @@ def build_module(
         # headers the generated code includes; cmake compiles in the target directory
         for h in (HERE / "include").glob("*.h"):  # compat/ is reached through nest-config --includes
             shutil.copy2(h, target / h.name)
-        _run_nestml(target, install, codegen_opts, work, verbose)
-        _check_generated(target)
-        built = _module_file(install)
-        if not built.is_file():
-            raise BuildError(f"NESTML reported success but {built} was not installed")
-        (final / "lib").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(built, _module_file(final / "lib"))
-        (final / "build.json").write_text(json.dumps({"key": key, "versions": _versions(),
-                                                      "models": list(MODELS)}, indent=1))
-    finally:
-        if not verbose:
+        try:
+            _run_nestml(target, install, codegen_opts, work, verbose)
+            _check_generated(target)
+            built = install / Path(MODULE_FILE).name
+            if not built.is_file():
+                raise BuildError(f"NESTML reported success but {built} was not installed")
+        except BuildError as exc:
+            keep = True  # for inspection; the next build of this key removes it
+            raise BuildError(f"{exc}\n(build directory kept: {work})") from None
+        seconds = time.perf_counter() - t0
+        # the cache entry as it will be installed: the module, a description, the build log
+        staged = work / "entry"
+        (staged / "lib").mkdir(parents=True)
+        os.replace(built, staged / MODULE_FILE)
+        if (work / "build.log").is_file():
+            shutil.copy2(work / "build.log", staged / "build.log")
+        atomic_write(staged / "build.json", json.dumps(
+            {"key": key, "versions": _versions(), "models": list(MODELS), "build_seconds": round(seconds, 1),
+             "python": sys.executable}, indent=1))
+        write_manifest(staged)
+        install_directory(staged, entry)
+    except BaseException:
+        if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    seconds = time.perf_counter() - t0
-    print(f"eprop: built {MODULE_NAME} in {seconds:.0f} s (cached in {final})", file=sys.stderr, flush=True)
-    return BuiltModule(_module_file(final / "lib"), key, False, seconds)
+        raise
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    mod = _cached_module(entry, key)
+    if mod is None:  # only if the file system lost what was just written
+        raise BuildError(f"the module installed in {entry} does not verify against its manifest")
+    print(f"eprop: built {MODULE_NAME} in {seconds:.0f} s (cached in {entry})", file=sys.stderr, flush=True)
+    return BuiltModule(mod.path, key, False, seconds)
+
+
+#: NESTML's code generation and build, run in its own process group; a watchdog thread kills the
+#: whole group (NESTML, cmake, make, the compilers) when the parent process dies, so that a build
+#: killed half-way leaves no compiler running
+_NESTML_SCRIPT = """\
+import json, os, signal, sys, threading, time
+parent = int(sys.argv[2])
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watch, daemon=True).start()
+from pynestml.frontend.pynestml_frontend import generate_nest_target
+a = json.loads(sys.argv[1])
+generate_nest_target(input_path=a['inputs'], target_path=a['target'], install_path=a['install'],
+    module_name=a['module'], logging_level='WARNING', codegen_opts=a['opts'])
+"""
 
 
 def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, verbose: bool) -> None:
     """Run NESTML in a subprocess (it keeps global state and may print a lot); raise BuildError on failure."""
-    script = (
-        "import json, sys\n"
-        "from pynestml.frontend.pynestml_frontend import generate_nest_target\n"
-        "a = json.loads(sys.argv[1])\n"
-        "generate_nest_target(input_path=a['inputs'], target_path=a['target'], install_path=a['install'],\n"
-        "    module_name=a['module'], logging_level='WARNING', codegen_opts=a['opts'])\n"
-    )
     args = {
         "inputs": [str(p) for p in sorted(HERE.glob("*.nestml"))],
         "target": str(target),
@@ -319,14 +490,23 @@ def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, ver
         "opts": codegen_opts,
     }
     log = work / "build.log"
-    env = dict(os.environ)
     with open(log, "w") as out:
-        proc = subprocess.run([sys.executable, "-c", script, json.dumps(args)], cwd=work, env=env,
-                              stdout=None if verbose else out, stderr=subprocess.STDOUT if not verbose else None)
+        proc = subprocess.Popen([sys.executable, "-c", _NESTML_SCRIPT, json.dumps(args), str(os.getpid())],
+                                cwd=work, stdout=None if verbose else out,
+                                stderr=None if verbose else subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode = proc.wait()
+        except BaseException:  # Ctrl-C, or an exception in this process: stop the compilers too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # the group has already ended
+                pass
+            proc.wait()
+            raise
     nestml_errors = [ln for ln in log.read_text(errors="replace").splitlines() if ", ERROR, " in ln] if log.is_file() else []
     if nestml_errors:
         raise BuildError("NESTML rejected the models:\n" + "\n".join(nestml_errors[:20]))
-    if proc.returncode != 0:
+    if returncode != 0:
         tail = ""
         for candidate in [log, *sorted(target.glob("*.log")), *sorted(target.glob("*.txt"))]:
             if candidate.is_file() and candidate.stat().st_size:
@@ -336,7 +516,7 @@ def _run_nestml(target: Path, install: Path, codegen_opts: dict, work: Path, ver
                 tail += f"\n--- {candidate.name} ---\n" + "\n".join(errors[:20] or text.splitlines()[-30:])
                 if errors:
                     break
-        raise BuildError(f"building {MODULE_NAME} failed (exit {proc.returncode}); build directory {work}{tail}")
+        raise BuildError(f"building {MODULE_NAME} failed (exit {returncode}){tail}")
 
 
 #: comments the class template writes where it edited NESTML's printed update()
@@ -368,16 +548,23 @@ def _check_generated(target: Path) -> None:
                 )
 
 
-#: the module file this process has installed (reused after ``nest.ResetKernel()``)
+#: the cache entry whose module this process has installed (reused after ``nest.ResetKernel()``)
 _current: Path | None = None
 
 
 def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -> Path:
     """Install the module into the running NEST kernel; build it first if needed.
 
+    The module is verified against its manifest (sizes and SHA-256) before ``nest.Install``; a
+    module that fails is rebuilt (or, with ``build=False``, refused), never loaded.
     ``nest.ResetKernel()`` unloads extension modules in NEST 3.10, so call this after every reset
     (it does nothing when the models are already known).  Without ``cache``, the module this
     process installed before is reused (whichever cache it came from).
+
+    Returns
+    -------
+    Path
+        The installed ``.so`` file.
 
     Raises
     ------
@@ -387,16 +574,17 @@ def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -
     import nest
 
     global _current
-    if cache is None and _current is not None and _current.is_file():
-        mod = BuiltModule(_current, source_hash(), True, 0.0)  # the module this process already uses
-    elif build:
-        mod = build_module(cache=cache)
-    else:
-        so = _module_file(cache_dir(cache) / "nestml" / source_hash() / "lib")
-        if not so.is_file():
-            raise BuildError(f"{MODULE_NAME} is not built for the current sources; run `eprop build-nest`")
-        mod = BuiltModule(so, source_hash(), True, 0.0)
-    _current = mod.path
+    key = source_hash()
+    mod = _cached_module(_current, key) if cache is None and _current is not None else None
+    if mod is None:
+        if build:
+            mod = build_module(cache=cache)
+        else:
+            mod = _cached_module(module_directory(cache, key), key)
+            if mod is None:
+                raise BuildError(f"{MODULE_NAME} is not built for the current sources in "
+                                 f"{module_directory(cache, key)}; run `eprop build-nest`")
+    _current = mod.directory
     if all(model in nest.node_models for model in MODELS):
         return mod.path
     try:
@@ -409,7 +597,8 @@ def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -
 def main(argv: Sequence[str] | None = None) -> int:
     """``eprop build-nest``: build (or find cached) the NESTML e-prop module and print its path."""
     parser = argparse.ArgumentParser(prog="eprop build-nest", description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if cached (installs a new directory; running processes keep the old module)")
     parser.add_argument("--cache-dir", default=None, help="cache root (default $EPROP_CACHE_DIR or ~/.cache/eprop-plugins)")
     parser.add_argument("--verbose", action="store_true", help="show NESTML and compiler output; keep the build directory")
     ns = parser.parse_args(argv)
@@ -418,8 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         print(f"eprop build-nest: {exc}", file=sys.stderr)
         return 1
-    state = "cached" if mod.cached else "built"
-    print(f"{state} {mod.path} (key {mod.key}, {mod.seconds:.1f} s)")
+    state = "cached" if mod.cached else f"built in {mod.seconds:.1f} s"
+    print(f"{state}: {mod.path} (key {mod.key})")
     return 0
 
 
