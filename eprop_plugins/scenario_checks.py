@@ -266,6 +266,12 @@ def numeric_array(where: str, value: Any, ndim: int, what: str) -> np.ndarray:
         raise ParameterError(f"{where} = None: allowed values are {ndim}-D arrays of numbers {what}")
     if isinstance(value, (str, bytes, Mapping)):
         raise ParameterError(f"{where} = {show(value)}: allowed values are {ndim}-D arrays of numbers {what}")
+    try:  # the common case, rectangular numbers, without a walk in Python
+        fast = np.asarray(value)
+    except (TypeError, ValueError):
+        fast = None
+    if fast is not None and fast.dtype.kind in "iuf" and fast.ndim == ndim:
+        return fast.astype(float)
     ragged = _first_ragged(value, ndim)
     if ragged is not None:
         path, n, expected = ragged
@@ -362,12 +368,7 @@ def check_input_spikes(value: Any, *, n_in: int, steps: int, n_steps: int, famil
         where = f"input_spikes[{i}]"
         if isinstance(train, (str, bytes, Mapping)) or not isinstance(train, (Sequence, np.ndarray)):
             raise ParameterError(f"{where} = {show(train)}: allowed values are lists of integer time steps")
-        for k, step in enumerate(train):
-            if not _is_int(step):
-                if _is_real(step) and math.isfinite(step) and float(step).is_integer():
-                    continue  # 3.0 is step 3: the same value, nothing is changed
-                raise ParameterError(f"{where}[{k}] = {show(step)}: allowed values are whole time steps (integers)")
-        arr = np.asarray(train, dtype=np.int64).ravel() if len(train) else np.zeros(0, dtype=np.int64)
+        arr = _spike_steps(where, train)
         if arr.size:
             for k in (int(np.argmin(arr)), int(np.argmax(arr))):
                 if not 0 <= arr[k] < n_steps:
@@ -389,6 +390,30 @@ def check_input_spikes(value: Any, *, n_in: int, steps: int, n_steps: int, famil
                     )
         trains.append(arr)
     return trains
+
+
+def _spike_steps(where: str, train: Any) -> np.ndarray:
+    """One spike train as int64 steps; integral floats (``3.0``) are the same steps, anything else is refused."""
+    if len(train) == 0:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        raw = np.asarray(train)
+    except (TypeError, ValueError):
+        raw = np.asarray(train, dtype=object)
+    if raw.ndim != 1:
+        raise ParameterError(f"{where} = {show(train)}: allowed values are flat lists of integer time steps")
+    if raw.dtype.kind in "iu":
+        return raw.astype(np.int64)
+    if raw.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
+        if not bad.size:
+            return raw.astype(np.int64)  # 3.0 is step 3: the same value, nothing is changed
+        k = int(bad[0])
+        raise ParameterError(f"{where}[{k}] = {show(raw[k])}: allowed values are whole time steps (integers)")
+    for k, step in enumerate(train):  # strings, booleans, nested lists: name the first one
+        if not _is_int(step):
+            raise ParameterError(f"{where}[{k}] = {show(step)}: allowed values are whole time steps (integers)")
+    return np.asarray(train, dtype=np.int64)
 
 
 def check_target(value: Any, *, n_out: int, n_steps: int, sequence_text: str) -> np.ndarray:

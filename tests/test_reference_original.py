@@ -1,4 +1,4 @@
-"""The NumPy reference (original family) against the public NEST and TensorFlow numbers (spec §5)."""
+"""The NumPy reference (original family) against the public NEST and TensorFlow numbers (docs/model.rst §5)."""
 
 from __future__ import annotations
 

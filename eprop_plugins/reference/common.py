@@ -41,7 +41,7 @@ def _arctan_derivative(d: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarra
     return h / (1.0 + _c_pow(d / w, 2.0))
 
 
-#: name -> psi(d, h, w) with d = v - threshold (spec §1)
+#: name -> psi(d, h, w) with d = v - threshold (docs/model.rst §1)
 SURROGATES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
     "piecewise_linear": _piecewise_linear,
     "exponential": _exponential,
@@ -180,7 +180,7 @@ def input_raster(scenario) -> np.ndarray:
 
 
 class Optimizer:
-    """NEST's ``WeightOptimizer`` for a whole weight array at once (spec §4).
+    """NEST's ``WeightOptimizer`` for a whole weight array at once (docs/model.rst §4).
 
     ``step(idx, gradient, w)`` mirrors ``optimized_weight(idx_current_update, gradient, weight)``:
     the gradient is accumulated; when ``1 + idx // batch_size`` exceeds the optimisation step the

@@ -25,8 +25,8 @@ gradient terms up to ``t_spike - 2``).  The per-synapse state is NEST's: ``z_pre
 ``z_current_buffer``, z-bar, e-bar, e-bar-reg, epsilon, the summed gradient, the steps left before
 the ISI cutoff and the decay steps owed after it (applied with ``pow`` at the next spike).
 
-NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or differs)
--------------------------------------------------------------------------------------
+NEST 3.10 behaviour reproduced (docs/model.rst §3 and §6, and where the contract is silent or differs)
+------------------------------------------------------------------------------------------------------
 * ``eprop_iaf(_adapt)``: ``v = (P_i i_in + z_in) + alpha v``; psi on the pre-reset v; the reset
   subtracts ``V_th`` (not the adaptive threshold); v keeps integrating while refractory.
 * ``eprop_iaf_psc_delta(_adapt)``: ``v = (P_i (i_in + I_e) + alpha v) + z_in`` only when not
@@ -34,7 +34,7 @@ NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or di
   decremented *before* psi is computed; the spike test has no ``r == 0`` condition; hard reset to
   ``V_reset``.  The adaptive version updates ``a`` and the threshold only in non-refractory steps
   and clears the spike variable every step, so with ``t_ref > 0`` the adaptation is never raised
-  (spec §6) and psi uses the stale threshold during refractoriness.
+  (docs/model.rst §6) and psi uses the stale threshold during refractoriness.
 * Firing-rate regulariser per step: ``f_av = kappa_reg f_av + (1 - kappa_reg) z / dt``,
   ``fr = c_reg (f_av - f_target dt)`` with ``f_target`` in spikes/ms.
 * Readout: ``error = (v + E_L - target) * lambda`` with the learning-window signal lambda.
@@ -58,11 +58,11 @@ NEST 3.10 behaviour reproduced (spec §3/§6, and where the spec is silent or di
   silent stretch.  Absolute time therefore matters: the same network shifted by one step learns
   differently (see :mod:`eprop_plugins.tasks.event`).
 * Spike arrivals are summed in NEST's delivery order: inputs, then recurrent neurons, ascending.
-* Propagators use C's ``exp`` (as NEST); the surrogate functions come from
-  :mod:`eprop_plugins.reference.common` (NumPy's SIMD ``exp``/``power``, which differ from C's in the
-  last bit for a few per cent of arguments: psi agrees with NEST to ~1e-14, weights to ~1e-12).
+* Propagators and the surrogate functions use C's ``exp`` and ``pow``, element-wise, as NEST's C++
+  (:mod:`eprop_plugins.reference.common`; NumPy's SIMD versions differ in the last bit for a few
+  per cent of arguments).
 
-Where spec §3 is silent or differs (NEST wins): the psc_delta spike test has no refractory
+Where docs/model.rst §3 is silent or differs (NEST wins): the psc_delta spike test has no refractory
 condition and psi sees the decremented counter; the optimizer is called (with a zero increment) at
 the first step of each window; the 1-step cutoff buffer quirk; Adam's absolute-time catch-up.
 """
