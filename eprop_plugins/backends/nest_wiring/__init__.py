@@ -82,7 +82,8 @@ def check_models(nestml: bool = False) -> str:
     available = set(nest.node_models) | set(nest.synapse_models)
     missing = [m for fam in FAMILIES for m in tr.model_names(fam, nestml).values() if m not in available]
     if missing:
-        raise RuntimeError(f"NEST {nest.__version__} lacks the e-prop models {', '.join(missing)} (NEST >= 3.10 needed)")
+        raise RuntimeError(f"NEST {nest.__version__} lacks the e-prop models {', '.join(missing)} "
+                           "(NEST >= 3.10 needed)")
     return str(nest.__version__)
 
 

@@ -335,7 +335,8 @@ def recurrent_traces(net: NestNetwork, sc) -> tuple[dict[str, np.ndarray], np.nd
             traces.setdefault(name, np.zeros((N, n_rec)))[:, offset : offset + len(nodes)] = block
         if pop.model not in ADAPTIVE_MODELS:  # fixed threshold, no adaptation
             traces.setdefault("adaptation", np.zeros((N, n_rec)))
-            traces.setdefault("v_th_adapt", np.zeros((N, n_rec)))[:, offset : offset + len(nodes)] = pop.params["v_thresh"]
+            v_th = traces.setdefault("v_th_adapt", np.zeros((N, n_rec)))
+            v_th[:, offset : offset + len(nodes)] = pop.params["v_thresh"]
         offset += len(nodes)
     sev = net.spike_recorder.events
     s_stamp = np.rint(np.asarray(sev["times"]) / dt).astype(np.int64)
@@ -375,7 +376,8 @@ def weight_events(net: NestNetwork, sc, spike_stamps: np.ndarray, spike_idx: np.
     keep = real & (step >= 0) & (step < sc.n_steps)
     if np.any((pre[keep] < 0) | (pre[keep] >= np.where(from_input[keep], sc.n_in, n_rec))):
         raise RuntimeError("weight recorder: a sender is not part of the scenario's network")
-    return sort_weight_events({"step": step[keep], "proj": proj[keep], "pre": pre[keep], "post": post[keep], "w": w[keep]})
+    columns = {"step": step, "proj": proj, "pre": pre, "post": post, "w": w}
+    return sort_weight_events({k: v[keep] for k, v in columns.items()})
 
 
 def result(sc, recording: Recording, backend: str, meta: dict[str, Any] | None = None) -> Result:
@@ -393,7 +395,7 @@ def result(sc, recording: Recording, backend: str, meta: dict[str, Any] | None =
 
 @contextlib.contextmanager
 def nest_errors(backend: str, scenario: str) -> Iterator[None]:
-    """Re-raise NEST's errors (``KernelException`` and its subclasses) as :class:`~eprop_plugins.errors.BackendError`."""
+    """Re-raise NEST's errors (``KernelException`` and subclasses) as :class:`~eprop_plugins.errors.BackendError`."""
     nest = import_nest()
     try:
         yield
