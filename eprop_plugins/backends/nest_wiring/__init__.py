@@ -8,7 +8,7 @@ here; they differ only in the :class:`Layout` (NEST model names).  A run is five
 
     sc = scenario.validated()
     lay = nw.layout(sc.family)                 # or nw.layout(sc.family, nestml=True)
-    nw.reset_kernel(sc)                        # own kernel (skip it to add to an existing one)
+    nw.reset_kernel(sc)                        # own kernel; in an existing one: nest.set(**nw.kernel_status(sc))
     net = nw.create_network(sc, lay)           # nodes, connections, stimuli
     nw.simulate(net, sc, on_iteration=print)   # on_iteration(index, loss) after each iteration
     result = nw.result(sc, nw.collect(net, sc), "nest-builtin")
