@@ -13,10 +13,11 @@ from typing import Callable
 import numpy as np
 
 from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
+from ..results import compute_losses
 
 __all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants",
            "Optimizer", "input_raster", "ordered_sum", "NEURON_TRACES", "READOUT_TRACES", "allocate_traces",
-           "allocate_synapse_traces", "WeightSnapshots"]
+           "allocate_synapse_traces", "WeightSnapshots", "learning_signal", "iteration_loss"]
 
 
 # C's libm (as NEST's and Brian2's generated code use it): NumPy's SIMD exp/power differ in the last
@@ -307,3 +308,25 @@ class WeightSnapshots:
         """Store the weights in force at the end of ``sequence``."""
         for k, w in (("w_in", w_in), ("w_rec", w_rec), ("w_out", w_out), ("w_fb", w_fb)):
             self.arrays[k][sequence] = w
+
+
+def learning_signal(B: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """``L_j = sum_k B_jk err_k``, the readouts added in ascending order (NEST's delivery order)."""
+    L = np.zeros(B.shape[0])
+    for k in range(B.shape[1]):
+        L += B[:, k] * err[k]
+    return L
+
+
+def iteration_loss(scenario, traces: dict[str, np.ndarray], sequence: int) -> float | None:
+    """The loss of the iteration that ends with ``sequence``, or None if the iteration goes on.
+
+    Computed from the recorded ``y`` and ``target`` of the iteration's steps by
+    :func:`eprop_plugins.results.compute_losses`.
+    """
+    per_iteration = scenario.iteration_sequences
+    if (sequence + 1) % per_iteration:
+        return None
+    T = scenario.steps_per_sequence
+    sl = slice((sequence + 1 - per_iteration) * T, (sequence + 1) * T)
+    return float(compute_losses(scenario, traces["y"][sl], traces["target"][sl], sl.start)[0])

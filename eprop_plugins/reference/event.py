@@ -76,11 +76,12 @@ from typing import Callable
 import numpy as np
 
 from ..parameters import ParameterError, to_steps
-from ..results import Result, WeightEventLog, compute_losses
-from .common import (NO_CUTOFF, Optimizer, WeightSnapshots, allocate_synapse_traces, allocate_traces, input_raster,
-                     ordered_sum, readout_constants, recurrent_constants)
+from ..results import Result, WeightEventLog
+from .common import (NO_CUTOFF, Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces,
+                     allocate_traces, input_raster, iteration_loss, learning_signal, ordered_sum, readout_constants,
+                     recurrent_constants)
 
-__all__ = ["run_event", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
+__all__ = ["run_event", "RecurrentNeurons", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
 #: NEST step of the recurrent neurons at aligned step 0
 REC_NEST_OFFSET = 2
@@ -215,6 +216,90 @@ class _SynapseBank:
                 float(self.ebar_reg[j, i] * math.pow(self.kappa_reg[j, 0], k)))
 
 
+def _record_synapses(syn: dict[str, np.ndarray], t: int, record_synapses, hid: _SynapseBank, out: _SynapseBank,
+                     n_in: int) -> None:
+    """Conceptual z-bar, e, e-bar and e-bar-reg of the recorded synapses after history step ``t``."""
+    for q, (proj, pre, post) in enumerate(record_synapses):
+        bank, col = (out, pre) if proj == "out" else (hid, pre if proj == "in" else n_in + pre)
+        vals = bank.conceptual(post, col, bool(bank.integ[post, col]))
+        syn["zbar"][t, q], syn["e"][t, q], syn["ebar"][t, q], syn["ebar_reg"][t, q] = vals
+
+
+def _add_hidden_events(events: WeightEventLog, n: int, ev: np.ndarray, w_hidden: np.ndarray, n_in: int) -> None:
+    """Events of the input and recurrent spikes ``ev`` (bool per presynaptic neuron) arriving at step ``n``."""
+    post_idx = np.arange(w_hidden.shape[0])
+    for i in np.nonzero(ev)[0]:
+        proj, pre = (0, i) if i < n_in else (1, i - n_in)
+        posts = post_idx if proj == 0 else post_idx[post_idx != pre]
+        if posts.size:  # a one-neuron network has no recurrent synapses
+            events.add(n, proj, pre, posts, w_hidden[posts, i])
+
+
+def _add_readout_events(events: WeightEventLog, n: int, spike: np.ndarray, w_out: np.ndarray) -> None:
+    """Events of the recurrent spikes of step ``n`` arriving at the readouts in the same step."""
+    out_idx = np.arange(w_out.shape[0])
+    for i in np.nonzero(spike)[0]:
+        events.add(n, 2, i, out_idx, w_out[:, i])
+
+
+class RecurrentNeurons:
+    """The state of all recurrent neurons and NEST's update of each model (one step per call).
+
+    ``eprop_iaf`` / ``eprop_iaf_adapt`` and ``eprop_iaf_psc_delta(_adapt)`` are computed for every
+    neuron and selected per neuron by its model flags (``psc_delta``, ``adaptive``), so that mixed
+    populations run in one vectorised step.
+
+    Attributes
+    ----------
+    v, r, z, a, thr : ndarray
+        Membrane potential relative to rest, refractory steps left, spike variable of the last step
+        (``S_.z_`` of the adaptive models), adaptation, adaptive threshold relative to rest.
+    """
+
+    def __init__(self, c: RecurrentConstants) -> None:
+        n = c.alpha.shape[0]
+        self.c = c
+        self.v = np.zeros(n)
+        self.r = np.zeros(n, dtype=np.int64)
+        self.z = np.zeros(n)
+        self.a = np.zeros(n)
+        self.thr = c.v_th.copy()  # S_.v_th_adapt_ (relative)
+
+    def step(self, z_in: np.ndarray, i_term: np.ndarray, i_psc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance one step; return ``(psi, spike)``.
+
+        Parameters
+        ----------
+        z_in : ndarray
+            Summed weights of the spikes arriving this step, mV.
+        i_term : ndarray
+            ``P_i I_e`` of the ``eprop_iaf`` models, mV.
+        i_psc : ndarray
+            ``I_e`` of the ``psc_delta`` models, pA (multiplied by ``P_i`` inside, NEST's order).
+        """
+        c = self.c
+        v, r, z, a, thr = self.v, self.r, self.z, self.a, self.thr
+        psc, adaptive = c.psc_delta, c.adaptive
+        # eprop_iaf / eprop_iaf_adapt
+        r_dec = np.where(r > 0, r - 1, r)
+        v_iaf = np.maximum(i_term + z_in + c.alpha * v, c.v_min)
+        a_iaf = c.rho * a + z
+        # eprop_iaf_psc_delta(_adapt): integrate only when not refractory
+        nonref = r == 0
+        v_psc = np.maximum(c.p_i * i_psc + c.alpha * v + z_in, c.v_min)
+        a_psc = np.where(nonref, a_iaf, a)
+        v_new = np.where(psc, np.where(nonref, v_psc, v), v_iaf)
+        a_new = np.where(adaptive, np.where(psc, a_psc, a_iaf), 0.0)
+        thr_new = np.where(adaptive, np.where(psc & ~nonref, thr, c.v_th + c.beta * a_new), c.v_th)
+        psi = c.psi(r_dec, v_new - thr_new)
+        spike = np.where(psc, v_new >= thr_new, (v_new >= thr_new) & (r_dec == 0))
+        z_new = spike.astype(float)
+        v_new = np.where(spike, np.where(psc, c.v_reset, v_new - c.v_th * z_new), v_new)
+        self.r = np.where(spike, c.n_ref, r_dec)
+        self.v, self.z, self.a, self.thr = v_new, z_new, a_new, thr_new
+        return psi, spike
+
+
 def run_event(
     scenario,
     *,
@@ -256,8 +341,6 @@ def run_event(
         to_steps(ro["isi_trace_cutoff"], dt, "readout.isi_trace_cutoff", allow_zero=False)
     lam = np.ones(N) if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal, float)
     feedback = sc.network["feedback"]
-    psc = c.psc_delta
-    adaptive = c.adaptive
 
     rec_mask = ~np.eye(n_rec, dtype=bool)
     hidden_mask = np.hstack([np.ones((n_rec, n_in), bool), rec_mask])
@@ -270,38 +353,13 @@ def run_event(
     x_all = input_raster(sc)
 
     # ------------------------------------------------------------------ state and pre-roll
-    v = np.zeros(n_rec)
-    r = np.zeros(n_rec, dtype=np.int64)
-    z = np.zeros(n_rec)  # spike variable of the previous step (S_.z_ of the adaptive models)
-    a = np.zeros(n_rec)
-    thr = c.v_th.copy()  # S_.v_th_adapt_ (relative)
+    neurons = RecurrentNeurons(c)
     f_av = np.zeros(n_rec)
     y = np.zeros(n_out)
 
-    def neuron_step(z_in: np.ndarray, i_term: np.ndarray, i_psc: np.ndarray):
-        nonlocal v, r, z, a, thr
-        # eprop_iaf / eprop_iaf_adapt
-        r_dec = np.where(r > 0, r - 1, r)
-        v_iaf = np.maximum(i_term + z_in + c.alpha * v, c.v_min)
-        a_iaf = c.rho * a + z
-        # eprop_iaf_psc_delta(_adapt): integrate only when not refractory
-        nonref = r == 0
-        v_psc = np.maximum(p_i * i_psc + c.alpha * v + z_in, c.v_min)
-        a_psc = np.where(nonref, a_iaf, a)
-        v_new = np.where(psc, np.where(nonref, v_psc, v), v_iaf)
-        a_new = np.where(adaptive, np.where(psc, a_psc, a_iaf), 0.0)
-        thr_new = np.where(adaptive, np.where(psc & ~nonref, thr, c.v_th + c.beta * a_new), c.v_th)
-        psi = c.psi(r_dec, v_new - thr_new)
-        spike = np.where(psc, v_new >= thr_new, (v_new >= thr_new) & (r_dec == 0))
-        z_new = spike.astype(float)
-        v_new = np.where(spike, np.where(psc, c.v_reset, v_new - c.v_th * z_new), v_new)
-        r = np.where(spike, c.n_ref, r_dec)
-        v, z, a, thr = v_new, z_new, a_new, thr_new
-        return psi, spike
-
     zeros_rec = np.zeros(n_rec)
     for _ in range(REC_NEST_OFFSET):
-        _, spk = neuron_step(zeros_rec, zeros_rec, zeros_rec)
+        _, spk = neurons.step(zeros_rec, zeros_rec, zeros_rec)
         if spk.any():
             raise ParameterError("populations: v_min >= v_thresh makes a neuron fire before any input; "
                                  "allowed range is v_min < v_thresh")
@@ -322,8 +380,6 @@ def run_event(
 
     z_prev = np.zeros(n_rec, dtype=bool)
     losses = []
-    post_idx = np.arange(n_rec)
-    out_idx = np.arange(n_out)
     for n in range(N + 2):
         # -------------------------------------------- synapses: history step n - 2, then arrivals at n
         t = n - 2
@@ -331,49 +387,38 @@ def run_event(
             hid.integrate(t, psi_h[t + 1], L_h[t + 1], fr_h[t + 1], None)
             out.integrate(t, None, None, None, err_h[t + 1])
             if rs and t >= 0:
-                for q, (proj, pre, post) in enumerate(rs):
-                    bank, col = (out, pre) if proj == "out" else (hid, pre if proj == "in" else n_in + pre)
-                    vals = bank.conceptual(post, col, bool(bank.integ[post, col]))
-                    syn["zbar"][t, q], syn["e"][t, q], syn["ebar"][t, q], syn["ebar_reg"][t, q] = vals
+                _record_synapses(syn, t, rs, hid, out, n_in)
         if n >= N:
             continue
         ev = np.concatenate([x_all[n], z_prev])
         hid.arrive(n, ev)
-        if record_weight_events and ev.any():
-            for i in np.nonzero(ev)[0]:
-                proj, pre = (0, i) if i < n_in else (1, i - n_in)
-                posts = post_idx if proj == 0 else post_idx[post_idx != pre]
-                if posts.size:  # a one-neuron network has no recurrent synapses
-                    events.add(n, proj, pre, posts, hid.w[posts, i])
+        if record_weight_events:
+            _add_hidden_events(events, n, ev, hid.w, n_in)
         # -------------------------------------------- recurrent neurons
         z_in = ordered_sum(hid.w, ev)
-        psi, spike = neuron_step(z_in, p_i * i_e, i_e)
-        f_av = c.kappa_reg * f_av + (1.0 - c.kappa_reg) * z / dt
+        psi, spike = neurons.step(z_in, p_i * i_e, i_e)
+        f_av = c.kappa_reg * f_av + (1.0 - c.kappa_reg) * neurons.z / dt
         fr = c.c_reg * (f_av - c.f_target * dt)
         psi_h[n + 1], fr_h[n + 1] = psi, fr
         # -------------------------------------------- readouts: recurrent spikes of step n arrive now
         out.arrive(n, spike)
-        if record_weight_events and spike.any():
-            for i in np.nonzero(spike)[0]:
-                events.add(n, 2, i, out_idx, out.w[:, i])
+        if record_weight_events:
+            _add_readout_events(events, n, spike, out.w)
         y = np.maximum(p_i_out * i_e_out + ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
         err_h[n + 1] = err
         # learning signal of history step n, summed over the readouts in NEST's delivery order
-        L = np.zeros(n_rec)
-        for k in range(n_out):
-            L += B[:, k] * err[k]
-        L_h[n + 1] = L
+        L_h[n + 1] = learning_signal(B, err)
         z_prev = spike
         if feedback == "symmetric":
             B = out.w.T.copy()
 
-        tr["v"][n] = v + c.v_rest
+        tr["v"][n] = neurons.v + c.v_rest
         tr["z"][n] = spike
         tr["psi"][n] = psi
-        tr["adaptation"][n] = a
-        tr["v_th_adapt"][n] = thr + c.v_rest
+        tr["adaptation"][n] = neurons.a
+        tr["v_th_adapt"][n] = neurons.thr + c.v_rest
         tr["fr_reg"][n] = fr
         tr["readout_v"][n] = ysig
         tr["y"][n] = ysig
@@ -383,14 +428,11 @@ def run_event(
         if (n + 1) % T == 0:
             s = n // T
             snap.record(s, hid.w[:, :n_in], hid.w[:, n_in:], out.w, B)
-            it_len = sc.iteration_sequences
-            if (s + 1) % it_len == 0:
-                it = (s + 1) // it_len - 1
-                sl = slice((s + 1 - it_len) * T, (s + 1) * T)
-                loss = float(compute_losses(sc, tr["y"][sl], tr["target"][sl], sl.start)[0])
+            loss = iteration_loss(sc, tr, s)
+            if loss is not None:
                 losses.append(loss)
                 if on_iteration is not None:
-                    on_iteration(it, loss)
+                    on_iteration(len(losses) - 1, loss)
     tr["learning_signal"] = L_h[1:]
 
     return Result(

@@ -2,21 +2,221 @@
 
 Follows docs/model.rst §2 step by step, in aligned time: each sequence is one update interval,
 neurons are reset at its start, the gradient of every synapse is integrated over the interval and
-applied once per interval (batched over ``batch_size`` consecutive intervals).
+applied once per interval (batched over ``batch_size`` consecutive intervals).  One interval is
+three steps: :func:`simulate_interval` (neurons and readouts, recorded), the weight events of the
+spikes it transmitted, and :func:`interval_gradients` (eligibility traces and gradients); then the
+optimizer updates the weights.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ..results import Result, WeightEventLog, compute_losses
-from .common import (Optimizer, WeightSnapshots, allocate_synapse_traces, allocate_traces, c_exp, input_raster,
-                     ordered_sum, readout_constants, recurrent_constants)
+from ..results import Result, WeightEventLog
+from .common import (Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces, allocate_traces,
+                     c_exp, input_raster, iteration_loss, learning_signal, ordered_sum, readout_constants,
+                     recurrent_constants)
 
-__all__ = ["run_original"]
+__all__ = ["run_original", "ReadoutConstants", "Interval", "simulate_interval", "add_weight_events",
+           "interval_gradients"]
+
+
+@dataclass(frozen=True)
+class ReadoutConstants:
+    """The readouts' constants (NEST's units: mV per pA, pA) and the eligibility filter of the interval."""
+
+    kappa_out: float  # exp(-dt/tau_m) of the readout
+    p_i_out: float
+    i_e_out: float
+    zeta_out: float  # spike-arrival factor (1, or 1 - kappa_out without regular arrival)
+    v_min_out: float  # relative to v_rest (-inf: none)
+    v_rest: float
+    kappa: float  # exp(-dt/tau_m_readout): low-pass filter of the recurrent eligibility traces
+    cross_entropy: bool
+
+    @classmethod
+    def of(cls, scenario) -> "ReadoutConstants":
+        ro, dt = scenario.readout, scenario.dt
+        kappa_out, p_i_out, i_e_out = readout_constants(ro, dt)
+        return cls(
+            kappa_out=kappa_out, p_i_out=p_i_out, i_e_out=i_e_out,
+            zeta_out=1.0 if ro["regular_spike_arrival"] else 1.0 - kappa_out,
+            v_min_out=-np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"],
+            v_rest=ro["v_rest"],
+            kappa=c_exp(-dt / (scenario.synapse["tau_m_readout"] or ro["tau_m"])),
+            cross_entropy=ro["loss"] == "cross_entropy",
+        )
+
+    def signal(self, y: np.ndarray) -> np.ndarray:
+        """The readout signal: the absolute potential, or the softmax of it (cross-entropy).
+
+        The softmax normaliser of readout ``k`` adds the other readouts in ascending order, then
+        ``u_k`` (NEST's order of operations).
+        """
+        if not self.cross_entropy:
+            return y + self.v_rest
+        u = c_exp(y + self.v_rest)
+        n_out = u.shape[0]
+        norm = np.empty(n_out)
+        for k in range(n_out):
+            acc = 0.0
+            for q in range(n_out):
+                if q != k:
+                    acc += u[q]
+            norm[k] = acc + u[k]
+        return u / norm
+
+
+@dataclass
+class Interval:
+    """What the neurons did in one update interval (arrays over its ``T`` steps)."""
+
+    arrivals: np.ndarray  # (T, n_in + n_rec) bool: presynaptic arrivals at the recurrent neurons
+    z: np.ndarray  # (T, n_rec) recurrent spikes
+    psi: np.ndarray  # (T, n_rec) surrogate gradients
+    err: np.ndarray  # (T, n_out) errors (0 outside the learning window)
+    n_spikes: np.ndarray  # (n_rec,) spikes per neuron
+
+
+def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, w_hidden: np.ndarray,
+                      w_out: np.ndarray, B: np.ndarray, x_all: np.ndarray, tr: dict[str, np.ndarray]) -> Interval:
+    """Neurons and readouts over the interval starting at aligned step ``n0`` (state reset at its start).
+
+    Writes the per-step traces of the interval into ``tr`` (all but ``fr_reg``).
+    """
+    n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
+    T, T_L = sc.steps_per_sequence, sc.learning_window_steps()
+    v = np.zeros(n_rec)
+    r = np.zeros(n_rec, dtype=np.int64)
+    z = np.zeros(n_rec)
+    a = np.zeros(n_rec)
+    y = np.zeros(n_out)
+    iv = Interval(arrivals=np.zeros((T, n_in + n_rec), dtype=bool), z=np.zeros((T, n_rec)),
+                  psi=np.zeros((T, n_rec)), err=np.zeros((T, n_out)), n_spikes=np.zeros(n_rec))
+    for t in range(T):
+        n = n0 + t
+        iv.arrivals[t, :n_in] = x_all[n]
+        iv.arrivals[t, n_in:] = z.astype(bool)  # spikes of step t-1 (reset to none at t = 0)
+        r = np.where(r > 0, r - 1, r)
+        syn_in = ordered_sum(w_hidden, iv.arrivals[t])
+        v = (c.p_i * c.i_e + c.zeta * syn_in) + c.alpha * v
+        v = v - c.v_th * z
+        v = np.maximum(v, c.v_min)
+        a = c.rho * a + z
+        thr = c.v_th + c.beta * a
+        psi = c.psi(r, v - thr)
+        z = ((v >= thr) & (r == 0)).astype(float)
+        r = np.where(z > 0, c.n_ref, r)
+        iv.n_spikes += z
+        # readout: recurrent spikes of this step arrive now
+        syn_out = ordered_sum(w_out, z)
+        y = (ro.p_i_out * ro.i_e_out + ro.zeta_out * syn_out) + ro.kappa_out * y
+        y = np.maximum(y, ro.v_min_out)
+        ysig = ro.signal(y)
+        tgt = sc.target[:, n]
+        err = ysig - tgt if t >= T - T_L else np.zeros(n_out)
+        iv.z[t], iv.psi[t], iv.err[t] = z, psi, err
+        tr["v"][n] = v + c.v_rest
+        tr["z"][n] = z
+        tr["psi"][n] = psi
+        tr["adaptation"][n] = np.where(c.adaptive, a, 0.0)  # a = z for rho = 0: report 0 (no adaptation)
+        tr["v_th_adapt"][n] = thr + c.v_rest
+        tr["learning_signal"][n] = learning_signal(B, err)
+        tr["readout_v"][n] = y + ro.v_rest
+        tr["y"][n] = ysig
+        tr["target"][n] = tgt
+        tr["error"][n] = err
+    return iv
+
+
+def add_weight_events(events: WeightEventLog, n0: int, iv: Interval, w_in: np.ndarray, w_rec: np.ndarray,
+                      w_out: np.ndarray) -> None:
+    """One event per spike transmitted in the interval, with the weights in force during it."""
+    n_rec, n_in = w_in.shape
+    n_out = w_out.shape[0]
+    tt, pre = np.nonzero(iv.arrivals)
+    for proj, sel, pre_idx, mat in (
+        (0, pre < n_in, pre, w_in),
+        (1, pre >= n_in, pre - n_in, w_rec),
+    ):
+        t_sel, p_sel = tt[sel], pre_idx[sel]
+        post = np.tile(np.arange(n_rec), t_sel.size)
+        rep_t = np.repeat(t_sel, n_rec)
+        rep_p = np.repeat(p_sel, n_rec)
+        keep = (rep_p != post) if proj == 1 else np.ones(post.size, bool)
+        events.add(n0 + rep_t[keep], proj, rep_p[keep], post[keep], mat[post[keep], rep_p[keep]])
+    to, jo = np.nonzero(iv.z)
+    post = np.tile(np.arange(n_out), to.size)
+    events.add(n0 + np.repeat(to, n_out), 2, np.repeat(jo, n_out), post, w_out[post, np.repeat(jo, n_out)])
+
+
+def interval_gradients(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, iv: Interval, L_int: np.ndarray,
+                       fr: np.ndarray, early: np.ndarray, syn: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Eligibility traces and the summed gradients of the interval at ``n0``; records ``syn``.
+
+    Parameters
+    ----------
+    L_int : ndarray
+        ``(T, n_rec)`` learning signals of the interval.
+    fr : ndarray
+        ``(n_rec,)`` firing-rate regularisation term of the interval.
+    early : ndarray of bool
+        ``(n_in + n_rec,)`` presynaptic neurons whose next spike arrives at position 1 of the next
+        interval: they integrate ``L = 0`` in the last step (see :func:`run_original`).
+
+    Returns
+    -------
+    grad, grad_out : ndarray
+        ``(n_rec, n_in + n_rec)`` and ``(n_out, n_rec)``, averaged over the learning window if the
+        synapses average their gradients.
+    """
+    n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
+    T, T_L = sc.steps_per_sequence, sc.learning_window_steps()
+    rs = sc.record_synapses
+    kappa, kappa_out, zeta_out = ro.kappa, ro.kappa_out, ro.zeta_out
+    zbar = np.zeros((n_rec, n_in + n_rec))
+    eps = np.zeros_like(zbar)
+    ebar = np.zeros_like(zbar)
+    grad = np.zeros_like(zbar)
+    sum_e = np.zeros_like(zbar)
+    zbar_out = np.zeros((n_out, n_rec))
+    grad_out = np.zeros((n_out, n_rec))
+    alpha_c, zeta_c = c.alpha[:, None], c.zeta[:, None]
+    rho_c, beta_c = c.rho[:, None], c.beta[:, None]
+    rec_idx = _record_index(rs, n_in)
+    for t in range(T):
+        s_t = iv.arrivals[t].astype(float)[None, :]
+        zbar = alpha_c * zbar + zeta_c * s_t
+        e = iv.psi[t][:, None] * (zbar - beta_c * eps)
+        eps = rho_c * eps + e
+        ebar = kappa * ebar + (1.0 - kappa) * e
+        if t == T - 1 and early.any():
+            grad += np.where(early[None, :], 0.0, L_int[t][:, None]) * ebar
+        else:
+            grad += L_int[t][:, None] * ebar
+        sum_e += e
+        zbar_out = kappa_out * zbar_out + zeta_out * iv.z[t][None, :]
+        grad_out += iv.err[t][:, None] * zbar_out
+        for q, (proj, pre, post) in enumerate(rs):
+            if proj == "out":
+                zb = zbar_out[post, pre]
+                syn["zbar"][n0 + t, q] = zb
+                syn["e"][n0 + t, q] = iv.err[t][post] * zb
+                syn["ebar"][n0 + t, q] = zb
+            else:
+                col = rec_idx[q]
+                syn["zbar"][n0 + t, q] = zbar[post, col]
+                syn["e"][n0 + t, q] = e[post, col]
+                syn["ebar"][n0 + t, q] = ebar[post, col]
+    grad += fr[:, None] * sum_e
+    if sc.synapse["average_gradient"]:
+        grad /= T_L
+        grad_out /= T_L
+    return grad, grad_out
 
 
 def run_original(
@@ -43,21 +243,10 @@ def run_original(
     t0 = time.perf_counter()
     sc = scenario
     c = recurrent_constants(sc)
-    ro = sc.readout
-    dt = sc.dt
+    ro = ReadoutConstants.of(sc)
     T = sc.steps_per_sequence
-    T_L = sc.learning_window_steps()
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     N = sc.n_steps
-
-    kappa_out, p_i_out, i_e_out = readout_constants(ro, dt)
-    zeta_out = 1.0 if ro["regular_spike_arrival"] else 1.0 - kappa_out
-    v_min_out = -np.inf if ro["v_min"] is None else ro["v_min"] - ro["v_rest"]
-    tau_kappa = sc.synapse["tau_m_readout"] or ro["tau_m"]
-    kappa = c_exp(-dt / tau_kappa)
-    cross_entropy = ro["loss"] == "cross_entropy"
-    average = sc.synapse["average_gradient"]
-    feedback = sc.network["feedback"]
 
     # [post, pre] with the inputs first, then the recurrent neurons: NEST's delivery order
     w_hidden = np.hstack([sc.w_in, sc.w_rec])
@@ -67,111 +256,20 @@ def run_original(
     rec_mask = ~np.eye(n_rec, dtype=bool)
     opt_hidden = Optimizer(sc.optimizer, (n_rec, n_in + n_rec), np.hstack([np.ones((n_rec, n_in), bool), rec_mask]))
     opt_out = Optimizer(sc.optimizer, (n_out, n_rec))
-
     x_all = input_raster(sc)
 
-    # recorded traces
     tr = allocate_traces(N, n_rec, n_out)
-    rs = sc.record_synapses
-    syn = allocate_synapse_traces(N, len(rs), ("zbar", "e", "ebar"))
+    syn = allocate_synapse_traces(N, len(sc.record_synapses), ("zbar", "e", "ebar"))
     weights = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out)
     events = WeightEventLog()
-
     losses = []
     for s in range(sc.n_sequences):
         n0 = s * T
-        # ---------------------------------------------------------------- neurons, one interval
-        v = np.zeros(n_rec)
-        r = np.zeros(n_rec, dtype=np.int64)
-        z = np.zeros(n_rec)
-        a = np.zeros(n_rec)
-        y = np.zeros(n_out)
-        n_spikes = np.zeros(n_rec)
-        arrivals = np.zeros((T, n_in + n_rec), dtype=bool)  # presynaptic arrivals at recurrent neurons
-        z_int = np.zeros((T, n_rec))
-        psi_int = np.zeros((T, n_rec))
-        err_int = np.zeros((T, n_out))
-        for t in range(T):
-            n = n0 + t
-            arrivals[t, :n_in] = x_all[n]
-            arrivals[t, n_in:] = z.astype(bool)  # spikes of step t-1 (reset to none at t = 0)
-            r = np.where(r > 0, r - 1, r)
-            syn_in = ordered_sum(w_hidden, arrivals[t])
-            v = (c.p_i * c.i_e + c.zeta * syn_in) + c.alpha * v
-            v = v - c.v_th * z
-            v = np.maximum(v, c.v_min)
-            a = c.rho * a + z
-            thr = c.v_th + c.beta * a
-            psi = c.psi(r, v - thr)
-            z = ((v >= thr) & (r == 0)).astype(float)
-            r = np.where(z > 0, c.n_ref, r)
-            n_spikes += z
-            # readout: recurrent spikes of this step arrive now
-            syn_out = ordered_sum(w_out, z)
-            y = (p_i_out * i_e_out + zeta_out * syn_out) + kappa_out * y
-            y = np.maximum(y, v_min_out)
-            if cross_entropy:
-                u = c_exp(y + ro["v_rest"])
-                norm = np.empty(n_out)
-                for k in range(n_out):
-                    acc = 0.0
-                    for q in range(n_out):
-                        if q != k:
-                            acc += u[q]
-                    norm[k] = acc + u[k]
-                ysig = u / norm
-            else:
-                ysig = y + ro["v_rest"]
-            tgt = sc.target[:, n]
-            err = ysig - tgt if t >= T - T_L else np.zeros(n_out)
-            L = np.zeros(n_rec)
-            for k in range(n_out):
-                L += B[:, k] * err[k]
-            z_int[t] = z
-            psi_int[t] = psi
-            err_int[t] = err
-            tr["v"][n] = v + c.v_rest
-            tr["z"][n] = z
-            tr["psi"][n] = psi
-            tr["adaptation"][n] = np.where(c.adaptive, a, 0.0)  # a = z for rho = 0: report 0 (no adaptation)
-            tr["v_th_adapt"][n] = thr + c.v_rest
-            tr["learning_signal"][n] = L
-            tr["readout_v"][n] = y + ro["v_rest"]
-            tr["y"][n] = ysig
-            tr["target"][n] = tgt
-            tr["error"][n] = err
-        fr = c.c_reg * (n_spikes / T - c.f_target * dt) / T
+        iv = simulate_interval(sc, c, ro, n0, w_hidden, w_out, B, x_all, tr)
+        fr = c.c_reg * (iv.n_spikes / T - c.f_target * sc.dt) / T
         tr["fr_reg"][n0 : n0 + T] = fr
-        L_int = tr["learning_signal"][n0 : n0 + T]
-
-        # ---------------------------------------------------------------- weight events (weights in force now)
         if record_weight_events:
-            tt, pre = np.nonzero(arrivals)
-            for proj, sel, pre_idx, mat in (
-                (0, pre < n_in, pre, w_in),
-                (1, pre >= n_in, pre - n_in, w_rec),
-            ):
-                t_sel, p_sel = tt[sel], pre_idx[sel]
-                post = np.tile(np.arange(n_rec), t_sel.size)
-                rep_t = np.repeat(t_sel, n_rec)
-                rep_p = np.repeat(p_sel, n_rec)
-                keep = (rep_p != post) if proj == 1 else np.ones(post.size, bool)
-                events.add(n0 + rep_t[keep], proj, rep_p[keep], post[keep], mat[post[keep], rep_p[keep]])
-            to, jo = np.nonzero(z_int)
-            post = np.tile(np.arange(n_out), to.size)
-            events.add(n0 + np.repeat(to, n_out), 2, np.repeat(jo, n_out), post, w_out[post, np.repeat(jo, n_out)])
-
-        # ---------------------------------------------------------------- gradients over the interval
-        zbar = np.zeros((n_rec, n_in + n_rec))
-        eps = np.zeros_like(zbar)
-        ebar = np.zeros_like(zbar)
-        grad = np.zeros_like(zbar)
-        sum_e = np.zeros_like(zbar)
-        zbar_out = np.zeros((n_out, n_rec))
-        grad_out = np.zeros((n_out, n_rec))
-        alpha_c, zeta_c = c.alpha[:, None], c.zeta[:, None]
-        rho_c, beta_c = c.rho[:, None], c.beta[:, None]
-        rec_idx = _record_index(rs, n_in)
+            add_weight_events(events, n0, iv, w_in, w_rec, w_out)
         # NEST computes an interval's gradient at the synapse's next presynaptic spike; one arriving at
         # position 1 of the next interval comes before the learning signal of this interval's last step
         # has reached the neuron's history, so that synapse integrates L = 0 there (NEST 3.10 behaviour).
@@ -180,58 +278,26 @@ def run_original(
         early = np.zeros(n_in + n_rec, dtype=bool)
         if n0 + T + 1 < N:
             early[:n_in] = x_all[n0 + T + 1]
-        for t in range(T):
-            s_t = arrivals[t].astype(float)[None, :]
-            zbar = alpha_c * zbar + zeta_c * s_t
-            e = psi_int[t][:, None] * (zbar - beta_c * eps)
-            eps = rho_c * eps + e
-            ebar = kappa * ebar + (1.0 - kappa) * e
-            if t == T - 1 and early.any():
-                grad += np.where(early[None, :], 0.0, L_int[t][:, None]) * ebar
-            else:
-                grad += L_int[t][:, None] * ebar
-            sum_e += e
-            zbar_out = kappa_out * zbar_out + zeta_out * z_int[t][None, :]
-            grad_out += err_int[t][:, None] * zbar_out
-            for q, (proj, pre, post) in enumerate(rs):
-                if proj == "out":
-                    zb = zbar_out[post, pre]
-                    syn["zbar"][n0 + t, q] = zb
-                    syn["e"][n0 + t, q] = err_int[t][post] * zb
-                    syn["ebar"][n0 + t, q] = zb
-                else:
-                    col = rec_idx[q]
-                    syn["zbar"][n0 + t, q] = zbar[post, col]
-                    syn["e"][n0 + t, q] = e[post, col]
-                    syn["ebar"][n0 + t, q] = ebar[post, col]
-        grad += fr[:, None] * sum_e
-        if average:
-            grad /= T_L
-            grad_out /= T_L
+        grad, grad_out = interval_gradients(sc, c, ro, n0, iv, tr["learning_signal"][n0 : n0 + T], fr, early, syn)
 
-        # ---------------------------------------------------------------- optimizer (idx = next interval)
+        # optimizer (idx = next interval)
         w_hidden = opt_hidden.step(s + 1, grad, w_hidden)
         w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
         w_out = opt_out.step(s + 1, grad_out, w_out)
-        if feedback == "symmetric":
+        if sc.network["feedback"] == "symmetric":
             B = w_out.T.copy()
         weights.record(s, w_in, w_rec, w_out, B)
-
-        it_len = sc.iteration_sequences
-        if (s + 1) % it_len == 0:
-            it = (s + 1) // it_len - 1
-            sl = slice((s + 1 - it_len) * T, (s + 1) * T)
-            loss = float(compute_losses(sc, tr["y"][sl], tr["target"][sl], sl.start)[0])
+        loss = iteration_loss(sc, tr, s)
+        if loss is not None:
             losses.append(loss)
             if on_iteration is not None:
-                on_iteration(it, loss)
+                on_iteration(len(losses) - 1, loss)
 
-    losses_arr = np.array(losses)
     return Result(
         scenario=sc.name,
         family="original",
         backend="reference",
-        losses=losses_arr,
+        losses=np.array(losses),
         traces=tr,
         synapse_traces=syn,
         weight_events=events.arrays(),
@@ -243,4 +309,3 @@ def run_original(
 def _record_index(rs, n_in: int) -> list[int]:
     """Column of each recorded in/rec synapse in the concatenated [inputs, recurrent] presynaptic axis."""
     return [pre if proj == "in" else n_in + pre for proj, pre, _ in rs]
-
