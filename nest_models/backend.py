@@ -30,7 +30,7 @@ NAME = "nestml"
 
 def _module_path():
     """Where the module of the current sources is cached (it may not exist yet)."""
-    return build.cache_dir() / "nestml" / build.source_hash() / "lib" / f"{build.MODULE_NAME}.so"
+    return build.module_directory() / build.MODULE_FILE
 
 
 def check() -> str:
@@ -41,7 +41,7 @@ def check() -> str:
     """
     nw.check_models()
     so = _module_path()
-    if so.is_file():
+    if build.is_built():
         return str(so)
     build.check_toolchain()
     return f"{so} (not built yet; the first run builds it)"
@@ -53,8 +53,8 @@ def build_key(scenario) -> str:
 
 
 def is_built(scenario) -> bool:
-    """Whether the module for the current sources is in the cache (no compilation)."""
-    return _module_path().is_file()
+    """Whether the module for the current sources is installed in the cache (no compilation)."""
+    return build.is_built()
 
 
 class _Installer:
