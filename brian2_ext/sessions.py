@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,7 +68,7 @@ class RuntimeSession:
     build_seconds : float
         Network construction and code generation (with compilation on a first use), s.
     compile_seconds : float
-        Code generation and compilation of a first use (0.0 when the Cython modules were cached), s.
+        Equal to ``build_seconds`` when a Cython module was compiled, else 0.0, s.
     cached : bool
         No Cython module had to be compiled.
     """
@@ -80,33 +81,34 @@ class RuntimeSession:
         configure(target)
         b2.set_device("runtime")
         self.key = builds.structure_key(st, dt, record_synapses, target)
-        with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
-            self.model = network_cls(st, dt, record_synapses)
-        self.compile_seconds, self.cached = self._prepare(target, scenario, backend)
-        self.compiled = not self.cached
-        self.build_seconds = time.perf_counter() - t0
-
-    def _prepare(self, target: str, scenario: str, backend: str) -> tuple[float, bool]:
-        """Generate (and compile) the code objects once before the run, so that compile time is measured apart."""
-        import brian2 as b2
-
+        cython = target == "cython"
         marker = builds.runtime_marker(self.key)
-        first = target == "cython" and not marker.is_file()
+        first = cython and not marker.is_file()
+        if cython:
+            _remove_truncated_modules()  # before Brian2 loads any (Synapses load their spike queue's at creation)
         if first:
             builds.announce(target, scenario, self.key)
-        modules = _compiled_modules() if target == "cython" else 0
-        t0 = time.perf_counter()
+        modules = _compiled_modules() if cython else 0
+        with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
+            self.model = network_cls(st, dt, record_synapses)
+        self._generate(target, scenario, backend)
+        self.build_seconds = time.perf_counter() - t0
+        self.cached = not (cython and _compiled_modules() > modules)
+        self.compiled = not self.cached
+        self.compile_seconds = 0.0 if self.cached else self.build_seconds
+        if first:
+            if self.compiled:  # the estimate of the next first use
+                builds.record_compile_seconds(target, self.build_seconds)
+            atomic_write(marker, self.key)
+
+    def _generate(self, target: str, scenario: str, backend: str) -> None:
+        """Generate (and compile) every code object now, so that the compile time is measured apart from the run."""
+        import brian2 as b2
+
         with backend_errors(f"Brian2 could not generate or compile its {target} code", backend, scenario,
                             _COMPILE_HINT if target == "cython" else _CODEGEN_HINT):
             # a run of no steps generates and compiles every code object (later runs reuse the modules)
             self.model.net.run(0 * b2.ms, namespace={})
-        seconds = time.perf_counter() - t0
-        compiled = target == "cython" and _compiled_modules() > modules
-        if compiled:
-            builds.record_compile_seconds(target, seconds)
-        if target == "cython" and not marker.is_file():
-            atomic_write(marker, self.key)
-        return (seconds if compiled else 0.0), not compiled
 
     def set_values(self, values: dict[Any, np.ndarray]) -> None:
         """Assign parameters, initial weights, inputs and targets before the first step."""
@@ -124,6 +126,45 @@ class RuntimeSession:
 
         m = self.model
         m.net.run(steps * m.dt * b2.ms, namespace={})
+
+
+def _remove_truncated_modules() -> None:
+    """Delete the truncated modules of Brian2's Cython cache, so that Brian2 compiles them again.
+
+    Brian2 counts a module as compiled when its ``.so`` file exists, and the linker writes that file
+    in place: a compilation killed while linking leaves a truncated module, which ``dlopen`` may
+    refuse or load and crash on (SIGBUS) when it reaches a missing page.  An ELF shared object ends
+    with its section header table, so a file shorter than ``e_shoff + e_shnum * e_shentsize`` is
+    incomplete.  A suspicious file is re-checked under Brian2's own lock of that module (a process
+    still linking it holds the lock).
+    """
+    for path in cache_dir("cython").glob("*.so"):
+        if _elf_complete(path):
+            continue
+        lock = path.parent / f"{path.name.split('.')[0]}.lock"
+        with locked(lock, f"another process is compiling the Brian2 Cython module {path.name}; waiting for it"):
+            if path.exists() and not _elf_complete(path):
+                print(f"eprop: the Brian2 Cython module {path.name} is truncated (an interrupted compilation); "
+                      f"it is compiled again", file=sys.stderr, flush=True)
+                path.unlink()
+
+
+def _elf_complete(path: Path) -> bool:
+    """False if ``path`` is a truncated 64-bit ELF file (other formats count as complete)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return True
+    if sys.platform.startswith("linux") and (len(head) < 64 or head[:4] != b"\x7fELF"):
+        return False
+    if head[:4] != b"\x7fELF" or head[4] != 2:  # not ELF64: no check
+        return True
+    order = "little" if head[5] == 1 else "big"
+    shoff = int.from_bytes(head[0x28:0x30], order)
+    shentsize, shnum = int.from_bytes(head[0x3A:0x3C], order), int.from_bytes(head[0x3C:0x3E], order)
+    return size >= shoff + shentsize * shnum
 
 
 def _compiled_modules() -> int:

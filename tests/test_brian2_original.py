@@ -256,3 +256,56 @@ def test_compiler_failure_is_a_backend_error(tmp_path):
     assert "Project compilation failed" in out, out  # Brian2's own message is attached
     builds = tmp_path / "brian2" / "standalone-builds"
     assert [p.name for p in builds.iterdir() if not p.name.endswith(".lock")] == []  # no build, no leftovers
+
+
+_RUN_CYTHON = """
+import json, sys
+import numpy as np
+from validation import scenario_library as library
+from brian2_ext import backend_runtime
+res = backend_runtime.run(library.build(sys.argv[1]))
+np.savez(sys.argv[2], losses=res.losses, **{"trace_" + k: v for k, v in res.traces.items()})
+mods = [m.__file__ for n, m in sorted(sys.modules.items()) if n.startswith("_cython_magic_")]
+print(json.dumps({"modules": mods, "cached": res.meta["cached"]}))
+"""
+
+
+def test_truncated_cython_module_is_compiled_again(tmp_path):
+    """Brian2 loads any existing .so of its Cython cache; a truncated one (an interrupted link) is detected,
+    compiled again, and the run equals the reference.  Uses a copy of the shared Cython cache."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from brian2_ext.config import cache_dir
+
+    name = "orig-lif-single"
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(cache_dir("cython"), tmp_path / "cache" / "brian2" / "cython",
+                    ignore=shutil.ignore_patterns("*.lock", "*.pyx", "*.cpp", "*.o"))
+    env = {**os.environ, "EPROP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    script = tmp_path / "run_cython.py"
+    script.write_text(_RUN_CYTHON)
+
+    def run(tag):
+        p = subprocess.run([sys.executable, str(script), name, str(tmp_path / f"{tag}.npz")], env=env, cwd=root,
+                           capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1]), p.stderr
+
+    first, _ = run("first")
+    victim = Path(max(first["modules"], key=lambda f: Path(f).stat().st_size))
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 3])  # what a link killed half-way leaves
+    again, err = run("again")
+    assert f"the Brian2 Cython module {victim.name} is truncated" in err, err
+    assert victim.stat().st_size > len(data) // 3 and again["cached"] is False
+    ref = reference.run(library.build(name))
+    got = np.load(tmp_path / "again.npz")
+    assert np.array_equal(got["trace_z"], ref.traces["z"])
+    for k, want in ref.traces.items():
+        assert np.max(np.abs(got["trace_" + k] - want)) <= RTOL * max(float(np.max(np.abs(want))), 1e-300), k
+    np.testing.assert_allclose(got["losses"], ref.losses, rtol=RTOL, atol=0)
