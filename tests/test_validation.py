@@ -24,6 +24,7 @@ from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference import run as reference_run
 from validation import cli, scenario_library as library
 from validation.compare import compare_results
+from validation.builds import BuildPlan
 from validation.compare_reports import compare_reports, load_report, main as compare_reports_main
 from validation.perturb import PerturbedBackend, perturb_scenario
 from validation.runner import describe_backends, not_applicable, run_validation
@@ -413,6 +414,31 @@ def test_scenarios_sharing_a_build_run_together_and_each_build_is_made_once(tmp_
     code, _, err = _cli(["--backends", "fake", "--scenarios", *INTERLEAVED, "--out", str(tmp_path / "r2"),
                          "--no-plots", "--jobs", str(jobs)], extra_backends={"fake": backend})
     assert code == 0 and "building" not in err and len((tmp_path / "builds.log").read_text().split()) == 2
+
+
+def test_build_plan_order_and_exclusions():
+    """Builds are grouped, never made by two workers at once, and large scenarios run one at a time."""
+    keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big1": {}, "big2": {}}
+    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big1", "big2"})
+    remaining = list(keys)
+    assert plan.pick(remaining, None, worker=0) == "a"  # builds k1
+    remaining.remove("a")
+    # worker 1 may not take c (k1 is being built by worker 0): it starts k2
+    assert plan.pick(remaining, None, worker=1) == "b"
+    remaining.remove("b")
+    plan.finished("a")
+    assert plan.pick(remaining, "a", worker=0) == "c"  # the rest of k1's group next
+    remaining.remove("c")
+    plan.finished("c")
+    assert plan.pick(remaining, "c", worker=0) == "big1"  # d waits for worker 1, which builds k2
+    remaining.remove("big1")
+    plan.finished("b")
+    assert plan.pick(remaining, "b", worker=1) == "d"
+    remaining.remove("d")
+    plan.finished("d")
+    assert plan.pick(remaining, "d", worker=1) is None  # big2 waits while big1 runs
+    plan.finished("big1")
+    assert plan.pick(remaining, "d", worker=1) == "big2"
 
 
 def test_two_jobs_give_the_same_report_as_one(tmp_path):

@@ -3,7 +3,9 @@
 A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
 (cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
 before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
-build follow each other and so that no build is made by two workers at once.
+build follow each other and so that no build is made by two workers at once.  It also runs at most
+one *large* scenario (:data:`LARGE_SIZE`) at a time across workers: a long task's results on every
+backend take several hundred MB, and two at once would double the peak memory.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from eprop_plugins.scenario import Scenario
 from . import scenario_library as library
 from .cells import not_applicable
 
-__all__ = ["BuildPlan", "plan_builds"]
+__all__ = ["BuildPlan", "LARGE_SIZE", "plan_builds"]
+
+#: a scenario is large when ``n_steps * (n_in + n_rec + n_out)`` reaches this (the long tasks are
+#: 1e6-1.6e6, the hand-made scenarios below 2e4)
+LARGE_SIZE = 200_000
 
 
 def _call_with_options(hook: Callable[..., Any], sc: Scenario, record_weight_events: bool) -> Any:
@@ -48,7 +54,9 @@ class BuildPlan:
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
     todo: set[tuple[str, str]]  # (backend, key) not built yet
+    large: set[str] = field(default_factory=set)  # scenarios of at least LARGE_SIZE
     building: dict[tuple[str, str], int] = field(default_factory=dict)  # build -> worker making it
+    running_large: dict[int, str] = field(default_factory=dict)  # worker -> large scenario it runs
 
     def unbuilt(self, sname: str) -> set[tuple[str, str]]:
         return {(b, k) for b, k in self.keys.get(sname, {}).items() if (b, k) in self.todo}
@@ -57,18 +65,25 @@ class BuildPlan:
         """The next scenario for ``worker`` (None: everything left waits for builds of other workers).
 
         First the scenario sharing most builds with the worker's last one (a build group runs
-        consecutively), then library order; never one whose build another worker is making.
+        consecutively), then library order; never one whose build another worker is making, nor a
+        large one while another worker runs a large one.
         """
-        free = [s for s in remaining if all(self.building.get(b, worker) == worker for b in self.unbuilt(s))]
+        other_large = any(w != worker for w in self.running_large)
+        free = [s for s in remaining if all(self.building.get(b, worker) == worker for b in self.unbuilt(s))
+                and not (other_large and s in self.large)]
         if not free:
             return None
         last_keys = set(self.keys.get(last, {}).items()) if last else set()
         best = max(free, key=lambda s: (len(last_keys & set(self.keys.get(s, {}).items())), -remaining.index(s)))
         for b in self.unbuilt(best):
             self.building[b] = worker
+        if best in self.large:
+            self.running_large[worker] = best
         return best
 
     def finished(self, sname: str) -> None:
+        for w in [w for w, s in self.running_large.items() if s == sname]:
+            del self.running_large[w]
         for b in self.unbuilt(sname):
             self.todo.discard(b)
             self.building.pop(b, None)
@@ -79,11 +94,14 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
     """Read every scenario's build keys (nothing is compiled)."""
     keys: dict[str, dict[str, str]] = {}
     todo: set[tuple[str, str]] = set()
+    large: set[str] = set()
     for sname in scen_names:
         try:
             sc = library.get(sname)[0].validated()
         except Exception:  # reported when the scenario runs
             continue
+        if sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out) >= LARGE_SIZE:
+            large.add(sname)
         keys[sname] = {}
         for bname in names:
             if not available[bname]["available"] or bname == "reference":
@@ -99,4 +117,4 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
                 keys[sname][bname] = key
                 if not built:
                     todo.add((bname, key))
-    return BuildPlan(keys, todo)
+    return BuildPlan(keys, todo, large)

@@ -20,6 +20,7 @@ from eprop_plugins.scenario import Scenario
 from . import scenario_library as library
 from .compare import compare_results
 from .outcomes import Cell, Progress, ScenarioOutcome
+from .plots import for_plots
 
 __all__ = ["check_expected_losses", "describe_backends", "not_applicable", "run_scenario"]
 
@@ -149,9 +150,9 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
     seconds = time.perf_counter() - t0
     compile_seconds = result.meta.get("compile_seconds") if isinstance(getattr(result, "meta", None), dict) else None
     compile_seconds = None if compile_seconds is None else float(compile_seconds)
-    results[bname] = result
     try:
         cmp = compare_results(sc, ref_result, result)
+        results[bname] = for_plots(result)  # the full result is not kept beyond its comparison
     except Exception as exc:  # a malformed Result is the backend's error
         return Cell(bname, "error", f"result could not be compared: {type(exc).__name__}: {exc}", seconds,
                     compile_seconds=compile_seconds)

@@ -16,7 +16,7 @@ from eprop_plugins.cache import atomic_write
 from eprop_plugins.results import Result
 from eprop_plugins.scenario import Scenario
 
-__all__ = ["plot_scenario", "PlotHook", "ERROR_FLOOR"]
+__all__ = ["plot_scenario", "PlotHook", "ERROR_FLOOR", "PLOTTED", "for_plots"]
 
 #: Errors below this are drawn at this value (log axis; exact agreement would be invisible).
 ERROR_FLOOR = 1e-17
@@ -33,6 +33,23 @@ def _window(n_steps: int, focus: int | None) -> slice:
         return slice(0, MAX_STEPS)
     lo = max(0, min(focus - MAX_STEPS // 2, n_steps - MAX_STEPS))
     return slice(lo, lo + MAX_STEPS)
+
+
+#: what :func:`plot_scenario` draws from a backend's result: per-step traces and synapse traces
+PLOTTED = {"traces": ("v", "learning_signal", "y"), "synapse_traces": ("ebar",)}
+
+
+def for_plots(result: Result) -> Result:
+    """A copy of ``result`` holding only what the figures draw (:data:`PLOTTED`), to keep memory flat.
+
+    The validation keeps each backend's result until the scenario's figures are drawn; a long task's
+    weight events and traces would otherwise add up over the backends.
+    """
+    return Result(scenario=result.scenario, family=result.family, backend=result.backend, losses=result.losses,
+                  traces={k: result.traces[k] for k in PLOTTED["traces"] if k in result.traces},
+                  synapse_traces={k: result.synapse_traces[k] for k in PLOTTED["synapse_traces"]
+                                  if k in result.synapse_traces},
+                  meta=dict(result.meta))
 
 
 class PlotHook:

@@ -96,8 +96,9 @@ def run_validation(
         Receives the :class:`Progress` callbacks (the CLI's live display).
     on_scenario : callable, optional
         Called after each scenario with ``(scenario, outcome, reference_result, backend_results)``
-        while the results are still in memory (the report draws its plots here); with ``jobs > 1``
-        it runs in the worker process, and what it adds to ``outcome`` comes back with it.
+        while the results are in memory (the report draws its plots here); the backend results hold
+        only what the figures draw (:func:`validation.plots.for_plots`).  With ``jobs > 1`` it runs
+        in the worker process, and what it adds to ``outcome`` comes back with it.
     record_weight_events : bool
         Ask every backend for weight events (and compare them).
     jobs : int
@@ -139,6 +140,7 @@ def run_validation(
         remaining, last = list(scen_names), None
         while remaining:
             sname = plan.pick(remaining, last, 0)
+            assert sname is not None  # one worker never waits for another
             remaining.remove(sname)
             unbuilt = {b for b, _ in plan.unbuilt(sname)}
             outcomes[sname] = run_scenario(sname, names, available, extra, plan.keys.get(sname, {}), unbuilt,
