@@ -1,7 +1,7 @@
 """Brian2 user-defined functions of the event family: the loops that generated code cannot express.
 
 NEST's ``eprop_synapse`` applies owed decays with ``pow`` and its Adam optimizer catches up every
-missed time step in a loop (zero gradient after the first step, spec §4 / NEST 3.10
+missed time step in a loop (zero gradient after the first step, docs/model.rst §4 / NEST 3.10
 ``WeightOptimizerAdam``).  Brian2's abstract code has no loops, so each looped quantity is a
 function with C++ (cpp_standalone), Cython (runtime) and NumPy implementations, all in the
 reference's order of floating-point operations (:class:`eprop_plugins.reference.common.Optimizer`):
