@@ -19,22 +19,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("eprop_plugins", "brian2_ext", "nest_models", "pynn_ext", "validation")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def _project_modules() -> dict[str, Path]:
-    """Module name -> file, for every ``.py`` file inside a (nested) package of :data:`PACKAGES`."""
+def _project_modules(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """Module name -> file, for every ``.py`` file inside a (nested) package of ``packages``."""
     out: dict[str, Path] = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
             # only files inside packages (every directory on the way has an __init__.py)
-            rel_dirs = path.relative_to(ROOT).parents
-            if all((ROOT / d / "__init__.py").exists() for d in rel_dirs if str(d) != "."):
-                out[_module_name(path)] = path
+            rel_dirs = path.relative_to(root).parents
+            if all((root / d / "__init__.py").exists() for d in rel_dirs if str(d) != "."):
+                out[_module_name(path, root)] = path
     return out
 
 
@@ -65,7 +65,7 @@ def _resolve(module: str, is_package: bool, level: int, target: str | None) -> s
     return ".".join(base + ([target] if target else []))
 
 
-def _analyse(name: str, path: Path, modules: dict[str, Path]) -> ModuleImports:
+def _analyse(name: str, path: Path, modules: dict[str, Path], packages: tuple[str, ...] = PACKAGES) -> ModuleImports:
     tree = ast.parse(path.read_text(), filename=str(path))
     is_package = path.name == "__init__.py"
     info = ModuleImports(name, path)
@@ -93,7 +93,7 @@ def _analyse(name: str, path: Path, modules: dict[str, Path]) -> ModuleImports:
                     aliases[alias.asname] = alias.name
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(name, is_package, node.level, node.module)
-            if source.split(".")[0] not in PACKAGES:
+            if source.split(".")[0] not in packages:
                 continue
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
@@ -119,7 +119,7 @@ def graph() -> dict[str, ModuleImports]:
 
 
 def _where(info: ModuleImports, target: str) -> str:
-    return f"{info.path.relative_to(ROOT)}:{','.join(map(str, info.imports[target]))}"
+    return f"{info.path.relative_to(ROOT) if info.path.is_relative_to(ROOT) else info.path}:{','.join(map(str, info.imports[target]))}"
 
 
 def _cycles(graph: dict[str, ModuleImports]) -> list[list[str]]:
@@ -171,6 +171,25 @@ def test_relative_imports_are_resolved():
     assert _resolve("eprop_plugins.reference.original", False, 2, "results") == "eprop_plugins.results"
     assert _resolve("eprop_plugins.reference", True, 1, "common") == "eprop_plugins.reference.common"
     assert _resolve("eprop_plugins.reference", True, 2, None) == "eprop_plugins"
+
+
+def test_the_checks_find_hidden_circles_and_private_names(tmp_path):
+    """On a made-up package: an import inside a function closes a circle; ``_x`` is taken two ways."""
+    pkg = tmp_path / "pkgx"
+    (pkg / "sub").mkdir(parents=True)
+    for init in (pkg / "__init__.py", pkg / "sub" / "__init__.py"):
+        init.write_text("")
+    (pkg / "a.py").write_text("from .sub import c\n\ndef f():\n    from . import b\n    return b.g()\n")
+    (pkg / "b.py").write_text("from .a import _hidden\nfrom pkgx.sub import c as cc\n\ndef g():\n    return cc._y\n")
+    (pkg / "sub" / "c.py").write_text("import pkgx.d\n")
+    (pkg / "d.py").write_text("if True:\n    from .sub.c import z\n")
+    modules = _project_modules(tmp_path, ("pkgx",))
+    assert set(modules) == {"pkgx", "pkgx.sub", "pkgx.a", "pkgx.b", "pkgx.sub.c", "pkgx.d"}
+    g = {n: _analyse(n, p, modules, ("pkgx",)) for n, p in modules.items()}
+    assert set(g["pkgx.a"].imports) == {"pkgx.sub.c", "pkgx.b"}
+    assert "pkgx.a" in g["pkgx.b"].imports and "pkgx.sub.c" in g["pkgx.b"].imports
+    assert _cycles(g) == [["pkgx.a", "pkgx.b"], ["pkgx.d", "pkgx.sub.c"]]
+    assert sorted((m, n) for m, n, _ in g["pkgx.b"].private) == [("pkgx.a", "_hidden"), ("pkgx.sub.c", "_y")]
 
 
 def test_no_two_modules_import_each_other(graph):
