@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eprop_plugins import ParameterError, Scenario, load, parameters, reference
+from eprop_plugins import ParameterError, Scenario, backends, load, parameters, reference
 from eprop_plugins.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "validation" / "scenarios"
@@ -129,7 +129,8 @@ def test_debug_variable_shows_the_traceback(tmp_path):
 
 
 def test_wmax_below_one_mv_is_a_valid_scenario():
-    """Issue 8's ``Wmax`` case: ``w_max`` below 1 mV with weights inside the bounds is accepted and runs."""
+    """Issue 8's ``Wmax`` case: ``w_max`` below 1 mV with weights inside the bounds is accepted and runs,
+    on NEST as on the reference."""
     d = _data(EVENT)
     d["optimizer"]["w_min"], d["optimizer"]["w_max"] = -0.8, 0.8
     for key in ("w_in", "w_rec", "w_out"):
@@ -138,6 +139,9 @@ def test_wmax_below_one_mv_is_a_valid_scenario():
     assert sc.optimizer["w_max"] == 0.8
     res = reference.run(sc, record_weight_events=False)
     assert np.all(np.isfinite(res.losses)) and np.max(res.weights["w_out"]) <= 0.8
+    # NEST checks its synapse model's default weight (1.0) against Wmax: the backend must translate
+    nest = backends.run("nest-builtin", sc)
+    np.testing.assert_allclose(nest.losses, res.losses, rtol=1e-10, atol=0)
 
 
 # ----------------------------------------------------------------- scenario format, in-process
