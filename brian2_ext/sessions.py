@@ -193,6 +193,7 @@ class StandaloneSession:
     """
 
     _active: "StandaloneSession | None" = None  # Brian2 holds one standalone project per process
+    _device_used = False
 
     def __init__(self, st, dt: float, record_synapses, threads: int = 1, network_cls=EpropNetwork, *,
                  scenario: str = "", backend: str = "brian2-standalone"):
@@ -206,6 +207,7 @@ class StandaloneSession:
         dev = device_module.all_devices["cpp_standalone"]
         if StandaloneSession._active is not None:
             StandaloneSession._active.discard()
+        if StandaloneSession._device_used:  # a previous session, or a build that failed
             dev.reinit()
             # Brian2 suffixes the name of a code object whose name is still in use ("_1"): free the old
             # network first, so that the generated sources (and the cache key) do not depend on history
@@ -216,22 +218,29 @@ class StandaloneSession:
         # the device records the default clock's dt when it is set: make it the same in every session
         b2.defaultclock.dt = dt * b2.ms
         b2.set_device("cpp_standalone", build_on_run=False)
+        StandaloneSession._device_used = True
         self.device = b2.get_device()
         self.directory = builds.standalone_directory(self.key)
         self.workdir = _working_directory(self.key)
-        with backend_errors("Brian2 could not generate the cpp_standalone code", backend, scenario, _CODEGEN_HINT):
-            self.model = network_cls(st, dt, record_synapses)
-            # no report: with one, Brian2's main loop calls std::clock() (a clock_gettime system call for
-            # process CPU time) before every object in every step, 26 per step here: ~0.5 M calls and about
-            # as much wall time as the simulation itself on the sine task
-            self.model.net.run(self.model.R * dt * b2.ms, namespace={})
-            self.device.build(directory=str(self.workdir), compile=False, run=False, with_output=False)
-        self.compile_seconds = self._ensure_binary()
+        try:
+            with backend_errors("Brian2 could not generate the cpp_standalone code", backend, scenario,
+                                _CODEGEN_HINT):
+                self.model = network_cls(st, dt, record_synapses)
+                # no report: with one, Brian2's main loop calls std::clock() (a clock_gettime system call for
+                # process CPU time) before every object in every step, 26 per step here: ~0.5 M calls and
+                # about as much wall time as the simulation itself on the sine task
+                self.model.net.run(self.model.R * dt * b2.ms, namespace={})
+                self.device.build(directory=str(self.workdir), compile=False, run=False, with_output=False)
+            self.compile_seconds = self._ensure_binary()
+            _link(self.directory / "main", self.workdir / "main")
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            b2.set_device("runtime")  # leave runtime mode active for other code in this process
         self.cached = self.compile_seconds == 0.0
         self.compiled = not self.cached
-        _link(self.directory / "main", self.workdir / "main")
         self.build_seconds = time.perf_counter() - t0
-        b2.set_device("runtime")  # leave runtime mode active for other code in this process
         StandaloneSession._active = self
 
     def _ensure_binary(self) -> float:
