@@ -109,7 +109,8 @@ class EpropAttachment:
     """
 
     def __init__(self, *, inputs, recurrent, syn_in, syn_rec, population: Population, readout, optimizer, synapse,
-                 network, input_steps, weights, new_objects, notes, weight_name: str):
+                 network, input_steps, weights, new_objects, notes, weight_name: str, voltage_name: str = "v",
+                 namespace: Mapping[str, Any] | None = None):
         self.inputs, self.recurrent = inputs, recurrent
         self._syn = {"in": syn_in, "rec": syn_rec}
         self.population = population
@@ -120,8 +121,8 @@ class EpropAttachment:
         self.notes = notes
         self._weight = weight_name
         self._written: dict[str, np.ndarray] = {}
-        self.population_voltage = "v"
-        self._namespace: Mapping[str, Any] = {}
+        self.population_voltage = voltage_name
+        self._namespace: Mapping[str, Any] = dict(namespace or {})
         self.results: list[Result] = []
 
     # ---------------------------------------------------------------- sizes
@@ -391,8 +392,6 @@ def attach_eprop(
         A canonical parameter is unknown, out of range or has the wrong dimensions (the message
         names it as ``section.name``), or a weight matrix has the wrong shape.
     """
-    import brian2 as b2
-
     parameters, readout_weights = _from_deprecated_keywords(parameters, readout_weights, deprecated)
     sections = _sections(parameters)
     weights_in = _readout_weight_options(readout_weights)
@@ -418,11 +417,7 @@ def attach_eprop(
                          namespace=namespace, weight=weight)
     new_objects = []
     if synapses_rec is None and len(recurrent) > 1:
-        zeta = "" if s_in.regular_spike_arrival else "(1 - exp(-dt/tau_m_eprop))*"
-        synapses_rec = b2.Synapses(recurrent, recurrent, f"{weight} : volt",
-                                   on_pre=f"{voltage}_post += {zeta}{weight}", name=f"{recurrent.name}_eprop_rec",
-                                   namespace={"tau_m_eprop": tau_m * b2.ms})
-        synapses_rec.connect(condition="i != j")
+        synapses_rec = _new_recurrent_synapses(recurrent, voltage, weight, tau_m, s_in.regular_spike_arrival)
         new_objects.append(synapses_rec)
     s_rec, w_rec = None, np.zeros((len(recurrent), len(recurrent)))
     if synapses_rec is not None:
@@ -448,10 +443,21 @@ def attach_eprop(
         readout=ro, optimizer=opt, synapse=syn, network=net, input_steps=input_steps,
         weights={"in": s_in.weights, "rec": w_rec, "out": w_out, "fb": w_fb}, new_objects=new_objects,
         notes=rec_model.notes + s_in.notes + (s_rec.notes if s_rec is not None else []), weight_name=weight,
+        voltage_name=voltage, namespace=namespace,
     )
-    att.population_voltage, att._namespace = voltage, namespace
     att.scenario(1, np.zeros((n_out, T)))  # validate everything now, not at the first train()
     return att
+
+
+def _new_recurrent_synapses(recurrent, voltage: str, weight: str, tau_m: float, regular_spike_arrival: bool):
+    """Plastic recurrent Synapses (all pairs i != j, w = 0) in the arrival form of the input Synapses."""
+    import brian2 as b2
+
+    zeta = "" if regular_spike_arrival else "(1 - exp(-dt/tau_m_eprop))*"
+    syn = b2.Synapses(recurrent, recurrent, f"{weight} : volt", on_pre=f"{voltage}_post += {zeta}{weight}",
+                      name=f"{recurrent.name}_eprop_rec", namespace={"tau_m_eprop": tau_m * b2.ms})
+    syn.connect(condition="i != j")
+    return syn
 
 
 def _sections(parameters: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
