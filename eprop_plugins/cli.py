@@ -1,6 +1,8 @@
-"""The ``eprop`` command: dispatches to the library, prints progress, writes results and plots.
+"""The ``eprop`` command: dispatches to the library, prints progress, writes results and figures.
 
 Subcommands: ``info``, ``train``, ``run``, ``scenario``, ``validate``, ``bench``, ``build-nest``.
+Every user error is printed as one line ``eprop: error: ...`` with exit status 2 (``EPROP_DEBUG=1``
+shows the traceback instead); see docs/cli.rst.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .backends import names as backend_names
+from . import __version__, backends
 from .cache import atomic_write
 from .errors import BackendError
 from .parameters import FAMILIES, ParameterError
 from .reference_numbers import nest_reference_losses
 from .scenario import load
 from .tasks import TASKS, make_task, nest_test_losses
+from .train_plots import write_training_plots
 
 __all__ = ["main", "UsageError", "DEBUG_VARIABLE"]
 
@@ -50,8 +52,6 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import backends
-
     print(f"eprop-plugins {__version__}")
     width = max(len(n) for n in backends.names())
     for name in backends.names():
@@ -68,9 +68,6 @@ TRACE_VALUES_LIMIT = 20_000_000
 
 
 def _run_and_report(scenario, backend_name: str, out: Path, extra: dict) -> int:
-    from . import backends
-    from .train_plots import write_training_plots
-
     scenario = scenario.validated()  # the one validation, before any backend runs
     backends.check_supported(backend_name, scenario)
     n_it = scenario.n_iterations
@@ -176,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "DIR/readout.png and DIR/spikes.png")
     t.add_argument("task", choices=list(TASKS))
     t.add_argument("--family", choices=FAMILIES, default="original")
-    t.add_argument("--backend", choices=backend_names(), default="reference")
+    t.add_argument("--backend", choices=backends.names(), default="reference")
     t.add_argument("--iterations", type=_positive_int, default=5)
     t.add_argument("--batch-size", type=_positive_int, default=1)
     t.add_argument("--seed", type=int, default=1)
@@ -187,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a scenario file on one backend")
     r.add_argument("scenario")
-    r.add_argument("--backend", choices=backend_names(), default="reference")
+    r.add_argument("--backend", choices=backends.names(), default="reference")
     r.add_argument("--out", default="runs/run")
     r.set_defaults(func=_cmd_run)
 
