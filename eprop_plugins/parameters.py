@@ -276,9 +276,8 @@ def complete(
         if not isinstance(name, str):
             raise ParameterError(f"{prefix}{name!r}: parameter names are strings; valid names are {', '.join(sorted(by_name))}")
         if name not in by_name:
-            raise ParameterError(
-                f"{prefix}{name}: unknown parameter; valid names are {', '.join(sorted(by_name))}"
-            )
+            valid = sorted(row.name for row in rows if applies(row, family, model))
+            raise ParameterError(f"{prefix}{name}: unknown parameter; valid names are {', '.join(valid)}")
         row = by_name[name]
         if not applies(row, family, model):
             scope = f"family {family!r}" if row.families and family not in row.families else f"model {model!r}"
