@@ -13,6 +13,7 @@ NEST's names), so the two NEST backends differ only in the neuron models.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 from eprop_plugins.backends import check_supported
@@ -28,7 +29,7 @@ __all__ = ["check", "build_key", "is_built", "run"]
 NAME = "nestml"
 
 
-def _module_path():
+def _module_path() -> Path:
     """Where the module of the current sources is cached (it may not exist yet)."""
     return build.module_directory() / build.MODULE_FILE
 
@@ -67,7 +68,7 @@ class _Installer:
     def __init__(self, scenario: str) -> None:
         self.scenario = scenario
         self.first_seconds: float | None = None
-        self.path = None
+        self.path: Path | None = None
 
     def __call__(self) -> None:
         t = time.perf_counter()
@@ -121,12 +122,13 @@ def run(
     check_supported(NAME, sc)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ParameterError(f"threads = {threads!r}: allowed range is integer >= 1")
-    cached = is_built(sc)
+    cached, started = is_built(sc), time.time()
     install = _Installer(sc.name)
     res = nw.run(sc, nw.layout(sc.family, nestml=True), backend=NAME, record_weight_events=record_weight_events,
                  on_iteration=on_iteration, threads=threads, after_reset=install)
-    # built in this run: the cache lacked it and the module that was loaded is the one now cached
-    built_here = not cached and install.path == _module_path()
+    # built in this run: the cache lacked it and the loaded module file was written after the run began
+    # (a module this process had loaded before, from any cache, is older)
+    built_here = not cached and install.path is not None and install.path.stat().st_mtime >= started
     synapse = nw.layout(sc.family).models["synapse"]
     res.meta.update({
         "seconds": time.perf_counter() - t0,
