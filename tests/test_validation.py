@@ -416,6 +416,34 @@ def test_scenarios_sharing_a_build_run_together_and_each_build_is_made_once(tmp_
     assert code == 0 and "building" not in err and len((tmp_path / "builds.log").read_text().split()) == 2
 
 
+class CrashingReference:
+    """The reference, except that the process dies (SIGKILL) on one scenario, as a simulator crash would."""
+
+    families = ("original", "event")
+
+    def __init__(self, crash_on):
+        self.crash_on = crash_on
+
+    def run(self, sc, *, record_weight_events=True, on_iteration=None):
+        if sc.name == self.crash_on:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+        return reference_run(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
+
+
+def test_a_worker_that_dies_costs_only_its_scenario(tmp_path):
+    code, out, err = _cli(["--backends", "reference", "crashy", "--scenarios", *INTERLEAVED, "--out", str(tmp_path),
+                           "--no-plots", "--jobs", "2"], extra_backends={"crashy": CrashingReference("event-lif-single")})
+    assert code == 1
+    doc = json.loads((tmp_path / "report.json").read_text())
+    status = {s["name"]: s["results"]["crashy"]["status"] for s in doc["scenarios"]}
+    assert status == {n: "error" if n == "event-lif-single" else "pass" for n in INTERLEAVED}
+    reason = doc["scenarios"][1]["results"]["crashy"]["reason"]
+    assert "worker process died (exit code -9)" in reason
+
+
 def test_build_plan_order_and_exclusions():
     """Builds are grouped, never made by two workers at once, and large scenarios run one at a time."""
     keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big1": {}, "big2": {}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import queue
+import time
 from typing import Any, Callable, Sequence
 
 from .builds import BuildPlan
@@ -104,11 +105,12 @@ class _Pool:
         self.workers[wid][1].put(job)
 
     def dead(self) -> list[tuple[int, str, int | None]]:
-        """Busy workers that died: (id, scenario, exit code); each is replaced by a new worker."""
+        """Busy workers that died: (id, scenario, exit code).  Every dead worker is replaced."""
         out = []
         for wid, (proc, _) in list(self.workers.items()):
-            if wid in self.busy and not proc.is_alive():
-                out.append((wid, self.busy.pop(wid), proc.exitcode))
+            if not proc.is_alive():
+                if wid in self.busy:
+                    out.append((wid, self.busy.pop(wid), proc.exitcode))
                 del self.workers[wid]
                 self.spawn()
         return out
@@ -132,6 +134,7 @@ def run_in_workers(jobs: int, plan: BuildPlan, scen_names: list[str], names: lis
     pool = _Pool(jobs, (names, available, extra, record_weight_events, on_scenario))
     remaining = list(scen_names)
     outcomes: dict[str, ScenarioOutcome] = {}
+    checked = time.monotonic()
     try:
         while remaining or pool.busy:
             for wid in pool.idle():
@@ -146,12 +149,16 @@ def run_in_workers(jobs: int, plan: BuildPlan, scen_names: list[str], names: lis
             try:
                 msg = pool.channel.get(timeout=1.0)
             except queue.Empty:
+                msg = None
+            if msg is None or time.monotonic() - checked > 1.0:  # a worker killed by a signal sends nothing
+                checked = time.monotonic()
                 for wid, sname, code in pool.dead():
                     reason = f"validation worker process died (exit code {code}) while running this scenario"
                     outcomes[sname] = _crashed(sname, names, reason)
                     for cell in outcomes[sname].cells.values():
                         progress.end(sname, cell)
                     plan.finished(sname)
+            if msg is None:
                 continue
             kind = msg[0]
             if kind == "done":
