@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .network_common import declare_numbers, number
+
 __all__ = [
     "Structure",
     "recurrent_model",
@@ -49,14 +51,29 @@ __all__ = [
     "out_trace_step",
     "optimizer_block",
     "SURROGATE_CODE",
+    "NUMBERS",
+    "surrogate_selection",
+    "psi_expression",
 ]
+
+#: run-time numbers (:data:`brian2_ext.network_common.RUN_TIME_NUMBERS`) each object's code reads in
+#: runtime mode (``rt=True``); cpp_standalone code spells them as literals
+NUMBERS = {
+    "input": ("n_T", "n_T1"),
+    "recurrent": ("n_T", "dt_ms"),
+    "readout": ("n_T", "n_skip", "n_BT"),
+    "synapse": ("n_BT_s", "n_avg", "batch_m1"),
+}
 
 
 @dataclass(frozen=True)
 class Structure:
     """What the generated code depends on (everything else is a run-time value).
 
-    Two scenarios with the same structure share one compiled standalone binary.
+    Two scenarios with the same structure share one compiled standalone binary.  In runtime mode
+    the sizes, ``steps``, ``window``, ``batch``, ``sequences`` and ``average_gradient`` are run-time
+    values too (:func:`brian2_ext.network.runtime_structure`): the Cython modules serve every
+    structure that differs only in those.
     """
 
     n_in: int
@@ -85,9 +102,25 @@ SURROGATE_CODE = {
 }
 
 
-def recurrent_model(st: Structure) -> str:
-    """State and per-neuron constants of the recurrent population (original family)."""
-    sel = "".join(f"sg_{name} : 1 (constant)\n" for name in st.surrogates) if len(st.surrogates) > 1 else ""
+def surrogate_selection(surrogates: tuple[str, ...]) -> str:
+    """Model lines of the per-neuron 0/1 flags ``sg_<name>`` (only with more than one surrogate in use)."""
+    return "".join(f"sg_{name} : 1 (constant)\n" for name in surrogates) if len(surrogates) > 1 else ""
+
+
+def psi_expression(surrogates: tuple[str, ...]) -> str:
+    """The surrogate gradient of the functions in use, selected per neuron by the ``sg_<name>`` flags."""
+    if len(surrogates) == 1:
+        return SURROGATE_CODE[surrogates[0]]
+    # exact: 1*x + 0*y + ... == x for finite y
+    return " + ".join(f"sg_{name}*({SURROGATE_CODE[name]})" for name in surrogates)
+
+
+def recurrent_model(st: Structure, rt: bool = False) -> str:
+    """State and per-neuron constants of the recurrent population (original family).
+
+    ``rt``: runtime mode, the structure's numbers are shared constants (:data:`NUMBERS`).
+    """
+    sel = surrogate_selection(st.surrogates)
     return (
         """
         v : 1          # membrane potential relative to v_rest (mV)
@@ -121,6 +154,7 @@ def recurrent_model(st: Structure) -> str:
         + OPTIMIZER_CONSTANTS
         + sel
         + (ZTR_MODEL if st.shared_zbar else "")
+        + declare_numbers(rt, *NUMBERS["recurrent"])
     )
 
 
@@ -130,13 +164,6 @@ ZTR_MODEL = """
         alpha_s : 1 (shared, constant)  # alpha of the (all equal) recurrent targets
         zeta_s : 1 (shared, constant)   # zeta of the (all equal) recurrent targets
         """
-
-
-def _psi_expression(st: Structure) -> str:
-    if len(st.surrogates) == 1:
-        return SURROGATE_CODE[st.surrogates[0]]
-    # exact: 1*x + 0*y + ... == x for finite y
-    return " + ".join(f"sg_{name}*({SURROGATE_CODE[name]})" for name in st.surrogates)
 
 
 def recurrent_step(st: Structure) -> str:
@@ -151,7 +178,7 @@ def recurrent_step(st: Structure) -> str:
         a = rho*a + z
         thr = v_th + beta*a
         dist = v - thr
-        psi = ({_psi_expression(st)})*int(r == 0)
+        psi = ({psi_expression(st.surrogates)})*int(r == 0)
         z = int(v >= thr and r == 0)
         r = r + int(z > 0.5)*n_ref
         nspk = nspk + z
@@ -159,10 +186,11 @@ def recurrent_step(st: Structure) -> str:
         """
 
 
-def recurrent_interval(st: Structure, dt: float) -> str:
+def recurrent_interval(st: Structure, dt: float, rt: bool = False) -> str:
     """Interval start: firing-rate term of the finished interval, then the state reset (spec §2 step 1, 6)."""
+    T, dt_ = number(rt, "n_T", st.steps), number(rt, "dt_ms", repr(dt))
     return f"""
-        fr = c_reg*(nspk/{st.steps} - f_target*{dt!r})/{st.steps}
+        fr = c_reg*(nspk/{T} - f_target*{dt_})/{T}
         v = 0.0
         r = 0
         z = 0.0
@@ -172,7 +200,7 @@ def recurrent_interval(st: Structure, dt: float) -> str:
         """ + ("ztr = 0.0\n" if st.shared_zbar else "")
 
 
-def readout_model(st: Structure) -> str:
+def readout_model(st: Structure, rt: bool = False) -> str:
     """State and constants of the readouts; the optimizer constants of the synapses onto them live here too."""
     ce = "usum : 1\n" if st.loss == "cross_entropy" else ""
     return (
@@ -193,6 +221,7 @@ def readout_model(st: Structure) -> str:
         """
         + ce
         + OPTIMIZER_CONSTANTS
+        + declare_numbers(rt, *NUMBERS["readout"])
     )
 
 
@@ -217,13 +246,13 @@ def readout_step(st: Structure) -> str:
         {u}"""
 
 
-def readout_signal(st: Structure) -> str:
+def readout_signal(st: Structure, rt: bool = False) -> str:
     """Readout signal and error inside the learning window; ``target`` is a TimedArray."""
     if st.loss == "cross_entropy":
         sig = "sig = u/(usum + u)"
     else:
         sig = "sig = y + v_rest_out"
-    window = f"int(t_in_timesteps % {st.steps} >= {st.steps - st.window})"
+    window = f"int(t_in_timesteps % {number(rt, 'n_T', st.steps)} >= {number(rt, 'n_skip', st.steps - st.window)})"
     if st.loss == "cross_entropy":
         acc = f"lacc = lacc + {window}*(target(t, i)*log(sig))"
     else:
@@ -235,37 +264,38 @@ def readout_signal(st: Structure) -> str:
         """
 
 
-def readout_interval(st: Structure) -> str:
+def readout_interval(st: Structure, rt: bool = False) -> str:
     """Interval start of the readouts: reset; the loss accumulator restarts with each iteration."""
     return f"""
         y = 0.0
         syn_out = 0.0
-        lacc = lacc*(1 - int(t_in_timesteps % {st.batch * st.steps} == 0))
+        lacc = lacc*(1 - int(t_in_timesteps % {number(rt, 'n_BT', st.batch * st.steps)} == 0))
         """
 
 
-def input_step(st: Structure) -> str:
+def input_step(st: Structure, rt: bool = False) -> str:
     """Input group, every step: arrivals of this step (``zp``), and the NEST-quirk factor ``q``.
 
     ``x_in`` is the arrival raster.  ``q = 0`` at the last step of an interval for an input whose
     next spike arrives at position 1 of the next interval (see :func:`eligibility_step`).
     """
     ztr = "ztr = alpha_s*ztr + zeta_s*zp\n" if st.shared_zbar else ""
+    T, T1 = number(rt, "n_T", st.steps), number(rt, "n_T1", st.steps - 1)
     return f"""
         zp = x_in(t, i)
-        {ztr}q = 1.0 - int(t_in_timesteps % {st.steps} == {st.steps - 1})*x_in(t + 2*dt, i)
+        {ztr}q = 1.0 - int(t_in_timesteps % {T} == {T1})*x_in(t + 2*dt, i)
         """
 
 
-def input_model(st: Structure) -> str:
+def input_model(st: Structure, rt: bool = False) -> str:
     """State of the input group."""
     return """
         zp : 1         # a spike arrives at the recurrent neurons in this step (0/1)
         q : 1          # 0 where NEST drops the last learning-signal term of this input's synapses
-        """ + (ZTR_MODEL if st.shared_zbar else "")
+        """ + (ZTR_MODEL if st.shared_zbar else "") + declare_numbers(rt, *NUMBERS["input"])
 
 
-def hidden_synapse_model(st: Structure) -> str:
+def hidden_synapse_model(st: Structure, rt: bool = False) -> str:
     """Input and recurrent e-prop synapses: weight, eligibility traces, optimizer state.
 
     Only what the structure needs is state: ``eps`` for adaptive neurons, ``elig`` when recorded
@@ -281,7 +311,7 @@ def hidden_synapse_model(st: Structure) -> str:
         cum : 1               # accumulated gradient (NEST 'cumulative')
         """ + ("eps : 1  # adaptation eligibility (epsilon)\n" if st.adaptive else "")
             + ("elig : 1  # eligibility trace e\n" if st.record else "")
-            + optimizer_state(st))
+            + optimizer_state(st) + declare_numbers(rt, *NUMBERS["synapse"]))
 
 
 def optimizer_state(st: Structure) -> str:
@@ -296,7 +326,7 @@ def optimizer_state(st: Structure) -> str:
         """
 
 
-def out_synapse_model(st: Structure) -> str:
+def out_synapse_model(st: Structure, rt: bool = False) -> str:
     """Recurrent -> readout synapses; they also carry the feedback weight B and sum the learning signal."""
     return """
         w : 1
@@ -305,7 +335,7 @@ def out_synapse_model(st: Structure) -> str:
         grad : 1
         cum : 1
         L_pre = B*err_post : 1 (summed)
-        """ + optimizer_state(st)
+        """ + optimizer_state(st) + declare_numbers(rt, *NUMBERS["synapse"])
 
 
 def eligibility_step(st: Structure, inputs: bool) -> str:
@@ -338,19 +368,20 @@ def out_trace_step() -> str:
         """
 
 
-def optimizer_block(st: Structure, gradient: str, reset: str) -> str:
+def optimizer_block(st: Structure, gradient: str, reset: str, rt: bool = False) -> str:
     """Interval block of a plastic projection: gradient of the finished interval, optimizer, trace reset.
 
     The optimizer acts once per iteration (``batch`` intervals): it is due in the blocks at steps
     ``k * batch * T``, k >= 1 (spec §4, NEST ``WeightOptimizer``); the other blocks only accumulate.  Arithmetic masks (``due``) replace branches, which Brian2
     code lacks; ``1*x + 0*y == x`` keeps them exact.
     """
-    div = f"/{st.window}" if st.average_gradient else ""
+    # runtime mode always divides: by T_L or by 1.0 (x/1.0 == x)
+    div = "/n_avg" if rt else (f"/{st.window}" if st.average_gradient else "")
     lines = [
         f"g_int = ({gradient}){div}",
         "cum = cum + g_int",
-        f"due = int(t_in_timesteps % {st.batch * st.steps} == 0)*int(t_in_timesteps > 0)",
-        f"cum = cum/(1.0 + {st.batch - 1}.0*due)",
+        f"due = int(t_in_timesteps % {number(rt, 'n_BT_s', st.batch * st.steps)} == 0)*int(t_in_timesteps > 0)",
+        f"cum = cum/(1.0 + {number(rt, 'batch_m1', f'{st.batch - 1}.0')}*due)",
     ]
     if st.optimizer == "gradient_descent":
         lines += ["w_new = clip(w - eta_post*cum, w_min_post, w_max_post)"]

@@ -31,15 +31,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .equations import OPTIMIZER_CONSTANTS, SURROGATE_CODE
+from .equations import OPTIMIZER_CONSTANTS, psi_expression, surrogate_selection
+from .network_common import declare_numbers, number
 
 __all__ = ["EventStructure", "recurrent_model", "recurrent_step", "readout_model", "readout_step",
-           "hidden_synapse_model", "out_synapse_model", "arrive_code", "hidden_integrate", "out_integrate"]
+           "hidden_synapse_model", "out_synapse_model", "arrive_code", "hidden_integrate", "out_integrate",
+           "snapshot_step", "NUMBERS"]
+
+#: run-time numbers (:data:`brian2_ext.network_common.RUN_TIME_NUMBERS`) each object's code reads in
+#: runtime mode (``rt=True``); cpp_standalone code spells them as literals
+NUMBERS = {
+    "recurrent": ("n_N", "dt_ms"),
+    "hidden_synapse": ("n_B", "batch_f", "n_T", "n_T1"),
+    "out_synapse": ("n_B", "batch_f"),
+}
 
 
 @dataclass(frozen=True)
 class EventStructure:
-    """What the generated event-family code depends on (everything else is a run-time value)."""
+    """What the generated event-family code depends on (everything else is a run-time value).
+
+    One compiled standalone binary per structure; in runtime mode the sizes, ``steps``,
+    ``sequences`` and ``batch`` are run-time values too (:func:`brian2_ext.network.runtime_structure`).
+    """
 
     n_in: int
     n_rec: int
@@ -57,8 +71,9 @@ class EventStructure:
     adaptive: bool = True  # some neuron adapts (False: no epsilon trace, exact since beta = 0 and eps finite)
 
 
-def recurrent_model(st: EventStructure) -> str:
-    sel = "".join(f"sg_{name} : 1 (constant)\n" for name in st.surrogates) if len(st.surrogates) > 1 else ""
+def recurrent_model(st: EventStructure, rt: bool = False) -> str:
+    """State and constants of the recurrent neurons (``rt``: runtime mode, numbers as shared constants)."""
+    sel = surrogate_selection(st.surrogates)
     return """
         v : 1          # membrane potential relative to v_rest (mV)
         r : integer    # refractory steps left
@@ -90,17 +105,12 @@ def recurrent_model(st: EventStructure) -> str:
         kappa_reg : 1 (constant)
         one_m_kappa_reg : 1 (constant)
         cutoff : integer (constant)   # ISI trace cutoff in steps
-        """ + OPTIMIZER_CONSTANTS + sel
+        """ + OPTIMIZER_CONSTANTS + sel + declare_numbers(rt, *NUMBERS["recurrent"])
 
 
-def _psi(st: EventStructure) -> str:
-    if len(st.surrogates) == 1:
-        return SURROGATE_CODE[st.surrogates[0]]
-    return " + ".join(f"sg_{name}*({SURROGATE_CODE[name]})" for name in st.surrogates)
-
-
-def recurrent_step(st: EventStructure) -> str:
+def recurrent_step(st: EventStructure, rt: bool = False) -> str:
     """One step of the four recurrent models (reference ``neuron_step``) and the firing-rate term."""
+    dt = number(rt, "dt_ms", repr(st.dt))
     return f"""
         on = int(t_in_timesteps > 0)
         r_dec = r - int(r > 0)
@@ -115,14 +125,14 @@ def recurrent_step(st: EventStructure) -> str:
         hold = psc*(1 - nonref)
         thr = adaptive*(hold*thr + (1 - hold)*(v_th + beta*a)) + (1 - adaptive)*v_th
         dist = v - thr
-        psi = ({_psi(st)})*int(r_dec == 0)
+        psi = ({psi_expression(st.surrogates)})*int(r_dec == 0)
         spk = int(v >= thr)*(psc + (1 - psc)*int(r_dec == 0))
         v = spk*(psc*v_reset + (1 - psc)*(v - v_th)) + (1 - spk)*v
         r = spk*n_ref + (1 - spk)*r_dec
         z = 1.0*spk
         syn = 0.0
-        f_av = kappa_reg*f_av + one_m_kappa_reg*z/{st.dt!r}
-        fr = c_reg*(f_av - f_target*{st.dt!r})
+        f_av = kappa_reg*f_av + one_m_kappa_reg*z/{dt}
+        fr = c_reg*(f_av - f_target*{dt})
         """
 
 
@@ -182,28 +192,31 @@ def _window_state() -> str:
         """
 
 
-def hidden_synapse_model(st: EventStructure) -> str:
+def hidden_synapse_model(st: EventStructure, rt: bool = False) -> str:
+    """Input and recurrent synapses: history window, traces, optimizer state (weight copy if recorded)."""
     return _window_state() + """
         ebar : 1
         ebar_reg : 1
-        """ + ("eps : 1\n" if st.adaptive else "") + _optimizer_state(st) + ("wsnap : 1\n" if st.record else "")
+        """ + ("eps : 1\n" if st.adaptive else "") + _optimizer_state(st) + ("wsnap : 1\n" if st.record else "") \
+        + declare_numbers(rt, *NUMBERS["hidden_synapse"])
 
 
-def out_synapse_model(st: EventStructure) -> str:
+def out_synapse_model(st: EventStructure, rt: bool = False) -> str:
+    """Recurrent -> readout synapses; they carry the feedback weight B and sum the learning signal."""
     return _window_state() + """
         B : 1
         L_pre = B*err_post : 1 (summed)
-        """ + _optimizer_state(st)
+        """ + _optimizer_state(st) + declare_numbers(rt, *NUMBERS["out_synapse"])
 
 
-def optimizer_call(st: EventStructure, idx: str, grad: str, mask: str) -> str:
+def optimizer_call(st: EventStructure, idx: str, grad: str, mask: str, rt: bool = False) -> str:
     """NEST ``optimized_weight(idx, grad, w)`` where ``mask`` (0/1) calls it; nothing changes elsewhere."""
     lines = [
         f"oc = {mask}",
         f"cum = cum + oc*({grad})",
-        f"cur = 1 + ({idx})//{st.batch}",
+        f"cur = 1 + ({idx})//{number(rt, 'n_B', st.batch)}",
         "due = oc*int(ostep < cur)",
-        f"cumd = cum/{float(st.batch)!r}",
+        f"cumd = cum/{number(rt, 'batch_f', repr(float(st.batch)))}",
     ]
     if st.optimizer == "gradient_descent":
         lines.append("w = due*clip(w - eta_post*cumd, w_min_post, w_max_post) + (1 - due)*w")
@@ -221,7 +234,7 @@ def optimizer_call(st: EventStructure, idx: str, grad: str, mask: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def arrive_code(st: EventStructure, hidden: bool, transmit: str) -> str:
+def arrive_code(st: EventStructure, hidden: bool, transmit: str, rt: bool = False) -> str:
     """``on_pre``: a presynaptic spike arrives (reference ``_SynapseBank.arrive``), then transmission."""
     lines = [f"zbar = zbar*ipow({'alpha_post' if hidden else 'kappa_out_post'}, dec)"]
     if hidden:
@@ -231,7 +244,7 @@ def arrive_code(st: EventStructure, hidden: bool, transmit: str) -> str:
     lines.append("dec = 0")
     code = "\n".join(lines) + "\n"
     if not st.each_step:
-        code += optimizer_call(st, "t_in_timesteps + 1", "grad", "opened")
+        code += optimizer_call(st, "t_in_timesteps + 1", "grad", "opened", rt)
     code += f"""rem = cutoff_post
 grad = 0.0
 zcb = 1.0
@@ -253,7 +266,7 @@ def _window_step(integrate: str) -> str:
         """
 
 
-def hidden_integrate(st: EventStructure) -> str:
+def hidden_integrate(st: EventStructure, rt: bool = False) -> str:
     """History step ``t_in_timesteps - 1`` of the input and recurrent synapses (reference ``integrate``)."""
     # without adaptive neurons beta = 0 and eps stays finite: zbar_n - 0*eps == zbar_n (zbar_n >= +0)
     eps = """e_n = psi_post*(zbar_n - beta_post*eps)
@@ -267,11 +280,11 @@ def hidden_integrate(st: EventStructure) -> str:
         elig = c*e_n"""
     code = _window_step(body)
     if st.each_step:
-        return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c")
+        return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c", rt)
     return code + "grad = grad + c*inc\n"
 
 
-def out_integrate(st: EventStructure) -> str:
+def out_integrate(st: EventStructure, rt: bool = False) -> str:
     """History step ``t_in_timesteps - 2`` of the readout synapses (the readout keeps that error in ``errp``)."""
     body = """zbar_n = kappa_out_post*zbar + zcur
         inc = errp_post*zbar_n
@@ -279,5 +292,11 @@ def out_integrate(st: EventStructure) -> str:
         elig = c*inc"""
     code = _window_step(body)
     if st.each_step:
-        return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c")
+        return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c", rt)
     return code + "grad = grad + c*inc\n"
+
+
+def snapshot_step(st: EventStructure, rt: bool = False) -> str:
+    """Copy of the hidden weights at the last step of each sequence (weight snapshots)."""
+    T, T1 = number(rt, "n_T", st.steps), number(rt, "n_T1", st.steps - 1)
+    return f"k_snap = int(t_in_timesteps % {T} == {T1})\nwsnap = k_snap*w + (1 - k_snap)*wsnap"

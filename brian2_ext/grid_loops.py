@@ -3,7 +3,7 @@
 Brian2 runs a synaptic ``run_regularly`` as one flat loop over synapse indices and reads the pre-
 and postsynaptic indices from arrays, so every access to a ``_pre``/``_post`` variable is an
 indexed (gather) load and GCC keeps the loop scalar.  The e-prop synapses are created pre-major
-(:class:`brian2_ext.network.EpropNetwork`: synapse ``pre * n_post + post``, the recurrent ones
+(:class:`brian2_ext.network_common.AllToAllNetwork`: synapse ``pre * n_post + post``, the recurrent ones
 without the diagonal), so the same loop can be written as a loop over presynaptic neurons and an
 inner loop over contiguous postsynaptic neurons: ``_post`` variables and synaptic variables are
 then contiguous, ``_pre`` variables loop-invariant, and the inner loop vectorises.

@@ -1,18 +1,22 @@
-"""Original-family e-prop as one Brian2 network, run one iteration at a time.
+"""Original-family e-prop as one Brian2 network, and the cache key of its compiled code.
 
-:class:`EpropNetwork` creates the Brian2 objects for a :class:`~brian2_ext.equations.Structure`
-(sizes, interval, loss, optimizer: everything the generated code depends on).  Values (parameters,
-weights, optimizer state, inputs, targets) are set per iteration: assigned directly in runtime mode,
-passed as ``run_args`` in cpp_standalone, so one compiled binary serves every iteration and every
-scenario of the same structure.
+:class:`EpropNetwork` creates the Brian2 objects for a :class:`~brian2_ext.equations.Structure`.
+Values (parameters, weights, optimizer state, inputs, targets) are set before the run: assigned
+directly in runtime mode, passed as ``run_args`` in cpp_standalone.  A scenario is one run of
+``n_sequences * T + 1`` steps from a fresh state (t = 0): the optimizer of the last interval runs in
+the interval block at step ``n_sequences * T``, the extra step; whatever else that step computes is
+discarded.
 
-One iteration = one run of ``batch * T + 1`` steps that starts from a fresh state (t = 0): the
-optimizer of the iteration's last interval runs in the interval block at step ``batch * T``, the
-extra step; whatever else that step computes is discarded.
+What is compiled in: cpp_standalone compiles the whole structure (sizes, run length, flags), so one
+binary serves every scenario of the same structure.  In runtime mode sizes and step counts are
+run-time values (:mod:`brian2_ext.network_common`): Brian2's Cython cache is keyed by the code text,
+so the compiled modules also serve scenarios that differ only in those numbers
+(:func:`runtime_structure_hash` is the key of that code).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict
@@ -26,11 +30,10 @@ from eprop_plugins.reference.common import recurrent_constants
 
 from . import equations as eq
 from .config import cpu_tag
+from .network_common import (BIG, AllToAllNetwork, as_variable_arrays, grid_codeobject, is_standalone,
+                             optimizer_values, surrogate_flag_values, timed_array)
 
-__all__ = ["structure_of", "EpropNetwork", "BIG"]
-
-#: stands in for "no bound" in clip(); keeps every array finite
-BIG = float(np.finfo(float).max)
+__all__ = ["structure_of", "structure_hash", "runtime_structure", "runtime_structure_hash", "EpropNetwork", "BIG"]
 
 
 def structure_of(sc, *, record: bool = True) -> eq.Structure:
@@ -61,22 +64,6 @@ def _shared_zbar(sc) -> bool:
     return bool(np.all(c.alpha == c.alpha[0]) and np.all(c.zeta == c.zeta[0]))
 
 
-def _grid_class(n_pre: int, n_post: int, no_diagonal: bool):
-    """cpp_standalone: the grid-loop code object of the per-step synapse traces (None: Brian2's default).
-
-    The per-step eligibility-trace pass is most of the run time; over the (pre, post) grid its
-    inner loop reads contiguous memory and vectorises, with bit-identical results (:mod:`.grid_loops`).
-    """
-    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
-    from brian2.devices.device import get_device
-
-    if not isinstance(get_device(), CPPStandaloneDevice):
-        return None
-    from .grid_loops import grid_codeobject_class
-
-    return grid_codeobject_class(n_pre, n_post, no_diagonal)
-
-
 def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
     """Hash of the structure and of the code that generates the model (cache key of a build)."""
     import brian2
@@ -86,7 +73,7 @@ def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
     h.update(repr(dt).encode())
     h.update(brian2.__version__.encode())
     h.update(cpu_tag().encode())  # standalone binaries are built with -march=native
-    mods = ("equations.py", "network.py", "config.py", "grid_loops.py")
+    mods = ("equations.py", "network.py", "network_common.py", "config.py", "grid_loops.py")
     if not isinstance(st, eq.Structure):  # event family
         mods += ("equations_event.py", "network_event.py", "event_functions.py")
     for mod in mods:
@@ -95,8 +82,33 @@ def structure_hash(st: eq.Structure, dt: float, extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
-class EpropNetwork:
-    """The Brian2 objects of one e-prop network and the per-iteration protocol.
+def runtime_structure(st):
+    """A structure (either family) as runtime-mode code sees it: the run-time numbers zeroed.
+
+    In runtime mode sizes, step counts, the batch size and the learning window are run-time values
+    (:mod:`brian2_ext.network_common`) and the gradient is always divided (by 1.0 when not averaged);
+    what remains is whether recurrent synapses exist (more than one neuron).  Networks of equal
+    runtime structures generate the same Cython code.
+    """
+    fields: dict[str, Any] = {f: 0 for f in ("n_in", "n_out", "steps", "sequences", "batch", "window")
+                              if hasattr(st, f)}
+    fields["n_rec"] = min(st.n_rec, 2)  # one neuron: no recurrent synapses
+    if hasattr(st, "average_gradient"):
+        fields["average_gradient"] = False
+    return dataclasses.replace(st, **fields)
+
+
+def runtime_structure_hash(st, dt: float, record_synapses=(), extra: str = "") -> str:
+    """Key of the Cython code of a runtime-mode network: equal keys, the same compiled modules.
+
+    Which projections have monitored synapses changes the code; which synapses and how many do not.
+    """
+    projections = sorted({proj for proj, _, _ in record_synapses})
+    return structure_hash(runtime_structure(st), dt, repr(projections) + extra)
+
+
+class EpropNetwork(AllToAllNetwork):
+    """The Brian2 objects of one original-family e-prop network.
 
     Parameters
     ----------
@@ -120,32 +132,35 @@ class EpropNetwork:
         clock_dt = dt * ms
         interval = T * dt * ms
         b2.defaultclock.dt = clock_dt
+        # runtime mode: sizes and step counts as run-time values (one Cython module for many scenarios)
+        rt = self.run_time_numbers = not is_standalone()
+        self._connect_all_to_all()
 
         # ------------------------------------------------------------ inputs and target (TimedArrays)
         # arrival raster of the whole run (+2 rows: the lookahead of the NEST-quirk factor)
-        self.x_in = b2.TimedArray(np.zeros((self.R + 2, n_in)), dt=clock_dt, name="eprop_x_in")
-        self.target = b2.TimedArray(np.zeros((self.R, n_out)), dt=clock_dt, name="eprop_target")
+        self.x_in = timed_array(np.zeros((self.R + 2, n_in)), clock_dt, "eprop_x_in", rt)
+        self.target = timed_array(np.zeros((self.R, n_out)), clock_dt, "eprop_target", rt)
         # emits at step m the spikes that arrive at the recurrent neurons at step m + 1
-        self.inp = b2.NeuronGroup(n_in, eq.input_model(st), threshold="x_in(t + dt, i) > 0.5", reset="",
+        self.inp = b2.NeuronGroup(n_in, eq.input_model(st, rt), threshold="x_in(t + dt, i) > 0.5", reset="",
                                   name="eprop_inputs", namespace={"x_in": self.x_in})
-        self.inp.run_regularly(eq.input_step(st), when="groups", order=-1, name="eprop_inputs_step")
+        self.inp.run_regularly(eq.input_step(st, rt), when="groups", order=-1, name="eprop_inputs_step")
         if st.shared_zbar:
             self.inp.run_regularly("ztr = 0.0", dt=interval, when="start", order=0, name="eprop_inputs_interval")
 
         # ------------------------------------------------------------ recurrent neurons
-        self.rec = b2.NeuronGroup(n_rec, eq.recurrent_model(st), threshold="z > 0.5", reset="",
+        self.rec = b2.NeuronGroup(n_rec, eq.recurrent_model(st, rt), threshold="z > 0.5", reset="",
                                   name="eprop_recurrent")
-        self.rec.run_regularly(eq.recurrent_interval(st, dt), dt=interval, when="start", order=0,
+        self.rec.run_regularly(eq.recurrent_interval(st, dt, rt), dt=interval, when="start", order=0,
                                name="eprop_recurrent_interval")
         self.rec.run_regularly(eq.recurrent_step(st), when="groups", order=0, name="eprop_recurrent_step")
 
         # ------------------------------------------------------------ readouts
-        self.out = b2.NeuronGroup(n_out, eq.readout_model(st), name="eprop_readout",
+        self.out = b2.NeuronGroup(n_out, eq.readout_model(st, rt), name="eprop_readout",
                                   namespace={"target": self.target})
-        self.out.run_regularly(eq.readout_interval(st), dt=interval, when="start", order=0,
+        self.out.run_regularly(eq.readout_interval(st, rt), dt=interval, when="start", order=0,
                                name="eprop_readout_interval")
         self.out.run_regularly(eq.readout_step(st), when="after_synapses", order=0, name="eprop_readout_step")
-        self.out.run_regularly(eq.readout_signal(st), when="after_synapses", order=2, name="eprop_readout_signal")
+        self.out.run_regularly(eq.readout_signal(st, rt), when="after_synapses", order=2, name="eprop_readout_signal")
         objects: list[Any] = [self.inp, self.rec, self.out]
         if st.loss == "cross_entropy":
             # softmax normaliser: sum of the other readouts' u (ascending index), then + own u
@@ -156,20 +171,15 @@ class EpropNetwork:
             objects.append(self.norm)
 
         # ------------------------------------------------------------ plastic synapses
-        hidden_model = eq.hidden_synapse_model(st)
+        hidden_model = eq.hidden_synapse_model(st, rt)
         self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_in")
-        self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
         self.s_in.connect(i=self.in_pre, j=self.in_post)
-        pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
-        keep = pre != post
-        self.rec_pre, self.rec_post = pre[keep], post[keep]
         self.s_rec = None  # a single neuron has no recurrent synapses (no autapses)
         if self.rec_pre.size:
             self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_rec")
             self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
-        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st), on_pre="syn_out_post += w",
+        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st, rt), on_pre="syn_out_post += w",
                                  name="eprop_syn_out")
-        self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
         self.s_out.connect(i=self.out_pre, j=self.out_post)
         # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
         self.s_in.pre.order, self.s_out.pre.order = 0, 2
@@ -182,12 +192,12 @@ class EpropNetwork:
                 continue
             s.run_regularly(eq.eligibility_step(st, inputs=name == "in"), when="after_synapses", order=5,
                             name=f"eprop_syn_{name}_trace",
-                            codeobj_class=_grid_class(n_in if name == "in" else n_rec, n_rec, name == "rec"))
-            s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.hidden_reset(st)), dt=interval,
+                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec"))
+            s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.hidden_reset(st), rt), dt=interval,
                             when="start", order=1, name=f"eprop_syn_{name}_update")
         self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
         out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
-        self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset), dt=interval, when="start", order=1,
+        self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset, rt), dt=interval, when="start", order=1,
                                  name="eprop_syn_out_update")
         objects += [s for s in (self.s_in, self.s_rec, self.s_out) if s is not None]
 
@@ -222,38 +232,10 @@ class EpropNetwork:
                                                                    name=f"eprop_mon_ztr_{proj}")
         objects += list(self.monitors.values())
         self.net = b2.Network(*objects, name="eprop_network")
-
-    # ---------------------------------------------------------------- helpers
-    @staticmethod
-    def _schedule_summed(syn, order: int) -> None:
-        # the sums need this step's readout values: run them after the readout update
-        for updater in syn.summed_updaters.values():
-            updater.when = "after_synapses"
-            updater.order = order
-
-    def synapse_index(self, proj: str, pre: int, post: int) -> int:
-        """Index of one synapse in its Synapses object (creation order: pre-major)."""
-        if proj == "in":
-            return pre * self.st.n_rec + post
-        if proj == "rec":
-            return pre * (self.st.n_rec - 1) + (post if post < pre else post - 1)
-        return pre * self.st.n_out + post
-
-    def dense(self, proj: str, values: np.ndarray) -> np.ndarray:
-        """Synaptic values as a ``[post, pre]`` matrix."""
-        n = {"in": (self.st.n_rec, self.st.n_in), "rec": (self.st.n_rec, self.st.n_rec),
-             "out": (self.st.n_out, self.st.n_rec)}[proj]
-        pre, post = {"in": (self.in_pre, self.in_post), "rec": (self.rec_pre, self.rec_post),
-                     "out": (self.out_pre, self.out_post)}[proj]
-        mat = np.zeros(n)
-        mat[post, pre] = values
-        return mat
-
-    def flat(self, proj: str, matrix: np.ndarray) -> np.ndarray:
-        """A ``[post, pre]`` matrix in synapse order."""
-        pre, post = {"in": (self.in_pre, self.in_post), "rec": (self.rec_pre, self.rec_post),
-                     "out": (self.out_pre, self.out_post)}[proj]
-        return np.ascontiguousarray(np.asarray(matrix, dtype=float)[post, pre])
+        if rt:
+            self._set_numbers([(self.inp, eq.NUMBERS["input"]), (self.rec, eq.NUMBERS["recurrent"]),
+                               (self.out, eq.NUMBERS["readout"])]
+                              + [(s, eq.NUMBERS["synapse"]) for s in (self.s_in, self.s_rec, self.s_out)], dt)
 
     # ---------------------------------------------------------------- values
     def constant_values(self, sc) -> dict[Any, np.ndarray]:
@@ -277,19 +259,9 @@ class EpropNetwork:
         if self.st.shared_zbar:
             for group in (self.inp, rec):
                 v[group.alpha_s], v[group.zeta_s] = c.alpha[0], c.zeta[0]
-        if len(self.st.surrogates) > 1:
-            for name in self.st.surrogates:
-                flags = np.zeros(sc.n_rec)
-                for fname, idx in c.surrogate_groups:
-                    if fname == name:
-                        flags[idx] = 1.0
-                v[getattr(rec, f"sg_{name}")] = flags
-        for group in (rec, out):
-            for name, key in (("eta", "eta"), ("beta_1", "beta_1"), ("beta_2", "beta_2"), ("epsilon", "epsilon"),
-                              ("w_min", "w_min"), ("w_max", "w_max")):
-                v[getattr(group, name)] = opt[key]
-        return {k: np.broadcast_to(np.asarray(val, dtype=k.variable.dtype), (k.variable.size,)).copy()
-                for k, val in v.items()}
+        v.update(surrogate_flag_values(rec, self.st.surrogates, c))
+        v.update(optimizer_values((rec, out), opt))
+        return as_variable_arrays(v)
 
     def run_values(self, sc, weights: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
         """Initial weights, the input raster and the target of the whole run."""

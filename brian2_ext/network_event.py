@@ -6,6 +6,10 @@ the neurons' last pre-roll step, and the last two steps integrate the final hist
 synapses.  Recurrent spikes are delivered to recurrent synapses only while they arrive before
 aligned step ``n_steps`` and to readout synapses only while they are spikes of aligned steps
 ``< n_steps`` (custom events), as in the reference.
+
+What is compiled in: as for the original family (:mod:`brian2_ext.network`), cpp_standalone compiles
+the whole structure; in runtime mode sizes and step counts are run-time values and the four
+recurrent models are per-neuron masks, so one set of Cython modules serves many scenarios.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from eprop_plugins.reference.common import readout_constants, recurrent_constant
 
 from . import equations_event as eqe
 from .event_functions import functions
-from .network import BIG, EpropNetwork, _grid_class
+from .network_common import (BIG, AllToAllNetwork, as_variable_arrays, grid_codeobject, is_standalone,
+                             optimizer_values, surrogate_flag_values, timed_array)
 
 __all__ = ["event_structure_of", "EventNetwork"]
 
@@ -39,8 +44,8 @@ def event_structure_of(sc, *, record: bool = True, weight_trace: bool = True) ->
         adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations))
 
 
-class EventNetwork(EpropNetwork):
-    """The Brian2 objects of one event-family network (helpers shared with :class:`EpropNetwork`).
+class EventNetwork(AllToAllNetwork):
+    """The Brian2 objects of one event-family network.
 
     Parameters
     ----------
@@ -51,7 +56,7 @@ class EventNetwork(EpropNetwork):
         Synapses whose traces are monitored.
     """
 
-    def __init__(self, st: eqe.EventStructure, dt: float, record_synapses=()):  # noqa: D107 (no super().__init__)
+    def __init__(self, st: eqe.EventStructure, dt: float, record_synapses=()):
         import brian2 as b2
 
         self.st = st
@@ -64,39 +69,39 @@ class EventNetwork(EpropNetwork):
         interval = T * clock_dt
         b2.defaultclock.dt = clock_dt
         fns = functions()
+        # runtime mode: sizes and step counts as run-time values (one Cython module for many scenarios)
+        rt = self.run_time_numbers = not is_standalone()
+        self._connect_all_to_all()
 
-        self.x_in = b2.TimedArray(np.zeros((self.R, n_in)), dt=clock_dt, name="eprop_x_in")
-        self.target = b2.TimedArray(np.zeros((self.R, n_out)), dt=clock_dt, name="eprop_target")
-        self.lam = b2.TimedArray(np.zeros(self.R), dt=clock_dt, name="eprop_lam")
+        self.x_in = timed_array(np.zeros((self.R, n_in)), clock_dt, "eprop_x_in", rt)
+        self.target = timed_array(np.zeros((self.R, n_out)), clock_dt, "eprop_target", rt)
+        self.lam = timed_array(np.zeros(self.R), clock_dt, "eprop_lam", rt)
         self.inp = b2.NeuronGroup(n_in, "", threshold="x_in(t, i) > 0.5", reset="", name="eprop_inputs",
                                   namespace={"x_in": self.x_in})
         # spikes computed in Brian2 step s are of aligned step s - 1
-        self.rec = b2.NeuronGroup(n_rec, eqe.recurrent_model(st), threshold=f"z > 0.5 and t_in_timesteps <= {N}",
-                                  events={"hid": f"z > 0.5 and t_in_timesteps < {N}"}, reset="",
+        n_end = "n_N" if rt else N
+        self.rec = b2.NeuronGroup(n_rec, eqe.recurrent_model(st, rt),
+                                  threshold=f"z > 0.5 and t_in_timesteps <= {n_end}",
+                                  events={"hid": f"z > 0.5 and t_in_timesteps < {n_end}"}, reset="",
                                   name="eprop_recurrent")
-        self.rec.run_regularly(eqe.recurrent_step(st), when="groups", order=0, name="eprop_recurrent_step")
+        self.rec.run_regularly(eqe.recurrent_step(st, rt), when="groups", order=0, name="eprop_recurrent_step")
         self.out = b2.NeuronGroup(n_out, eqe.readout_model(st), name="eprop_readout",
                                   namespace={"target": self.target, "lam": self.lam})
         self.out.run_regularly(eqe.readout_step(), when="after_synapses", order=0, name="eprop_readout_step")
         objects: list[Any] = [self.inp, self.rec, self.out]
 
-        hidden_model = eqe.hidden_synapse_model(st)
+        hidden_model = eqe.hidden_synapse_model(st, rt)
         ns = dict(fns)
         self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, name="eprop_syn_in", namespace=ns,
-                                on_pre=eqe.arrive_code(st, True, "syn_post += w"))
-        self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
+                                on_pre=eqe.arrive_code(st, True, "syn_post += w", rt))
         self.s_in.connect(i=self.in_pre, j=self.in_post)
-        pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
-        keep = pre != post
-        self.rec_pre, self.rec_post = pre[keep], post[keep]
         self.s_rec = None
         if self.rec_pre.size:
             self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, name="eprop_syn_rec", namespace=ns,
-                                     on_pre=eqe.arrive_code(st, True, "syn_post += w"), on_event="hid")
+                                     on_pre=eqe.arrive_code(st, True, "syn_post += w", rt), on_event="hid")
             self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
-        self.s_out = b2.Synapses(self.rec, self.out, eqe.out_synapse_model(st), name="eprop_syn_out", namespace=ns,
-                                 on_pre=eqe.arrive_code(st, False, "syn_out_post += w"))
-        self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
+        self.s_out = b2.Synapses(self.rec, self.out, eqe.out_synapse_model(st, rt), name="eprop_syn_out",
+                                 namespace=ns, on_pre=eqe.arrive_code(st, False, "syn_out_post += w", rt))
         self.s_out.connect(i=self.out_pre, j=self.out_post)
         self.s_in.pre.order, self.s_out.pre.order = 0, 2
         if self.s_rec is not None:
@@ -107,11 +112,12 @@ class EventNetwork(EpropNetwork):
         hidden = [(name, s) for name, s in (("in", self.s_in), ("rec", self.s_rec)) if s is not None]
         for name, s in hidden:
             if st.record:
-                s.run_regularly(f"k_snap = int(t_in_timesteps % {T} == {T - 1})\nwsnap = k_snap*w + (1 - k_snap)*wsnap",
-                                when="after_synapses", order=2, name=f"eprop_syn_{name}_snap")
-            s.run_regularly(eqe.hidden_integrate(st), when="after_synapses", order=5, name=f"eprop_syn_{name}_trace",
-                            codeobj_class=_grid_class(n_in if name == "in" else n_rec, n_rec, name == "rec"))
-        self.s_out.run_regularly(eqe.out_integrate(st), when="after_synapses", order=5, name="eprop_syn_out_trace")
+                s.run_regularly(eqe.snapshot_step(st, rt), when="after_synapses", order=2,
+                                name=f"eprop_syn_{name}_snap")
+            s.run_regularly(eqe.hidden_integrate(st, rt), when="after_synapses", order=5,
+                            name=f"eprop_syn_{name}_trace",
+                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec"))
+        self.s_out.run_regularly(eqe.out_integrate(st, rt), when="after_synapses", order=5, name="eprop_syn_out_trace")
         objects += [s for _, s in hidden] + [self.s_out]
 
         self.monitors: dict[str, Any] = {}
@@ -137,6 +143,10 @@ class EventNetwork(EpropNetwork):
                                                                    name=f"eprop_mon_syn_{proj}")
         objects += list(self.monitors.values())
         self.net = b2.Network(*objects, name="eprop_network")
+        if rt:
+            self._set_numbers([(self.rec, eqe.NUMBERS["recurrent"]), (self.s_in, eqe.NUMBERS["hidden_synapse"]),
+                               (self.s_rec, eqe.NUMBERS["hidden_synapse"]), (self.s_out, eqe.NUMBERS["out_synapse"])],
+                              st.dt)
 
     # ---------------------------------------------------------------- values
     def constant_values(self, sc) -> dict[Any, np.ndarray]:
@@ -166,18 +176,9 @@ class EventNetwork(EpropNetwork):
             out.kappa_out: kappa_out, out.p_i_out: p_i_out, out.i_e_out: i_e_out, out.v_rest_out: ro["v_rest"],
             out.v_min_out: v_min_out, out.v_max_out: BIG, out.cutoff: cutoff_out, out.y: y0,
         }
-        if len(self.st.surrogates) > 1:
-            for name in self.st.surrogates:
-                flags = np.zeros(sc.n_rec)
-                for fname, idx in c.surrogate_groups:
-                    if fname == name:
-                        flags[idx] = 1.0
-                v[getattr(rec, f"sg_{name}")] = flags
-        for group in (rec, out):
-            for name in ("eta", "beta_1", "beta_2", "epsilon", "w_min", "w_max"):
-                v[getattr(group, name)] = opt[name]
-        return {k: np.broadcast_to(np.asarray(val, dtype=k.variable.dtype), (k.variable.size,)).copy()
-                for k, val in v.items()}
+        v.update(surrogate_flag_values(rec, self.st.surrogates, c))
+        v.update(optimizer_values((rec, out), opt))
+        return as_variable_arrays(v)
 
     def run_values(self, sc, weights: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
         """Initial weights and optimizer state, input raster, target and learning-window signal (Brian2 rows)."""
