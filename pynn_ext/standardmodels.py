@@ -32,9 +32,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from pyNN.errors import ConnectionError as PyNNConnectionError
 from pyNN.errors import NonExistentParameterError
 from pyNN.parameters import Sequence
 from pyNN.standardmodels import StandardCellType, StandardSynapseType
+from pyNN.standardmodels.cells import SpikeSourceArray, SpikeSourcePoisson
 
 from eprop_plugins.parameters import (
     ADAPTIVE_MODELS,
@@ -69,6 +71,9 @@ __all__ = [
     "is_parameter",
     "time_step",
     "UnknownParameterError",
+    "EpropConnectionError",
+    "check_projection",
+    "join_family",
 ]
 
 #: network-table rows that are options of the readout (original family: update interval and window)
@@ -159,6 +164,8 @@ class EpropCellType(StandardCellType):
         self.units = self.make_units()
         self.recordable = list(self.recordable_units)
         StandardCellType.__init__(self, **params)
+        # the membrane starts at rest, as in the model contract (docs/model.rst §1)
+        self.default_initial_values = {"v": self.parameter_space["v_rest"]}
 
     @classmethod
     def row(cls, name: str) -> Parameter:
@@ -211,7 +218,6 @@ class EpropRecurrentType(EpropCellType):
     recordable_units = {"spikes": "dimensionless", "v": "mV",
                         "psi": _unit(next(r.unit for r in RECURRENT if r.name == "surrogate_gradient_height")),
                         "learning_signal": None}
-    default_initial_values = {"v": next(r.default for r in RECURRENT if r.name == "v_rest")}
 
     def make_units(self) -> dict[str, str]:
         units = super().make_units()
@@ -224,8 +230,6 @@ class EpropRecurrentType(EpropCellType):
         super().__init__(family, **parameters)
         if self.model in ADAPTIVE_MODELS:
             self.recordable += ["adaptation", "v_th_adapt"]
-        self.default_initial_values = {"v": self.parameter_space["v_rest"].base_value
-                                       if "v_rest" in self.parameter_space.keys() else -70.0}
 
 
 def _recurrent_type(class_name: str, model: str, summary: str) -> type[EpropRecurrentType]:
@@ -467,3 +471,76 @@ class FeedbackSynapse(EpropSynapseType):
     """
 
     units = {"weight": "dimensionless", "delay": "ms"}
+
+
+class EpropConnectionError(ParameterError, PyNNConnectionError):
+    """A projection e-prop cannot use: PyNN's ``ConnectionError`` and the project's ``ParameterError``."""
+
+
+def _role(population: Any) -> str:
+    celltype = getattr(population, "celltype", None)
+    if isinstance(celltype, EpropRecurrentType):
+        return "recurrent"
+    if isinstance(celltype, EpropReadout):
+        return "readout"
+    if isinstance(celltype, (SpikeSourceArray, SpikeSourcePoisson)):
+        return "input"
+    return "other"
+
+
+def join_family(state: Any, family: str, where: str) -> None:
+    """Record the network's family on ``state`` (attributes ``family``, ``family_owner``); refuse a second one.
+
+    Raises
+    ------
+    ParameterError
+        ``family`` differs from the family the network already uses.
+    """
+    if state.family is None:
+        state.family, state.family_owner = family, where
+    elif state.family != family:
+        raise ParameterError(f"{where}: family = {family!r}, but this network uses family {state.family!r} "
+                             f"(from {state.family_owner}); one network uses one e-prop family")
+
+
+def check_projection(pre: Any, post: Any, synapse_type: Any, dt: float) -> str:
+    """Check an e-prop projection (roles of the populations, one family, delay of one step); return the family.
+
+    Plastic :class:`EpropSynapse`: from inputs (``SpikeSourceArray``, ``SpikeSourcePoisson``) or
+    recurrent e-prop neurons onto recurrent neurons or readouts.  :class:`FeedbackSynapse`: from
+    readouts onto recurrent neurons.
+
+    Raises
+    ------
+    EpropConnectionError
+        A population of the wrong kind, two families, or a delay other than ``dt``.
+    """
+    name = type(synapse_type).__name__
+    pre_role, post_role = _role(pre), _role(post)
+    pre_type, post_type = (type(getattr(p, "celltype", p)).__name__ for p in (pre, post))
+    if isinstance(synapse_type, FeedbackSynapse):
+        if pre_role != "readout":
+            raise EpropConnectionError(f"{name}: presynaptic population {pre.label!r} has cell type {pre_type}; "
+                                       "feedback (learning-signal) synapses come from an EpropReadout")
+        if post_role != "recurrent":
+            raise EpropConnectionError(f"{name}: postsynaptic population {post.label!r} has cell type {post_type}; "
+                                       "feedback synapses go to recurrent e-prop neurons (EpropIF, ...)")
+    else:
+        if post_role not in ("recurrent", "readout"):
+            raise EpropConnectionError(f"{name}: postsynaptic population {post.label!r} has cell type {post_type}, "
+                                       "not an e-prop cell type (EpropIF, EpropIFAdaptive, ..., EpropReadout)")
+        if pre_role not in ("input", "recurrent"):
+            raise EpropConnectionError(f"{name}: presynaptic population {pre.label!r} has cell type {pre_type}; "
+                                       "plastic e-prop synapses come from SpikeSourceArray, SpikeSourcePoisson or "
+                                       "recurrent e-prop neurons")
+    families = {p.celltype.family for p in (pre, post) if isinstance(getattr(p, "celltype", None), EpropCellType)}
+    if len(families) > 1:
+        raise EpropConnectionError(f"{name}: presynaptic family {pre.celltype.family!r} and postsynaptic family "
+                                   f"{post.celltype.family!r}; one network uses one e-prop family")
+    delay = synapse_type.parameter_space["delay"]
+    if isinstance(delay.base_value, (int, float)) and not delay.operations:
+        value = float(delay.base_value)
+        if abs(value - dt) > 1e-9 * dt:
+            raise EpropConnectionError(f"{name}: delay = {value} ms: e-prop connections have a delay of one time "
+                                       f"step ({dt} ms)")
+    return families.pop()
