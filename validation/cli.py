@@ -56,7 +56,8 @@ class LiveProgress(Progress):
     """Progress on a stream: one rewritten status line on a terminal, one line per cell otherwise.
 
     Before a cell that compiles it prints ``building k of K (<backend>, <key>)`` with an estimate: the
-    mean compile time of this backend's builds so far in the run (none before its first).
+    mean compile time of this backend's builds so far in the run (none before its first), and the
+    time the builds left would take at the mean of all builds so far.
     """
 
     def __init__(self, stream: IO[str] = sys.stderr):
@@ -96,8 +97,13 @@ class LiveProgress(Progress):
 
     def build(self, scenario: str, backend: str, key: str) -> None:
         self.builds_started += 1
-        self._line(f"building {self.builds_started} of {self.builds_total} ({backend}, {key}) for {scenario}: "
-                   f"{self._estimate(backend)}")
+        line = (f"building {self.builds_started} of {self.builds_total} ({backend}, {key}) for {scenario}: "
+                f"{self._estimate(backend)}")
+        done = [t for times in self.compile_times.values() for t in times]
+        left = self.builds_total - self.builds_started + 1
+        if done and left > 1:
+            line += f"; about {left * sum(done) / len(done) / 60:.0f} min for the {left} builds left"
+        self._line(line)
 
     def note(self, text: str) -> None:
         self._line(text)
