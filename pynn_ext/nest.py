@@ -51,7 +51,7 @@ from .standardmodels import (
     join_family,
 )
 
-__all__ = ["EpropPopulation", "EpropProjection", "setup", "eprop_state", "weight_recorder", "MODEL_SETS",
+__all__ = ["EpropPopulation", "EpropProjection", "setup", "prepare", "install_module", "eprop_state", "weight_recorder", "MODEL_SETS",
            "NETWORK_STATE"]
 
 #: ``setup(eprop_models=...)`` values
@@ -125,6 +125,12 @@ def install_module() -> None:
     build.load_module()
 
 
+def prepare() -> None:
+    """Make the connections PyNN defers to the first ``run`` (spike sources to their parrots, recorders), without
+    simulating: for code that steps the kernel with ``nest.Simulate`` itself."""
+    simulator.state.run(0.0)
+
+
 def weight_recorder() -> Any:
     """A NEST ``weight_recorder`` attached to the plastic synapses of projections created after this call.
 
@@ -170,7 +176,10 @@ def _signal_values(ps: ParameterSpace, name: str, size: int) -> list[np.ndarray]
         return None
     value = ps[name]
     value.shape = (size,)
-    return [np.asarray(v.value if isinstance(v, Sequence) else v, dtype=float) for v in value.evaluate()]
+    values = value.evaluate()
+    if isinstance(values, Sequence):  # PyNN simplifies a single neuron's (or a homogeneous) Sequence
+        values = [values] * size
+    return [np.asarray(v.value if isinstance(v, Sequence) else v, dtype=float) for v in values]
 
 
 class EpropPopulation(pynn_nest.Population):

@@ -478,6 +478,10 @@ class EpropConnectionError(ParameterError, PyNNConnectionError):
 
 
 def _role(population: Any) -> str:
+    parts = getattr(population, "populations", None)  # an Assembly: the role of all its populations
+    if parts is not None:
+        roles = {_role(p) for p in parts}
+        return roles.pop() if len(roles) == 1 else "mixed"
     celltype = getattr(population, "celltype", None)
     if isinstance(celltype, EpropRecurrentType):
         return "recurrent"
@@ -486,6 +490,11 @@ def _role(population: Any) -> str:
     if isinstance(celltype, (SpikeSourceArray, SpikeSourcePoisson)):
         return "input"
     return "other"
+
+
+def _celltypes(population: Any) -> list[Any]:
+    parts = getattr(population, "populations", None)
+    return [p.celltype for p in parts] if parts is not None else [getattr(population, "celltype", None)]
 
 
 def join_family(state: Any, family: str, where: str) -> None:
@@ -533,10 +542,10 @@ def check_projection(pre: Any, post: Any, synapse_type: Any, dt: float) -> str:
             raise EpropConnectionError(f"{name}: presynaptic population {pre.label!r} has cell type {pre_type}; "
                                        "plastic e-prop synapses come from SpikeSourceArray, SpikeSourcePoisson or "
                                        "recurrent e-prop neurons")
-    families = {p.celltype.family for p in (pre, post) if isinstance(getattr(p, "celltype", None), EpropCellType)}
+    families = {c.family for c in (*_celltypes(pre), *_celltypes(post)) if isinstance(c, EpropCellType)}
     if len(families) > 1:
-        raise EpropConnectionError(f"{name}: presynaptic family {pre.celltype.family!r} and postsynaptic family "
-                                   f"{post.celltype.family!r}; one network uses one e-prop family")
+        raise EpropConnectionError(f"{name}: the populations use the families {', '.join(sorted(families))}; "
+                                   "one network uses one e-prop family")
     delay = synapse_type.parameter_space["delay"]
     if isinstance(delay.base_value, (int, float)) and not delay.operations:
         value = float(delay.base_value)
