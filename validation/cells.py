@@ -26,6 +26,11 @@ __all__ = ["check_expected_losses", "describe_backends", "not_applicable", "run_
 
 
 def describe_backends(names: Sequence[str], extra: Mapping[str, Any], required: Sequence[str]) -> list[dict[str, Any]]:
+    """One entry per backend for the report: name, available, reason, families, required, extra.
+
+    Registered backends answer through :func:`eprop_plugins.backends.status`; extra backends through
+    their own ``check()`` (any exception makes them "not installed", with the exception as reason).
+    """
     out = []
     for name in names:
         if name in extra:
@@ -73,7 +78,30 @@ def check_expected_losses(name: str, losses: np.ndarray) -> dict[str, Any] | Non
 def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[str, Any]], extra: Mapping[str, Any],
                  build_keys: Mapping[str, str], unbuilt: set[str], record_weight_events: bool, progress: Progress,
                  on_scenario: Callable[..., None] | None) -> ScenarioOutcome:
-    """Reference, then every backend on one scenario; ``unbuilt``: backends whose build this scenario makes."""
+    """The reference, then every backend on one scenario, compared; the scenario's figures last.
+
+    Parameters
+    ----------
+    sname : str
+        Scenario name (:mod:`validation.scenario_library`).
+    names : sequence of str
+        Backends, in the report's column order.
+    available : mapping
+        Backend name -> its :func:`describe_backends` entry.
+    extra : mapping
+        Extra backends (name -> object), see :mod:`validation.runner`.
+    build_keys : mapping
+        Backend -> key of the build this scenario uses.
+    unbuilt : set of str
+        Backends whose build this scenario makes (announced with :meth:`Progress.build`).
+    record_weight_events : bool
+        Ask every backend for weight events.
+    progress : Progress
+        Display callbacks.
+    on_scenario : callable or None
+        ``on_scenario(scenario, outcome, reference_result, backend_results)``; the backend results
+        hold only what the figures draw (:func:`validation.plots.for_plots`).
+    """
     out = ScenarioOutcome(name=sname)
     ref_result: Result | None = None
     results: dict[str, Result] = {}
