@@ -93,7 +93,7 @@ class Structure:
     shared_zbar: bool = False  # all recurrent neurons share alpha and zeta: z-bar kept per presynaptic neuron
 
 
-#: surrogate gradient psi with dist = v - threshold (spec §1), same operation order as reference.common
+#: surrogate gradient psi with dist = v - threshold (docs/model.rst §1), same operation order as reference.common
 SURROGATE_CODE = {
     "piecewise_linear": "h*clip(1.0 - abs(dist)/sg_w, 0.0, 1.0)",
     "exponential": "h*exp(-abs(dist)/sg_w)",
@@ -167,7 +167,7 @@ ZTR_MODEL = """
 
 
 def recurrent_step(st: Structure) -> str:
-    """One step of the recurrent neurons (spec §2, steps 2-5), reference operation order."""
+    """One step of the recurrent neurons (docs/model.rst §2, steps 2-5), reference operation order."""
     ztr = "ztr = alpha_s*ztr + zeta_s*zp\n" if st.shared_zbar else ""
     return f"""
         zp = z
@@ -187,7 +187,7 @@ def recurrent_step(st: Structure) -> str:
 
 
 def recurrent_interval(st: Structure, dt: float, rt: bool = False) -> str:
-    """Interval start: firing-rate term of the finished interval, then the state reset (spec §2 step 1, 6)."""
+    """Interval start: firing-rate term of the finished interval, then the state reset (docs/model.rst §2 step 1, 6)."""
     T, dt_ = number(rt, "n_T", st.steps), number(rt, "dt_ms", repr(dt))
     return f"""
         fr = c_reg*(nspk/{T} - f_target*{dt_})/{T}
@@ -237,7 +237,7 @@ OPTIMIZER_CONSTANTS = """
 
 
 def readout_step(st: Structure) -> str:
-    """Readout potential (spec §2, aligned form)."""
+    """Readout potential (docs/model.rst §2, aligned form)."""
     u = "u = exp(y + v_rest_out)\n" if st.loss == "cross_entropy" else ""
     return f"""
         y = (p_i_out*i_e_out + zeta_out*syn_out) + kappa_out*y
@@ -339,7 +339,7 @@ def out_synapse_model(st: Structure, rt: bool = False) -> str:
 
 
 def eligibility_step(st: Structure, inputs: bool) -> str:
-    """z̄, e, epsilon, e-bar and the gradient sums of step n, once psi and L are known (spec §2).
+    """z̄, e, epsilon, e-bar and the gradient sums of step n, once psi and L are known (docs/model.rst §2).
 
     ``zp_pre`` is 1 when a presynaptic spike arrives in this step (inputs: the arrival raster;
     recurrent: the spike of the previous step, 0 at an interval start, where NEST drops arrivals).
@@ -372,7 +372,7 @@ def optimizer_block(st: Structure, gradient: str, reset: str, rt: bool = False) 
     """Interval block of a plastic projection: gradient of the finished interval, optimizer, trace reset.
 
     The optimizer acts once per iteration (``batch`` intervals): it is due in the blocks at steps
-    ``k * batch * T``, k >= 1 (spec §4, NEST ``WeightOptimizer``); the other blocks only accumulate.  Arithmetic masks (``due``) replace branches, which Brian2
+    ``k * batch * T``, k >= 1 (docs/model.rst §4, NEST ``WeightOptimizer``); the other blocks only accumulate.  Arithmetic masks (``due``) replace branches, which Brian2
     code lacks; ``1*x + 0*y == x`` keeps them exact.
     """
     # runtime mode always divides: by T_L or by 1.0 (x/1.0 == x)

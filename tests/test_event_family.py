@@ -1,4 +1,4 @@
-"""Event-based e-prop (spec §3): the NumPy reference against NEST 3.10's numbers and its built-in models.
+"""Event-based e-prop (docs/model.rst §3): the NumPy reference against NEST 3.10's numbers and its built-in models.
 
 * the reference and ``nest-builtin`` reproduce NEST's ``test_eprop_regression`` losses (4 models);
 * the reference reproduces NEST's ``test_eprop_surrogate_gradients`` numbers (4 surrogates);
@@ -246,7 +246,7 @@ def test_evidence_event_runs_on_both_backends():
 # ------------------------------------------------------------------------------------ synapse traces
 @pytest.mark.parametrize("seed", [0, 3, 9, 14])
 def test_recorded_synapse_traces_follow_the_conceptual_recursions(seed):
-    """z-bar, e, e-bar, e-bar-reg of recorded synapses obey spec §3 step by step (cutoffs >= 2 steps)."""
+    """z-bar, e, e-bar, e-bar-reg of recorded synapses obey docs/model.rst §3 step by step (cutoffs >= 2 steps)."""
     sc = random_event_scenario(seed)
     cut = [p.params.get("isi_trace_cutoff") for p in sc.populations]
     if any(c is not None and c < 2 for c in cut):
