@@ -22,6 +22,7 @@ recorded at ``t = j dt`` (the same for ``learning_window_signal``).
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ import pyNN.nest as pynn_nest
 from pyNN import common as pynn_common
 from pyNN import errors as pynn_errors
 from pyNN.nest import simulator
+from pyNN.nest.recording import Multimeter, SpikeDetector
+from pyNN.nest.recording import Recorder as NestRecorder
+from pyNN.recording import Recorder as BaseRecorder
 from pyNN.parameters import ParameterSpace, Sequence
 from pyNN.space import Space
 from pyNN.standardmodels import build_translations
@@ -182,8 +186,43 @@ def _signal_values(ps: ParameterSpace, name: str, size: int) -> list[np.ndarray]
     return [np.asarray(v.value if isinstance(v, Sequence) else v, dtype=float) for v in values]
 
 
+class LazyRecorder(NestRecorder):
+    """pyNN.nest's recorder with its NEST devices created at the first ``record`` instead of with the population,
+    so that consecutive e-prop populations get consecutive NEST node ids (as one NEST network of the scenario)."""
+
+    DEVICES = {"_multimeter": Multimeter, "_spike_detector": SpikeDetector}
+
+    def __init__(self, population: Any, file: Any = None) -> None:
+        BaseRecorder.__init__(self, population, file)
+        self.recorded_all = defaultdict(set)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in LazyRecorder.DEVICES:
+            device = LazyRecorder.DEVICES[name]()
+            setattr(self, name, device)
+            if name == "_multimeter" and self.__dict__.get("pending_interval") is not None:
+                nw.import_nest().SetStatus(device.device, {"interval": self.pending_interval})
+            return device
+        raise AttributeError(name)
+
+    def _get_sampling_interval(self) -> float:
+        if "_multimeter" in self.__dict__:
+            return super()._get_sampling_interval()
+        return self.__dict__.get("pending_interval", simulator.state.dt)
+
+    def _set_sampling_interval(self, value: float | None) -> None:
+        if "_multimeter" in self.__dict__:
+            super()._set_sampling_interval(value)
+        elif value is not None:
+            self.pending_interval = value
+
+    sampling_interval = property(fget=_get_sampling_interval, fset=_set_sampling_interval)
+
+
 class EpropPopulation(pynn_nest.Population):
     """A pyNN.nest Population of an e-prop cell type (``sim.Population`` returns one for these types)."""
+
+    _recorder_class = LazyRecorder
 
     def __init__(self, size: int, cellclass: Any, cellparams: dict | None = None, structure: Any = None,
                  initial_values: dict | None = None, label: str | None = None) -> None:
