@@ -187,7 +187,7 @@ def recurrent_step(st: Structure) -> str:
 
 
 def recurrent_interval(st: Structure, dt: float, rt: bool = False) -> str:
-    """Interval start: firing-rate term of the finished interval, then the state reset (docs/model.rst §2 step 1, 6)."""
+    """Interval start: firing-rate term of the finished interval, then the state reset (docs/model.rst §2, 1 and 6)."""
     T, dt_ = number(rt, "n_T", st.steps), number(rt, "dt_ms", repr(dt))
     return f"""
         fr = c_reg*(nspk/{T} - f_target*{dt_})/{T}

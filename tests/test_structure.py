@@ -119,7 +119,8 @@ def graph() -> dict[str, ModuleImports]:
 
 
 def _where(info: ModuleImports, target: str) -> str:
-    return f"{info.path.relative_to(ROOT) if info.path.is_relative_to(ROOT) else info.path}:{','.join(map(str, info.imports[target]))}"
+    path = info.path.relative_to(ROOT) if info.path.is_relative_to(ROOT) else info.path
+    return f"{path}:{','.join(map(str, info.imports[target]))}"
 
 
 def _cycles(graph: dict[str, ModuleImports]) -> list[list[str]]:

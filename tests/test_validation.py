@@ -434,8 +434,9 @@ class CrashingReference:
 
 
 def test_a_worker_that_dies_costs_only_its_scenario(tmp_path):
+    crashy = CrashingReference("event-lif-single")
     code, out, err = _cli(["--backends", "reference", "crashy", "--scenarios", *INTERLEAVED, "--out", str(tmp_path),
-                           "--no-plots", "--jobs", "2"], extra_backends={"crashy": CrashingReference("event-lif-single")})
+                           "--no-plots", "--jobs", "2"], extra_backends={"crashy": crashy})
     assert code == 1
     doc = json.loads((tmp_path / "report.json").read_text())
     status = {s["name"]: s["results"]["crashy"]["status"] for s in doc["scenarios"]}

@@ -175,7 +175,9 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any], *, factor: float =
     ref_o = {s["name"]: (s.get("reference") or {}).get("expected_losses") for s in old.get("scenarios", [])}
     for s in new.get("scenarios", []):
         eo, en = ref_o.get(s["name"]), (s.get("reference") or {}).get("expected_losses")
-        if (eo is None) != (en is None) or (eo and not _same_number(eo["max_rel_err"], en["max_rel_err"], factor, floor)):
+        changed = (eo is None) != (en is None) or (
+            eo is not None and not _same_number(eo["max_rel_err"], en["max_rel_err"], factor, floor))
+        if changed:
             out.differences.append(Difference(s["name"], "reference", "losses vs public numbers",
                                               eo and eo["max_rel_err"], en and en["max_rel_err"]))
     return out

@@ -170,8 +170,8 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
     parts.append("<h2>Time</h2><table><tr><th>backend</th><th>cells</th><th>compile s</th><th>builds</th>"
                  "<th>simulation s</th></tr>")
     for b, t in timing.items():
-        parts.append(f"<tr><td>{e(b)}</td><td>{t['cells']}</td><td>{t['compile_seconds']:.1f}</td><td>{t['builds']}</td>"
-                     f"<td>{t['seconds'] - t['compile_seconds']:.1f}</td></tr>")
+        parts.append(f"<tr><td>{e(b)}</td><td>{t['cells']}</td><td>{t['compile_seconds']:.1f}</td>"
+                     f"<td>{t['builds']}</td><td>{t['seconds'] - t['compile_seconds']:.1f}</td></tr>")
     parts.append(f"</table><p class='small'>{doc.get('jobs', 1)} process(es); simulation = cell time minus "
                  "compile time</p>")
     # backends
