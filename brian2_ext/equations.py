@@ -187,7 +187,7 @@ def recurrent_step(st: Structure) -> str:
 
 
 def recurrent_interval(st: Structure, dt: float, rt: bool = False) -> str:
-    """Interval start: firing-rate term of the finished interval, then the state reset (docs/model.rst §2, 1 and 6)."""
+    """Interval start: the finished interval's firing-rate term, then the state reset (docs/model.rst §2, steps 6, 1)."""
     T, dt_ = number(rt, "n_T", st.steps), number(rt, "dt_ms", repr(dt))
     return f"""
         fr = c_reg*(nspk/{T} - f_target*{dt_})/{T}
