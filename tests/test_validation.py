@@ -446,28 +446,30 @@ def test_a_worker_that_dies_costs_only_its_scenario(tmp_path):
 
 
 def test_build_plan_order_and_exclusions():
-    """Builds are grouped, never made by two workers at once, and large scenarios run one at a time."""
-    keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big1": {}, "big2": {}}
-    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big1", "big2"})
+    """Build groups run consecutively; one heavy scenario (a build or a large one) at a time across workers."""
+    keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big": {}, "e": {}}
+    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big"})
     remaining = list(keys)
-    assert plan.pick(remaining, None, worker=0) == "a"  # builds k1
-    remaining.remove("a")
-    # worker 1 may not take c (k1 is being built by worker 0): it starts k2
-    assert plan.pick(remaining, None, worker=1) == "b"
-    remaining.remove("b")
+
+    def pick(last, worker):
+        got = plan.pick(remaining, last, worker)
+        if got is not None:
+            remaining.remove(got)
+        return got
+
+    assert pick(None, 0) == "a"  # heavy: builds k1
+    assert pick(None, 1) == "e"  # the only light one (c needs k1, b and d k2, big is large)
+    plan.finished("e")
+    assert pick("e", 1) is None  # everything left is heavy while worker 0 builds
     plan.finished("a")
-    assert plan.pick(remaining, "a", worker=0) == "c"  # the rest of k1's group next
-    remaining.remove("c")
+    assert pick("a", 0) == "c"  # the rest of k1's group next (light now)
+    assert pick("e", 1) == "b"  # heavy before light: worker 1 starts k2
     plan.finished("c")
-    assert plan.pick(remaining, "c", worker=0) == "big1"  # d waits for worker 1, which builds k2
-    remaining.remove("big1")
+    assert pick("c", 0) is None  # d needs k2 (being built), big is large
     plan.finished("b")
-    assert plan.pick(remaining, "b", worker=1) == "d"
-    remaining.remove("d")
-    plan.finished("d")
-    assert plan.pick(remaining, "d", worker=1) is None  # big2 waits while big1 runs
-    plan.finished("big1")
-    assert plan.pick(remaining, "d", worker=1) == "big2"
+    assert pick("b", 1) == "d"
+    assert pick("c", 0) == "big"
+    assert not remaining
 
 
 def test_two_jobs_give_the_same_report_as_one(tmp_path):

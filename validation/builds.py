@@ -3,9 +3,9 @@
 A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
 (cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
 before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
-build follow each other and so that no build is made by two workers at once.  It also runs at most
-one *large* scenario (:data:`LARGE_SIZE`) at a time across workers: a long task's results on every
-backend take several hundred MB, and two at once would double the peak memory.
+build follow each other, and runs at most one *heavy* scenario (one that compiles, or a large one,
+:data:`LARGE_SIZE`) at a time across workers, so that no build is made twice and the peak memory
+stays under 2 GB.
 """
 
 from __future__ import annotations
@@ -50,43 +50,47 @@ def _build_info(backend: Any, sc: Scenario, record_weight_events: bool) -> tuple
 
 @dataclass
 class BuildPlan:
-    """What the runner knows before it starts: each scenario's builds, and the order to run them in."""
+    """What the runner knows before it starts: each scenario's builds, and the order to run them in.
+
+    A scenario is *heavy* while it has a build to make or when it is large: a compiler takes
+    0.3-1 GB (a parallel ``make`` more), a long task's results about 1.3 GB.  At most one heavy
+    scenario runs at a time across workers, which keeps the peak memory of a run under 2 GB and
+    makes every build exactly once; the other workers run the light scenarios meanwhile.
+    """
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
     todo: set[tuple[str, str]]  # (backend, key) not built yet
     large: set[str] = field(default_factory=set)  # scenarios of at least LARGE_SIZE
-    building: dict[tuple[str, str], int] = field(default_factory=dict)  # build -> worker making it
-    running_large: dict[int, str] = field(default_factory=dict)  # worker -> large scenario it runs
+    running_heavy: dict[int, str] = field(default_factory=dict)  # worker -> heavy scenario it runs
 
     def unbuilt(self, sname: str) -> set[tuple[str, str]]:
         return {(b, k) for b, k in self.keys.get(sname, {}).items() if (b, k) in self.todo}
 
+    def heavy(self, sname: str) -> bool:
+        return sname in self.large or bool(self.unbuilt(sname))
+
     def pick(self, remaining: list[str], last: str | None, worker: int) -> str | None:
-        """The next scenario for ``worker`` (None: everything left waits for builds of other workers).
+        """The next scenario for ``worker`` (None: everything left waits for another worker's heavy one).
 
         First the scenario sharing most builds with the worker's last one (a build group runs
-        consecutively), then library order; never one whose build another worker is making, nor a
-        large one while another worker runs a large one.
+        consecutively), then heavy before light (builds start early), then the order given; never a
+        heavy one while another worker runs a heavy one.
         """
-        other_large = any(w != worker for w in self.running_large)
-        free = [s for s in remaining if all(self.building.get(b, worker) == worker for b in self.unbuilt(s))
-                and not (other_large and s in self.large)]
+        other_heavy = any(w != worker for w in self.running_heavy)
+        free = [s for s in remaining if not (other_heavy and self.heavy(s))]
         if not free:
             return None
         last_keys = set(self.keys.get(last, {}).items()) if last else set()
-        best = max(free, key=lambda s: (len(last_keys & set(self.keys.get(s, {}).items())), -remaining.index(s)))
-        for b in self.unbuilt(best):
-            self.building[b] = worker
-        if best in self.large:
-            self.running_large[worker] = best
+        best = max(free, key=lambda s: (len(last_keys & set(self.keys.get(s, {}).items())), self.heavy(s),
+                                        -remaining.index(s)))
+        if self.heavy(best):
+            self.running_heavy[worker] = best
         return best
 
     def finished(self, sname: str) -> None:
-        for w in [w for w, s in self.running_large.items() if s == sname]:
-            del self.running_large[w]
-        for b in self.unbuilt(sname):
-            self.todo.discard(b)
-            self.building.pop(b, None)
+        for w in [w for w, s in self.running_heavy.items() if s == sname]:
+            del self.running_heavy[w]
+        self.todo -= self.unbuilt(sname)
 
 
 def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapping[str, dict[str, Any]],

@@ -19,8 +19,9 @@ Everything else a backend raises is an ``error``.
 Builds.  A backend module may expose ``build_key(scenario) -> str | None`` (the key of the compiled
 code the scenario needs; None: nothing to compile) and ``is_built(scenario) -> bool``.  The runner
 reads them before anything runs, orders the scenarios so that those sharing a build follow each
-other, announces every compilation as "building k of K" (:meth:`Progress.build`) and hands a
-scenario whose build is under way in one worker to no other worker, so no build is made twice.
+other, announces every compilation as "building k of K" (:meth:`Progress.build`) and runs at most
+one heavy scenario (one that compiles, or a long task) at a time across workers, so no build is
+made twice and the peak memory stays under 2 GB (:class:`validation.builds.BuildPlan`).
 Cells report the compile time (``Result.meta["compile_seconds"]``) apart from their total time.
 
 Worker processes.  ``jobs > 1`` runs scenarios in that many worker processes (``spawn``), each
