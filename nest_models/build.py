@@ -67,6 +67,7 @@ from eprop_plugins.cache import (
 
 __all__ = [
     "MODULE_NAME",
+    "MODULE_FILE",
     "MODELS",
     "BuildError",
     "BuiltModule",
@@ -575,7 +576,8 @@ def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -
 
     global _current
     key = source_hash()
-    mod = _cached_module(_current, key) if cache is None and _current is not None else None
+    # the entry loaded before (its own key: NEST cannot load a second module of the same name anyway)
+    mod = _cached_module(_current, _current.name) if cache is None and _current is not None else None
     if mod is None:
         if build:
             mod = build_module(cache=cache)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -251,7 +252,16 @@ def test_reinstalling_does_not_touch_a_loaded_module(concurrent_first_use, tmp_p
     entry = _copy_entry(concurrent_first_use[0], cache)
     old_inode = (entry / build.MODULE_FILE).stat().st_ino
     proc = _start_run(cache, tmp_path / "run", hold=True)
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    timer = threading.Timer(TIMEOUT, proc.kill)  # never wait forever for the line below
+    timer.start()
+    try:
+        lines = iter(proc.stdout.readline, "")
+        ready = any(line.strip() == "ready" for line in lines)  # NEST's banner comes first
+    finally:
+        timer.cancel()
+    if not ready:
+        proc.kill()
+        pytest.fail(f"the first run did not finish: {proc.communicate()[1][-4000:]}")
     replacement = tmp_path / "new"
     shutil.copytree(entry, replacement)
     install_directory(replacement, entry)
