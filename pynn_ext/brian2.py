@@ -1,0 +1,587 @@
+"""pyNN.brian2 translations of the e-prop types: brian2_ext's generated code inside PyNN's own network.
+
+Importing this module makes :mod:`pynn_ext`'s types usable with ``import pyNN.brian2 as sim``::
+
+    from pynn_ext.brian2 import EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse, Adam
+
+How the types become Brian2 objects
+    PyNN creates every ``NeuronGroup`` (through the cell type's ``brian2_model``) and every
+    ``Synapses`` (from the synapse type's ``eqs``/``pre`` strings) itself and adds them to
+    ``pyNN.brian2.simulator.state.network``.  The model strings are those of
+    :mod:`brian2_ext.equations` (original family, Brian2 runtime mode).  What depends on the whole
+    network (update interval and learning window from the readout, optimizer constants from the
+    synapse type, the e-bar filter from the readout's ``tau_m``, the interval blocks, the per-step
+    trace code, the spike-arrival order [inputs, recurrent, readout] and the target table) is added
+    by a :class:`NetworkGlue` right before each ``sim.run()``: it is registered among PyNN's
+    recorders, whose ``_finalize`` PyNN calls before every run.  No second network runs.
+
+Time stamps (as on pyNN.nest): a ``SpikeSourceArray`` spike at time ``t`` (ms) is emitted in step
+``t / dt`` and arrives at its targets one step later (the connection delay is one time step); the
+target value ``target[n]`` of a readout is the target of step ``n``.  A recorded signal at time
+``k * dt`` is the value at the end of step ``k - 1`` (sample 0 is the initial value), as PyNN records
+on Brian2.
+
+Limits of this translation: the original family only; one surrogate-gradient function per
+population; one feedback projection per recurrent population (Brian2 sums a learning signal from one
+``Synapses`` only); all e-prop projections onto one population share one optimizer; the feedback
+weights are fixed (no ``symmetric`` feedback); with ``SpikeSourcePoisson`` inputs the NEST 3.10
+quirk of the last learning-signal term of an interval (docs/model.rst §3) cannot be known in
+advance and is not applied.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import brian2 as b2
+import numpy as np
+from pyNN.brian2 import simulator
+from pyNN.brian2.populations import Population
+from pyNN.brian2.projections import Projection
+from pyNN.errors import ConnectionError
+from pyNN.standardmodels import build_translations
+
+from brian2_ext import equations as eq
+from brian2_ext.config import configure
+from brian2_ext.network_common import BIG, run_time_numbers, timed_array
+from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError, to_steps
+from eprop_plugins.reference.common import recurrent_constants
+
+from . import standardmodels as sm
+
+__all__ = ["NetworkGlue", "RecurrentGroup", "ReadoutGroup", "glue", "install_cell", "install_synapse",
+           "projection_kind", "RECURRENT_RECORDABLES", "READOUT_RECORDABLES"]
+
+#: prefix of the native parameter names: the canonical values are kept on the group as ``par_<name>``
+#: (some canonical names, e.g. ``c_reg``, are also Brian2 variables holding derived constants)
+NATIVE_PREFIX = "par_"
+
+#: Brian2 variable of each recurrent recordable (``*_abs``: relative value + v_rest)
+RECURRENT_RECORDABLES = {"v": "v_abs", "psi": "psi", "learning_signal": "L", "adaptation": "a",
+                         "v_th_adapt": "thr_abs"}
+#: Brian2 variable of each readout recordable
+READOUT_RECORDABLES = {"v": "y_abs", "readout_signal": "sig", "target": "target_value", "error": "err"}
+
+
+def _structure(**fields: Any) -> eq.Structure:
+    """A :class:`brian2_ext.equations.Structure` for runtime-mode code (run-time numbers)."""
+    base = dict(n_in=0, n_rec=2, n_out=0, steps=1, window=1, batch=1, loss="mean_squared_error",
+                optimizer="gradient_descent", average_gradient=False, surrogates=("piecewise_linear",),
+                symmetric_feedback=False, record=True, adaptive=True, sequences=0, shared_zbar=False)
+    base.update(fields)
+    return eq.Structure(**base)
+
+
+class _NativeParameters:
+    """Mixin of the Brian2 groups: PyNN's native parameters kept as NumPy arrays on the group."""
+
+    def _store_parameters(self, native: dict[str, Any]) -> None:
+        for name, value in native.items():
+            self.add_attribute(name)
+            setattr(self, name, np.array(value, copy=True))
+        self.add_attribute("initial_values")
+        self.initial_values = {}
+
+    def native(self, name: str) -> np.ndarray:
+        """The values of canonical parameter ``name``, one per neuron."""
+        return np.broadcast_to(getattr(self, NATIVE_PREFIX + name), (self.N,))
+
+    def initialize(self) -> None:
+        """E-prop state starts at rest (v = v_rest, no spikes, zero traces); nothing to assign."""
+
+
+class RecurrentGroup(_NativeParameters, b2.NeuronGroup):
+    """The Brian2 group of a recurrent e-prop population (original family; brian2_ext's model)."""
+
+    def __init__(self, n: int, equations: Any = None, *, celltype: sm.EpropRecurrentType, **native: Any) -> None:
+        configure("cython")
+        self.celltype = celltype
+        st = _structure(surrogates=(celltype.options["surrogate_gradient_function"],))
+        model = eq.recurrent_model(st, rt=True) + """
+        v_rest_abs : 1 (constant)
+        v_abs = v + v_rest_abs : 1
+        thr_abs = thr + v_rest_abs : 1
+        """
+        b2.NeuronGroup.__init__(self, n, model, threshold="z > 0.5", reset="",
+                                clock=simulator.state.network.clock, name="eprop_recurrent*")
+        self._store_parameters(native)
+
+
+class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
+    """The Brian2 group of an e-prop readout population (original family; brian2_ext's model)."""
+
+    def __init__(self, n: int, equations: Any = None, *, celltype: sm.EpropReadout, **native: Any) -> None:
+        configure("cython")
+        self.celltype = celltype
+        st = _structure(loss=celltype.options["loss"])
+        model = eq.readout_model(st, rt=True) + """
+        target_value = target(t, i) : 1
+        y_abs = y + v_rest_out : 1
+        """
+        b2.NeuronGroup.__init__(self, n, model, clock=simulator.state.network.clock, namespace={},
+                                name="eprop_readout*")
+        self._store_parameters(native)
+
+
+def _state_translations(recordables: dict[str, str]) -> dict:
+    """PyNN state-variable translations: recordable -> Brian2 variable, values unchanged (mV, 1/mV, ...)."""
+    return build_translations(*[(name, var, lambda **p: p[next(iter(p))], lambda **p: p[next(iter(p))])
+                                for name, var in recordables.items()])
+
+
+def install_cell(celltype: sm.EpropCellType) -> None:
+    """Give an e-prop cell type what pyNN.brian2 reads: translations, ``brian2_model``, synaptic variable.
+
+    Native parameters keep the canonical names and units; the Brian2 group derives the e-prop
+    constants from them before each run (:class:`NetworkGlue`).
+    """
+    name = type(celltype).__name__
+    if celltype.family != "original":
+        raise ParameterError(f"{name}: family = {celltype.family!r}: pyNN.brian2 implements the family 'original'")
+    if getattr(celltype, "brian2_model", None) is not None:
+        return
+    ps = celltype.parameter_space
+    celltype.translations = build_translations(*[(n, NATIVE_PREFIX + n) for n in celltype.default_parameters])
+    celltype.eqs = None
+    celltype.voltage_based_synapses = True
+    if isinstance(celltype, sm.EpropReadout):
+        celltype.post_synaptic_variables = {"default": "syn_out"}
+        celltype.state_variable_translations = _state_translations(READOUT_RECORDABLES)
+        celltype.brian2_model = functools.partial(ReadoutGroup, celltype=celltype)
+        celltype.default_initial_values = {"v": ps["v_rest"].base_value, "readout_signal": 0.0, "target": 0.0,
+                                           "error": 0.0}
+        return
+    celltype.post_synaptic_variables = {"default": "syn"}
+    celltype.state_variable_translations = _state_translations(
+        {k: v for k, v in RECURRENT_RECORDABLES.items() if k in celltype.recordable})
+    celltype.brian2_model = functools.partial(RecurrentGroup, celltype=celltype)
+    initial = {"v": ps["v_rest"].base_value, "psi": 0.0, "learning_signal": 0.0}
+    if celltype.model in ADAPTIVE_MODELS:
+        initial.update(adaptation=0.0, v_th_adapt=ps["v_thresh"].base_value)
+    celltype.default_initial_values = initial
+
+
+def _translated_weight(**p):
+    return p["weight"]
+
+
+def _translated_delay(**p):
+    return p["delay"]
+
+
+def install_synapse(syntype: sm.EpropSynapseType) -> None:
+    """Give an e-prop synapse type pyNN.brian2's model strings (weight ``w`` in mV, delay bookkeeping ``d_syn``).
+
+    The connection delay of one step is the schedule itself (spikes of step n reach their targets'
+    update of step n + 1), so the Brian2 pathway has no delay; ``d_syn`` keeps PyNN's value (ms).
+    One model serves input, recurrent and readout synapses: each projection runs the code it needs.
+    """
+    if getattr(syntype, "eqs", None) is not None:
+        return
+    syntype.translations = build_translations(("weight", "w"), ("delay", "d_syn"))
+    syntype._set_target_type = lambda weight_units: None  # weights are plain numbers (mV)
+    syntype.initial_conditions = {}
+    syntype.post = None
+    if isinstance(syntype, sm.FeedbackSynapse):
+        syntype.eqs = """
+        w : 1                         # feedback weight B (dimensionless)
+        d_syn : 1 (constant)          # PyNN's delay (ms)
+        L_post = w*err_pre : 1 (summed)
+        """
+        syntype.pre = ""
+        return
+    st = _structure(optimizer=syntype.optimizer.type)
+    syntype.eqs = eq.hidden_synapse_model(st, rt=True) + """
+        zarr : 1              # a spike of the presynaptic source arrives in this step (0/1)
+        znew : 1              # the source spiked in this step (it arrives in the next)
+        d_syn : 1 (constant)  # PyNN's delay (ms)
+        """
+    syntype.pre = "%(syn_var)s_post += w\nznew = 1.0"
+
+
+# ---------------------------------------------------------------------------------------------- glue
+@dataclass
+class _Pop:
+    """Duck-typed scenario population for :func:`recurrent_constants` (one neuron)."""
+
+    model: str
+    params: dict[str, Any]
+    size: int = 1
+
+
+@dataclass
+class _Pops:
+    dt: float
+    populations: list
+
+
+def _scalar(values, name: str, where: str) -> float:
+    arr = np.asarray(values, dtype=float)
+    if arr.size and np.any(arr != arr.flat[0]):
+        raise ParameterError(f"{where}: {name} must be the same for every neuron on pyNN.brian2 (got {arr!r})")
+    return float(arr.flat[0])
+
+
+class NetworkGlue:
+    """The e-prop blocks of one pyNN.brian2 network, added right before each ``sim.run()``.
+
+    PyNN calls ``_finalize()`` of everything in ``simulator.state.recorders`` before it runs the
+    network; the glue is registered there (:func:`glue`) and builds, on the first run, the interval
+    blocks and per-step trace code of every e-prop group and projection; on every run it sets the
+    parameters (they may have been changed with ``Population.set``) and the tables.
+    """
+
+    def __init__(self) -> None:
+        self.network = simulator.state.network
+        self.built = False
+        self.added: list[Any] = []
+        self._count = 0
+
+    @staticmethod
+    def sync_default_clock() -> None:
+        """pyNN.brian2 creates SpikeSourceArray/SpikeSourcePoisson groups on Brian2's default clock: give
+        it PyNN's time step, so that their spikes are emitted in the steps of the e-prop groups."""
+        b2.defaultclock.dt = simulator.state.network.clock.dt
+
+    def next_index(self) -> int:
+        """Creation index of the next e-prop Synapses object."""
+        self._count += 1
+        return self._count
+
+    # PyNN's recorder protocol
+    def _finalize(self) -> None:
+        if simulator.state.network is self.network:
+            self.prepare()
+
+    def store_to_cache(self, annotations=None) -> None:
+        pass
+
+    # -------------------------------------------------------------------------- structure
+    def groups(self, cls) -> list:
+        return sorted((o for o in self.network.objects if isinstance(o, cls)), key=lambda o: o.name)
+
+    def synapses(self) -> list:
+        return sorted((o for o in self.network.objects if isinstance(o, b2.Synapses)
+                       and hasattr(o, "eprop_type")), key=lambda o: o.eprop_index)
+
+    def prepare(self) -> None:
+        """Check the network, build its e-prop blocks (first run) and assign its values."""
+        dt = simulator.state.dt
+        self.sync_default_clock()
+        recs, outs = self.groups(RecurrentGroup), self.groups(ReadoutGroup)
+        syns = self.synapses()
+        if not recs and not outs:
+            return
+        if not outs:
+            raise ParameterError("e-prop network: no EpropReadout population (the update interval, learning window "
+                                 "and error come from the readout)")
+        ro = outs[0].celltype.options
+        T = to_steps(ro["sequence"], dt, "EpropReadout.sequence", allow_zero=False)
+        TL = T if ro["learning_window"] is None else to_steps(ro["learning_window"], dt,
+                                                              "EpropReadout.learning_window", allow_zero=False)
+        for o in outs[1:]:
+            if (o.celltype.options["sequence"], o.celltype.options["learning_window"]) != \
+                    (ro["sequence"], ro["learning_window"]):
+                raise ParameterError("EpropReadout: every readout of a network needs the same sequence and "
+                                     "learning_window")
+        plastic = [s for s in syns if isinstance(s.eprop_type, sm.EpropSynapse)]
+        batch = {s.eprop_type.optimizer.complete("original")["batch_size"] for s in plastic} or {1}
+        average = {bool(s.eprop_type.synapse_parameters("original")["average_gradient"]) for s in plastic} or {False}
+        if len(batch) > 1 or len(average) > 1:
+            raise ParameterError("EpropSynapse: batch_size and average_gradient must be the same for every "
+                                 "projection of a network (one update interval per network)")
+        st = _structure(steps=T, window=TL, batch=batch.pop(), average_gradient=average.pop())
+        numbers = run_time_numbers(st, dt)
+        if not self.built:
+            self._build(recs, outs, syns, st, T, dt)
+            self.built = True
+        for g in recs:
+            self._recurrent_values(g, outs[0], syns, dt)
+            for name in eq.NUMBERS["recurrent"]:
+                setattr(g, name, numbers[name])
+        for g in outs:
+            self._readout_values(g, dt, syns)
+            for name in eq.NUMBERS["readout"]:
+                setattr(g, name, numbers[name])
+        for s in syns:
+            if isinstance(s.eprop_type, sm.EpropSynapse):
+                for name in eq.NUMBERS["synapse"]:
+                    setattr(s, name, numbers[name])
+                if s.eprop_kind == "in":
+                    self._input_table(s, T)
+
+    def _build(self, recs, outs, syns, st, T: int, dt: float) -> None:
+        interval = T * dt * b2.ms
+        for g in recs:
+            gst = dataclasses_replace(st, surrogates=(g.celltype.options["surrogate_gradient_function"],))
+            g.run_regularly(eq.recurrent_interval(gst, dt, True), dt=interval, when="start", order=0,
+                            name=f"{g.name}_interval")
+            g.run_regularly(eq.recurrent_step(gst), when="groups", order=0, name=f"{g.name}_step")
+        for g in outs:
+            ost = dataclasses_replace(st, loss=g.celltype.options["loss"])
+            g.run_regularly(eq.readout_interval(ost, True), dt=interval, when="start", order=0,
+                            name=f"{g.name}_interval")
+            g.run_regularly(eq.readout_step(ost), when="after_synapses", order=0, name=f"{g.name}_step")
+            g.run_regularly(eq.readout_signal(ost, True), when="after_synapses", order=2, name=f"{g.name}_signal")
+            if ost.loss == "cross_entropy":
+                norm = b2.Synapses(g, g, "usum_post = u_pre : 1 (summed)", name=f"{g.name}_softmax")
+                pairs = [(q, k) for q in range(g.N) for k in range(g.N) if q != k]
+                norm.connect(i=np.array([p[0] for p in pairs], dtype=int), j=np.array([p[1] for p in pairs], dtype=int))
+                _schedule_summed(norm, 1)
+                self.network.add(norm)
+                self.added.append(norm)
+        fed = {}
+        for s in syns:
+            if isinstance(s.eprop_type, sm.FeedbackSynapse):
+                if s.target.name in fed:
+                    raise ParameterError("FeedbackSynapse: one feedback projection per recurrent population on "
+                                         "pyNN.brian2 (Brian2 sums a learning signal from one Synapses object)")
+                fed[s.target.name] = s
+                _schedule_summed(s, 3)
+                continue
+            sst = dataclasses_replace(st, optimizer=s.eprop_type.optimizer.type,
+                                      adaptive=s.eprop_kind != "out" and s.target.celltype.model in ADAPTIVE_MODELS)
+            # arrivals in [inputs, recurrent, readout] order, as the reference sums them (docs/model.rst §2)
+            s.pre.order = {"in": 0, "rec": 1, "out": 2}[s.eprop_kind]
+            if s.eprop_kind == "out":
+                s.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name=f"{s.name}_trace")
+                s.run_regularly(eq.optimizer_block(sst, "grad", eq.OUT_RESET, True), dt=interval, when="start",
+                                order=1, name=f"{s.name}_update")
+                if sst.optimizer == "adam":
+                    s.b1p, s.b2p = 1.0, 1.0
+                continue
+            code = eq.eligibility_step(sst, inputs=s.eprop_kind == "in")
+            if s.eprop_kind == "in":
+                # the source's arrival flag replaces brian2_ext's input raster; the quirk factor comes from a table
+                code = code.replace("zp_pre", "zarr").replace("q_pre", "eprop_q_in(t, i)") + "zarr = znew\nznew = 0.0\n"
+                s.namespace = {}
+            s.run_regularly(code, when="after_synapses", order=5, name=f"{s.name}_trace")
+            if sst.optimizer == "adam":  # powers of beta_1, beta_2 start at 1 (once: they persist between runs)
+                s.b1p, s.b2p = 1.0, 1.0
+            s.run_regularly(eq.optimizer_block(sst, "grad + fr_post*sum_e", eq.hidden_reset(sst), True),
+                            dt=interval, when="start", order=1, name=f"{s.name}_update")
+
+    # -------------------------------------------------------------------------- values
+    def _recurrent_values(self, g: RecurrentGroup, readout: ReadoutGroup, syns, dt: float) -> None:
+        opts = g.celltype.options
+        pops = []
+        for k in range(g.N):
+            params = {name: float(np.asarray(g.native(name))[k]) for name in g.celltype.default_parameters}
+            params.update(opts)
+            pops.append(_Pop(g.celltype.model, params))
+        c = recurrent_constants(_Pops(dt, pops))
+        incoming = [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)]
+        tau_kappa = None
+        for s in incoming:
+            tau_kappa = s.eprop_type.synapse_parameters("original")["tau_m_readout"] or tau_kappa
+        if tau_kappa is None:
+            tau_kappa = _scalar(readout.native("tau_m"), "tau_m", "EpropReadout")
+        values = {
+            "alpha": c.alpha, "p_i": c.p_i, "i_e": c.i_e, "zeta": c.zeta, "v_th": c.v_th,
+            "v_min": np.maximum(c.v_min, -BIG), "v_max": np.full(g.N, BIG), "n_ref": c.n_ref, "rho": c.rho,
+            "beta": c.beta, "h": c.h, "sg_w": c.w, "c_reg": c.c_reg, "f_target": c.f_target, "v_rest_abs": c.v_rest,
+        }
+        for name, val in values.items():
+            setattr(g, name, val)
+        g.kappa = np.exp(-dt / tau_kappa)
+        g.one_m_kappa = 1.0 - np.exp(-dt / tau_kappa)
+        self._optimizer_values(g, incoming)
+
+    def _readout_values(self, g: ReadoutGroup, dt: float, syns) -> None:
+        o = g.celltype.options
+        tau_m, cm = np.asarray(g.native("tau_m"), dtype=float), np.asarray(g.native("cm"), dtype=float)
+        kappa_out = np.exp(-dt / tau_m)
+        v_rest = np.asarray(g.native("v_rest"), dtype=float)
+        g.kappa_out = kappa_out
+        g.p_i_out = tau_m / cm * (1.0 - kappa_out)
+        g.i_e_out = np.asarray(g.native("i_offset"), dtype=float)
+        g.zeta_out = np.ones(g.N) if o["regular_spike_arrival"] else 1.0 - kappa_out
+        g.v_rest_out = v_rest
+        g.v_min_out = np.full(g.N, -BIG) if o["v_min"] is None else o["v_min"] - v_rest
+        g.v_max_out = BIG
+        # target of every step; zero after the given values (a TimedArray repeats its last row)
+        rows = [np.asarray(getattr(seq, "value", seq), dtype=float) for seq in g.native("target")]
+        n = max((r.size for r in rows), default=0) + 1
+        table = np.zeros((n, g.N))
+        for k, r in enumerate(rows):
+            table[: r.size, k] = r
+        g.namespace["target"] = timed_array(table, simulator.state.dt * b2.ms, "eprop_target", True)
+        self._optimizer_values(g, [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)])
+
+    @staticmethod
+    def _optimizer_values(g, incoming) -> None:
+        if not incoming:
+            return
+        opts = [s.eprop_type.optimizer for s in incoming]
+        if any(o != opts[0] for o in opts[1:]):
+            raise ParameterError(f"EpropSynapse: the projections onto {g.name} use different optimizers "
+                                 f"({', '.join(map(repr, opts))}); pyNN.brian2 keeps one optimizer per population")
+        values = opts[0].complete("original")
+        for name in ("eta", "beta_1", "beta_2", "epsilon", "w_min", "w_max"):
+            setattr(g, name, values[name])
+
+    def _input_table(self, s, T: int) -> None:
+        """The NEST quirk factor of input synapses (``q`` of :func:`brian2_ext.equations.input_step`)."""
+        src = s.source
+        dt = simulator.state.dt
+        steps = int(round(simulator.state.t / dt))  # first step of this run
+        q = np.ones((1, src.N))
+        if isinstance(src, b2.SpikeGeneratorGroup):
+            emitted = np.round(np.asarray(src.spike_time) / (dt * 1e-3)).astype(np.int64)
+            idx = np.asarray(src.neuron_index, dtype=np.int64)
+            # a last row of ones: the table repeats its last row beyond its end
+            q = np.ones((max(int(emitted.max()) + 2 if emitted.size else 1, steps + 1), src.N))
+            # emitted at m + 1 = arrival at m + 2: the last step (position T - 1) of m's interval drops L
+            m = emitted - 1
+            hit = (m >= 0) & (m % T == T - 1)
+            q[m[hit], idx[hit]] = 0.0
+        s.namespace["eprop_q_in"] = timed_array(q, dt * b2.ms, "eprop_q_in", True)
+
+
+def dataclasses_replace(st: eq.Structure, **fields: Any) -> eq.Structure:
+    """``dataclasses.replace`` of a structure."""
+    import dataclasses
+
+    return dataclasses.replace(st, **fields)
+
+
+def _schedule_summed(syn, order: int) -> None:
+    """Summed variables after this step's readout update (as brian2_ext schedules them)."""
+    for updater in syn.summed_updaters.values():
+        updater.when = "after_synapses"
+        updater.order = order
+
+
+def glue() -> NetworkGlue:
+    """The :class:`NetworkGlue` of PyNN's current Brian2 network (created and registered on first use)."""
+    for rec in simulator.state.recorders:
+        if isinstance(rec, NetworkGlue) and rec.network is simulator.state.network:
+            return rec
+    g = NetworkGlue()
+    simulator.state.recorders.add(g)
+    g.sync_default_clock()
+    return g
+
+
+# ---------------------------------------------------------------------------------------------- PyNN hooks
+def projection_kind(pre, post, synapse_type) -> str:
+    """``in``, ``rec``, ``out`` (plastic) or ``fb`` (feedback) for a projection; PyNN-style errors otherwise."""
+    pre_type, post_type = getattr(pre, "celltype", None), getattr(post, "celltype", None)
+    where = type(synapse_type).__name__
+    if pre_type is None or post_type is None:
+        raise ConnectionError(f"{where}: projections between Assemblies are not supported on pyNN.brian2; "
+                              "connect Populations or PopulationViews")
+    if isinstance(synapse_type, sm.FeedbackSynapse):
+        if not isinstance(pre_type, sm.EpropReadout):
+            raise ConnectionError(f"FeedbackSynapse: the presynaptic population must be EpropReadout, "
+                                  f"not {type(pre_type).__name__}")
+        if not isinstance(post_type, sm.EpropRecurrentType):
+            raise ConnectionError(f"FeedbackSynapse: the postsynaptic population must be a recurrent e-prop type "
+                                  f"(EpropIF, EpropIFAdaptive, ...), not {type(post_type).__name__}")
+        return "fb"
+    if isinstance(post_type, sm.EpropReadout):
+        if not isinstance(pre_type, sm.EpropRecurrentType):
+            raise ConnectionError("EpropSynapse onto an EpropReadout: the presynaptic population must be a recurrent "
+                                  f"e-prop type, not {type(pre_type).__name__}")
+        return "out"
+    if not isinstance(post_type, sm.EpropRecurrentType):
+        raise ConnectionError(f"EpropSynapse: the postsynaptic population must be an e-prop cell type, "
+                              f"not {type(post_type).__name__}")
+    if isinstance(pre_type, sm.EpropRecurrentType):
+        return "rec"
+    if isinstance(pre_type, sm.EpropCellType):
+        raise ConnectionError("EpropSynapse from an EpropReadout: readouts send their error through FeedbackSynapse")
+    return "in"
+
+
+def _check_network_family(*celltypes) -> None:
+    families = {t.family for t in celltypes if isinstance(t, sm.EpropCellType)}
+    for g in glue().groups((RecurrentGroup, ReadoutGroup)):
+        families.add(g.celltype.family)
+    if len(families) > 1:
+        raise ParameterError(f"e-prop network: family mixed within one network ({', '.join(sorted(families))}); "
+                             "all e-prop types of a network use one family")
+
+
+def _check_delay(synapse_type) -> None:
+    delay = synapse_type.parameter_space["delay"].base_value if "delay" in synapse_type.parameter_space.keys() else None
+    if delay is None:
+        return
+    values = np.atleast_1d(np.asarray(delay, dtype=float))
+    if np.any(np.abs(values - simulator.state.dt) > 1e-9 * simulator.state.dt):
+        raise ParameterError(f"{type(synapse_type).__name__}: delay = {delay!r} ms: e-prop connections have a delay "
+                             f"of one time step ({simulator.state.dt} ms)")
+
+
+_create_cells = Population._create_cells
+_projection_init = Projection.__init__
+_get_attributes_as_arrays = Projection._get_attributes_as_arrays
+_get_attributes_as_list = Projection._get_attributes_as_list
+
+
+def _eprop_create_cells(self) -> None:
+    if isinstance(self.celltype, sm.EpropCellType):
+        _check_network_family(self.celltype)
+        install_cell(self.celltype)
+        glue()
+    _create_cells(self)
+
+
+def _eprop_projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type=None,
+                           *args, **kwargs) -> None:
+    eprop = isinstance(synapse_type, sm.EpropSynapseType)
+    if not eprop and isinstance(getattr(postsynaptic_population, "celltype", None), sm.EpropCellType):
+        raise ConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop cells "
+                              f"use EpropSynapse or FeedbackSynapse, not {type(synapse_type).__name__}")
+    if eprop:
+        kind = projection_kind(presynaptic_population, postsynaptic_population, synapse_type)
+        _check_delay(synapse_type)
+        install_synapse(synapse_type)
+    _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args, **kwargs)
+    if eprop:
+        g = glue()
+        for row in self._brian2_synapses.values():
+            for syn in row.values():
+                for name in ("eprop_type", "eprop_kind", "eprop_index"):
+                    syn.add_attribute(name)
+                syn.eprop_type, syn.eprop_kind, syn.eprop_index = synapse_type, kind, g.next_index()
+
+
+def _is_eprop(projection) -> bool:
+    return isinstance(projection.synapse_type, sm.EpropSynapseType) and hasattr(projection, "_brian2_synapses")
+
+
+def _eprop_get_attributes_as_arrays(self, attribute_names, multiple_synapses="sum"):
+    """``Projection.get(..., format="array")`` of e-prop connections (one per pair; NaN: none).
+
+    PyNN passes native names (``w``, ``d_syn``: values in PyNN's units); pyNN.brian2's own version
+    looks the translated values up by the native name, which works only where the names coincide."""
+    if not _is_eprop(self):
+        return _get_attributes_as_arrays(self, attribute_names, multiple_synapses)
+    syn = self._brian2_synapses[0][0]
+    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    out = []
+    for name in attribute_names:
+        arr = np.full((self.pre.size, self.post.size), np.nan)
+        arr[i, j] = np.asarray(getattr(syn, name)[:], dtype=float)
+        out.append(arr)
+    return out
+
+
+def _eprop_get_attributes_as_list(self, attribute_names):
+    """``Projection.get(..., format="list")`` of e-prop connections (see :func:`_eprop_get_attributes_as_arrays`)."""
+    if not _is_eprop(self):
+        return _get_attributes_as_list(self, attribute_names)
+    syn = self._brian2_synapses[0][0]
+    columns = {"presynaptic_index": np.asarray(syn.i[:]), "postsynaptic_index": np.asarray(syn.j[:])}
+    values = [columns[n] if n in columns else np.asarray(getattr(syn, n)[:], dtype=float)
+              for n in attribute_names]
+    return [tuple(x) for x in np.array(values, dtype=object).T]
+
+
+Population._create_cells = _eprop_create_cells
+Projection.__init__ = _eprop_projection_init
+Projection._get_attributes_as_arrays = _eprop_get_attributes_as_arrays
+Projection._get_attributes_as_list = _eprop_get_attributes_as_list
