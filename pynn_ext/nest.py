@@ -22,19 +22,21 @@ recorded at ``t = j dt`` (the same for ``learning_window_signal``).
 from __future__ import annotations
 
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyNN.nest as pynn_nest
+
 from pyNN import common as pynn_common
 from pyNN import errors as pynn_errors
 from pyNN.nest import simulator
 from pyNN.nest.recording import Multimeter, SpikeDetector
 from pyNN.nest.recording import Recorder as NestRecorder
 from pyNN.recording import Recorder as BaseRecorder
-from pyNN.parameters import ParameterSpace, Sequence
+from pyNN.parameters import LazyArray, ParameterSpace, Sequence
 from pyNN.space import Space
 from pyNN.standardmodels import build_translations
 
@@ -84,6 +86,7 @@ class NetworkState:
     weight_recorder: Any = None
     plastic: list[Any] = field(default_factory=list)  # EpropProjections of EpropSynapse
     readouts: list[Any] = field(default_factory=list)
+    build_seconds: float = 0.0  # spent building the NESTML module for this network
 
     def layout(self) -> nw.Layout:
         return nw.layout(self.family, nestml=self.models == "nestml")
@@ -121,12 +124,23 @@ def setup(timestep: float = 0.1, min_delay: Any = None, *, eprop_models: str = "
     return rank
 
 
-def install_module() -> None:
-    """Install the project's NESTML module into the (empty) kernel; build it first if needed (with a message)."""
-    if not build.is_built():
+def install_module() -> float:
+    """Install the project's NESTML module into the (empty) kernel; build it first if needed (with a message).
+
+    Returns
+    -------
+    float
+        Seconds spent building (0.0 when the cached module was used); also in ``eprop_state().build_seconds``.
+    """
+    built = build.is_built()
+    if not built:
         print("pynn_ext: building the NESTML e-prop module (first use; one to two minutes) ...", file=sys.stderr,
               flush=True)
+    t0 = time.perf_counter()
     build.load_module()
+    seconds = 0.0 if built else time.perf_counter() - t0
+    eprop_state().build_seconds += seconds
+    return seconds
 
 
 def prepare() -> None:
@@ -239,6 +253,11 @@ class EpropPopulation(pynn_nest.Population):
 
         celltype.translate = translate_without_signals
         super().__init__(size, celltype, None, structure, initial_values or {}, label)
+        # the t = 0 sample of signals that are state in NEST but not settable initial values
+        for name in celltype.recordable:
+            if name not in ("spikes", *self.initial_values):
+                start = celltype.parameter_space["v_thresh"] if name == "v_th_adapt" else 0.0
+                self.initial_values[name] = LazyArray(start, shape=(self.size,))
 
     # PyNN calls translate() and then these two; the readout's signals are taken out before NEST sees them
     def _strip_signals(self, native: ParameterSpace) -> ParameterSpace:
