@@ -1,0 +1,68 @@
+"""Brian2 runtime mode: scenarios that differ only in sizes and step counts share their compiled Cython code.
+
+Brian2 keys its Cython cache by the generated code text; :mod:`brian2_ext.network_common` keeps sizes,
+step counts, the batch size and the learning window out of that text.  Each pair below has the same
+:func:`~brian2_ext.network.runtime_structure_hash` but different sizes, sequence lengths and run lengths:
+the code objects of both networks must load the same compiled modules (the second compiles nothing).
+Real Brian2 code generation and compilation (into the project's Cython cache, which the other Brian2
+tests share; the modules are named by a hash of their code).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from validation import scenario_library as library
+
+from brian2_ext.config import configure
+from brian2_ext.network import EpropNetwork, runtime_structure_hash, structure_hash, structure_of
+from brian2_ext.network_event import EventNetwork, event_structure_of
+
+
+def _modules(sc) -> set[str]:
+    """Names of the compiled Cython modules the code objects of the scenario's network run."""
+    import brian2 as b2
+
+    configure("cython")
+    b2.set_device("runtime")
+    cls = EventNetwork if sc.family == "event" else EpropNetwork
+    model = cls(_structure(sc), sc.dt, sc.record_synapses)
+    model.net.run(0 * b2.ms, namespace={})  # generates and compiles every code object
+    names = set()
+    todo = list(model.net.objects)
+    while todo:
+        obj = todo.pop()
+        todo.extend(getattr(obj, "contained_objects", []))
+        codeobj = getattr(obj, "codeobj", None)
+        if codeobj is not None:
+            names |= {mod.__name__ for mod in codeobj.compiled_code.values() if mod is not None}
+    del model
+    gc.collect()
+    return names
+
+
+def _structure(sc):
+    if sc.family == "event":
+        return event_structure_of(sc, record=True, weight_trace=True)
+    return structure_of(sc, record=True)
+
+
+@pytest.mark.parametrize("first, second", [
+    # 6 inputs, 5 neurons, 2 readouts, T = 150, 3 sequences vs. the sine task: 100/100/1, T = 1000, 5 sequences
+    (lambda: library.build("orig-rec-tf-arrival"), lambda: library.build("task-sine-original")),
+    # 6/7/2, T = 150 vs. evidence accumulation 40/100/2, T = 2250
+    pytest.param(lambda: library.build("event-rec-adam-batch2"), lambda: library.build("task-evidence-event"),
+                 marks=pytest.mark.slow),
+])
+def test_resized_scenario_uses_the_same_compiled_modules(first, second):
+    a, b = first().validated(), second().validated()
+    st_a, st_b = _structure(a), _structure(b)
+    assert (st_a.n_rec, st_a.steps) != (st_b.n_rec, st_b.steps)
+    # different standalone builds (sizes are compiled in there), one runtime code
+    assert structure_hash(st_a, a.dt) != structure_hash(st_b, b.dt)
+    assert runtime_structure_hash(st_a, a.dt, a.record_synapses) == runtime_structure_hash(st_b, b.dt, b.record_synapses)
+    used = _modules(a)
+    assert len(used) > 20, used
+    assert _modules(b) == used, "the resized scenario needs other Cython modules"
