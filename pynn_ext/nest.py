@@ -21,6 +21,7 @@ recorded at ``t = j dt`` (the same for ``learning_window_signal``).
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections import defaultdict
@@ -240,7 +241,14 @@ class EpropPopulation(pynn_nest.Population):
 
     def __init__(self, size: int, cellclass: Any, cellparams: dict | None = None, structure: Any = None,
                  initial_values: dict | None = None, label: str | None = None) -> None:
-        celltype = cellclass(**(cellparams or {})) if isinstance(cellclass, type) else cellclass
+        if isinstance(cellclass, type):
+            celltype = cellclass(**(cellparams or {}))
+        else:  # one type object may serve several populations: each binds its own copy
+            celltype = copy.copy(cellclass)
+            celltype.__dict__.pop("translate", None)
+            celltype.parameter_space = copy.deepcopy(cellclass.parameter_space)
+            celltype.options = dict(cellclass.options)
+            celltype.default_initial_values = {"v": celltype.parameter_space["v_rest"]}
         self.eprop_signals: dict[str, list[np.ndarray]] = {}
         self.eprop_generators: dict[str, Any] = {}
         self.eprop_signals_changed = False
@@ -291,7 +299,7 @@ class EpropPopulation(pynn_nest.Population):
 
     def kernel_status(self) -> dict[str, Any]:
         """Kernel settings of an original-family readout: update interval, learning window, reset."""
-        opts, dt = self.celltype.options, simulator.state.dt
+        opts = self.celltype.options
         window = opts["learning_window"] if opts["learning_window"] is not None else opts["sequence"]
         return {"eprop_update_interval": opts["sequence"], "eprop_learning_window": window,
                 "eprop_reset_neurons_on_update": True}
@@ -317,7 +325,6 @@ class EpropPopulation(pynn_nest.Population):
         """Set the generators from the signals: element j pairs with the readout potential recorded at j dt."""
         off, dt = nw.layout(self.celltype.family).offsets, simulator.state.dt
         shift = off.amplitude - off.readout
-        status = []
         for name, gens in self.eprop_generators.items():
             values = self.eprop_signals.get(name) or [np.zeros(0)] * self.size
             status = []

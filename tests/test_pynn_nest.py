@@ -223,3 +223,15 @@ def test_poisson_input_online_learning():
     first, last = losses[:10].mean(), losses[-10:].mean()
     # the best output blind to the input rate (0.5 throughout) costs 0.5 * 200 * 0.3^2 = 9 per trial
     assert last < 0.5 * first and last < 9.0, (first, last)
+
+
+def test_one_type_object_for_two_populations():
+    sim.setup(timestep=1.0)
+    cell = EpropReadout(family="original", v_rest=0.0)
+    a = sim.Population(1, cell, label="a")
+    b = sim.Population(2, cell, label="b")
+    a.set(target=sim.Sequence([0.0, 1.0, 1.0]))
+    b.set(tau_m=7.0)
+    assert [list(v) for v in a.eprop_signals["target"]] == [[0.0, 1.0, 1.0]]
+    assert [len(v) for v in b.eprop_signals["target"]] == [0, 0]  # b keeps its own (empty) target
+    assert a.get("tau_m") == 10.0 and b.get("tau_m") == 7.0  # PyNN simplifies homogeneous values
