@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, loss in enumerate(result["losses"]):
         line = f"iteration {i + 1}: loss {loss:.12f}"
         if i < len(SINE_ORIGINAL_NEST):
-            line += f"   NEST 3.10 {SINE_ORIGINAL_NEST[i]:.12f}   relative difference {abs(loss / SINE_ORIGINAL_NEST[i] - 1):.1e}"
+            nest = SINE_ORIGINAL_NEST[i]
+            line += f"   NEST 3.10 {nest:.12f}   relative difference {abs(loss / nest - 1):.1e}"
         print(line)
     if args.save:
         np.savez(args.save, **result)

@@ -12,7 +12,11 @@ Imported automatically when ``pynn_ext`` and ``pyNN.nest`` are both imported.  I
   :mod:`eprop_plugins.backends.nest_wiring`);
 * makes ``sim.Projection`` with an e-prop synapse type an :class:`EpropProjection`: NEST has no ``_lbl``
   e-prop connections, so these projections find their connections by source, target and synapse
-  model instead of PyNN's ``synapse_label``; ``get``/``set`` of ``weight`` work (mV, no unit factor).
+  model instead of PyNN's ``synapse_label`` (a projection whose optimizer differs from the others', or
+  that connects neurons another projection of the same model connects, gets a ``CopyModel`` of NEST's
+  model; copies give bit-identical numbers); ``get``/``set`` of ``weight`` work (mV, no unit factor);
+* creates the NEST recording devices of e-prop populations at their first ``record`` (PyNN creates them
+  with the population), so that consecutive populations get consecutive node ids.
 
 Time base (NEST time stamps of a PyNN run): an input spike at ``t`` (``SpikeSourceArray``) reaches the
 e-prop neurons in the next step; ``target`` element ``j`` is the target of the readout potential
@@ -58,7 +62,8 @@ from .standardmodels import (
     join_family,
 )
 
-__all__ = ["EpropPopulation", "EpropProjection", "setup", "prepare", "install_module", "eprop_state", "weight_recorder", "MODEL_SETS",
+__all__ = ["EpropPopulation", "EpropProjection", "setup", "prepare", "install_module", "eprop_state",
+           "weight_recorder", "bind_cell", "NetworkState", "LazyRecorder", "MODEL_SETS",
            "NETWORK_STATE"]
 
 #: ``setup(eprop_models=...)`` values
@@ -84,6 +89,7 @@ class NetworkState:
     family: str | None = None
     family_owner: str = ""
     synapse_models: dict[str, tuple] = field(default_factory=dict)  # NEST model -> settings it carries
+    connected: list[tuple] = field(default_factory=list)  # (NEST model, pre node ids, post node ids) per projection
     weight_recorder: Any = None
     plastic: list[Any] = field(default_factory=list)  # EpropProjections of EpropSynapse
     readouts: list[Any] = field(default_factory=list)
@@ -172,7 +178,8 @@ def bind_cell(celltype: EpropCellType, st: NetworkState) -> EpropCellType:
     """Give an abstract e-prop cell type its NEST names and translations (instance attributes)."""
     readout = isinstance(celltype, EpropReadout)
     table = tr.READOUT if readout else tr.RECURRENT
-    params = [r.name for r in celltype.rows(celltype.family) if is_parameter(r) and r.name in celltype.default_parameters]
+    params = [r.name for r in celltype.rows(celltype.family)
+              if is_parameter(r) and r.name in celltype.default_parameters]
     celltype.translations = build_translations(*_translation_rows(table, params),
                                                *((s, s) for s in celltype.signals
                                                  if s in celltype.default_parameters))
@@ -389,27 +396,36 @@ class EpropProjection(pynn_nest.Projection):
         self.receptor_type = "default"
 
     def _synapse_model(self, st: NetworkState) -> str:
+        """The NEST model of this projection: the family's model carrying this optimizer's settings as its common
+        properties, or a copy of it when the settings differ from another projection's or when another projection
+        with this model connects the same neurons (connections are told apart by source, target and model)."""
         nest = nw.import_nest()
         models = st.layout().models
         if isinstance(self.synapse_type, FeedbackSynapse):
-            return models["feedback"]
-        opt = self.synapse_type.optimizer.complete(self.family)
-        defaults = dict(tr.synapse_defaults(opt))
-        if self.family == "original":
-            defaults["average_gradient"] = self.synapse_type.synapse_parameters(self.family)["average_gradient"]
-        if st.weight_recorder is not None:
-            defaults["weight_recorder"] = st.weight_recorder
-        key = repr(sorted((k, v) for k, v in defaults.items() if k != "weight_recorder")), \
-            None if st.weight_recorder is None else int(st.weight_recorder.global_id)
-        base = models["synapse"]
+            base, defaults = models["feedback"], {}
+        else:
+            base = models["synapse"]
+            defaults = dict(tr.synapse_defaults(self.synapse_type.optimizer.complete(self.family)))
+            if self.family == "original":
+                defaults["average_gradient"] = self.synapse_type.synapse_parameters(self.family)["average_gradient"]
+            if st.weight_recorder is not None:
+                defaults["weight_recorder"] = st.weight_recorder
+        key = (base, repr(sorted((k, v) for k, v in defaults.items() if k != "weight_recorder")),
+               None if st.weight_recorder is None else int(st.weight_recorder.global_id))
+        pre, post = set(self.pre.node_collection.tolist()), set(self.post.node_collection.tolist())
         for name, settings in st.synapse_models.items():
-            if settings == key:
-                return name
-        name = base if base not in st.synapse_models else f"{base}_pynn{len(st.synapse_models)}"
-        if name != base:
-            nest.CopyModel(base, name)
-        nest.SetDefaults(name, defaults)
-        st.synapse_models[name] = key
+            overlap = any(m == name and (pre & p) and (post & q) for m, p, q in st.connected)
+            if settings == key and not overlap:
+                break
+        else:
+            used = [n for n in st.synapse_models if n == base or n.startswith(f"{base}_pynn")]
+            name = base if not used else f"{base}_pynn{len(used)}"
+            if name != base:
+                nest.CopyModel(base, name)
+            if defaults:
+                nest.SetDefaults(name, defaults)
+            st.synapse_models[name] = key
+        st.connected.append((name, pre, post))
         return name
 
     def _connection_parameters(self, st: NetworkState) -> dict[str, Any]:

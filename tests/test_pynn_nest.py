@@ -28,10 +28,10 @@ from validation.compare import compare_results
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "validation" / "scenarios"
 
-#: both families, several recurrent models in one network, MSE and cross-entropy, GD and Adam, batches
-BACKEND_SCENARIOS = ["orig-rec-mse-gd", "orig-rec-ce-adam", "orig-rec-batch2-adam", "orig-rec-surrogates",
-                     "orig-alif-single", "event-rec-adam-batch2", "event-rec-psc-delta", "event-rec-isi-cutoff",
-                     "event-psc-delta-adapt-single"]
+#: every validation scenario except the long tasks (``eprop validate`` runs those) and the n/a ones:
+#: both families, all recurrent models, one and several populations, MSE and cross-entropy, GD and Adam
+BACKEND_SCENARIOS = sorted(p.stem for p in SCENARIOS.glob("*.json")
+                           if not p.stem.startswith("task-") and not p.stem.endswith("-symmetric"))
 
 
 def test_pynn_nest_imports_and_the_types_bind():
@@ -205,7 +205,8 @@ def poisson_rate_task(sim, trials: int = 40, steps: int = 200, seed: int = 0) ->
     target = np.repeat(np.where(rates > 10.0, 0.8, 0.2), steps)
     out.set(target=sim.Sequence(np.concatenate([np.zeros(lag), target])))
     opt = Adam(eta=5e-3)
-    sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40))))
+    sim.Projection(inputs, rec, sim.AllToAllConnector(),
+                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40))))
     sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
                    EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.1, (40, 40))))
     sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1))))
@@ -235,3 +236,18 @@ def test_one_type_object_for_two_populations():
     assert [list(v) for v in a.eprop_signals["target"]] == [[0.0, 1.0, 1.0]]
     assert [len(v) for v in b.eprop_signals["target"]] == [0, 0]  # b keeps its own (empty) target
     assert a.get("tau_m") == 10.0 and b.get("tau_m") == 7.0  # PyNN simplifies homogeneous values
+
+
+def test_usual_connectors():
+    sim.setup(timestep=1.0)
+    inputs = sim.Population(4, sim.SpikeSourceArray(spike_times=[5.0, 9.0]))
+    rec = sim.Population(4, EpropIF())
+    one = sim.Projection(inputs, rec, sim.OneToOneConnector(), EpropSynapse(weight=np.diag(np.arange(1.0, 5.0))))
+    assert len(one) == 4
+    np.testing.assert_array_equal(np.diag(one.get("weight", format="array")), np.arange(1.0, 5.0))
+    listed = sim.Projection(rec, rec, sim.FromListConnector([(0, 1, 0.5, 1.0), (2, 3, -0.25, 1.0)]),
+                            EpropSynapse())
+    assert sorted(listed.get("weight", format="list")) == [(0, 1, 0.5), (2, 3, -0.25)]
+    pre = sim.Projection(inputs, rec, sim.FixedNumberPreConnector(2, rng=sim.NumpyRNG(seed=1)),
+                         EpropSynapse(weight=2.0))
+    assert len(pre) == 8 and (np.sum(~np.isnan(pre.get("weight", format="array")), axis=0) == 2).all()
