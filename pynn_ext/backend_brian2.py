@@ -10,15 +10,16 @@ monitors added to PyNN's network.  Original family only (see :mod:`pynn_ext.bria
 from __future__ import annotations
 
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
 from eprop_plugins.backends import check_supported
-from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError
+from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
 from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
-__all__ = ["NAME", "run", "check", "build_network", "unsupported_reason"]
+__all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason"]
 
 NAME = "pynn-brian2"
 
@@ -26,22 +27,40 @@ NAME = "pynn-brian2"
 def unsupported_reason(sc) -> str | None:
     """Why a validated scenario cannot be written with the PyNN types on pyNN.brian2 (None: it can)."""
     if sc.family != "original":
-        return "pyNN.brian2 translation implements the original family only"
+        return "the pyNN.brian2 translation implements the original family only"
     if sc.network.get("feedback") == "symmetric":
         return ("network.feedback = 'symmetric': FeedbackSynapse weights are fixed, so B cannot track W_out; "
                 "use 'symmetric_initial' or 'random'")
-    models = {p.model for p in sc.populations}
-    options = {(p.params["surrogate_gradient_function"], p.params.get("regular_spike_arrival", True),
-                p.params.get("v_min")) for p in sc.populations}
-    if len(models) > 1 or len(options) > 1:
-        return ("recurrent populations of different models or options (surrogate function, regular_spike_arrival, "
-                "v_min): one PyNN population per scenario here, and an option holds for a whole population")
     if any(np.any(np.asarray(t, dtype=np.int64) < 1) for t in sc.input_spikes):
         return "an input spike arrives at step 0: with a one-step delay it would be emitted before t = 0"
     return None
 
 
-def build_network(sc, sim):
+@dataclass
+class PynnNetwork:
+    """The PyNN objects of a scenario: one recurrent Population per scenario population.
+
+    ``offsets[a]`` is the first scenario index of ``recurrent[a]``; ``projections`` are keyed
+    ``("in", a)``, ``("rec", a, b)`` (a -> b), ``("out", a)``, ``("fb", a)``.
+    """
+
+    inputs: Any
+    recurrent: list
+    offsets: list
+    readout: Any
+    projections: dict = field(default_factory=dict)
+
+    def block(self, a: int) -> slice:
+        return slice(self.offsets[a], self.offsets[a] + self.recurrent[a].size)
+
+
+def _cell_type(sm, pop):
+    cls = sm.RECURRENT_TYPES[pop.model]
+    names = {r.name for r in cls.rows("original")}
+    return cls(family="original", **{k: v for k, v in pop.params.items() if k in names})
+
+
+def build_network(sc, sim) -> PynnNetwork:
     """The PyNN populations and projections of a validated original-family scenario (``sim``: pyNN.brian2)."""
     from pyNN.parameters import Sequence
 
@@ -51,54 +70,81 @@ def build_network(sc, sim):
     sim.setup(timestep=dt, min_delay=dt)
     inputs = sim.Population(sc.n_in, sim.SpikeSourceArray(
         spike_times=[Sequence((np.asarray(t, dtype=float) - 1.0) * dt) for t in sc.input_spikes]), label="inputs")
-    model = sc.populations[0].model
-    cls = sm.RECURRENT_TYPES[model]
-    names = set(sc.populations[0].params)
-    params = {}
-    for name in names:
-        row = cls.row(name) if any(r.name == name for r in cls.table) else None
-        if row is None:
-            continue
-        if sm.is_parameter(row):
-            params[name] = np.concatenate([np.full(p.size, float(p.params[name])) for p in sc.populations])
-            if np.all(params[name] == params[name][0]):
-                params[name] = float(params[name][0])
-        else:
-            params[name] = sc.populations[0].params[name]
-    rec = sim.Population(sc.n_rec, cls(family="original", **{k: v for k, v in params.items()
-                                                            if k in cls.defaults("original") or
-                                                            not sm.is_parameter(cls.row(k))}), label="recurrent")
-    ro = {k: v for k, v in sc.readout.items() if any(r.name == k for r in sm.EpropReadout.rows("original"))}
+    recs, offsets, off = [], [], 0
+    for a, pop in enumerate(sc.populations):
+        recs.append(sim.Population(pop.size, _cell_type(sm, pop), label=f"recurrent{a}"))
+        offsets.append(off)
+        off += pop.size
+    ro_names = {r.name for r in sm.EpropReadout.rows("original")} - set(sm.READOUT_NETWORK_ROWS)
     out = sim.Population(sc.n_out, sm.EpropReadout(
         family="original", sequence=sc.network["sequence"], learning_window=sc.network.get("learning_window"),
-        target=[Sequence(row) for row in np.asarray(sc.target)], **ro), label="readout")
+        target=[Sequence(row) for row in np.asarray(sc.target)],
+        **{k: v for k, v in sc.readout.items() if k in ro_names}), label="readout")
+    net = PynnNetwork(inputs, recs, offsets, out)
     opt = {k: v for k, v in sc.optimizer.items() if k != "type"}
     optimizer = (sm.Adam if sc.optimizer["type"] == "adam" else sm.GradientDescent)(**opt)
-    syn = {k: v for k, v in sc.synapse.items() if v is not None or k == "tau_m_readout"}
+    syn = {k: v for k, v in sc.synapse.items() if k in {r.name for r in SYNAPSE}}
 
     def plastic(w):
         return sm.EpropSynapse(optimizer=optimizer, weight=np.asarray(w, dtype=float), delay=dt, **syn)
 
-    projections = {
-        "in": sim.Projection(inputs, rec, sim.AllToAllConnector(), plastic(sc.w_in.T), label="in"),
-        "out": sim.Projection(rec, out, sim.AllToAllConnector(), plastic(sc.w_out.T), label="out"),
-        "fb": sim.Projection(out, rec, sim.AllToAllConnector(),
-                             sm.FeedbackSynapse(weight=np.asarray(sc.effective_feedback(), dtype=float).T, delay=dt),
-                             label="feedback"),
-    }
-    if sc.n_rec > 1:
-        projections["rec"] = sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
-                                            plastic(sc.w_rec.T), label="rec")
-    return inputs, rec, out, projections
+    fb = np.asarray(sc.effective_feedback(), dtype=float)
+    P = net.projections
+    for a, pa in enumerate(recs):
+        P[("in", a)] = sim.Projection(inputs, pa, sim.AllToAllConnector(), plastic(sc.w_in[net.block(a)].T))
+    for b, pb in enumerate(recs):
+        for a, pa in enumerate(recs):
+            if a == b and pa.size == 1:
+                continue  # no autapses
+            P[("rec", a, b)] = sim.Projection(pa, pb, sim.AllToAllConnector(allow_self_connections=a != b),
+                                              plastic(sc.w_rec[net.block(b), net.block(a)].T))
+    for a, pa in enumerate(recs):
+        P[("out", a)] = sim.Projection(pa, out, sim.AllToAllConnector(), plastic(sc.w_out[:, net.block(a)].T))
+    for a, pa in enumerate(recs):
+        P[("fb", a)] = sim.Projection(out, pa, sim.AllToAllConnector(),
+                                      sm.FeedbackSynapse(weight=fb[net.block(a)].T, delay=dt))
+    return net
 
 
 def _synapses(proj):
     return proj._brian2_synapses[0][0]
 
 
+def _global_slices(net: PynnNetwork, key) -> tuple[slice, slice]:
+    """(post, pre) rows/columns of a projection in the scenario's dense ``[post, pre]`` matrix."""
+    kind = key[0]
+    if kind == "in":
+        return net.block(key[1]), slice(None)
+    if kind == "rec":
+        return net.block(key[2]), net.block(key[1])
+    return slice(None), net.block(key[1])  # out
+
+
+def _dense(net: PynnNetwork, kind: str, values: dict, shape) -> np.ndarray:
+    """Scenario ``[post, pre]`` matrix of per-synapse values of all blocks of a projection kind (0: none)."""
+    mat = np.zeros(shape)
+    for key, proj in net.projections.items():
+        if key[0] != kind:
+            continue
+        s = _synapses(proj)
+        block = np.zeros((proj.post.size, proj.pre.size))
+        block[np.asarray(s.j[:]), np.asarray(s.i[:])] = values[key]
+        rows, cols = _global_slices(net, key)
+        mat[rows, cols] = block
+    return mat
+
+
+SHAPES = {"in": lambda sc: (sc.n_rec, sc.n_in), "rec": lambda sc: (sc.n_rec, sc.n_rec),
+          "out": lambda sc: (sc.n_out, sc.n_rec)}
+
+
 def run(scenario, *, record_weight_events: bool = True,
         on_iteration: Callable[[int, float], None] | None = None) -> Result:
-    """Run a scenario as a PyNN script on pyNN.brian2 and return every trace the validation compares."""
+    """Run a scenario as a PyNN script on pyNN.brian2 and return every trace the validation compares.
+
+    ``meta["compile_seconds"]``: wall time of the first iteration when Brian2 compiled modules in
+    this run (compilation happens inside the first ``sim.run``), else 0.0.
+    """
     t_start = time.perf_counter()
     sc = scenario.validated()
     check_supported(NAME, sc)
@@ -112,58 +158,79 @@ def run(scenario, *, record_weight_events: bool = True,
 
     from . import brian2 as glue  # noqa: F401 - teaches pyNN.brian2 the e-prop types
 
-    modules_before = sum(1 for p in cache_dir("cython").glob("*.so"))
+    modules_before = sum(1 for _ in cache_dir("cython").glob("*.so"))
     T, N, dt = sc.steps_per_sequence, sc.n_steps, sc.dt
     B = sc.optimizer["batch_size"]
-    inputs, rec, out, projs = build_network(sc, sim)
-    adaptive = sc.populations[0].model in ADAPTIVE_MODELS
-    rec.record(["spikes", "v", "psi", "learning_signal"] + (["adaptation"] if adaptive else []))
-    out.record(["v", "readout_signal", "target", "error"])
-    net = sim.simulator.state.network
-    g_rec, g_out = rec.brian2_group, out.brian2_group
-    mons = {"rec": b2.StateMonitor(g_rec, ["fr", "thr_abs"], record=True, when="end"),
-            "sig": b2.StateMonitor(g_out, ["sig"], record=True, when="end")}
+    net = build_network(sc, sim)
+    for pop, model in zip(net.recurrent, sc.populations):
+        pop.record(["spikes", "v", "psi", "learning_signal"] + (["adaptation"] if model.model in ADAPTIVE_MODELS
+                                                               else []))
+    net.readout.record(["v", "readout_signal", "target", "error"])
+    mons = {("rec", a): b2.StateMonitor(p.brian2_group, ["fr", "thr_abs"], record=True, when="end")
+            for a, p in enumerate(net.recurrent)}
+    mons["sig"] = b2.StateMonitor(net.readout.brian2_group, ["sig"], record=True, when="end")
     interval = T * dt * b2.ms
-    for key, proj in projs.items():
-        if key != "fb":
-            mons[f"w_{key}"] = b2.StateMonitor(_synapses(proj), "w", record=True, dt=interval, when="end")
-    syn_index = {}
-    for proj_name in ("in", "rec", "out"):
-        wanted = [(pre, post) for p, pre, post in sc.record_synapses if p == proj_name]
-        if not wanted or proj_name not in projs:
-            continue
-        s = _synapses(projs[proj_name])
-        i, j = np.asarray(s.i[:]), np.asarray(s.j[:])
-        idx = [int(np.flatnonzero((i == pre) & (j == post))[0]) for pre, post in wanted]
-        syn_index.update({(proj_name, pre, post): q for q, (pre, post) in enumerate(wanted)})
-        mons[f"syn_{proj_name}"] = b2.StateMonitor(s, ["zbar"] if proj_name == "out" else ["zbar", "elig", "ebar"],
-                                                   record=idx, when="end")
-    net.add(*mons.values())
+    for key, proj in net.projections.items():
+        if key[0] != "fb":
+            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, dt=interval, when="end")
+    syn_rows = _synapse_monitors(sc, net, mons)
+    sim.simulator.state.network.add(*mons.values())
+    losses, chunk_seconds = [], []
     t_run = time.perf_counter()
-    losses = []
     for it in range(sc.n_iterations):
+        t0 = time.perf_counter()
         sim.run(B * T * dt)
-        if on_iteration is not None or True:
-            lo = it * B * T
-            y = np.asarray(mons["sig"].sig).T[lo: lo + B * T]
-            losses.append(float(compute_losses(sc, y, sc.target[:, lo: lo + B * T].T, start=lo)[0]))
-            if on_iteration is not None:
-                on_iteration(it, losses[-1])
+        chunk_seconds.append(time.perf_counter() - t0)
+        lo = it * B * T
+        y = np.asarray(mons["sig"].sig).T[lo: lo + B * T]
+        losses.append(float(compute_losses(sc, y, sc.target[:, lo: lo + B * T].T, start=lo)[0]))
+        if on_iteration is not None:
+            on_iteration(it, losses[-1])
     sim.run(dt)  # the optimizer of the last iteration acts in the interval block of the extra step
     run_seconds = time.perf_counter() - t_run
 
-    traces = _traces(sc, rec, out, mons, adaptive)
-    synapse_traces = _synapse_traces(sc, mons, syn_index, traces["error"])
-    weights = _weight_snapshots(sc, projs, mons)
-    wev = _weight_events(sc, projs, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
+    traces = _traces(sc, net, mons)
+    synapse_traces = _synapse_traces(sc, mons, syn_rows, traces["error"])
+    weights = _weight_snapshots(sc, net, mons)
+    wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
     sim.end()
-    compiled = sum(1 for p in cache_dir("cython").glob("*.so")) > modules_before
-    total = time.perf_counter() - t_start
+    compiled = sum(1 for _ in cache_dir("cython").glob("*.so")) > modules_before
     return Result(scenario=sc.name, family=sc.family, backend=NAME, losses=np.array(losses), traces=traces,
                   synapse_traces=synapse_traces, weight_events=wev, weights=weights,
-                  meta={"seconds": total, "compile_seconds": (total - run_seconds) if compiled else 0.0,
+                  meta={"seconds": time.perf_counter() - t_start,
+                        "compile_seconds": chunk_seconds[0] if compiled and chunk_seconds else 0.0,
                         "cached": not compiled, "run_seconds": run_seconds,
                         "seconds_per_iteration": run_seconds / max(sc.n_iterations, 1), "mode": "pynn-brian2"})
+
+
+def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
+    """Monitors of the recorded synapses; returns (proj, pre, post) -> (monitor key, row)."""
+    import brian2 as b2
+
+    wanted: dict = {}
+    for proj_name, pre, post in sc.record_synapses:
+        for key, proj in net.projections.items():
+            if key[0] != proj_name:
+                continue
+            rows, cols = _global_slices(net, key)
+            r0 = rows.start or 0
+            c0 = cols.start or 0
+            if rows.start is not None and not (rows.start <= post < rows.stop):
+                continue
+            if cols.start is not None and not (cols.start <= pre < cols.stop):
+                continue
+            s = _synapses(proj)
+            hit = np.flatnonzero((np.asarray(s.i[:]) == pre - c0) & (np.asarray(s.j[:]) == post - r0))
+            if hit.size:
+                wanted.setdefault(key, []).append(((proj_name, pre, post), int(hit[0])))
+    rows = {}
+    for key, items in wanted.items():
+        idx = sorted({k for _, k in items})
+        variables = ["zbar"] if key[0] == "out" else ["zbar", "elig", "ebar"]
+        mons[("syn",) + key] = b2.StateMonitor(_synapses(net.projections[key]), variables, record=idx, when="end")
+        for name, k in items:
+            rows[name] = (("syn",) + key, idx.index(k))
+    return rows
 
 
 def _signal(block, name: str, N: int) -> np.ndarray:
@@ -172,21 +239,27 @@ def _signal(block, name: str, N: int) -> np.ndarray:
     return np.asarray(sig.magnitude)[1: N + 1]
 
 
-def _traces(sc, rec, out, mons, adaptive: bool) -> dict[str, np.ndarray]:
+def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     N, T, dt = sc.n_steps, sc.steps_per_sequence, sc.dt
-    rb, ob = rec.get_data(), out.get_data()
-    tr: dict[str, np.ndarray] = {"v": _signal(rb, "v", N)}
-    z = np.zeros((N, sc.n_rec), dtype=np.int8)
-    for j, st in enumerate(rb.segments[0].spiketrains):
-        steps = np.round(np.asarray(st.rescale("ms").magnitude) / dt).astype(np.int64)
-        z[steps[steps < N], j] = 1
-    tr["z"] = z
-    tr["psi"] = _signal(rb, "psi", N)
-    tr["adaptation"] = _signal(rb, "adaptation", N) if adaptive else np.zeros((N, sc.n_rec))
-    tr["v_th_adapt"] = np.asarray(mons["rec"].thr_abs)[:, :N].T
-    tr["learning_signal"] = _signal(rb, "learning_signal", N)
-    fr = np.asarray(mons["rec"].fr)[:, T: N + 1: T].T
-    tr["fr_reg"] = np.repeat(fr, T, axis=0)
+    cols: dict[str, list] = {k: [] for k in ("v", "z", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr")}
+    for a, (pop, model) in enumerate(zip(net.recurrent, sc.populations)):
+        rb = pop.get_data()
+        cols["v"].append(_signal(rb, "v", N))
+        z = np.zeros((N, pop.size), dtype=np.int8)
+        for j, train in enumerate(rb.segments[0].spiketrains):
+            steps = np.round(np.asarray(train.rescale("ms").magnitude) / dt).astype(np.int64)
+            z[steps[steps < N], j] = 1
+        cols["z"].append(z)
+        cols["psi"].append(_signal(rb, "psi", N))
+        cols["adaptation"].append(_signal(rb, "adaptation", N) if model.model in ADAPTIVE_MODELS
+                                  else np.zeros((N, pop.size)))
+        cols["learning_signal"].append(_signal(rb, "learning_signal", N))
+        m = mons[("rec", a)]
+        cols["v_th_adapt"].append(np.asarray(m.thr_abs)[:, :N].T)
+        cols["fr"].append(np.asarray(m.fr)[:, T: N + 1: T].T)
+    tr = {k: np.concatenate(v, axis=1) for k, v in cols.items()}
+    tr["fr_reg"] = np.repeat(tr.pop("fr"), T, axis=0)
+    ob = net.readout.get_data()
     tr["readout_v"] = _signal(ob, "v", N)
     tr["y"] = _signal(ob, "readout_signal", N)
     tr["error"] = _signal(ob, "error", N)
@@ -194,14 +267,14 @@ def _traces(sc, rec, out, mons, adaptive: bool) -> dict[str, np.ndarray]:
     return tr
 
 
-def _synapse_traces(sc, mons, syn_index, error) -> dict[str, np.ndarray]:
+def _synapse_traces(sc, mons, syn_rows, error) -> dict[str, np.ndarray]:
     rs, N = sc.record_synapses, sc.n_steps
     if not rs:
         return {}
     syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar")}
     for q, (proj, pre, post) in enumerate(rs):
-        m = mons[f"syn_{proj}"]
-        row = syn_index[(proj, pre, post)]
+        key, row = syn_rows[(proj, pre, post)]
+        m = mons[key]
         zb = np.asarray(m.zbar)[row, :N]
         syn["zbar"][:, q] = zb
         # readout synapses: e_t = err_k,t zbar_t and e-bar = z-bar (as brian2_ext reports them)
@@ -210,30 +283,24 @@ def _synapse_traces(sc, mons, syn_index, error) -> dict[str, np.ndarray]:
     return syn
 
 
-def _dense(proj, values) -> np.ndarray:
-    """``[post, pre]`` matrix of per-synapse values (zero where there is no synapse)."""
-    s = _synapses(proj)
-    mat = np.zeros((proj.post.size, proj.pre.size))
-    mat[np.asarray(s.j[:]), np.asarray(s.i[:])] = values
-    return mat
-
-
-def _weight_snapshots(sc, projs, mons) -> dict[str, np.ndarray]:
+def _weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     """Dense weights at the end of every sequence (row s + 1 of a per-interval monitor = end of sequence s)."""
     n_seq = sc.n_sequences
     snaps = {}
-    for key, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
-        if key not in projs:
-            snaps[name] = np.broadcast_to(sc.w_rec, (n_seq,) + sc.w_rec.shape).copy()
-            continue
-        vals = np.asarray(mons[f"w_{key}"].w)[:, 1: n_seq + 1]
-        snaps[name] = np.stack([_dense(projs[key], vals[:, s]) for s in range(n_seq)])
-    fb = np.asarray(projs["fb"].get("weight", format="array"), dtype=float)  # (pre = readout, post = recurrent)
-    snaps["w_fb"] = np.broadcast_to(fb.T, (n_seq,) + fb.T.shape).copy()
+    for kind, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
+        keys = [k for k in net.projections if k[0] == kind]
+        vals = {k: np.asarray(mons[("w",) + k].w)[:, 1: n_seq + 1] for k in keys}
+        snaps[name] = np.stack([_dense(net, kind, {k: v[:, s] for k, v in vals.items()}, SHAPES[kind](sc))
+                                for s in range(n_seq)])
+    fb = np.zeros((sc.n_rec, sc.n_out))
+    for a in range(len(net.recurrent)):
+        w = np.asarray(net.projections[("fb", a)].get("weight", format="array"), dtype=float)  # (readout, rec)
+        fb[net.block(a)] = np.nan_to_num(w.T)
+    snaps["w_fb"] = np.broadcast_to(fb, (n_seq,) + fb.shape).copy()
     return snaps
 
 
-def _weight_events(sc, projs, z, snaps) -> dict[str, np.ndarray]:
+def _weight_events(sc, net: PynnNetwork, z, snaps) -> dict[str, np.ndarray]:
     """One event per transmitted spike of a plastic synapse, with the weight in force in its iteration.
 
     Recurrent spikes of an interval's last step arrive at interval position 0, where they are dropped.
@@ -241,7 +308,8 @@ def _weight_events(sc, projs, z, snaps) -> dict[str, np.ndarray]:
     log = WeightEventLog()
     T = sc.steps_per_sequence
     L = sc.optimizer["batch_size"] * T
-    exists = {k: _dense(p, 1.0) > 0 for k, p in projs.items() if k != "fb"}
+    exists = {kind: _dense(net, kind, {k: 1.0 for k in net.projections if k[0] == kind}, SHAPES[kind](sc)) > 0
+              for kind in ("in", "rec", "out")}
     for it in range(sc.n_iterations):
         n0 = it * L
         if it == 0:
@@ -249,23 +317,20 @@ def _weight_events(sc, projs, z, snaps) -> dict[str, np.ndarray]:
         else:
             s = it * sc.optimizer["batch_size"] - 1
             w = {"in": snaps["w_in"][s], "rec": snaps["w_rec"][s], "out": snaps["w_out"][s]}
-        zi = z[n0: n0 + L]
         for i, train in enumerate(sc.input_spikes):
             arr = np.asarray(train, dtype=np.int64)
             arr = arr[(arr >= n0) & (arr < n0 + L)]
             post = np.flatnonzero(exists["in"][:, i])
             if arr.size and post.size:
                 log.add(np.repeat(arr, post.size), 0, i, np.tile(post, arr.size), np.tile(w["in"][post, i], arr.size))
-        t_sp, j_sp = np.nonzero(zi)
+        t_sp, j_sp = np.nonzero(z[n0: n0 + L])
         arrive = t_sp + 1
         ok = (arrive < L) & (arrive % T != 0)
-        for proj, code, steps, pres in (("rec", 1, n0 + arrive[ok], j_sp[ok]), ("out", 2, n0 + t_sp, j_sp)):
-            if proj not in exists:
-                continue
+        for kind, code, steps, pres in (("rec", 1, n0 + arrive[ok], j_sp[ok]), ("out", 2, n0 + t_sp, j_sp)):
             for step, pre in zip(steps, pres):
-                post = np.flatnonzero(exists[proj][:, pre])
+                post = np.flatnonzero(exists[kind][:, pre])
                 if post.size:
-                    log.add(step, code, pre, post, w[proj][post, pre])
+                    log.add(step, code, pre, post, w[kind][post, pre])
     return log.arrays()
 
 

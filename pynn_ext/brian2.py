@@ -40,7 +40,6 @@ import numpy as np
 from pyNN.brian2 import simulator
 from pyNN.brian2.populations import Population
 from pyNN.brian2.projections import Projection
-from pyNN.errors import ConnectionError
 from pyNN.standardmodels import build_translations
 
 from brian2_ext import equations as eq
@@ -107,6 +106,8 @@ class RecurrentGroup(_NativeParameters, b2.NeuronGroup):
         b2.NeuronGroup.__init__(self, n, model, threshold="z > 0.5", reset="",
                                 clock=simulator.state.network.clock, name="eprop_recurrent*")
         self._store_parameters(native)
+        self.add_attribute("eprop_index")
+        self.eprop_index = glue().next_index()
 
 
 class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
@@ -123,6 +124,8 @@ class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
         b2.NeuronGroup.__init__(self, n, model, clock=simulator.state.network.clock, namespace={},
                                 name="eprop_readout*")
         self._store_parameters(native)
+        self.add_attribute("eprop_index")
+        self.eprop_index = glue().next_index()
 
 
 def _state_translations(recordables: dict[str, str]) -> dict:
@@ -238,6 +241,8 @@ class NetworkGlue:
         self.built = False
         self.added: list[Any] = []
         self._count = 0
+        self.family: str | None = None  # the network's e-prop family (pynn_ext.standardmodels.join_family)
+        self.family_owner = ""
 
     @staticmethod
     def sync_default_clock() -> None:
@@ -260,7 +265,8 @@ class NetworkGlue:
 
     # -------------------------------------------------------------------------- structure
     def groups(self, cls) -> list:
-        return sorted((o for o in self.network.objects if isinstance(o, cls)), key=lambda o: o.name)
+        """The e-prop groups of class ``cls`` in creation order."""
+        return sorted((o for o in self.network.objects if isinstance(o, cls)), key=lambda o: o.eprop_index)
 
     def synapses(self) -> list:
         return sorted((o for o in self.network.objects if isinstance(o, b2.Synapses)
@@ -343,8 +349,10 @@ class NetworkGlue:
                 continue
             sst = dataclasses_replace(st, optimizer=s.eprop_type.optimizer.type,
                                       adaptive=s.eprop_kind != "out" and s.target.celltype.model in ADAPTIVE_MODELS)
-            # arrivals in [inputs, recurrent, readout] order, as the reference sums them (docs/model.rst §2)
-            s.pre.order = {"in": 0, "rec": 1, "out": 2}[s.eprop_kind]
+            # arrivals in [inputs, recurrent in ascending presynaptic index] order, as the reference sums
+            # them (docs/model.rst §2): inputs first, then the recurrent populations in creation order
+            s.pre.order = (s.eprop_index if s.eprop_kind == "in"
+                           else 1000 * (1 + (s.eprop_kind == "out")) + recs.index(s.source))
             if s.eprop_kind == "out":
                 s.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name=f"{s.name}_trace")
                 s.run_regularly(eq.optimizer_block(sst, "grad", eq.OUT_RESET, True), dt=interval, when="start",
@@ -467,52 +475,18 @@ def glue() -> NetworkGlue:
 
 # ---------------------------------------------------------------------------------------------- PyNN hooks
 def projection_kind(pre, post, synapse_type) -> str:
-    """``in``, ``rec``, ``out`` (plastic) or ``fb`` (feedback) for a projection; PyNN-style errors otherwise."""
-    pre_type, post_type = getattr(pre, "celltype", None), getattr(post, "celltype", None)
-    where = type(synapse_type).__name__
-    if pre_type is None or post_type is None:
-        raise ConnectionError(f"{where}: projections between Assemblies are not supported on pyNN.brian2; "
-                              "connect Populations or PopulationViews")
+    """``in``, ``rec``, ``out`` (plastic) or ``fb`` (feedback), after :func:`pynn_ext.standardmodels.check_projection`
+    (roles, one family, one-step delay: PyNN-style errors)."""
+    family = sm.check_projection(pre, post, synapse_type, simulator.state.dt)
+    sm.join_family(glue(), family, "Projection")
+    if getattr(pre, "celltype", None) is None or getattr(post, "celltype", None) is None:
+        raise sm.EpropConnectionError(f"{type(synapse_type).__name__}: projections between Assemblies are not "
+                                      "supported on pyNN.brian2; connect Populations or PopulationViews")
     if isinstance(synapse_type, sm.FeedbackSynapse):
-        if not isinstance(pre_type, sm.EpropReadout):
-            raise ConnectionError(f"FeedbackSynapse: the presynaptic population must be EpropReadout, "
-                                  f"not {type(pre_type).__name__}")
-        if not isinstance(post_type, sm.EpropRecurrentType):
-            raise ConnectionError(f"FeedbackSynapse: the postsynaptic population must be a recurrent e-prop type "
-                                  f"(EpropIF, EpropIFAdaptive, ...), not {type(post_type).__name__}")
         return "fb"
-    if isinstance(post_type, sm.EpropReadout):
-        if not isinstance(pre_type, sm.EpropRecurrentType):
-            raise ConnectionError("EpropSynapse onto an EpropReadout: the presynaptic population must be a recurrent "
-                                  f"e-prop type, not {type(pre_type).__name__}")
+    if isinstance(post.celltype, sm.EpropReadout):
         return "out"
-    if not isinstance(post_type, sm.EpropRecurrentType):
-        raise ConnectionError(f"EpropSynapse: the postsynaptic population must be an e-prop cell type, "
-                              f"not {type(post_type).__name__}")
-    if isinstance(pre_type, sm.EpropRecurrentType):
-        return "rec"
-    if isinstance(pre_type, sm.EpropCellType):
-        raise ConnectionError("EpropSynapse from an EpropReadout: readouts send their error through FeedbackSynapse")
-    return "in"
-
-
-def _check_network_family(*celltypes) -> None:
-    families = {t.family for t in celltypes if isinstance(t, sm.EpropCellType)}
-    for g in glue().groups((RecurrentGroup, ReadoutGroup)):
-        families.add(g.celltype.family)
-    if len(families) > 1:
-        raise ParameterError(f"e-prop network: family mixed within one network ({', '.join(sorted(families))}); "
-                             "all e-prop types of a network use one family")
-
-
-def _check_delay(synapse_type) -> None:
-    delay = synapse_type.parameter_space["delay"].base_value if "delay" in synapse_type.parameter_space.keys() else None
-    if delay is None:
-        return
-    values = np.atleast_1d(np.asarray(delay, dtype=float))
-    if np.any(np.abs(values - simulator.state.dt) > 1e-9 * simulator.state.dt):
-        raise ParameterError(f"{type(synapse_type).__name__}: delay = {delay!r} ms: e-prop connections have a delay "
-                             f"of one time step ({simulator.state.dt} ms)")
+    return "rec" if isinstance(pre.celltype, sm.EpropRecurrentType) else "in"
 
 
 _create_cells = Population._create_cells
@@ -523,9 +497,8 @@ _get_attributes_as_list = Projection._get_attributes_as_list
 
 def _eprop_create_cells(self) -> None:
     if isinstance(self.celltype, sm.EpropCellType):
-        _check_network_family(self.celltype)
+        sm.join_family(glue(), self.celltype.family, f"Population {self.label!r}")
         install_cell(self.celltype)
-        glue()
     _create_cells(self)
 
 
@@ -533,11 +506,10 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
                            *args, **kwargs) -> None:
     eprop = isinstance(synapse_type, sm.EpropSynapseType)
     if not eprop and isinstance(getattr(postsynaptic_population, "celltype", None), sm.EpropCellType):
-        raise ConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop cells "
+        raise sm.EpropConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop cells "
                               f"use EpropSynapse or FeedbackSynapse, not {type(synapse_type).__name__}")
     if eprop:
         kind = projection_kind(presynaptic_population, postsynaptic_population, synapse_type)
-        _check_delay(synapse_type)
         install_synapse(synapse_type)
     _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args, **kwargs)
     if eprop:
