@@ -30,6 +30,7 @@ from .standardmodels import (
     FeedbackSynapse,
     GradientDescent,
     UnknownParameterError,
+    note_setup,
 )
 
 __all__ = [
@@ -55,6 +56,18 @@ def _load_glue(simulator: str) -> None:
     glue = GLUE[simulator]
     if glue not in sys.modules and importlib.util.find_spec(glue) is not None:
         importlib.import_module(glue)
+    module = sys.modules[simulator]
+    setup = module.setup
+    if not getattr(setup, "notes_setup", False):  # remember which simulator was set up last (delay=None)
+
+        def noted_setup(*args, **kwargs):  # noqa: ANN002,ANN003,ANN202 - PyNN's signature
+            result = setup(*args, **kwargs)
+            note_setup(simulator)
+            return result
+
+        noted_setup.notes_setup = True  # type: ignore[attr-defined]
+        noted_setup.__doc__ = setup.__doc__
+        module.setup = noted_setup
 
 
 class _GlueFinder(importlib.abc.MetaPathFinder):

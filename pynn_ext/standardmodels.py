@@ -70,6 +70,7 @@ __all__ = [
     "RECURRENT_TYPES",
     "is_parameter",
     "time_step",
+    "note_setup",
     "UnknownParameterError",
     "EpropConnectionError",
     "check_projection",
@@ -335,20 +336,33 @@ class EpropReadout(EpropCellType):
 SIMULATORS = ("pyNN.nest", "pyNN.brian2", "pyNN.spiNNaker", "spynnaker.pyNN")
 
 
+#: the PyNN simulator module whose ``setup`` ran last (``note_setup``): decides when several are imported
+LAST_SETUP: dict[str, str | None] = {"simulator": None}
+
+
+def note_setup(simulator: str) -> None:
+    """Record that ``simulator`` (for example ``"pyNN.nest"``) was just set up (the package's glue calls this)."""
+    LAST_SETUP["simulator"] = simulator
+
+
 def time_step() -> float:
-    """The time step of the one PyNN simulator imported in this process, ms (e-prop delays are one step).
+    """The time step of the PyNN simulator in use, ms (e-prop delays are one step).
+
+    The one PyNN simulator imported in this process or, when several are, the one set up last.
 
     Raises
     ------
     ParameterError
-        No or several PyNN simulators are imported (then give ``delay`` explicitly).
+        No PyNN simulator is imported, or several are and none was set up (then give ``delay`` explicitly).
     """
-    loaded = [sys.modules[m] for m in SIMULATORS if m in sys.modules]
-    steps = {float(m.simulator.state.dt) for m in loaded if hasattr(getattr(m, "simulator", None), "state")}
-    if len(steps) != 1:
+    loaded = [m for m in SIMULATORS if m in sys.modules
+              and hasattr(getattr(sys.modules[m], "simulator", None), "state")]
+    if len(loaded) > 1 and LAST_SETUP["simulator"] in loaded:
+        loaded = [LAST_SETUP["simulator"]]
+    if len(loaded) != 1:
         raise ParameterError("delay = None: the time step is ambiguous before exactly one PyNN simulator is set up; "
                              "give delay = the time step (ms) explicitly")
-    return steps.pop()
+    return float(sys.modules[loaded[0]].simulator.state.dt)
 
 
 def _is_flat(value: Any) -> bool:

@@ -90,3 +90,15 @@ def test_package_exports_the_types():
     for name in ("EpropIF", "EpropIFAdaptive", "EpropIFPscDelta", "EpropIFPscDeltaAdaptive", "EpropReadout",
                  "EpropSynapse", "FeedbackSynapse", "GradientDescent", "Adam"):
         assert getattr(pynn_ext, name) is getattr(sm, name)
+
+
+def test_delay_none_is_the_time_step_of_the_simulator_set_up_last():
+    import pyNN.brian2 as bsim  # noqa: PLC0415 - both simulators in one process, as in the whole suite
+    import pyNN.nest as nsim  # noqa: PLC0415
+
+    nsim.setup(timestep=1.0)
+    assert sm.EpropSynapse(weight=1.0).parameter_space["delay"].base_value == 1.0
+    bsim.setup(timestep=0.5)
+    assert sm.EpropSynapse(weight=1.0).parameter_space["delay"].base_value == 0.5
+    nsim.setup(timestep=1.0)
+    assert sm.FeedbackSynapse(weight=1.0).parameter_space["delay"].base_value == 1.0
