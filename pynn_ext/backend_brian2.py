@@ -32,7 +32,8 @@ def unsupported_reason(sc) -> str | None:
         return ("network.feedback = 'symmetric': FeedbackSynapse weights are fixed, so B cannot track W_out; "
                 "use 'symmetric_initial' or 'random'")
     if any(np.any(np.asarray(t, dtype=np.int64) < 1) for t in sc.input_spikes):
-        return "an input spike arrives at step 0: with a one-step delay it would be emitted before t = 0"
+        return ("an input spike arrives at step 0: pyNN.brian2's e-prop synapses receive input spikes one step "
+                "after their emission, from step 0 on")
     return None
 
 
@@ -64,12 +65,14 @@ def build_network(sc, sim) -> PynnNetwork:
     """The PyNN populations and projections of a validated original-family scenario (``sim``: pyNN.brian2)."""
     from pyNN.parameters import Sequence
 
+    from . import brian2 as glue
     from . import standardmodels as sm
 
     dt = sc.dt
     sim.setup(timestep=dt, min_delay=dt)
     inputs = sim.Population(sc.n_in, sim.SpikeSourceArray(
-        spike_times=[Sequence((np.asarray(t, dtype=float) - 1.0) * dt) for t in sc.input_spikes]), label="inputs")
+        spike_times=[Sequence((np.asarray(t, dtype=float) + glue.INPUT_LAG) * dt) for t in sc.input_spikes]),
+        label="inputs")
     recs, offsets, off = [], [], 0
     for a, pop in enumerate(sc.populations):
         recs.append(sim.Population(pop.size, _cell_type(sm, pop), label=f"recurrent{a}"))
@@ -78,7 +81,7 @@ def build_network(sc, sim) -> PynnNetwork:
     ro_names = {r.name for r in sm.EpropReadout.rows("original")} - set(sm.READOUT_NETWORK_ROWS)
     out = sim.Population(sc.n_out, sm.EpropReadout(
         family="original", sequence=sc.network["sequence"], learning_window=sc.network.get("learning_window"),
-        target=[Sequence(row) for row in np.asarray(sc.target)],
+        target=[Sequence(np.concatenate([np.zeros(glue.STAMPS.readout), row])) for row in np.asarray(sc.target)],
         **{k: v for k, v in sc.readout.items() if k in ro_names}), label="readout")
     net = PynnNetwork(inputs, recs, offsets, out)
     opt = {k: v for k, v in sc.optimizer.items() if k != "type"}
@@ -186,7 +189,9 @@ def run(scenario, *, record_weight_events: bool = True,
         losses.append(float(compute_losses(sc, y, sc.target[:, lo: lo + B * T].T, start=lo)[0]))
         if on_iteration is not None:
             on_iteration(it, losses[-1])
-    sim.run(dt)  # the optimizer of the last iteration acts in the interval block of the extra step
+    # the optimizer of the last iteration acts in the interval block of the extra step; the recordings of the
+    # last steps are stamped up to STAMPS.learning_signal steps later
+    sim.run((1 + glue.STAMPS.learning_signal) * dt)
     run_seconds = time.perf_counter() - t_run
 
     traces = _traces(sc, net, mons)
@@ -233,37 +238,43 @@ def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
     return rows
 
 
-def _signal(block, name: str, N: int) -> np.ndarray:
-    """Aligned steps 0..N-1 of a recorded neo signal (sample k + 1 = end of step k)."""
+def _signal(block, name: str, N: int, kind: str) -> np.ndarray:
+    """Aligned steps 0..N-1 of a recorded neo signal (aligned step n at sample n + its stamp)."""
+    from . import brian2 as glue
+
+    stamp = glue.RECORDING_STAMPS[kind][name]
     sig = next(s for s in block.segments[0].analogsignals if s.name == name)
-    return np.asarray(sig.magnitude)[1: N + 1]
+    return np.asarray(sig.magnitude)[stamp: N + stamp]
 
 
 def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     N, T, dt = sc.n_steps, sc.steps_per_sequence, sc.dt
     cols: dict[str, list] = {k: [] for k in ("v", "z", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr")}
+    from . import brian2 as glue
+
+    stamp = glue.RECORDING_STAMPS["recurrent"]["spikes"]
     for a, (pop, model) in enumerate(zip(net.recurrent, sc.populations)):
         rb = pop.get_data()
-        cols["v"].append(_signal(rb, "v", N))
+        cols["v"].append(_signal(rb, "v", N, "recurrent"))
         z = np.zeros((N, pop.size), dtype=np.int8)
         for j, train in enumerate(rb.segments[0].spiketrains):
-            steps = np.round(np.asarray(train.rescale("ms").magnitude) / dt).astype(np.int64)
-            z[steps[steps < N], j] = 1
+            steps = np.round(np.asarray(train.rescale("ms").magnitude) / dt).astype(np.int64) - stamp
+            z[steps[(steps >= 0) & (steps < N)], j] = 1
         cols["z"].append(z)
-        cols["psi"].append(_signal(rb, "psi", N))
-        cols["adaptation"].append(_signal(rb, "adaptation", N) if model.model in ADAPTIVE_MODELS
+        cols["psi"].append(_signal(rb, "psi", N, "recurrent"))
+        cols["adaptation"].append(_signal(rb, "adaptation", N, "recurrent") if model.model in ADAPTIVE_MODELS
                                   else np.zeros((N, pop.size)))
-        cols["learning_signal"].append(_signal(rb, "learning_signal", N))
+        cols["learning_signal"].append(_signal(rb, "learning_signal", N, "recurrent"))
         m = mons[("rec", a)]
         cols["v_th_adapt"].append(np.asarray(m.thr_abs)[:, :N].T)
         cols["fr"].append(np.asarray(m.fr)[:, T: N + 1: T].T)
     tr = {k: np.concatenate(v, axis=1) for k, v in cols.items()}
     tr["fr_reg"] = np.repeat(tr.pop("fr"), T, axis=0)
     ob = net.readout.get_data()
-    tr["readout_v"] = _signal(ob, "v", N)
-    tr["y"] = _signal(ob, "readout_signal", N)
-    tr["error"] = _signal(ob, "error", N)
-    tr["target"] = _signal(ob, "target", N)
+    tr["readout_v"] = _signal(ob, "v", N, "readout")
+    tr["y"] = _signal(ob, "readout_signal", N, "readout")
+    tr["error"] = _signal(ob, "error", N, "readout")
+    tr["target"] = _signal(ob, "target", N, "readout")
     return tr
 
 

@@ -1,25 +1,28 @@
 """pyNN.brian2 translations of the e-prop types: brian2_ext's generated code inside PyNN's own network.
 
-Importing this module makes :mod:`pynn_ext`'s types usable with ``import pyNN.brian2 as sim``::
-
-    from pynn_ext.brian2 import EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse, Adam
+``import pyNN.brian2`` and ``import pynn_ext`` (either order) load this module (``pynn_ext.GLUE``);
+then ``sim.Population``/``sim.Projection`` take the types of :mod:`pynn_ext.standardmodels`.
 
 How the types become Brian2 objects
     PyNN creates every ``NeuronGroup`` (through the cell type's ``brian2_model``) and every
     ``Synapses`` (from the synapse type's ``eqs``/``pre`` strings) itself and adds them to
-    ``pyNN.brian2.simulator.state.network``.  The model strings are those of
+    ``pyNN.brian2.simulator.state.network``.  The model strings and code blocks are those of
     :mod:`brian2_ext.equations` (original family, Brian2 runtime mode).  What depends on the whole
     network (update interval and learning window from the readout, optimizer constants from the
     synapse type, the e-bar filter from the readout's ``tau_m``, the interval blocks, the per-step
-    trace code, the spike-arrival order [inputs, recurrent, readout] and the target table) is added
-    by a :class:`NetworkGlue` right before each ``sim.run()``: it is registered among PyNN's
-    recorders, whose ``_finalize`` PyNN calls before every run.  No second network runs.
+    trace code, the spike-arrival order, the target table) is added by a :class:`NetworkGlue` right
+    before each ``sim.run()``: it is registered among PyNN's recorders, whose ``_finalize`` PyNN calls
+    before every run.  No second network runs.  This module hooks four pyNN.brian2 methods
+    (``Population._create_cells``, ``Projection.__init__``, the projection getters and the recorder's
+    signal/spike getters); nothing changes for PyNN's own types.
 
-Time stamps (as on pyNN.nest): a ``SpikeSourceArray`` spike at time ``t`` (ms) is emitted in step
-``t / dt`` and arrives at its targets one step later (the connection delay is one time step); the
-target value ``target[n]`` of a readout is the target of step ``n``.  A recorded signal at time
-``k * dt`` is the value at the end of step ``k - 1`` (sample 0 is the initial value), as PyNN records
-on Brian2.
+Time stamps: those a script sees on pyNN.nest (NEST 3.10's, :data:`STAMPS`), so that one script gives
+one result on both: a ``SpikeSourceArray`` spike at ``(n + 2) dt`` arrives at aligned step ``n``;
+``target`` element ``j`` is the target of the readout potential recorded at ``j dt``; the state of
+step ``n`` is recorded at ``(n + 3) dt`` (recurrent neurons, spikes), ``(n + 4) dt`` (readout
+potential), ``(n + 5) dt`` (readout signal, target, error), ``(n + 6) dt`` (learning signal).
+Internally Brian2 step ``n`` is aligned step ``n``: the e-prop synapses of a ``SpikeSourceArray`` read
+a copy of its spikes shifted three steps earlier (:meth:`NetworkGlue.shadow`).
 
 Limits of this translation: the original family only; one surrogate-gradient function per
 population; one feedback projection per recurrent population (Brian2 sums a learning signal from one
@@ -40,11 +43,13 @@ import numpy as np
 from pyNN.brian2 import simulator
 from pyNN.brian2.populations import Population
 from pyNN.brian2.projections import Projection
+from pyNN.brian2.recording import Recorder
 from pyNN.standardmodels import build_translations
 
 from brian2_ext import equations as eq
 from brian2_ext.config import configure
 from brian2_ext.network_common import BIG, run_time_numbers, timed_array
+from eprop_plugins.backends.nest_wiring.original import OFFSETS as NEST_ORIGINAL_OFFSETS
 from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError, to_steps
 from eprop_plugins.reference.common import recurrent_constants
 
@@ -52,6 +57,21 @@ from . import standardmodels as sm
 
 __all__ = ["NetworkGlue", "RecurrentGroup", "ReadoutGroup", "glue", "install_cell", "install_synapse",
            "projection_kind", "RECURRENT_RECORDABLES", "READOUT_RECORDABLES"]
+
+#: NEST 3.10's time stamps (in steps) of what belongs to the aligned step n of the original family;
+#: pyNN.brian2 reproduces the stamps a PyNN script sees on pyNN.nest (one home: the NEST wiring)
+STAMPS = NEST_ORIGINAL_OFFSETS
+#: a ``SpikeSourceArray`` spike at ``(n + INPUT_LAG) dt`` arrives at aligned step n (on pyNN.nest the
+#: generator's spike passes PyNN's parrot neuron: one step more than the wiring's generator offset)
+INPUT_LAG = STAMPS.generator + 1
+#: recording stamp of each recordable (steps after its aligned step)
+RECORDING_STAMPS = {
+    "recurrent": {"spikes": STAMPS.recurrent, "v": STAMPS.recurrent, "psi": STAMPS.recurrent,
+                  "adaptation": STAMPS.recurrent, "v_th_adapt": STAMPS.recurrent,
+                  "learning_signal": STAMPS.learning_signal},
+    "readout": {"v": STAMPS.readout, "readout_signal": STAMPS.signal, "target": STAMPS.signal,
+                "error": STAMPS.signal},
+}
 
 #: prefix of the native parameter names: the canonical values are kept on the group as ``par_<name>``
 #: (some canonical names, e.g. ``c_reg``, are also Brian2 variables holding derived constants)
@@ -242,6 +262,7 @@ class NetworkGlue:
         self.added: list[Any] = []
         self._count = 0
         self.family: str | None = None  # the network's e-prop family (pynn_ext.standardmodels.join_family)
+        self.shadows: dict[str, tuple[Any, Any]] = {}  # SpikeSourceArray group name -> (shadow, group)
         self.family_owner = ""
 
     @staticmethod
@@ -311,6 +332,8 @@ class NetworkGlue:
             self._readout_values(g, dt, syns)
             for name in eq.NUMBERS["readout"]:
                 setattr(g, name, numbers[name])
+        for shadow, source in self.shadows.values():
+            self._shadow_spikes(shadow, source)
         for s in syns:
             if isinstance(s.eprop_type, sm.EpropSynapse):
                 for name in eq.NUMBERS["synapse"]:
@@ -409,8 +432,9 @@ class NetworkGlue:
         g.v_rest_out = v_rest
         g.v_min_out = np.full(g.N, -BIG) if o["v_min"] is None else o["v_min"] - v_rest
         g.v_max_out = BIG
-        # target of every step; zero after the given values (a TimedArray repeats its last row)
-        rows = [np.asarray(getattr(seq, "value", seq), dtype=float) for seq in g.native("target")]
+        # target of every aligned step n: element n + readout stamp (the readout potential recorded at that
+        # time); zero after the given values (a TimedArray repeats its last row)
+        rows = [np.asarray(getattr(seq, "value", seq), dtype=float)[STAMPS.readout:] for seq in g.native("target")]
         n = max((r.size for r in rows), default=0) + 1
         table = np.zeros((n, g.N))
         for k, r in enumerate(rows):
@@ -429,6 +453,26 @@ class NetworkGlue:
         values = opts[0].complete("original")
         for name in ("eta", "beta_1", "beta_2", "epsilon", "w_min", "w_max"):
             setattr(g, name, values[name])
+
+    def shadow(self, group):
+        """The group e-prop synapses from a ``SpikeSourceArray`` group read: its spikes ``INPUT_LAG + 1``
+        steps earlier, so that a spike at ``(n + INPUT_LAG) dt`` arrives at step n (as on pyNN.nest).
+
+        PyNN's own group (its ``spike_times``, its recordings) stays as the user set it.
+        """
+        if group.name not in self.shadows:
+            shadow = b2.SpikeGeneratorGroup(group.N, np.zeros(0, dtype=int), np.zeros(0) * b2.second,
+                                            clock=self.network.clock, name=f"{group.name}_eprop_arrivals")
+            self.network.add(shadow)
+            self.shadows[group.name] = (shadow, group)
+        return self.shadows[group.name][0]
+
+    @staticmethod
+    def _shadow_spikes(shadow, source) -> None:
+        dt = simulator.state.dt
+        steps = np.round(np.asarray(source.spike_time) / (dt * 1e-3)).astype(np.int64) - (INPUT_LAG + 1)
+        keep = steps >= 0  # earlier spikes would arrive before the first step
+        shadow.set_spikes(np.asarray(source.neuron_index)[keep], steps[keep] * dt * b2.ms)
 
     def _input_table(self, s, T: int) -> None:
         """The NEST quirk factor of input synapses (``q`` of :func:`brian2_ext.equations.input_step`)."""
@@ -508,10 +552,23 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
     if not eprop and isinstance(getattr(postsynaptic_population, "celltype", None), sm.EpropCellType):
         raise sm.EpropConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop cells "
                               f"use EpropSynapse or FeedbackSynapse, not {type(synapse_type).__name__}")
+    swapped = None
     if eprop:
         kind = projection_kind(presynaptic_population, postsynaptic_population, synapse_type)
         install_synapse(synapse_type)
-    _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args, **kwargs)
+        group = getattr(presynaptic_population, "brian2_group", None)
+        if kind == "in" and isinstance(group, b2.SpikeGeneratorGroup):
+            if not isinstance(presynaptic_population, Population):
+                raise sm.EpropConnectionError(f"EpropSynapse: connect the whole SpikeSourceArray population "
+                                              f"{presynaptic_population.label!r}, not a view of it, on pyNN.brian2")
+            swapped = group
+            presynaptic_population.brian2_group = glue().shadow(group)
+    try:
+        _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args,
+                         **kwargs)
+    finally:
+        if swapped is not None:
+            presynaptic_population.brian2_group = swapped
     if eprop:
         g = glue()
         for row in self._brian2_synapses.values():
@@ -553,6 +610,45 @@ def _eprop_get_attributes_as_list(self, attribute_names):
     return [tuple(x) for x in np.array(values, dtype=object).T]
 
 
+_get_all_signals = Recorder._get_all_signals
+_get_spiketimes = Recorder._get_spiketimes
+
+
+def _stamp(recorder, name: str) -> int | None:
+    celltype = getattr(recorder.population, "celltype", None)
+    if not isinstance(celltype, sm.EpropCellType):
+        return None
+    return RECORDING_STAMPS["readout" if isinstance(celltype, sm.EpropReadout) else "recurrent"][name]
+
+
+def _eprop_get_all_signals(self, variable, ids, clear=False):
+    """Signals of e-prop populations at NEST's stamps: the value of aligned step n at ``(n + stamp) dt``.
+
+    PyNN's Brian2 recorder gives the value of step n at ``(n + 1) dt`` (sample 0: the initial value);
+    the first samples repeat the initial value, the last ones are not stamped yet.
+    """
+    values, times = _get_all_signals(self, variable, ids, clear)
+    stamp = _stamp(self, variable.name)
+    if stamp is None or stamp <= 1:
+        return values, times
+    shift = stamp - 1
+    shifted = np.concatenate([np.repeat(values[:1], shift, axis=0), values])[: len(values)]
+    return shifted, times
+
+
+def _eprop_get_spiketimes(self, requested_ids, clear=False):
+    """Spike times of e-prop populations at NEST's stamps (a spike of aligned step n at ``(n + stamp) dt``)."""
+    ids, times = _get_spiketimes(self, requested_ids, clear)
+    stamp = _stamp(self, "spikes")
+    if stamp is None:
+        return ids, times
+    times = np.asarray(times) + stamp * simulator.state.dt
+    keep = times <= simulator.state.t + 1e-9 * simulator.state.dt
+    return ids[keep], times[keep]
+
+
+Recorder._get_all_signals = _eprop_get_all_signals
+Recorder._get_spiketimes = _eprop_get_spiketimes
 Population._create_cells = _eprop_create_cells
 Projection.__init__ = _eprop_projection_init
 Projection._get_attributes_as_arrays = _eprop_get_attributes_as_arrays
