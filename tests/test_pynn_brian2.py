@@ -1,0 +1,210 @@
+"""pyNN.brian2 with the e-prop types: the ``pynn-brian2`` backend against the reference, the sine example
+against NEST 3.10's published losses and against pyNN.nest, weights through ``Projection.get/set``,
+sparse connectivity, online learning on Poisson input, and PyNN-style errors for wrong use.
+
+Every test runs the real simulator (a skipped or missing pyNN.brian2 is a failure).  The examples run in
+subprocesses (a fresh PyNN state each).  Brian2 compiles each new network structure once into the shared
+Cython cache (tens of seconds to minutes on a cold cache); later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyNN.brian2 as sim  # noqa: I001 - the simulator first: pynn_ext then loads its glue
+import pynn_ext
+from eprop_plugins import backends, reference
+from eprop_plugins.parameters import ParameterError
+from eprop_plugins.reference_numbers import SINE_ORIGINAL_NEST
+from eprop_plugins.scenario import load
+from pynn_ext import Adam, EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse
+from pynn_ext import brian2 as glue
+from validation.compare import compare_results
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "validation" / "scenarios"
+
+#: small scenarios in the default suite (single neurons: a cold compile of a few tens of seconds each)
+FAST_SCENARIOS = ["orig-lif-single", "orig-alif-single", "orig-lif-tref0"]
+#: the other original-family scenarios the backend expresses (several populations: minutes of compilation)
+SLOW_SCENARIOS = ["orig-lif-tref5", "orig-rec-mse-gd", "orig-rec-batch2-gd", "orig-rec-batch2-adam",
+                  "orig-rec-ce-adam", "orig-rec-firing-reg", "orig-rec-surrogates", "orig-rec-symmetric-initial",
+                  "orig-rec-tf-arrival"]
+
+
+def test_pynn_brian2_imports_and_the_types_bind():
+    assert "pynn_ext.brian2" in sys.modules  # loaded by importing pynn_ext after pyNN.brian2
+    assert pynn_ext.GLUE["pyNN.brian2"] == "pynn_ext.brian2"
+    sim.setup(timestep=1.0)
+    pop = sim.Population(3, EpropIF(tau_m=20.0))
+    assert isinstance(pop.brian2_group, glue.RecurrentGroup)
+    assert pop.get("tau_m") == 20.0
+    out = sim.Population(1, EpropReadout())
+    assert isinstance(out.brian2_group, glue.ReadoutGroup)
+    usable, why = backends.status("pynn-brian2")
+    assert usable, why
+    assert "pynn-brian2" in backends.names()
+    sim.end()
+
+
+def _check_backend(name: str) -> None:
+    sc = load(SCENARIOS / f"{name}.json")
+    got = backends.run("pynn-brian2", sc, record_weight_events=True)
+    ref = reference.run(sc)
+    cmp = compare_results(sc.validated(), ref, got)
+    assert cmp.status == "pass", cmp.summary()
+    assert np.array_equal(got.traces["z"], ref.traces["z"])  # spikes identical
+    for key in ("v", "psi", "learning_signal", "y", "error"):  # everything compared, not only what is present
+        assert key in got.traces, key
+    np.testing.assert_allclose(got.losses, ref.losses, rtol=1e-10, atol=0.0)
+
+
+@pytest.mark.parametrize("name", FAST_SCENARIOS)
+def test_backend_matches_reference(name):
+    _check_backend(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW_SCENARIOS)
+def test_backend_matches_reference_several_populations(name):
+    _check_backend(name)
+
+
+def test_symmetric_feedback_and_event_family_are_not_applicable():
+    sc = load(SCENARIOS / "orig-rec-symmetric.json").validated()
+    assert "FeedbackSynapse" in backends.unsupported("pynn-brian2", sc)
+    ev = load(SCENARIOS / "event-lif-single.json").validated()
+    assert "original" in backends.unsupported("pynn-brian2", ev)
+    with pytest.raises(ParameterError):
+        backends.run("pynn-brian2", sc)
+
+
+def _run_example(simulator: str, path: Path, iterations: int) -> dict:
+    subprocess.run([sys.executable, str(ROOT / "examples" / "pynn_sine.py"), "--simulator", simulator,
+                    "--iterations", str(iterations), "--save", str(path)], check=True, cwd=ROOT, timeout=3000)
+    return dict(np.load(path))
+
+
+@pytest.mark.slow
+def test_sine_example_reproduces_nest_losses_and_the_pynn_nest_weights(tmp_path):
+    b2 = _run_example("brian2", tmp_path / "brian2.npz", 5)
+    np.testing.assert_allclose(b2["losses"], SINE_ORIGINAL_NEST[:5], rtol=1e-8, atol=0.0)
+    nest = _run_example("nest", tmp_path / "nest.npz", 5)
+    for key in ("w_in", "w_rec", "w_out"):
+        a, b = b2[key], nest[key]
+        assert np.array_equal(np.isnan(a), np.isnan(b)), key
+        scale = np.nanmax(np.abs(b))
+        assert np.nanmax(np.abs(a - b)) <= 1e-10 * scale, key
+    assert int(b2["spikes"]) == int(nest["spikes"])
+
+
+def _small_network(connector, *, seed: int = 3):
+    """Inputs -> 12 LIF neurons (recurrent projection through ``connector``) -> one readout; 2 x 60 steps."""
+    rng = np.random.default_rng(seed)
+    sim.setup(timestep=1.0)
+    inputs = sim.Population(6, sim.SpikeSourceArray(
+        spike_times=[sim.Sequence(np.sort(rng.choice(np.arange(3.0, 120.0), 12, replace=False))) for _ in range(6)]))
+    rec = sim.Population(12, EpropIF(tau_m=10.0, v_rest=0.0, v_thresh=0.6, surrogate_gradient_height=0.3,
+                                     surrogate_gradient_width=0.5, c_reg=0.0))
+    out = sim.Population(1, EpropReadout(tau_m=10.0, v_rest=0.0, sequence=60.0))
+    out.set(target=sim.Sequence(np.sin(np.arange(130) / 10.0)))
+    opt = Adam(eta=1e-2)
+    p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(
+        0.4, 0.2, (6, 12)), delay=1.0))
+    p_rec = sim.Projection(rec, rec, connector, EpropSynapse(optimizer=opt, weight=0.2, delay=1.0))
+    p_out = sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(
+        0.0, 0.3, (12, 1)), delay=1.0))
+    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0.0, 1.0, (1, 12)),
+                                                                      delay=1.0))
+    return inputs, rec, out, p_in, p_rec, p_out
+
+
+def test_sparse_projection_learns_only_on_existing_synapses_and_get_set_weights():
+    conn = sim.FixedProbabilityConnector(0.1, allow_self_connections=False, rng=sim.NumpyRNG(seed=7))
+    inputs, rec, out, p_in, p_rec, p_out = _small_network(conn)
+    before = p_rec.get("weight", format="array")
+    exists = ~np.isnan(before)
+    assert 0 < exists.sum() < 0.3 * 12 * 11 and len(p_rec) == exists.sum()
+    p_out.set(weight=np.full((12, 1), 0.25))
+    np.testing.assert_array_equal(p_out.get("weight", format="array"), np.full((12, 1), 0.25))
+    rec.record(["spikes", "v", "psi", "learning_signal"])
+    out.record(["v", "readout_signal", "target", "error"])
+    sim.run(125.0)
+    after = p_rec.get("weight", format="array")
+    assert np.array_equal(np.isnan(after), ~exists)  # unconnected pairs stay unconnected
+    assert np.any(after[exists] != before[exists])  # the existing synapses learned
+    assert np.any(p_in.get("weight", format="array") != 0.0)
+    assert len(p_rec.get("weight", format="list")) == exists.sum()
+    block = out.get_data()
+    sig = {s.name: s for s in block.segments[0].analogsignals}
+    assert str(sig["v"].units.dimensionality) == "mV" and str(sig["error"].units.dimensionality) == "mV"
+    rblock = rec.get_data()
+    assert {s.name for s in rblock.segments[0].analogsignals} >= {"v", "psi", "learning_signal"}
+    assert sum(len(st) for st in rblock.segments[0].spiketrains) > 0
+    sim.end()
+
+
+def test_wrong_use_gives_pynn_style_errors():
+    from pyNN.errors import ConnectionError as PyNNConnectionError
+    from pyNN.errors import NonExistentParameterError
+
+    sim.setup(timestep=1.0)
+    with pytest.raises(NonExistentParameterError, match="valid names"):
+        EpropIF(tau_x=3.0)
+    inputs = sim.Population(2, sim.SpikeSourceArray(spike_times=[5.0]))
+    rec = sim.Population(2, EpropIF())
+    out = sim.Population(1, EpropReadout())
+    plain = sim.Population(2, sim.IF_curr_exp())
+    with pytest.raises(PyNNConnectionError, match="delay"):
+        sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0, delay=2.0))
+    with pytest.raises(PyNNConnectionError, match="e-prop"):
+        sim.Projection(inputs, plain, sim.AllToAllConnector(), EpropSynapse(weight=1.0))
+    with pytest.raises(PyNNConnectionError, match="EpropReadout"):
+        sim.Projection(rec, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0))
+    with pytest.raises(ParameterError, match="family"):
+        sim.Population(2, EpropIF(family="event"))
+    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0))
+    sim.end()
+
+
+def poisson_rate_task(trials: int = 40, steps: int = 200, seed: int = 0) -> np.ndarray:
+    """Online learning on live Poisson input (fresh spikes every trial): 40 ``SpikeSourcePoisson`` inputs fire
+    at 5 or 40 Hz and the readout must hold 0.2 or 0.8; returns the loss of every trial."""
+    lag = 4  # the readout potential of step n is recorded at (n + 4) dt (docs/pynn.rst, time base)
+    rng = np.random.default_rng(seed)
+    sim.setup(timestep=1.0, rng_seed=3)
+    inputs = sim.Population(40, sim.SpikeSourcePoisson(rate=10.0))
+    rec = sim.Population(40, EpropIF(tau_m=20.0, v_rest=0.0, v_thresh=1.0, surrogate_gradient_height=0.6,
+                                     surrogate_gradient_width=0.5))
+    out = sim.Population(1, EpropReadout(tau_m=20.0, v_rest=0.0, sequence=float(steps)))
+    rates = rng.choice([5.0, 40.0], trials)
+    target = np.repeat(np.where(rates > 10.0, 0.8, 0.2), steps)
+    out.set(target=sim.Sequence(np.concatenate([np.zeros(lag), target])))
+    opt = Adam(eta=5e-3)
+    sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40)),
+                                                                      delay=1.0))
+    sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
+                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.1, (40, 40)), delay=1.0))
+    sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1)),
+                                                                   delay=1.0))
+    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 0.1, (1, 40)), delay=1.0))
+    out.record(["v"])
+    for k in range(trials):
+        inputs.set(rate=rates[k])
+        sim.run(float(steps) + (lag + 1.0 if k == trials - 1 else 0.0))
+    v = np.asarray(out.get_data().segments[0].filter(name="v")[0])[lag: lag + trials * steps, 0]
+    sim.end()
+    return 0.5 * np.sum((v - target).reshape(trials, steps) ** 2, axis=1)
+
+
+@pytest.mark.slow
+def test_poisson_input_online_learning():
+    losses = poisson_rate_task()
+    first, last = losses[:10].mean(), losses[-10:].mean()
+    # the best output blind to the input rate (0.5 throughout) costs 0.5 * 200 * 0.3^2 = 9 per trial
+    assert last < 0.5 * first and last < 9.0, (first, last)
