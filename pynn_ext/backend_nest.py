@@ -38,7 +38,7 @@ from nest_models import build
 from . import nest as glue
 from . import standardmodels as types
 
-__all__ = ["NAME", "MODELS", "check", "build_key", "is_built", "run"]
+__all__ = ["NAME", "MODELS", "check", "build_key", "is_built", "build_network", "run"]
 
 NAME = "pynn-nest"
 #: ``setup(eprop_models=...)`` of this backend: the project's NESTML neurons
@@ -46,12 +46,18 @@ MODELS = "nestml"
 
 
 def check() -> str:
-    """Raise unless pyNN.nest imports, the e-prop types bind and the NESTML module is built or buildable."""
+    """Raise unless pyNN.nest and NEST's e-prop models import and the NESTML module is built or buildable.
+
+    Returns
+    -------
+    str
+        PyNN's version and where the NESTML module is (or that the first run builds it).
+    """
     nw.check_models()
     if not build.is_built():
         build.check_toolchain()
-        return f"pyNN {sim.__name__}; NESTML module not built yet (the first run builds it)"
-    return f"pyNN.nest with {', '.join(types.__all__[:3])}, ...; NESTML module {build.module_directory()}"
+        return f"PyNN {pyNN.__version__} ({sim.__name__}); NESTML module not built yet (the first run builds it)"
+    return f"PyNN {pyNN.__version__} ({sim.__name__}); NESTML module {build.module_directory()}"
 
 
 def build_key(scenario) -> str:
