@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +58,69 @@ def test_bptt_history_grows_with_T():
         net, x, target = bptt.network_from_scenario(make_task("sine", iterations=1, sequence_steps=T))
         sizes.append(bptt.bptt_gradient(net, x, target)["history_bytes"])
     assert sizes[1] == 2 * sizes[0]
+
+
+def _assert_same(a, b):
+    """Bit-identical losses, traces, weights and weight events."""
+    np.testing.assert_array_equal(a.losses, b.losses)
+    for group in ("traces", "weights", "weight_events"):
+        ga, gb = getattr(a, group), getattr(b, group)
+        assert ga.keys() == gb.keys(), group
+        for k in ga:
+            np.testing.assert_array_equal(np.asarray(ga[k]), np.asarray(gb[k]), err_msg=f"{group}/{k}")
+
+
+@pytest.mark.parametrize("name", ["orig-rec-mse-gd", "event-rec-mse-gd"])
+def test_nestml_identical_across_threads(name):
+    """NEST local_num_threads 1 and 2 (the ``threads`` option of ``nestml``) give the same numbers."""
+    from nest_models.backend import run
+    from validation import scenario_library as library
+
+    sc = library.get(name)[0]
+    one, two = run(sc, threads=1), run(sc, threads=2)
+    assert two.meta["threads"] == 2
+    _assert_same(one, two)
+
+
+@pytest.mark.slow
+def test_brian2_standalone_identical_across_threads():
+    """Brian2 cpp_standalone openmp_threads 1 and 2 give the same numbers (compiles one binary per count)."""
+    from brian2_ext.runner import run_scenario
+    from validation import scenario_library as library
+
+    sc = library.get("orig-rec-mse-gd")[0]
+    one, two = (run_scenario(sc, mode="standalone", threads=k, backend="brian2-standalone") for k in (1, 2))
+    _assert_same(one, two)
+
+
+def test_bench_quick_writes_json_and_plots(tmp_path):
+    """``eprop bench --quick`` runs every section and writes bench.json with the documented fields and PNGs."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, "-m", "eprop_plugins.cli", "bench", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "bench.json").read_text())
+    assert report["schema"] == "eprop-bench/2"
+    for key in ("started", "finished", "machine", "notes", "iteration", "memory", "scaling", "threads", "plots"):
+        assert key in report, key
+    for key in ("cpu", "cores", "load_average_start", "load_average_end", "versions"):
+        assert key in report["machine"], key
+    it = report["iteration"]
+    assert {r["backend"] for r in it} >= {"nest-builtin", "nestml", "brian2-standalone", "reference"}
+    for r in it:
+        assert r["per_iteration_s"]["median"] > 0 and r["errors"] == []
+        assert {"min", "max", "n"} <= r["per_iteration_s"].keys()
+        assert r["ratio_vs_nest_builtin"] > 0
+    assert next(r for r in it if r["backend"] == "nest-builtin")["ratio_vs_nest_builtin"] == 1.0
+    for r in report["memory"] + report["scaling"] + report["threads"]:
+        assert "error" not in r, r
+        assert r["memory_mb"] >= 0 and r["peak_rss_mb"] >= r["baseline_rss_mb"]
+    assert {r["backend"] for r in report["memory"]} >= {"bptt"}
+    assert all(r["losses_identical_across_threads"] for r in report["threads"])
+    assert any("sparse" in n for n in report["notes"])
+    assert len(report["plots"]) == 3
+    for p in report["plots"]:
+        assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
