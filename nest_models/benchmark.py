@@ -1,8 +1,8 @@
 """Time per training iteration of the ``nestml`` backend next to ``nest-builtin`` (target ratio <= 1.0).
 
-Both backends run the same task in fresh processes (:func:`eprop_plugins.bench.time_backend`), one
-thread each, so start-up (building or loading the module, network construction) is excluded and
-reported separately.  ``eprop bench`` shows the same numbers for more backends.
+Both backends run the same task in fresh processes (:func:`eprop_plugins.bench.measure`), alternating,
+so start-up (building or loading the module, network construction) is excluded and reported
+separately.  ``eprop bench`` shows the same numbers for more backends (docs/benchmarks.rst).
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from eprop_plugins.bench import time_backend
+import statistics
+
+from eprop_plugins.bench import measure
 
 __all__ = ["benchmark", "main"]
 
 
-def benchmark(task: str = "sine", family: str = "original", iterations: int = 6, repeats: int = 1) -> dict[str, Any]:
-    """Median seconds per iteration of ``nestml`` and ``nest-builtin`` and their ratio.
+def benchmark(task: str = "sine", family: str = "original", iterations: int = 6, repeats: int = 1,
+              threads: int = 1) -> dict[str, Any]:
+    """Seconds per iteration of ``nestml`` and ``nest-builtin`` (median over the repeats) and their ratio.
 
     Parameters
     ----------
@@ -26,13 +29,15 @@ def benchmark(task: str = "sine", family: str = "original", iterations: int = 6,
     iterations : int
         Iterations per run; the first is not timed (it contains start-up work).
     repeats : int
-        Runs per backend, alternating; the best median per backend is kept (the machine is shared).
+        Runs per backend (fresh processes), alternating; the median of the runs' medians is kept.
+    threads : int
+        NEST threads of the ``nestml`` run (``nest-builtin``'s ``run`` has no thread option: 1).
 
     Returns
     -------
     dict
-        ``nestml_s``, ``nest_builtin_s`` (seconds per iteration), ``ratio`` (nestml / nest-builtin),
-        ``startup_s`` per backend and the raw rows.
+        ``nestml_s``, ``nest_builtin_s`` (seconds per iteration, median), ``spread_s`` per backend
+        (min, max), ``ratio`` (nestml / nest-builtin), ``startup_s`` per backend (median) and the raw rows.
 
     Raises
     ------
@@ -42,11 +47,12 @@ def benchmark(task: str = "sine", family: str = "original", iterations: int = 6,
     rows: dict[str, list[dict]] = {"nestml": [], "nest-builtin": []}
     for _ in range(repeats):
         for name in rows:
-            row = time_backend(name, task, family, iterations)
+            row = measure({"backend": name, "task": task, "family": family, "iterations": iterations,
+                           "threads": threads if name == "nestml" else 1})
             if "error" in row:
                 raise RuntimeError(f"benchmark: backend {name} failed: {row['error']}")
             rows[name].append(row)
-    best = {name: min(r["per_iteration_s"] for r in runs) for name, runs in rows.items()}
+    best = {name: statistics.median(r["per_iteration_s"] for r in runs) for name, runs in rows.items()}
     return {
         "task": task,
         "family": family,
@@ -54,7 +60,9 @@ def benchmark(task: str = "sine", family: str = "original", iterations: int = 6,
         "nestml_s": best["nestml"],
         "nest_builtin_s": best["nest-builtin"],
         "ratio": best["nestml"] / best["nest-builtin"],
-        "startup_s": {name: min(r["startup_s"] for r in runs) for name, runs in rows.items()},
+        "spread_s": {name: (min(r["per_iteration_s"] for r in runs), max(r["per_iteration_s"] for r in runs))
+                     for name, runs in rows.items()},
+        "startup_s": {name: statistics.median(r["startup_s"] for r in runs) for name, runs in rows.items()},
         "rows": rows,
     }
 
@@ -66,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--family", default="original", choices=["original", "event"])
     p.add_argument("--iterations", type=int, default=6)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="NEST threads of the nestml run")
     ns = p.parse_args(argv)
-    r = benchmark(ns.task, ns.family, ns.iterations, ns.repeats)
+    r = benchmark(ns.task, ns.family, ns.iterations, ns.repeats, ns.threads)
     print(f"{ns.task}/{ns.family}: nestml {r['nestml_s']:.4f} s/iteration, nest-builtin {r['nest_builtin_s']:.4f} "
           f"s/iteration, ratio {r['ratio']:.3f}")
     return 0
