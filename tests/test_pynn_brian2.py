@@ -92,15 +92,24 @@ def _run_example(simulator: str, path: Path, iterations: int) -> dict:
 
 @pytest.mark.slow
 def test_sine_example_reproduces_nest_losses_and_the_pynn_nest_weights(tmp_path):
+    """Losses to rtol 1e-8 of NEST 3.10's; weights against the same script on pyNN.nest.
+
+    NEST applies the optimizer of a finished update interval to a synapse only when the synapse's next
+    spike passes; ``get("weight")`` there returns the weight of the last spike.  Every recurrent and
+    readout synapse of this task last transmitted in the fifth iteration (the short tail after it
+    delivers no recurrent spike), so pyNN.nest holds the weights after the fourth update: those of the
+    same script run for four iterations on pyNN.brian2 (which applies each update at the interval end).
+    """
     b2 = _run_example("brian2", tmp_path / "brian2.npz", 5)
     np.testing.assert_allclose(b2["losses"], SINE_ORIGINAL_NEST[:5], rtol=1e-8, atol=0.0)
     nest = _run_example("nest", tmp_path / "nest.npz", 5)
-    for key in ("w_in", "w_rec", "w_out"):
-        a, b = b2[key], nest[key]
-        assert np.array_equal(np.isnan(a), np.isnan(b)), key
-        scale = np.nanmax(np.abs(b))
-        assert np.nanmax(np.abs(a - b)) <= 1e-10 * scale, key
+    np.testing.assert_allclose(b2["losses"], nest["losses"], rtol=1e-12, atol=0.0)
     assert int(b2["spikes"]) == int(nest["spikes"])
+    b2_4 = _run_example("brian2", tmp_path / "brian2_4.npz", 4)
+    for key in ("w_rec", "w_out"):
+        a, b = b2_4[key], nest[key]
+        assert np.array_equal(np.isnan(a), np.isnan(b)), key
+        assert np.nanmax(np.abs(a - b)) <= 1e-10 * np.nanmax(np.abs(b)), key
 
 
 def _small_network(connector, *, seed: int = 3):
