@@ -13,11 +13,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import brian2 as b2
 import numpy as np
+import pyNN.brian2 as sim
+from pyNN.parameters import Sequence
 
+from brian2_ext.config import cache_dir
 from eprop_plugins.backends import check_supported
 from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
 from eprop_plugins.results import Result, WeightEventLog, compute_losses
+
+from . import brian2 as glue
+from . import standardmodels as sm
 
 __all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason"]
 
@@ -55,19 +62,14 @@ class PynnNetwork:
         return slice(self.offsets[a], self.offsets[a] + self.recurrent[a].size)
 
 
-def _cell_type(sm, pop):
+def _cell_type(pop):
     cls = sm.RECURRENT_TYPES[pop.model]
     names = {r.name for r in cls.rows("original")}
     return cls(family="original", **{k: v for k, v in pop.params.items() if k in names})
 
 
-def build_network(sc, sim) -> PynnNetwork:
-    """The PyNN populations and projections of a validated original-family scenario (``sim``: pyNN.brian2)."""
-    from pyNN.parameters import Sequence
-
-    from . import brian2 as glue
-    from . import standardmodels as sm
-
+def build_network(sc) -> PynnNetwork:
+    """The PyNN populations and projections of a validated original-family scenario on pyNN.brian2."""
     dt = sc.dt
     sim.setup(timestep=dt, min_delay=dt)
     inputs = sim.Population(sc.n_in, sim.SpikeSourceArray(
@@ -75,7 +77,7 @@ def build_network(sc, sim) -> PynnNetwork:
         label="inputs")
     recs, offsets, off = [], [], 0
     for a, pop in enumerate(sc.populations):
-        recs.append(sim.Population(pop.size, _cell_type(sm, pop), label=f"recurrent{a}"))
+        recs.append(sim.Population(pop.size, _cell_type(pop), label=f"recurrent{a}"))
         offsets.append(off)
         off += pop.size
     ro_names = {r.name for r in sm.EpropReadout.rows("original")} - set(sm.READOUT_NETWORK_ROWS)
@@ -154,17 +156,10 @@ def run(scenario, *, record_weight_events: bool = True,
     reason = unsupported_reason(sc)
     if reason is not None:
         raise ParameterError(f"{reason} (backend {NAME})")
-    import brian2 as b2
-    import pyNN.brian2 as sim
-
-    from brian2_ext.config import cache_dir
-
-    from . import brian2 as glue  # noqa: F401 - teaches pyNN.brian2 the e-prop types
-
     modules_before = sum(1 for _ in cache_dir("cython").glob("*.so"))
     T, N, dt = sc.steps_per_sequence, sc.n_steps, sc.dt
     B = sc.optimizer["batch_size"]
-    net = build_network(sc, sim)
+    net = build_network(sc)
     for pop, model in zip(net.recurrent, sc.populations):
         pop.record(["spikes", "v", "psi", "learning_signal"] + (["adaptation"] if model.model in ADAPTIVE_MODELS
                                                                else []))
@@ -210,8 +205,6 @@ def run(scenario, *, record_weight_events: bool = True,
 
 def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
     """Monitors of the recorded synapses; returns (proj, pre, post) -> (monitor key, row)."""
-    import brian2 as b2
-
     wanted: dict = {}
     for proj_name, pre, post in sc.record_synapses:
         for key, proj in net.projections.items():
@@ -240,8 +233,6 @@ def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
 
 def _signal(block, name: str, N: int, kind: str) -> np.ndarray:
     """Aligned steps 0..N-1 of a recorded neo signal (aligned step n at sample n + its stamp)."""
-    from . import brian2 as glue
-
     stamp = glue.RECORDING_STAMPS[kind][name]
     sig = next(s for s in block.segments[0].analogsignals if s.name == name)
     return np.asarray(sig.magnitude)[stamp: N + stamp]
@@ -250,8 +241,6 @@ def _signal(block, name: str, N: int, kind: str) -> np.ndarray:
 def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     N, T, dt = sc.n_steps, sc.steps_per_sequence, sc.dt
     cols: dict[str, list] = {k: [] for k in ("v", "z", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr")}
-    from . import brian2 as glue
-
     stamp = glue.RECORDING_STAMPS["recurrent"]["spikes"]
     for a, (pop, model) in enumerate(zip(net.recurrent, sc.populations)):
         rb = pop.get_data()
@@ -346,7 +335,6 @@ def _weight_events(sc, net: PynnNetwork, z, snaps) -> dict[str, np.ndarray]:
 
 
 def check() -> None:
-    """Raise ImportError when pyNN.brian2 or the e-prop types cannot be imported here."""
-    import pyNN.brian2  # noqa: F401
-
-    from . import brian2  # noqa: F401
+    """Raise RuntimeError unless pyNN.brian2 carries the e-prop glue (importing this module needs both)."""
+    if sim.simulator is not glue.simulator:
+        raise RuntimeError("pyNN.brian2 is not the simulator module the e-prop glue hooks")

@@ -35,7 +35,7 @@ advance and is not applied.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import brian2 as b2
@@ -344,12 +344,12 @@ class NetworkGlue:
     def _build(self, recs, outs, syns, st, T: int, dt: float) -> None:
         interval = T * dt * b2.ms
         for g in recs:
-            gst = dataclasses_replace(st, surrogates=(g.celltype.options["surrogate_gradient_function"],))
+            gst = replace(st, surrogates=(g.celltype.options["surrogate_gradient_function"],))
             g.run_regularly(eq.recurrent_interval(gst, dt, True), dt=interval, when="start", order=0,
                             name=f"{g.name}_interval")
             g.run_regularly(eq.recurrent_step(gst), when="groups", order=0, name=f"{g.name}_step")
         for g in outs:
-            ost = dataclasses_replace(st, loss=g.celltype.options["loss"])
+            ost = replace(st, loss=g.celltype.options["loss"])
             g.run_regularly(eq.readout_interval(ost, True), dt=interval, when="start", order=0,
                             name=f"{g.name}_interval")
             g.run_regularly(eq.readout_step(ost), when="after_synapses", order=0, name=f"{g.name}_step")
@@ -370,7 +370,7 @@ class NetworkGlue:
                 fed[s.target.name] = s
                 _schedule_summed(s, 3)
                 continue
-            sst = dataclasses_replace(st, optimizer=s.eprop_type.optimizer.type,
+            sst = replace(st, optimizer=s.eprop_type.optimizer.type,
                                       adaptive=s.eprop_kind != "out" and s.target.celltype.model in ADAPTIVE_MODELS)
             # arrivals in [inputs, recurrent in ascending presynaptic index] order, as the reference sums
             # them (docs/model.rst §2): inputs first, then the recurrent populations in creation order
@@ -492,13 +492,6 @@ class NetworkGlue:
         s.namespace["eprop_q_in"] = timed_array(q, dt * b2.ms, "eprop_q_in", True)
 
 
-def dataclasses_replace(st: eq.Structure, **fields: Any) -> eq.Structure:
-    """``dataclasses.replace`` of a structure."""
-    import dataclasses
-
-    return dataclasses.replace(st, **fields)
-
-
 def _schedule_summed(syn, order: int) -> None:
     """Summed variables after this step's readout update (as brian2_ext schedules them)."""
     for updater in syn.summed_updaters.values():
@@ -550,8 +543,8 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
                            *args, **kwargs) -> None:
     eprop = isinstance(synapse_type, sm.EpropSynapseType)
     if not eprop and isinstance(getattr(postsynaptic_population, "celltype", None), sm.EpropCellType):
-        raise sm.EpropConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop cells "
-                              f"use EpropSynapse or FeedbackSynapse, not {type(synapse_type).__name__}")
+        raise sm.EpropConnectionError(f"{type(postsynaptic_population.celltype).__name__}: connections onto e-prop "
+                                      f"cells use EpropSynapse or FeedbackSynapse, not {type(synapse_type).__name__}")
     swapped = None
     if eprop:
         kind = projection_kind(presynaptic_population, postsynaptic_population, synapse_type)

@@ -195,12 +195,12 @@ def poisson_rate_task(trials: int = 40, steps: int = 200, seed: int = 0) -> np.n
     target = np.repeat(np.where(rates > 10.0, 0.8, 0.2), steps)
     out.set(target=sim.Sequence(np.concatenate([np.zeros(lag), target])))
     opt = Adam(eta=5e-3)
-    sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40)),
-                                                                      delay=1.0))
+    sim.Projection(inputs, rec, sim.AllToAllConnector(),
+                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40)), delay=1.0))
     sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
                    EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.1, (40, 40)), delay=1.0))
-    sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1)),
-                                                                   delay=1.0))
+    sim.Projection(rec, out, sim.AllToAllConnector(),
+                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1)), delay=1.0))
     sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 0.1, (1, 40)), delay=1.0))
     out.record(["v"])
     for k in range(trials):
