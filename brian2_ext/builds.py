@@ -22,7 +22,7 @@ from pathlib import Path
 
 from eprop_plugins.cache import atomic_write, cache_root, verify_manifest
 
-from .network import structure_hash, structure_of
+from .network import runtime_structure_hash, structure_hash, structure_of
 from .network_event import event_structure_of
 
 __all__ = ["MODES", "announce", "build_key", "estimate_seconds", "is_built", "record_compile_seconds",
@@ -49,10 +49,14 @@ def scenario_structure(sc, *, record: bool = True, record_weight_events: bool = 
 
 
 def structure_key(st, dt: float, record_synapses, mode: str, threads: int = 1) -> str:
-    """Cache key of the build of structure ``st`` in ``mode`` (16 hex digits)."""
+    """Cache key of the build of structure ``st`` in ``mode`` (16 hex digits).
+
+    Runtime mode keys the generated Cython code, which does not depend on sizes and step counts
+    (:func:`brian2_ext.network.runtime_structure_hash`): scenarios that share it share every module.
+    """
     if mode == "standalone":
         return structure_hash(st, dt, repr(list(record_synapses)) + f"threads={threads}")
-    return structure_hash(st, dt, repr(list(record_synapses)) + f"target={mode}")
+    return runtime_structure_hash(st, dt, record_synapses, f"target={mode}")
 
 
 def build_key(sc, mode: str, *, record: bool = True, record_weight_events: bool = True,
