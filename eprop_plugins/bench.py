@@ -14,7 +14,8 @@ imports, loaded modules or memory.  Four sections (``--sections``; see docs/benc
     Peak resident set size of one iteration against the sequence length T, per backend and for the
     NumPy back-propagation-through-time baseline (:mod:`eprop_plugins.bptt`, full history).  Peak
     RSS of the child (and of the processes it waited for, e.g. a standalone binary) minus the peak
-    RSS of the same child after its imports, before the scenario is built.
+    RSS of the same child after its imports, with the scenario (built by the parent and received
+    pickled, so that the task's random draws do not count).
 ``scaling``
     The sine task with 100 … N recurrent neurons (dense connectivity): seconds per simulated second
     and peak memory.
@@ -166,11 +167,12 @@ def _run(job: dict, sc, on_iteration):
 
 
 def _child(job: dict, queue) -> None:
+    sc = job.pop("scenario", None)  # built by the parent: the task's random draws are not the run's memory
     row: dict[str, Any] = dict(job)
     try:
         _import_simulator(job["backend"])
         row["baseline_rss_mb"] = _peak_mb()
-        sc = _scenario(job)
+        sc = _scenario(job) if sc is None else sc
         stamps: list[float] = []
         t0 = time.perf_counter()
         res, losses = _run(job, sc, lambda i, loss: stamps.append(time.perf_counter()))
@@ -222,7 +224,7 @@ def measure(job: dict) -> dict:
     """
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(job, queue))
+    proc = ctx.Process(target=_child, args=({**job, "scenario": _scenario(job)}, queue))
     proc.start()
     try:
         row = queue.get()
