@@ -217,3 +217,59 @@ def test_poisson_input_online_learning():
     first, last = losses[:10].mean(), losses[-10:].mean()
     # the best output blind to the input rate (0.5 throughout) costs 0.5 * 200 * 0.3^2 = 9 per trial
     assert last < 0.5 * first and last < 9.0, (first, last)
+
+
+#: one PyNN script, run on either simulator (``argv[1]``): a 10 %-connected recurrent network, 2 iterations
+SPARSE_SCRIPT = '''
+import importlib, sys
+import numpy as np
+sim = importlib.import_module("pyNN." + sys.argv[1])
+from pynn_ext import Adam, EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse
+rng = np.random.default_rng(5)
+sim.setup(timestep=1.0, min_delay=1.0)
+inputs = sim.Population(10, sim.SpikeSourceArray(spike_times=[
+    sim.Sequence(np.sort(rng.choice(np.arange(3.0, 200.0), 20, replace=False))) for _ in range(10)]))
+rec = sim.Population(30, EpropIF(tau_m=10.0, v_rest=0.0, v_thresh=0.6, surrogate_gradient_height=0.3,
+                                 surrogate_gradient_width=0.5))
+out = sim.Population(1, EpropReadout(tau_m=10.0, v_rest=0.0, sequence=100.0))
+out.set(target=sim.Sequence(np.sin(np.arange(210) / 10.0)))
+opt, opt_out = Adam(eta=1e-2), Adam(eta=1e-2, w_max=99.0)  # one optimizer per postsynaptic population
+sim.Projection(inputs, rec, sim.AllToAllConnector(),
+               EpropSynapse(optimizer=opt, weight=rng.normal(0.3, 0.2, (10, 30)), delay=1.0))
+p_rec = sim.Projection(rec, rec, sim.FixedProbabilityConnector(0.1, allow_self_connections=False,
+                                                               rng=sim.NumpyRNG(seed=11)),
+                       EpropSynapse(optimizer=opt, weight=0.3, delay=1.0))
+sim.Projection(rec, out, sim.AllToAllConnector(),
+               EpropSynapse(optimizer=opt_out, weight=rng.normal(0.0, 0.3, (30, 1)), delay=1.0))
+sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0.0, 1.0, (1, 30)), delay=1.0))
+rec.record(["spikes"])
+out.record(["v"])
+w0 = p_rec.get("weight", format="array")
+sim.run(205.0)
+spikes = [np.asarray(s.rescale("ms").magnitude) for s in rec.get_data().segments[0].spiketrains]
+v = np.asarray(out.get_data().segments[0].filter(name="v")[0])[:, 0]
+np.savez(sys.argv[2], w0=w0, w=p_rec.get("weight", format="array"), v=v,
+         spikes=np.concatenate([np.c_[np.full(len(s), k), s] for k, s in enumerate(spikes)] or [np.zeros((0, 2))]))
+sim.end()
+'''
+
+
+@pytest.mark.slow
+def test_sparse_network_same_on_pynn_nest_and_pynn_brian2(tmp_path):
+    """The same 10 %-connected script: identical spikes and readout potentials (the weights in force agree),
+    the same drawn synapses, and no synapse appears where none was drawn."""
+    runs = {}
+    for simulator in ("nest", "brian2"):
+        path = tmp_path / f"{simulator}.npz"
+        subprocess.run([sys.executable, "-c", SPARSE_SCRIPT, simulator, str(path)], check=True, cwd=ROOT,
+                       timeout=3000)
+        runs[simulator] = dict(np.load(path))
+    nest, b2 = runs["nest"], runs["brian2"]
+    drawn = ~np.isnan(nest["w0"])
+    assert 0 < drawn.sum() < 0.2 * 30 * 29
+    assert np.array_equal(np.isnan(b2["w0"]), ~drawn) and np.array_equal(np.isnan(b2["w"]), ~drawn)
+    assert np.array_equal(np.isnan(nest["w"]), ~drawn)
+    assert len(b2["spikes"]) > 0
+    np.testing.assert_array_equal(b2["spikes"], nest["spikes"])
+    np.testing.assert_allclose(b2["v"], nest["v"], rtol=1e-10, atol=1e-12)
+    assert np.any(b2["w"][drawn] != b2["w0"][drawn])  # the drawn synapses learned
