@@ -335,6 +335,10 @@ class NetworkGlue:
         for shadow, source in self.shadows.values():
             self._shadow_spikes(shadow, source)
         for s in syns:
+            if isinstance(s.source, b2.PoissonGroup) and hasattr(s.source, "firing_rate"):
+                # PyNN 0.13 keeps SpikeSourcePoisson.set(rate=...) in an attribute the group's code never reads
+                s.source.rates = s.source.firing_rate
+        for s in syns:
             if isinstance(s.eprop_type, sm.EpropSynapse):
                 for name in eq.NUMBERS["synapse"]:
                     setattr(s, name, numbers[name])
