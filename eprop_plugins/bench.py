@@ -290,6 +290,8 @@ def _say(*parts) -> None:
 
 def section_iteration(backends: list[str], tasks: list[str], families: list[str], iterations: int,
                       repeats: int, sequence_steps: int | None, out: list[dict] | None = None) -> list[dict]:
+    """One row per task, family and backend: medians and spreads over ``repeats`` fresh processes,
+    ratio to ``nest-builtin`` (always run, first, alternating with the others)."""
     out = [] if out is None else out
     names = list(dict.fromkeys(["nest-builtin"] + list(backends)))  # nest-builtin always, first
     for task in tasks:
@@ -327,6 +329,7 @@ def _measure_built(job: dict) -> dict:
 
 
 def section_memory(backends: list[str], lengths: list[int], out: list[dict] | None = None) -> list[dict]:
+    """Rows of one sine iteration (original family) per backend and sequence length, plus ``bptt``."""
     out = [] if out is None else out
     for name in list(backends) + ["bptt"]:
         for T in lengths:
@@ -338,7 +341,9 @@ def section_memory(backends: list[str], lengths: list[int], out: list[dict] | No
     return out
 
 
-def section_scaling(backends: list[str], sizes: list[int], families: list[str], iterations: int, out: list[dict] | None = None) -> list[dict]:
+def section_scaling(backends: list[str], sizes: list[int], families: list[str], iterations: int,
+                    out: list[dict] | None = None) -> list[dict]:
+    """Rows of :func:`measure` for the sine task with each size of recurrent population (dense)."""
     out = [] if out is None else out
     for family in families:
         for n in sizes:
@@ -351,7 +356,9 @@ def section_scaling(backends: list[str], sizes: list[int], families: list[str], 
     return out
 
 
-def section_threads(backends: list[str], families: list[str], iterations: int, out: list[dict] | None = None) -> list[dict]:
+def section_threads(backends: list[str], families: list[str], iterations: int,
+                    out: list[dict] | None = None) -> list[dict]:
+    """Rows for 1 and 2 threads per backend (sine), each with ``losses_identical_across_threads``."""
     out = [] if out is None else out
     for family in families:
         for name in backends:
