@@ -206,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         add_arguments(v)
     v.set_defaults(func=_cmd_validate)
 
-    b = sub.add_parser("bench", help="time per sine iteration on several backends, measured in one run")
+    b = sub.add_parser("bench", help="benchmarks: time per iteration (sine, evidence; both families), memory against sequence length, scaling, threads")
     from .bench import add_arguments as bench_args
 
     bench_args(b)
