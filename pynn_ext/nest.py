@@ -12,9 +12,9 @@ Imported automatically when ``pynn_ext`` and ``pyNN.nest`` are both imported.  I
   :mod:`eprop_plugins.backends.nest_wiring`);
 * makes ``sim.Projection`` with an e-prop synapse type an :class:`EpropProjection`: NEST has no ``_lbl``
   e-prop connections, so these projections find their connections by source, target and synapse
-  model instead of PyNN's ``synapse_label`` (a projection whose optimizer differs from the others', or
-  that connects neurons another projection of the same model connects, gets a ``CopyModel`` of NEST's
-  model; copies give bit-identical numbers); ``get``/``set`` of ``weight`` work (mV, no unit factor);
+  model instead of PyNN's ``synapse_label`` (plastic projections get a ``CopyModel`` of NEST's model per
+  optimizer setting, and a further copy when they connect neurons another projection of that model
+  connects; copies give bit-identical numbers); ``get``/``set`` of ``weight`` work (mV, no unit factor);
 * creates the NEST recording devices of e-prop populations at their first ``record`` (PyNN creates them
   with the population), so that consecutive populations get consecutive node ids.
 
@@ -363,9 +363,8 @@ class EpropProjection(pynn_nest.Projection):
     """A pyNN.nest Projection of an e-prop synapse type (``sim.Projection`` returns one for these types).
 
     Connections are found by source, target and NEST synapse model (NEST has no ``_lbl`` e-prop
-    connections); the plastic synapses of one projection share its optimizer, set as the common
-    properties of the NEST synapse model (a copy of the model when another projection uses other
-    settings).
+    connections), afresh at every access; the plastic synapses of one projection share its optimizer, set
+    as the common properties of its copy of the NEST synapse model (one copy per optimizer setting).
     """
 
     def __init__(self, presynaptic_population: Any, postsynaptic_population: Any, connector: Any,
@@ -382,7 +381,6 @@ class EpropProjection(pynn_nest.Projection):
         self.nest_synapse_model = self._synapse_model(st)
         self.nest_synapse_label = None
         self._sources = set()
-        self._connections = None
         self._common_synapse_properties = {}
         self._common_synapse_property_names = None
         self.extra_connection_parameters = self._connection_parameters(st)
@@ -396,9 +394,15 @@ class EpropProjection(pynn_nest.Projection):
         self.receptor_type = "default"
 
     def _synapse_model(self, st: NetworkState) -> str:
-        """The NEST model of this projection: the family's model carrying this optimizer's settings as its common
-        properties, or a copy of it when the settings differ from another projection's or when another projection
-        with this model connects the same neurons (connections are told apart by source, target and model)."""
+        """The NEST model of this projection: a copy of the family's synapse model carrying this optimizer's settings
+        as its common properties, shared with earlier projections of the same settings unless one of them connects
+        the same neurons (connections are told apart by source, target and model); feedback projections use the
+        family's feedback model itself (or a copy when their neurons coincide with another's).
+
+        Plastic projections never use the family's model itself, and every copy is made from the model as NEST
+        defines it: measured on NEST 3.10, a copy made of the model after it was given settings (``SetDefaults``) and
+        connections applies its first weight update with the original's learning rate instead of its own (a readout projection with
+        ``eta = 2e-2`` beside others with ``1e-2`` then moved by 0.01 mV in its first update)."""
         nest = nw.import_nest()
         models = st.layout().models
         if isinstance(self.synapse_type, FeedbackSynapse):
@@ -419,7 +423,7 @@ class EpropProjection(pynn_nest.Projection):
                 break
         else:
             used = [n for n in st.synapse_models if n == base or n.startswith(f"{base}_pynn")]
-            name = base if not used else f"{base}_pynn{len(used)}"
+            name = base if not used and not defaults else f"{base}_pynn{len(used) + 1}"  # copies of a pristine base
             if name != base:
                 nest.CopyModel(base, name)
             if defaults:
@@ -466,7 +470,6 @@ class EpropProjection(pynn_nest.Projection):
         syn_params.update(self.extra_connection_parameters)
         nest.Connect(self.pre.node_collection, self.post.node_collection, rule_params, syn_params)
         self._sources.update(self.pre.node_collection.tolist())
-        self._connections = None
 
     def _convergent_connect(self, presynaptic_indices: np.ndarray, postsynaptic_index: int,
                             location_selector: Any = None, **connection_parameters: Any) -> None:
@@ -486,14 +489,19 @@ class EpropProjection(pynn_nest.Projection):
         pre = self.pre.node_collection[idx]
         nest.Connect(pre, self.post.node_collection[int(postsynaptic_index)], "all_to_all", syn)
         self._sources.update(pre.tolist())
-        self._connections = None
 
     @property
     def nest_connections(self) -> Any:
-        if self._connections is None or simulator.state.stale_connection_cache:
-            self._connections = nw.import_nest().GetConnections(self.pre.node_collection, self.post.node_collection,
-                                                               synapse_model=self.nest_synapse_model)
-        return self._connections
+        """This projection's NEST connections, looked up afresh on every access.
+
+        A ``SynapseCollection`` addresses connections by their position in NEST's connection tables, and any
+        later ``Connect`` (of any projection) or the sorting before the first ``Simulate`` moves them: a kept
+        collection would then read or set other projections' connections.  The lookup by source population,
+        target population and synapse model is exact because :meth:`_synapse_model` gives two projections
+        whose neuron pairs could coincide different models.
+        """
+        return nw.import_nest().GetConnections(self.pre.node_collection, self.post.node_collection,
+                                               synapse_model=self.nest_synapse_model)
 
     def __len__(self) -> int:
         return len(self.nest_connections)
@@ -514,7 +522,6 @@ class EpropProjection(pynn_nest.Projection):
                 continue
             value = np.broadcast_to(np.asarray(value, dtype=float), (self.pre.size, self.post.size))
             conns.set({name: value[src, tgt].tolist()})
-        self._connections = None
 
     def _values(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         conns = self.nest_connections

@@ -80,7 +80,7 @@ def test_sine_example_reproduces_nest_losses(tmp_path):
     assert data["w_in"].shape == (100, 100) and data["w_out"].shape == (100, 1)
 
 
-def _small_network(family="original", connector=None, seed=3, n_in=6, n_rec=5):
+def _small_network(family="original", connector=None, seed=3, n_in=6, n_rec=5, eta=1e-2, eta_out=None):
     rng = np.random.default_rng(seed)
     sim.setup(timestep=1.0)
     times = [sim.Sequence(np.sort(rng.choice(np.arange(2, 60), 8, replace=False)).astype(float)) for _ in range(n_in)]
@@ -89,13 +89,14 @@ def _small_network(family="original", connector=None, seed=3, n_in=6, n_rec=5):
     rec = sim.Population(n_rec, EpropIF(family=family, v_thresh=-60.0), label="rec")
     out = sim.Population(1, EpropReadout(family=family, tau_m=20.0, v_rest=0.0, **extra), label="out")
     out.set(target=sim.Sequence(np.sin(np.arange(80) / 5.0)))
-    opt = Adam(eta=1e-2)
+    opt = Adam(eta=eta)
     w_in = rng.normal(5.0, 2.0, (n_in, n_rec))
     w_rec = rng.normal(0.0, 2.0, (n_rec, n_rec))
     p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=w_in))
     p_rec = sim.Projection(rec, rec, connector or sim.AllToAllConnector(allow_self_connections=False),
                            EpropSynapse(optimizer=opt, weight=w_rec))
-    p_out = sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=0.5))
+    opt_out = opt if eta_out is None else Adam(eta=eta_out)
+    p_out = sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt_out, weight=0.5))
     sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 1, (1, n_rec))))
     return inputs, rec, out, (p_in, p_rec, p_out), (w_in, w_rec)
 
@@ -114,6 +115,74 @@ def test_projection_get_and_set_weights():
     np.testing.assert_array_equal(p_out.get("weight", format="array")[:, 0], np.arange(5.0))
     p_in.set(weight=1.25)
     assert (p_in.get("weight", format="array") == 1.25).all()
+
+
+def test_projections_sharing_a_synapse_model_see_only_their_own_connections():
+    # recurrent and readout projections of one EpropSynapse object share a NEST model and their source
+    # population; reading weights before the readout projection exists, and after the sorting of NEST's
+    # connection tables at the first run, must still give each projection exactly its own connections
+    n_rec = 10
+    sim.setup(timestep=1.0)
+    inputs = sim.Population(4, sim.SpikeSourceArray(spike_times=[sim.Sequence([2.0, 7.0 + k]) for k in range(4)]))
+    rec = sim.Population(n_rec, EpropIF(v_thresh=-60.0), label="rec")
+    out = sim.Population(1, EpropReadout(tau_m=20.0, v_rest=0.0, sequence=20.0), label="out")
+    syn = EpropSynapse(optimizer=Adam(eta=1e-2), weight=1.0)
+    sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(optimizer=Adam(eta=1e-2), weight=6.0))
+    conn = sim.FixedProbabilityConnector(0.3, allow_self_connections=False, rng=sim.NumpyRNG(seed=7))
+    p_rec = sim.Projection(rec, rec, conn, syn)
+    existing = ~np.isnan(p_rec.get("weight", format="array"))
+    assert 0 < existing.sum() < n_rec * (n_rec - 1) and not existing.diagonal().any()
+    p_out = sim.Projection(rec, out, sim.AllToAllConnector(), syn)
+    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0))
+    assert p_rec.nest_synapse_model == p_out.nest_synapse_model  # the case where lookups could mix
+    rng = np.random.default_rng(1)
+    w_rec, w_out = rng.normal(0.0, 1.0, (n_rec, n_rec)), rng.normal(0.0, 1.0, (n_rec, 1))
+    p_out.set(weight=w_out)
+    first = p_rec.get("weight", format="array")  # read again only now: its connections moved since the first read
+    np.testing.assert_array_equal(~np.isnan(first), existing)
+    np.testing.assert_array_equal(first[existing], 1.0)
+    p_rec.set(weight=w_rec)
+    got_rec, got_out = p_rec.get("weight", format="array"), p_out.get("weight", format="array")
+    assert got_rec.shape == (n_rec, n_rec) and got_out.shape == (n_rec, 1)
+    np.testing.assert_array_equal(~np.isnan(got_rec), existing)  # NaN exactly for the unconnected pairs
+    np.testing.assert_array_equal(got_rec[existing], w_rec[existing])
+    np.testing.assert_array_equal(got_out, w_out)
+    assert len(p_rec) == existing.sum() and len(p_out) == n_rec
+    assert sorted((i, j) for i, j, _ in p_rec.get("weight", format="list")) == sorted(zip(*np.nonzero(existing)))
+    sim.run(40.0)  # NEST sorts its connection tables before the first step
+    after_rec, after_out = p_rec.get("weight", format="array"), p_out.get("weight", format="array")
+    # the recurrent neurons spike only in the first update interval (inputs at 2-10 ms), so no update is applied
+    # within 40 ms: after the sorting each projection must still read exactly the values set on it
+    np.testing.assert_array_equal(~np.isnan(after_rec), existing)
+    np.testing.assert_array_equal(after_rec[existing], w_rec[existing])
+    np.testing.assert_array_equal(after_out, w_out)
+    p_rec.set(weight=0.25)
+    np.testing.assert_array_equal(p_rec.get("weight", format="array")[existing], 0.25)
+    np.testing.assert_array_equal(p_out.get("weight", format="array"), after_out)  # untouched
+
+
+def test_readout_projection_with_its_own_optimizer():
+    # original family, update interval 20 ms, 40 ms run: the updates applied in the second interval use
+    # gradients of the first, which depend only on the initial weights.  The recurrent neurons' dynamics do not
+    # depend on the readout weights, so a network whose readout projection alone has eta = 2e-2 must have
+    # the input and recurrent weights of the all-1e-2 run and the readout weights of the all-2e-2 run, bit for
+    # bit; the two uniform runs differ in every projection, so each assertion could fail
+    def weights(eta, eta_out=None):
+        _, _, _, projs, _ = _small_network(eta=eta, eta_out=eta_out)
+        before = [p.get("weight", format="array") for p in projs]  # readings must not disturb anything
+        sim.run(40.0)
+        return before, [p.get("weight", format="array") for p in projs]
+
+    start, slow = weights(1e-2)
+    _, fast = weights(2e-2)
+    before, mixed = weights(1e-2, eta_out=2e-2)
+    for b, s in zip(before, start):
+        np.testing.assert_array_equal(b, s)
+    for k in range(3):
+        assert np.nanmax(np.abs(fast[k] - slow[k])) > 1e-3, k  # each projection learned, at its eta
+    np.testing.assert_array_equal(mixed[0], slow[0])
+    np.testing.assert_array_equal(mixed[1], slow[1])
+    np.testing.assert_array_equal(mixed[2], fast[2])
 
 
 def test_recording_through_pynn_has_units():
