@@ -26,6 +26,9 @@ from pynn_ext import Adam, EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse
 from pynn_ext import brian2 as glue
 from validation.compare import compare_results
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from pynn_poisson import poisson_rate_task  # noqa: E402 - the example script, shared by both simulators
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "validation" / "scenarios"
 
@@ -181,39 +184,9 @@ def test_wrong_use_gives_pynn_style_errors():
     sim.end()
 
 
-def poisson_rate_task(trials: int = 40, steps: int = 200, seed: int = 0) -> np.ndarray:
-    """Online learning on live Poisson input (fresh spikes every trial): 40 ``SpikeSourcePoisson`` inputs fire
-    at 5 or 40 Hz and the readout must hold 0.2 or 0.8; returns the loss of every trial."""
-    lag = 4  # the readout potential of step n is recorded at (n + 4) dt (docs/pynn.rst, time base)
-    rng = np.random.default_rng(seed)
-    sim.setup(timestep=1.0, rng_seed=3)
-    inputs = sim.Population(40, sim.SpikeSourcePoisson(rate=10.0))
-    rec = sim.Population(40, EpropIF(tau_m=20.0, v_rest=0.0, v_thresh=1.0, surrogate_gradient_height=0.6,
-                                     surrogate_gradient_width=0.5))
-    out = sim.Population(1, EpropReadout(tau_m=20.0, v_rest=0.0, sequence=float(steps)))
-    rates = rng.choice([5.0, 40.0], trials)
-    target = np.repeat(np.where(rates > 10.0, 0.8, 0.2), steps)
-    out.set(target=sim.Sequence(np.concatenate([np.zeros(lag), target])))
-    opt = Adam(eta=5e-3)
-    sim.Projection(inputs, rec, sim.AllToAllConnector(),
-                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40)), delay=1.0))
-    sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
-                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.1, (40, 40)), delay=1.0))
-    sim.Projection(rec, out, sim.AllToAllConnector(),
-                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1)), delay=1.0))
-    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 0.1, (1, 40)), delay=1.0))
-    out.record(["v"])
-    for k in range(trials):
-        inputs.set(rate=rates[k])
-        sim.run(float(steps) + (lag + 1.0 if k == trials - 1 else 0.0))
-    v = np.asarray(out.get_data().segments[0].filter(name="v")[0])[lag: lag + trials * steps, 0]
-    sim.end()
-    return 0.5 * np.sum((v - target).reshape(trials, steps) ** 2, axis=1)
-
-
 @pytest.mark.slow
 def test_poisson_input_online_learning():
-    losses = poisson_rate_task()
+    losses = poisson_rate_task(sim)
     first, last = losses[:10].mean(), losses[-10:].mean()
     # the best output blind to the input rate (0.5 throughout) costs 0.5 * 200 * 0.3^2 = 9 per trial
     assert last < 0.5 * first and last < 9.0, (first, last)

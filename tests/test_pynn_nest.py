@@ -25,6 +25,9 @@ from pynn_ext import Adam, EpropIF, EpropIFAdaptive, EpropReadout, EpropSynapse,
 from pynn_ext import nest as glue
 from validation.compare import compare_results
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from pynn_poisson import poisson_rate_task  # noqa: E402 - the example script, shared by both simulators
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "validation" / "scenarios"
 
@@ -255,37 +258,6 @@ def test_gradient_descent_and_adam_share_a_network():
     assert nest.GetDefaults(b.nest_synapse_model)["optimizer"]["optimizer"] == "gradient_descent"
     assert nest.GetDefaults(a.nest_synapse_model)["optimizer"]["optimizer"] == "adam"
     assert pynn_ext.GLUE["pyNN.nest"] == "pynn_ext.nest"
-
-
-def poisson_rate_task(sim, trials: int = 40, steps: int = 200, seed: int = 0) -> np.ndarray:
-    """Online learning on live Poisson input: each trial the 40 ``SpikeSourcePoisson`` inputs fire at 5 or 40 Hz
-    (fresh spikes every trial) and the readout must hold 0.2 or 0.8; returns the loss of every trial.
-
-    Plain PyNN: the same function runs on any simulator module ``sim`` with the e-prop glue.
-    """
-    lag = 4  # the readout potential of a trial's step n is recorded at n + 4 (docs/pynn.rst, time base)
-    rng = np.random.default_rng(seed)
-    sim.setup(timestep=1.0, rng_seed=3)
-    inputs = sim.Population(40, sim.SpikeSourcePoisson(rate=10.0))
-    rec = sim.Population(40, EpropIF(tau_m=20.0, v_rest=0.0, v_thresh=1.0, surrogate_gradient_height=0.6,
-                                     surrogate_gradient_width=0.5))
-    out = sim.Population(1, EpropReadout(tau_m=20.0, v_rest=0.0, sequence=float(steps)))
-    rates = rng.choice([5.0, 40.0], trials)
-    target = np.repeat(np.where(rates > 10.0, 0.8, 0.2), steps)
-    out.set(target=sim.Sequence(np.concatenate([np.zeros(lag), target])))
-    opt = Adam(eta=5e-3)
-    sim.Projection(inputs, rec, sim.AllToAllConnector(),
-                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.3, (40, 40))))
-    sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
-                   EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.1, (40, 40))))
-    sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=opt, weight=rng.normal(0, 0.02, (40, 1))))
-    sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 0.1, (1, 40))))
-    out.record(["v"])
-    for k in range(trials):
-        inputs.set(rate=rates[k])
-        sim.run(float(steps) + (lag + 1.0 if k == trials - 1 else 0.0))
-    v = np.asarray(out.get_data().segments[0].filter(name="v")[0])[lag : lag + trials * steps, 0]
-    return 0.5 * np.sum((v - target).reshape(trials, steps) ** 2, axis=1)
 
 
 def test_poisson_input_online_learning():
