@@ -27,6 +27,21 @@ in the event family, ``ebar_reg``.
 Weight events (one row per spike transmitted by a plastic synapse, sorted by step, projection,
 pre, post): ``step`` (aligned step of arrival), ``proj`` (0 in, 1 rec, 2 out), ``pre``, ``post``
 and ``w`` (the weight the spike was transmitted with).  NEST's weight recorder gives these.
+Only existing synapses transmit: a pair that a sparse projection does not list has no event.
+
+Weight snapshots (``Result.weights``, at the end of every sequence), per projection ``w_in``,
+``w_rec``, ``w_out`` (and ``w_fb``):
+
+* dense projection: ``(n_sequences, n_post, n_pre)``, every pair (the autapse diagonal of
+  ``w_rec`` holds 0);
+* sparse projection (:class:`~eprop_plugins.connectivity.SparseWeights` in the scenario):
+  ``(n_sequences, n_connections)``, one weight vector per snapshot in the canonical connection
+  order of :mod:`eprop_plugins.connectivity` (sorted by post, then pre), and
+  ``Result.weight_connections[name]`` the ``(2, n_connections)`` int64 array of its ``(post, pre)``
+  pairs in that order, so that a saved Result describes itself.  No dense matrix is stored.
+
+A backend that cannot read snapshots omits them; one that reads them from a simulator puts them in
+this order with :func:`eprop_plugins.connectivity.connection_index`.
 """
 
 from __future__ import annotations
@@ -141,8 +156,11 @@ class Result:
     weight_events : dict of ndarray
         Columns ``step, proj, pre, post, w``.
     weights : dict of ndarray
-        Optional dense snapshots ``w_in``, ``w_rec``, ``w_out`` (and ``w_fb``) at the end of every
-        sequence, shape ``(n_sequences, post, pre)``.
+        Optional snapshots ``w_in``, ``w_rec``, ``w_out`` (and ``w_fb``) at the end of every
+        sequence: ``(n_sequences, post, pre)`` for a dense projection, ``(n_sequences,
+        n_connections)`` in the canonical connection order for a sparse one (module docstring).
+    weight_connections : dict of ndarray
+        For each sparse projection in ``weights``: its ``(2, n_connections)`` ``(post, pre)`` pairs.
     meta : dict
         Timings and backend details.
     """
@@ -155,16 +173,18 @@ class Result:
     synapse_traces: dict[str, np.ndarray] = field(default_factory=dict)
     weight_events: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    weight_connections: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save_npz(self, path: str | Path) -> Path:
-        """Save all arrays to one ``.npz`` file (traces prefixed ``trace/`` etc.)."""
+        """Save all arrays to one ``.npz`` file (prefixes ``trace/``, ``syn/``, ``wev/``, ``w/``, ``wconn/``)."""
         arrays: dict[str, np.ndarray] = {"losses": np.asarray(self.losses)}
         for prefix, group in (
             ("trace", self.traces),
             ("syn", self.synapse_traces),
             ("wev", self.weight_events),
             ("w", self.weights),
+            ("wconn", self.weight_connections),
         ):
             for k, v in group.items():
                 arrays[f"{prefix}/{k}"] = np.asarray(v)
