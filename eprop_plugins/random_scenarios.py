@@ -18,7 +18,11 @@ Design constraints, so that the networks test what they should:
   recurrent neuron never spikes in the first step of an update interval (original family), where
   NEST's bookkeeping of late spikes is not reproduced by the reference;
 * voltages are absolute and differ from NEST's defaults (``v_rest`` -70..-60 mV), capacitances and
-  currents are non-trivial, so the canonical-to-NEST translation is exercised.
+  currents are non-trivial, so the canonical-to-NEST translation is exercised;
+* ``connectivity = "sparse"`` draws the connected pairs (:data:`SPARSE_DENSITY`) from a generator
+  of its own, after the dense weights are drawn, and keeps the recorded synapses connected: the
+  other numbers of a seed are the same as with dense connectivity, and input weights are scaled by
+  ``1 / density`` to keep the drive.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from . import connectivity as cn
 from .parameters import FAMILIES, ParameterError
 from .scenario import Population, Scenario
 
-__all__ = ["FEATURES", "coverage", "random_scenario"]
+__all__ = ["FEATURES", "SPARSE_DENSITY", "coverage", "random_scenario"]
 
 #: feature -> (family or None for both, options, stride, phase); see the module docstring
 FEATURES: dict[str, tuple[str | None, tuple[Any, ...], int, int]] = {
@@ -53,7 +58,12 @@ FEATURES: dict[str, tuple[str | None, tuple[Any, ...], int, int]] = {
     "record_synapses": (None, (False, True), 3, 2),
     "i_offset": (None, ("zero", "small"), 4, 0),
     "v_min": (None, ("none", "finite"), 6, 1),
+    "connectivity": (None, ("dense", "sparse"), 4, 0),
 }
+
+#: Connection probability of each projection when ``connectivity == "sparse"``: the recurrent
+#: projection is 10 % connected; inputs and readouts half, so that most neurons are still driven
+SPARSE_DENSITY = {"in": 0.5, "rec": 0.1, "out": 0.5}
 
 
 def coverage(seed: int, family: str = "original") -> dict[str, Any]:
@@ -247,6 +257,10 @@ def random_scenario(family: str, seed: int, **overrides: Any) -> Scenario:
                   ("rec", pre_rec, (pre_rec + 1 + int(rng.integers(0, n_rec - 1))) % n_rec),
                   ("out", int(rng.integers(0, n_rec)), int(rng.integers(0, n_out)))]
 
+    if feat["connectivity"] == "sparse":
+        w_in, w_rec, w_out = _sparsify(np.random.default_rng([int(seed), FAMILIES.index(family), 1]),
+                                       w_in, w_rec, w_out, record)
+
     summary = ", ".join(f"{k}={v}" for k, v in feat.items())
     return Scenario(
         name=f"random-{family}-{seed}",
@@ -270,3 +284,17 @@ def random_scenario(family: str, seed: int, **overrides: Any) -> Scenario:
         record_synapses=record,
         tolerance={"rtol": 1e-10, "why": "float64 throughout"},
     )
+
+
+def _sparsify(rng: np.random.Generator, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray,
+              record: list[tuple[str, int, int]]) -> tuple[cn.SparseWeights, cn.SparseWeights, cn.SparseWeights]:
+    """Keep a random subset of the pairs of each projection (:data:`SPARSE_DENSITY`) and the recorded synapses."""
+    out = []
+    for name, w in (("in", w_in), ("rec", w_rec), ("out", w_out)):
+        mask = rng.random(w.shape) < SPARSE_DENSITY[name]
+        for proj, pre, post in record:
+            if proj == name:
+                mask[post, pre] = True
+        scale = 1.0 / SPARSE_DENSITY[name] if name == "in" else 1.0
+        out.append(cn.from_dense(w * scale, mask, autapses=name != "rec"))
+    return out[0], out[1], out[2]

@@ -17,27 +17,50 @@ Weights are in mV (an arriving spike adds ``w``, or ``(1 - exp(-dt/tau_m)) w`` i
 family without regular spike arrival), feedback weights are dimensionless.  Matrices are indexed
 ``[post, pre]``: ``w_in`` (n_rec, n_in), ``w_rec`` (n_rec, n_rec), ``w_out`` (n_out, n_rec) and
 ``w_fb`` (n_rec, n_out) with ``w_fb[j, k] = B_jk``.
+
+Sparse connectivity
+-------------------
+``w_in``, ``w_rec`` and ``w_out`` are each either a dense matrix (every pair is a synapse, zero
+weights included) or a :class:`~eprop_plugins.connectivity.SparseWeights` (only the listed pairs
+are synapses; the others never transmit and never learn).  ``w_fb`` is always dense.
+
+Files
+-----
+``eprop-scenario/2`` (written by :meth:`Scenario.save`, documented in docs/scenarios.rst) adds the
+sparse projection ``{"shape": [n_post, n_pre], "post": [...], "pre": [...], "weight": [...]}``
+(connections sorted by post, then pre) to ``eprop-scenario/1``, which is still read unchanged; a
+scenario without sparse projections is written as ``eprop-scenario/1``.  A path ending in ``.npz``
+is one compressed NumPy archive: the JSON document (member ``scenario.json``) whose large arrays are
+references ``{"npz": "<member>"}`` to members of the same archive -- the compact form for large
+networks (JSON lists of 2.5 M weights do not fit in 50 MB).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import connectivity as cn
 from . import parameters as par
 from . import scenario_checks as chk
 from .cache import atomic_write
 from .parameters import ParameterError
 from .scenario_checks import PROJECTIONS
 
-__all__ = ["FORMAT", "Population", "Scenario", "load", "PROJECTIONS"]
+__all__ = ["FORMAT", "FORMATS", "Population", "Scenario", "load", "PROJECTIONS"]
 
-#: The file format this version reads and writes
-FORMAT = "eprop-scenario/1"
+#: The newest file format, written when a projection is sparse
+FORMAT = "eprop-scenario/2"
+#: Formats this version reads (``/1``: dense projections only)
+FORMATS = ("eprop-scenario/1", "eprop-scenario/2")
+#: Member of a ``.npz`` scenario archive that holds the JSON document
+NPZ_DOCUMENT = "scenario.json"
 
 
 @dataclass
@@ -81,8 +104,11 @@ class Scenario:
         Number of inputs and readouts.
     n_sequences : int
         Number of sequences simulated (iterations x batch size in the original family).
-    w_in, w_rec, w_out, w_fb : ndarray
-        Initial weights, ``[post, pre]``; ``w_fb`` may be None unless ``feedback == 'random'``.
+    w_in, w_rec, w_out : ndarray or SparseWeights
+        Initial weights, ``[post, pre]``: dense matrices or sparse connection lists
+        (:mod:`eprop_plugins.connectivity`; the JSON form of a sparse one is accepted too).
+    w_fb : ndarray
+        Feedback weights ``(n_rec, n_out)``, dense; may be None unless ``feedback == 'random'``.
     input_spikes : list of ndarray of int
         For each input, the aligned steps at which its spikes arrive.
     target : ndarray
@@ -108,9 +134,9 @@ class Scenario:
     n_in: int
     n_out: int
     n_sequences: int
-    w_in: np.ndarray
-    w_rec: np.ndarray
-    w_out: np.ndarray
+    w_in: cn.Weights
+    w_rec: cn.Weights
+    w_out: cn.Weights
     w_fb: np.ndarray | None
     input_spikes: list[np.ndarray]
     target: np.ndarray
@@ -161,7 +187,16 @@ class Scenario:
         if self.network.get("feedback", "random") == "random":
             assert self.w_fb is not None
             return np.array(self.w_fb, dtype=float)
-        return np.array(self.w_out, dtype=float).T.copy()
+        return cn.to_dense(self.w_out).T.copy()
+
+    def projections(self) -> dict[str, cn.Weights]:
+        """The plastic projections by name of :data:`PROJECTIONS` (``in``, ``rec``, ``out``)."""
+        return {"in": self.w_in, "rec": self.w_rec, "out": self.w_out}
+
+    @property
+    def is_sparse(self) -> bool:
+        """True if any plastic projection is a sparse connection list."""
+        return any(cn.is_sparse(w) for w in self.projections().values())
 
     # ------------------------------------------------------------------ validation
     def validated(self) -> "Scenario":
@@ -205,7 +240,8 @@ class Scenario:
         target = chk.check_target(self.target, n_out=n_out, n_steps=n_steps,
                                   sequence_text=f"{n_sequences} sequences of {steps} steps")
         lws = chk.check_learning_window_signal(self.learning_window_signal, family=family, n_steps=n_steps)
-        rec_syn = chk.check_record_synapses(self.record_synapses, n_in=n_in, n_rec=n_rec, n_out=n_out)
+        rec_syn = chk.check_record_synapses(self.record_synapses, n_in=n_in, n_rec=n_rec, n_out=n_out,
+                                            weights={"in": w_in, "rec": w_rec, "out": w_out})
         return Scenario(
             name=chk.check_text("name", self.name),
             network=network,
@@ -231,14 +267,36 @@ class Scenario:
         )
 
     # ------------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible data (floats are written with full precision by ``json``)."""
+    def to_dict(self, arrays: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        """Plain JSON-compatible data (floats are written with full precision by ``json``).
 
-        def arr(x: Any) -> Any:
-            return None if x is None else np.asarray(x).tolist()
+        Parameters
+        ----------
+        arrays : dict, optional
+            If given, the weight, target and learning-window arrays are put into it (member name ->
+            array) and the document holds references ``{"npz": name}`` to them (the ``.npz`` form).
+        """
 
+        def arr(name: str, x: Any) -> Any:
+            if x is None:
+                return None
+            if arrays is not None:
+                arrays[name] = np.asarray(x)
+                return {"npz": name}
+            return np.asarray(x).tolist()
+
+        def projection(name: str, w: Any) -> Any:
+            if not cn.is_sparse(w):
+                return arr(name, None if w is None else np.asarray(w, dtype=float))
+            # indices as int32 when they fit: half the size, exact
+            small = max(w.shape) < 2**31
+            itype = np.int32 if small else np.int64
+            return {"shape": list(w.shape), "post": arr(f"{name}.post", w.post.astype(itype)),
+                    "pre": arr(f"{name}.pre", w.pre.astype(itype)), "weight": arr(f"{name}.weight", w.weight)}
+
+        sparse = any(cn.is_sparse(w) for w in (self.w_in, self.w_rec, self.w_out))
         return {
-            "format": FORMAT,
+            "format": FORMAT if sparse or arrays is not None else FORMATS[0],
             "name": self.name,
             "description": self.description,
             "tolerance": self.tolerance,
@@ -252,23 +310,30 @@ class Scenario:
             "n_sequences": self.n_sequences,
             "iteration_sequences": self.iteration_sequences,
             "float32_weights": self.float32_weights,
-            "w_in": arr(self.w_in),
-            "w_rec": arr(self.w_rec),
-            "w_out": arr(self.w_out),
-            "w_fb": arr(self.w_fb),
+            "w_in": projection("w_in", self.w_in),
+            "w_rec": projection("w_rec", self.w_rec),
+            "w_out": projection("w_out", self.w_out),
+            "w_fb": projection("w_fb", self.w_fb),
             "input_spikes": [np.asarray(s, dtype=np.int64).tolist() for s in self.input_spikes],
-            "target": arr(self.target),
-            "learning_window_signal": arr(self.learning_window_signal),
+            "target": arr("target", self.target),
+            "learning_window_signal": arr("learning_window_signal", self.learning_window_signal),
             "record_synapses": [list(s) for s in self.record_synapses],
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Scenario":
-        """Read the ``eprop-scenario/1`` JSON form (as :meth:`to_dict` writes it) and validate it.
+    def from_dict(cls, d: dict[str, Any], arrays: Any = None) -> "Scenario":
+        """Read the ``eprop-scenario/1`` or ``/2`` JSON form (as :meth:`to_dict` writes it) and validate it.
 
         Unknown keys (at the top level and in a population; the parameter objects are checked by
         :func:`eprop_plugins.parameters.complete`) and missing required keys are refused; values
         are taken as they are (no conversion), so that :meth:`validated` sees what the file says.
+
+        Parameters
+        ----------
+        d : dict
+            The document.
+        arrays : mapping, optional
+            Members of the ``.npz`` archive the document's ``{"npz": name}`` references point to.
 
         Returns
         -------
@@ -281,9 +346,30 @@ class Scenario:
             Naming the field, the value and the allowed range.
         """
         chk.check_keys("", d, chk.SCENARIO_KEYS, chk.REQUIRED_SCENARIO_KEYS)
-        fmt = d.get("format", FORMAT)
-        if fmt != FORMAT:
-            raise ParameterError(f"format = {chk.show(fmt)}: allowed value is {FORMAT!r} (what this version reads)")
+        fmt = d.get("format", FORMATS[0])
+        if fmt not in FORMATS:
+            raise ParameterError(f"format = {chk.show(fmt)}: allowed values are {', '.join(map(repr, FORMATS))} "
+                                 f"(what this version reads)")
+
+        def resolve(where: str, value: Any) -> Any:
+            if isinstance(value, dict) and set(value) == {"npz"}:
+                if arrays is None:
+                    raise ParameterError(f"{where} = {chk.show(value)}: an archive reference in a JSON file; allowed "
+                                         f"only in a .npz scenario archive")
+                name = value["npz"]
+                if not isinstance(name, str) or name not in arrays:
+                    raise ParameterError(f"{where} = {chk.show(value)}: the archive has no member {name!r}")
+                return arrays[name]
+            return value
+
+        def projection(where: str, value: Any) -> Any:
+            if isinstance(value, dict) and set(value) != {"npz"}:
+                if fmt == FORMATS[0]:
+                    raise ParameterError(f"{where} = {chk.show(value)}: a sparse projection needs format "
+                                         f"{FORMAT!r}; {fmt!r} has dense matrices only")
+                return {k: resolve(f"{where}.{k}", v) if k != "shape" else v for k, v in value.items()}
+            return resolve(where, value)
+
         pops = d["populations"]
         if isinstance(pops, (str, bytes)) or not isinstance(pops, list):
             raise ParameterError(f"populations = {chk.show(pops)}: allowed values are a list of populations")
@@ -306,23 +392,51 @@ class Scenario:
             n_sequences=d["n_sequences"],
             iteration_sequences=d.get("iteration_sequences", 1),
             float32_weights=d.get("float32_weights", False),
-            w_in=d["w_in"],
-            w_rec=d["w_rec"],
-            w_out=d["w_out"],
-            w_fb=d.get("w_fb"),
+            w_in=projection("w_in", d["w_in"]),
+            w_rec=projection("w_rec", d["w_rec"]),
+            w_out=projection("w_out", d["w_out"]),
+            w_fb=projection("w_fb", d.get("w_fb")),
             input_spikes=d["input_spikes"],
-            target=d["target"],
-            learning_window_signal=d.get("learning_window_signal"),
+            target=resolve("target", d["target"]),
+            learning_window_signal=resolve("learning_window_signal", d.get("learning_window_signal")),
             record_synapses=[tuple(s) if isinstance(s, list) else s for s in record] if isinstance(record, list) else record,
         ).validated()
 
     def save(self, path: str | Path) -> Path:
-        """Write the scenario as JSON (atomically: a reader never sees half a file); returns the path."""
-        return atomic_write(path, json.dumps(self.to_dict(), indent=1))
+        """Write the scenario atomically (a reader never sees half a file); returns the path.
+
+        A path ending in ``.npz`` gets the compressed archive form (module docstring), any other
+        path the JSON form.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            return atomic_write(path, json.dumps(self.to_dict(), indent=1))
+        arrays: dict[str, np.ndarray] = {}
+        doc = json.dumps(self.to_dict(arrays), indent=1)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{NPZ_DOCUMENT: np.frombuffer(doc.encode(), dtype=np.uint8)}, **arrays)
+        return atomic_write(path, buf.getvalue())
+
+
+def _load_archive(path: Path) -> Scenario:
+    """Read a ``.npz`` scenario archive (see the module docstring)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if NPZ_DOCUMENT not in npz.files:
+                raise ParameterError(f"scenario file {str(path)!r}: a .npz archive without the member "
+                                     f"{NPZ_DOCUMENT!r}; not a scenario archive")
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ParameterError(f"scenario file {str(path)!r}: cannot be read as a .npz archive ({exc})") from None
+    try:
+        data = json.loads(arrays.pop(NPZ_DOCUMENT).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"scenario file {str(path)!r}: member {NPZ_DOCUMENT!r} is not valid JSON ({exc})") from None
+    return Scenario.from_dict(data, arrays)
 
 
 def load(path: str | Path) -> Scenario:
-    """Read and validate a scenario file written by :meth:`Scenario.save`.
+    """Read and validate a scenario file written by :meth:`Scenario.save` (JSON or ``.npz`` archive).
 
     Raises
     ------
@@ -331,6 +445,15 @@ def load(path: str | Path) -> Scenario:
         field that :meth:`Scenario.from_dict` refuses.
     """
     path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise ParameterError(f"scenario file {str(path)!r}: no such file") from None
+    except OSError as exc:
+        raise ParameterError(f"scenario file {str(path)!r}: cannot be read ({exc})") from None
+    if magic == b"PK\x03\x04":  # a zip archive: the .npz form, whatever the file is called
+        return _load_archive(path)
     try:
         text = path.read_text()
     except FileNotFoundError:

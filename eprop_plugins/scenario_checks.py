@@ -19,14 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from . import connectivity as cn
 from . import parameters as par
+from .connectivity import SparseWeights
 from .parameters import ParameterError
 
 __all__ = [
     "SCENARIO_KEYS", "REQUIRED_SCENARIO_KEYS", "POPULATION_KEYS", "TOLERANCE_KEYS", "PROJECTIONS",
     "show", "check_keys", "check_text", "check_flag", "check_count", "check_tolerance", "check_network",
     "check_population", "check_readout", "check_optimizer", "check_synapse", "check_sizes", "check_matrix",
-    "check_weight_bounds", "check_weights", "check_input_spikes", "check_target", "check_learning_window_signal",
+    "check_weight_bounds", "check_weights", "check_projection", "check_projection_bounds", "SPARSE_KEYS",
+    "check_input_spikes", "check_target", "check_learning_window_signal",
     "check_record_synapses",
 ]
 
@@ -42,6 +45,8 @@ SCENARIO_KEYS = (
 REQUIRED_SCENARIO_KEYS = ("name", "network", "populations", "n_in", "n_out", "n_sequences", "w_in", "w_rec",
                           "w_out", "input_spikes", "target")
 POPULATION_KEYS = ("model", "size", "params")
+#: Keys of a sparse projection in the JSON form (``eprop-scenario/2``), all required
+SPARSE_KEYS = ("shape", "post", "pre", "weight")
 TOLERANCE_KEYS = ("rtol", "why")
 
 
@@ -331,25 +336,132 @@ def check_weight_bounds(where: str, arr: np.ndarray, optimizer: Mapping[str, Any
         )
 
 
+def _index_vector(where: str, value: Any) -> np.ndarray:
+    """A flat vector of integers (int64); floats, booleans and strings are refused."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise ParameterError(f"{where} = {show(value)}: allowed values are flat lists of integer indices")
+    if len(value) == 0:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):
+        raw = np.asarray(value, dtype=object)
+    if raw.ndim == 1 and raw.dtype.kind in "iu":
+        return raw.astype(np.int64)
+    if raw.ndim != 1:
+        raise ParameterError(f"{where}: a {raw.ndim}-D array; allowed values are flat lists of integer indices")
+    for k, x in enumerate(raw.tolist()):
+        if not _is_int(x):
+            raise ParameterError(f"{where}[{k}] = {show(x)}: allowed values are integer indices")
+    return raw.astype(np.int64)  # pragma: no cover - integers of an object array
+
+
+def _sparse_from_mapping(where: str, value: Mapping[str, Any], shape: tuple[int, int]) -> SparseWeights:
+    """The JSON form ``{"shape", "post", "pre", "weight"}`` as SparseWeights, types checked strictly."""
+    check_keys(where, value, SPARSE_KEYS, SPARSE_KEYS)
+    sh = value["shape"]
+    if (isinstance(sh, (str, bytes)) or not isinstance(sh, (Sequence, np.ndarray)) or len(sh) != 2
+            or not all(_is_int(x) for x in sh)):
+        raise ParameterError(f"{where}.shape = {show(sh)}: allowed values are [n_post, n_pre], expected {list(shape)}")
+    post = _index_vector(f"{where}.post", value["post"])
+    pre = _index_vector(f"{where}.pre", value["pre"])
+    weight = numeric_array(f"{where}.weight", value["weight"], 1, "(n_connections,)")
+    for name, arr in (("pre", pre), ("weight", weight)):
+        if arr.size != post.size:
+            raise ParameterError(f"{where}.{name}: {arr.size} entries for {post.size} in {where}.post; allowed: "
+                                 f"one per connection")
+    return SparseWeights((int(sh[0]), int(sh[1])), post, pre, weight)
+
+
+def check_projection(where: str, value: Any, shape: tuple[int, int], *, float32: bool,
+                     optimizer: Mapping[str, Any] | None, autapses: bool = True) -> cn.Weights:
+    """One projection's initial weights: a dense matrix or a sparse connection list.
+
+    Parameters
+    ----------
+    where : str
+        Field name (``w_in``, ``w_rec``, ``w_out``, ``w_fb``).
+    value : array_like, SparseWeights or mapping
+        Dense ``[post, pre]`` matrix, or sparse: a :class:`~eprop_plugins.connectivity.SparseWeights`
+        or its JSON form ``{"shape": [n_post, n_pre], "post": [...], "pre": [...], "weight": [...]}``.
+    shape : tuple of int
+        Expected ``(n_post, n_pre)``.
+    float32 : bool
+        Weights must be float32 values.
+    optimizer : mapping or None
+        Plastic projection: every weight within ``[w_min, w_max]`` (None: not plastic).
+    autapses : bool
+        False for ``w_rec``: a dense diagonal must be 0, a sparse list must not contain ``post == pre``.
+
+    Returns
+    -------
+    ndarray or SparseWeights
+        Dense float64 matrix, or SparseWeights whose connections are in the canonical order
+        (:mod:`eprop_plugins.connectivity`), unique, in range, with finite weights.
+    """
+    if isinstance(value, (SparseWeights, Mapping)):
+        sw = value if isinstance(value, SparseWeights) else _sparse_from_mapping(where, value, shape)
+        cn.validate_structure(where, sw, shape, autapses=autapses)
+        w = sw.weight
+        if float32:
+            bad = np.flatnonzero(w != w.astype(np.float32).astype(float))
+            if bad.size:
+                k = int(bad[0])
+                raise ParameterError(f"{where}.weight[{k}] = {show(w[k])}: float32_weights is set, so allowed values "
+                                     f"are float32 values (e.g. {float(np.float32(w[k]))!r})")
+        out = SparseWeights(sw.shape, sw.post.copy(), sw.pre.copy(), sw.weight.copy())
+        if optimizer is not None:
+            check_projection_bounds(where, out, optimizer)
+        return out
+    arr = check_matrix(where, value, shape, float32)
+    if not autapses:
+        diagonal = np.flatnonzero(np.diag(arr))
+        if diagonal.size:
+            j = int(diagonal[0])
+            raise ParameterError(f"{where}[{j}][{j}] = {show(arr[j, j])} mV: autapses are not supported; "
+                                 f"allowed values on the diagonal are 0")
+    if optimizer is not None:
+        check_projection_bounds(where, arr, optimizer, autapses=autapses)
+    return arr
+
+
+def check_projection_bounds(where: str, w: cn.Weights, optimizer: Mapping[str, Any], *, autapses: bool = True) -> None:
+    """Every plastic weight of a projection (either form) lies in ``[w_min, w_max]``; see :func:`check_weight_bounds`."""
+    if not cn.is_sparse(w):
+        check_weight_bounds(where, w, optimizer, None if autapses else ~np.eye(w.shape[0], dtype=bool))
+        return
+    lo, hi = optimizer["w_min"], optimizer["w_max"]
+    bad = np.flatnonzero((w.weight < lo) | (w.weight > hi))
+    if bad.size:
+        k = int(bad[0])
+        raise ParameterError(
+            f"{where}.weight[{k}] = {show(w.weight[k])} mV (post {int(w.post[k])}, pre {int(w.pre[k])}): allowed "
+            f"range is optimizer.w_min <= w <= optimizer.w_max ({show(lo)} <= w <= {show(hi)} mV); "
+            f"{int(bad.size)} initial weight(s) of {where} lie outside")
+
+
 def check_weights(w_in: Any, w_rec: Any, w_out: Any, w_fb: Any, *, n_in: int, n_rec: int, n_out: int,
                   network: Mapping[str, Any], optimizer: Mapping[str, Any], float32: bool
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """The four initial weight matrices: shapes, finite, no autapses, plastic ones within the bounds."""
-    w_in_a = check_matrix("w_in", w_in, (n_rec, n_in), float32)
-    w_rec_a = check_matrix("w_rec", w_rec, (n_rec, n_rec), float32)
-    diagonal = np.flatnonzero(np.diag(w_rec_a))
-    if diagonal.size:
-        j = int(diagonal[0])
-        raise ParameterError(f"w_rec[{j}][{j}] = {show(w_rec_a[j, j])} mV: autapses are not supported; "
-                             f"allowed values on the diagonal are 0")
-    w_out_a = check_matrix("w_out", w_out, (n_out, n_rec), float32)
-    check_weight_bounds("w_in", w_in_a, optimizer)
-    check_weight_bounds("w_rec", w_rec_a, optimizer, ~np.eye(n_rec, dtype=bool))
-    check_weight_bounds("w_out", w_out_a, optimizer)
+                  ) -> tuple[cn.Weights, cn.Weights, cn.Weights, np.ndarray | None]:
+    """The four initial projections: shapes, finite, no autapses, plastic ones within the bounds.
+
+    ``w_in``, ``w_rec`` and ``w_out`` may each be dense or sparse (:func:`check_projection`);
+    ``w_fb`` (feedback, not plastic) is a dense matrix.
+    """
+    # every shape first, then the bounds (the order of the messages of the dense-only format)
+    w_in_a = check_projection("w_in", w_in, (n_rec, n_in), float32=float32, optimizer=None)
+    w_rec_a = check_projection("w_rec", w_rec, (n_rec, n_rec), float32=float32, optimizer=None, autapses=False)
+    w_out_a = check_projection("w_out", w_out, (n_out, n_rec), float32=float32, optimizer=None)
+    check_projection_bounds("w_in", w_in_a, optimizer)
+    check_projection_bounds("w_rec", w_rec_a, optimizer, autapses=False)
+    check_projection_bounds("w_out", w_out_a, optimizer)
     if w_fb is None:
         if network["feedback"] == "random":
             raise ParameterError("w_fb: missing; it is required when network.feedback = 'random'")
         return w_in_a, w_rec_a, w_out_a, None
+    if isinstance(w_fb, (SparseWeights, Mapping)):
+        raise ParameterError("w_fb: a sparse connection list; allowed values are dense (n_rec, n_out) matrices "
+                             "(every readout sends its learning signal to every recurrent neuron)")
     return w_in_a, w_rec_a, w_out_a, check_matrix("w_fb", w_fb, (n_rec, n_out), float32)
 
 
@@ -444,8 +556,13 @@ def check_learning_window_signal(value: Any, *, family: str, n_steps: int) -> np
     return arr
 
 
-def check_record_synapses(value: Any, *, n_in: int, n_rec: int, n_out: int) -> list[tuple[str, int, int]]:
-    """``(projection, pre, post)`` triples naming existing synapses (no autapse)."""
+def check_record_synapses(value: Any, *, n_in: int, n_rec: int, n_out: int,
+                          weights: Mapping[str, cn.Weights] | None = None) -> list[tuple[str, int, int]]:
+    """``(projection, pre, post)`` triples naming existing synapses (no autapse; listed if sparse).
+
+    ``weights`` maps ``in``/``rec``/``out`` to the validated projections (to refuse a pair a sparse
+    projection does not connect).
+    """
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
         raise ParameterError(f"record_synapses = {show(value)}: allowed values are lists of [projection, pre, post]")
     pres = {"in": n_in, "rec": n_rec, "out": n_rec}
@@ -464,5 +581,9 @@ def check_record_synapses(value: Any, *, n_in: int, n_rec: int, n_out: int) -> l
                                      f"for projection {proj!r}; not a synapse of this network")
         if proj == "rec" and pre == post:
             raise ParameterError(f"{where} = {show(list(entry))}: an autapse, which does not exist (pre != post)")
+        w = None if weights is None else weights.get(proj)
+        if w is not None and cn.is_sparse(w) and not bool(cn.has_connections(w, post, pre)):
+            raise ParameterError(f"{where} = {show(list(entry))}: w_{proj} (sparse) has no synapse from pre {pre} "
+                                 f"to post {post}; allowed are listed connections")
         out.append((str(proj), int(pre), int(post)))
     return out

@@ -12,12 +12,14 @@ from typing import Callable
 
 import numpy as np
 
+from .. import connectivity as cn
 from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURROGATE_FUNCTIONS, to_steps
 from ..results import compute_losses
 
 __all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants",
            "Optimizer", "input_raster", "ordered_sum", "NEURON_TRACES", "READOUT_TRACES", "allocate_traces",
-           "allocate_synapse_traces", "WeightSnapshots", "learning_signal", "iteration_loss"]
+           "allocate_synapse_traces", "WeightSnapshots", "learning_signal", "iteration_loss", "Projections",
+           "projections"]
 
 
 # C's libm (as NEST's and Brian2's generated code use it): NumPy's SIMD exp/power differ in the last
@@ -289,8 +291,59 @@ def allocate_synapse_traces(n_steps: int, n_record: int, names: tuple[str, ...])
     return {k: np.zeros((n_steps, n_record)) for k in names}
 
 
+@dataclass
+class Projections:
+    """The plastic projections of a scenario as dense arrays and the masks of the synapses that exist.
+
+    A sparse projection becomes a dense matrix with 0 where there is no synapse and a mask that is
+    False there: unconnected pairs add an exact ``+0.0`` to every sum, the optimizer never touches
+    them (its mask) and they emit no weight event, so the numbers are those of the connected
+    synapses alone.  A dense projection has an all-true mask (without the ``w_rec`` diagonal).
+    """
+
+    w_in: np.ndarray
+    w_rec: np.ndarray
+    w_out: np.ndarray
+    mask_in: np.ndarray
+    mask_rec: np.ndarray
+    mask_out: np.ndarray
+    sparse: dict[str, cn.SparseWeights]  # the sparse ones by snapshot name (w_in, w_rec, w_out)
+
+
+def projections(sc) -> Projections:
+    """Dense arrays and masks of a validated scenario's plastic projections.
+
+    Raises
+    ------
+    ParameterError
+        A sparse projection whose dense form would exceed
+        :data:`eprop_plugins.connectivity.DENSE_LIMIT` entries (the reference computes with dense
+        arrays; such networks run on the NEST backends).
+    """
+    dense: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    sparse: dict[str, cn.SparseWeights] = {}
+    for name, w in (("w_in", sc.w_in), ("w_rec", sc.w_rec), ("w_out", sc.w_out)):
+        autapses = name != "w_rec"
+        if cn.is_sparse(w):
+            n_post, n_pre = w.shape
+            if n_post * n_pre > cn.DENSE_LIMIT:
+                raise ParameterError(
+                    f"{name}: a sparse projection of shape {w.shape} ({n_post * n_pre} pairs); the reference "
+                    f"computes with dense arrays of at most DENSE_LIMIT = {cn.DENSE_LIMIT} entries; run this "
+                    f"network on a NEST backend (nestml, nest-builtin)")
+            sparse[name] = w
+        dense[name] = cn.to_dense(w)
+        masks[name] = cn.mask_of(w, autapses=autapses)
+    return Projections(dense["w_in"], dense["w_rec"], dense["w_out"], masks["w_in"], masks["w_rec"], masks["w_out"],
+                       sparse)
+
+
 class WeightSnapshots:
-    """The dense weights at the end of every sequence: ``w_in``, ``w_rec``, ``w_out``, ``w_fb``.
+    """The weights at the end of every sequence: ``w_in``, ``w_rec``, ``w_out``, ``w_fb``.
+
+    Dense projections are stored as matrices, sparse ones as vectors in the canonical connection
+    order (:mod:`eprop_plugins.results`).
 
     Parameters
     ----------
@@ -298,16 +351,24 @@ class WeightSnapshots:
         Number of snapshots.
     n_in, n_rec, n_out : int
         Sizes (``w_fb`` is ``(n_rec, n_out)``).
+    sparse : dict, optional
+        The sparse projections by name (from :class:`Projections`).
     """
 
-    def __init__(self, n_sequences: int, n_in: int, n_rec: int, n_out: int) -> None:
+    def __init__(self, n_sequences: int, n_in: int, n_rec: int, n_out: int,
+                 sparse: dict[str, cn.SparseWeights] | None = None) -> None:
+        self.sparse = dict(sparse or {})
         shapes = {"w_in": (n_rec, n_in), "w_rec": (n_rec, n_rec), "w_out": (n_out, n_rec), "w_fb": (n_rec, n_out)}
+        for name, w in self.sparse.items():
+            shapes[name] = (w.n_connections,)
         self.arrays = {k: np.zeros((n_sequences,) + shape) for k, shape in shapes.items()}
+        self.connections = {k: np.stack([w.post, w.pre]) for k, w in self.sparse.items()}
 
     def record(self, sequence: int, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, w_fb: np.ndarray) -> None:
-        """Store the weights in force at the end of ``sequence``."""
+        """Store the weights in force at the end of ``sequence`` (dense arrays; sparse ones are gathered)."""
         for k, w in (("w_in", w_in), ("w_rec", w_rec), ("w_out", w_out), ("w_fb", w_fb)):
-            self.arrays[k][sequence] = w
+            sp = self.sparse.get(k)
+            self.arrays[k][sequence] = w if sp is None else w[sp.post, sp.pre]
 
 
 def learning_signal(B: np.ndarray, err: np.ndarray) -> np.ndarray:

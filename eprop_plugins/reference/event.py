@@ -78,8 +78,8 @@ import numpy as np
 from ..parameters import ParameterError, to_steps
 from ..results import Result, WeightEventLog
 from .common import (NO_CUTOFF, Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces,
-                     allocate_traces, input_raster, iteration_loss, learning_signal, ordered_sum, readout_constants,
-                     recurrent_constants)
+                     allocate_traces, input_raster, iteration_loss, learning_signal, ordered_sum, projections,
+                     readout_constants, recurrent_constants)
 
 __all__ = ["run_event", "RecurrentNeurons", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
@@ -225,21 +225,26 @@ def _record_synapses(syn: dict[str, np.ndarray], t: int, record_synapses, hid: _
         syn["zbar"][t, q], syn["e"][t, q], syn["ebar"][t, q], syn["ebar_reg"][t, q] = vals
 
 
-def _add_hidden_events(events: WeightEventLog, n: int, ev: np.ndarray, w_hidden: np.ndarray, n_in: int) -> None:
-    """Events of the input and recurrent spikes ``ev`` (bool per presynaptic neuron) arriving at step ``n``."""
-    post_idx = np.arange(w_hidden.shape[0])
+def _add_hidden_events(events: WeightEventLog, n: int, ev: np.ndarray, w_hidden: np.ndarray, n_in: int,
+                       mask: np.ndarray) -> None:
+    """Events of the input and recurrent spikes ``ev`` (bool per presynaptic neuron) arriving at step ``n``.
+
+    ``mask`` (``[post, pre]``, inputs then recurrent) says which pairs are synapses.
+    """
     for i in np.nonzero(ev)[0]:
         proj, pre = (0, i) if i < n_in else (1, i - n_in)
-        posts = post_idx if proj == 0 else post_idx[post_idx != pre]
+        posts = np.flatnonzero(mask[:, i])
         if posts.size:  # a one-neuron network has no recurrent synapses
             events.add(n, proj, pre, posts, w_hidden[posts, i])
 
 
-def _add_readout_events(events: WeightEventLog, n: int, spike: np.ndarray, w_out: np.ndarray) -> None:
+def _add_readout_events(events: WeightEventLog, n: int, spike: np.ndarray, w_out: np.ndarray,
+                        mask: np.ndarray) -> None:
     """Events of the recurrent spikes of step ``n`` arriving at the readouts in the same step."""
-    out_idx = np.arange(w_out.shape[0])
     for i in np.nonzero(spike)[0]:
-        events.add(n, 2, i, out_idx, w_out[:, i])
+        outs = np.flatnonzero(mask[:, i])
+        if outs.size:
+            events.add(n, 2, i, outs, w_out[outs, i])
 
 
 class RecurrentNeurons:
@@ -342,11 +347,12 @@ def run_event(
     lam = np.ones(N) if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal, float)
     feedback = sc.network["feedback"]
 
-    rec_mask = ~np.eye(n_rec, dtype=bool)
-    hidden_mask = np.hstack([np.ones((n_rec, n_in), bool), rec_mask])
-    hid = _SynapseBank(np.hstack([sc.w_in, sc.w_rec]), hidden_mask, sc.optimizer, alpha=c.alpha, cutoff=c.cutoff,
+    # sparse projections as dense arrays with 0 and a False mask where there is no synapse
+    proj = projections(sc)
+    hidden_mask = np.hstack([proj.mask_in, proj.mask_rec])
+    hid = _SynapseBank(np.hstack([proj.w_in, proj.w_rec]), hidden_mask, sc.optimizer, alpha=c.alpha, cutoff=c.cutoff,
                        nest_offset=REC_NEST_OFFSET, kappa=c.kappa, kappa_reg=c.kappa_reg, rho=c.rho, beta=c.beta)
-    out = _SynapseBank(sc.w_out.copy(), np.ones((n_out, n_rec), bool), sc.optimizer,
+    out = _SynapseBank(proj.w_out, proj.mask_out, sc.optimizer,
                        alpha=np.full(n_out, kappa_out), cutoff=np.full(n_out, cutoff_out, dtype=np.int64),
                        nest_offset=OUT_NEST_OFFSET)
     B = sc.effective_feedback()
@@ -370,7 +376,7 @@ def run_event(
     tr = allocate_traces(N, n_rec, n_out)
     rs = sc.record_synapses
     syn = allocate_synapse_traces(N, len(rs), ("zbar", "e", "ebar", "ebar_reg"))
-    snap = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out)
+    snap = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out, proj.sparse)
     events = WeightEventLog()
     # history rows: index t + 1 holds aligned step t (row 0 = pre-roll step -1, all zero: its traces are 0)
     psi_h = np.zeros((N + 1, n_rec))
@@ -393,7 +399,7 @@ def run_event(
         ev = np.concatenate([x_all[n], z_prev])
         hid.arrive(n, ev)
         if record_weight_events:
-            _add_hidden_events(events, n, ev, hid.w, n_in)
+            _add_hidden_events(events, n, ev, hid.w, n_in, hidden_mask)
         # -------------------------------------------- recurrent neurons
         z_in = ordered_sum(hid.w, ev)
         psi, spike = neurons.step(z_in, p_i * i_e, i_e)
@@ -403,7 +409,7 @@ def run_event(
         # -------------------------------------------- readouts: recurrent spikes of step n arrive now
         out.arrive(n, spike)
         if record_weight_events:
-            _add_readout_events(events, n, spike, out.w)
+            _add_readout_events(events, n, spike, out.w, proj.mask_out)
         y = np.maximum(p_i_out * i_e_out + ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
@@ -444,6 +450,7 @@ def run_event(
         synapse_traces=syn,
         weight_events=events.arrays(),
         weights=snap.arrays,
+        weight_connections=snap.connections,
         meta={"seconds": time.perf_counter() - t0},
     )
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..results import Result, WeightEventLog
 from .common import (Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces, allocate_traces,
-                     c_exp, input_raster, iteration_loss, learning_signal, ordered_sum, readout_constants,
-                     recurrent_constants)
+                     c_exp, input_raster, iteration_loss, learning_signal, ordered_sum, projections,
+                     readout_constants, recurrent_constants)
 
 __all__ = ["run_original", "ReadoutConstants", "Interval", "simulate_interval", "add_weight_events",
            "interval_gradients"]
@@ -134,8 +134,12 @@ def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, 
 
 
 def add_weight_events(events: WeightEventLog, n0: int, iv: Interval, w_in: np.ndarray, w_rec: np.ndarray,
-                      w_out: np.ndarray) -> None:
-    """One event per spike transmitted in the interval, with the weights in force during it."""
+                      w_out: np.ndarray, masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """One event per spike transmitted in the interval, with the weights in force during it.
+
+    ``masks`` (``[post, pre]`` bool of ``w_in``, ``w_rec``, ``w_out``) leaves out the pairs that are
+    not synapses (default: every pair but the ``w_rec`` diagonal).
+    """
     n_rec, n_in = w_in.shape
     n_out = w_out.shape[0]
     tt, pre = np.nonzero(iv.arrivals)
@@ -147,11 +151,19 @@ def add_weight_events(events: WeightEventLog, n0: int, iv: Interval, w_in: np.nd
         post = np.tile(np.arange(n_rec), t_sel.size)
         rep_t = np.repeat(t_sel, n_rec)
         rep_p = np.repeat(p_sel, n_rec)
-        keep = (rep_p != post) if proj == 1 else np.ones(post.size, bool)
+        if masks is not None:
+            keep = masks[proj][post, rep_p]
+        else:
+            keep = (rep_p != post) if proj == 1 else np.ones(post.size, bool)
         events.add(n0 + rep_t[keep], proj, rep_p[keep], post[keep], mat[post[keep], rep_p[keep]])
     to, jo = np.nonzero(iv.z)
     post = np.tile(np.arange(n_out), to.size)
-    events.add(n0 + np.repeat(to, n_out), 2, np.repeat(jo, n_out), post, w_out[post, np.repeat(jo, n_out)])
+    pre_out = np.repeat(jo, n_out)
+    rep_t = np.repeat(to, n_out)
+    if masks is not None:
+        keep = masks[2][post, pre_out]
+        post, pre_out, rep_t = post[keep], pre_out[keep], rep_t[keep]
+    events.add(n0 + rep_t, 2, pre_out, post, w_out[post, pre_out])
 
 
 def interval_gradients(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, iv: Interval, L_int: np.ndarray,
@@ -248,19 +260,21 @@ def run_original(
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     N = sc.n_steps
 
-    # [post, pre] with the inputs first, then the recurrent neurons: NEST's delivery order
-    w_hidden = np.hstack([sc.w_in, sc.w_rec])
+    # [post, pre] with the inputs first, then the recurrent neurons: NEST's delivery order; sparse
+    # projections as dense arrays with 0 and a False mask where there is no synapse
+    proj = projections(sc)
+    w_hidden = np.hstack([proj.w_in, proj.w_rec])
     w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
-    w_out = sc.w_out.copy()
+    w_out = proj.w_out
     B = sc.effective_feedback()
-    rec_mask = ~np.eye(n_rec, dtype=bool)
-    opt_hidden = Optimizer(sc.optimizer, (n_rec, n_in + n_rec), np.hstack([np.ones((n_rec, n_in), bool), rec_mask]))
-    opt_out = Optimizer(sc.optimizer, (n_out, n_rec))
+    opt_hidden = Optimizer(sc.optimizer, (n_rec, n_in + n_rec), np.hstack([proj.mask_in, proj.mask_rec]))
+    opt_out = Optimizer(sc.optimizer, (n_out, n_rec), None if proj.mask_out.all() else proj.mask_out)
+    masks = (proj.mask_in, proj.mask_rec, proj.mask_out) if proj.sparse else None
     x_all = input_raster(sc)
 
     tr = allocate_traces(N, n_rec, n_out)
     syn = allocate_synapse_traces(N, len(sc.record_synapses), ("zbar", "e", "ebar"))
-    weights = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out)
+    weights = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out, proj.sparse)
     events = WeightEventLog()
     losses = []
     for s in range(sc.n_sequences):
@@ -269,7 +283,7 @@ def run_original(
         fr = c.c_reg * (iv.n_spikes / T - c.f_target * sc.dt) / T
         tr["fr_reg"][n0 : n0 + T] = fr
         if record_weight_events:
-            add_weight_events(events, n0, iv, w_in, w_rec, w_out)
+            add_weight_events(events, n0, iv, w_in, w_rec, w_out, masks)
         # NEST computes an interval's gradient at the synapse's next presynaptic spike; one arriving at
         # position 1 of the next interval comes before the learning signal of this interval's last step
         # has reached the neuron's history, so that synapse integrates L = 0 there (NEST 3.10 behaviour).
@@ -302,6 +316,7 @@ def run_original(
         synapse_traces=syn,
         weight_events=events.arrays(),
         weights=weights.arrays,
+        weight_connections=weights.connections,
         meta={"seconds": time.perf_counter() - t0},
     )
 

@@ -6,7 +6,9 @@ A NEST e-prop network of a scenario has the same skeleton in both families (docs
   input synapses;
 * the plastic synapse model from parrots and recurrent neurons to recurrent neurons (all to all, no
   autapses) and from recurrent neurons to readouts; weight matrices are ``[post, pre]``, NEST's
-  layout of ``all_to_all`` weight arrays;
+  layout of ``all_to_all`` weight arrays.  A sparse projection
+  (:class:`~eprop_plugins.connectivity.SparseWeights`) is connected ``one_to_one`` from its
+  connection list, so only its listed synapses exist in NEST;
 * the learning-signal connection model readout -> recurrent with the feedback weights B;
 * one ``step_rate_generator`` per readout -> readout through ``rate_connection_delayed`` on
   receptor 2 (the target);
@@ -27,6 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ... import connectivity as cn
 from ...errors import BackendError
 from ...parameters import ADAPTIVE_MODELS
 from ...results import Result, compute_losses, sort_weight_events
@@ -42,6 +45,7 @@ __all__ = [
     "concat",
     "create_nodes",
     "connect",
+    "connect_projection",
     "set_inputs",
     "amplitudes",
     "grid",
@@ -255,17 +259,45 @@ def connect(net: NestNetwork, sc, synapse_status: dict[str, Any], plastic: dict[
         defaults["weight_recorder"] = net.weight_recorder
     nest.SetDefaults(models["synapse"], defaults)
     plastic = {"synapse_model": models["synapse"], "delay": dt, **plastic}
-    all_to_all = {"rule": "all_to_all", "allow_autapses": False}
     rec = net.recurrent
     nest.Connect(net.generators, net.parrots, "one_to_one", {"synapse_model": "static_synapse", "delay": dt})
-    nest.Connect(net.parrots, rec, all_to_all, {**plastic, "weight": np.asarray(sc.w_in, dtype=float)})
+    connect_projection(net.parrots, rec, sc.w_in, plastic)
     if sc.n_rec > 1:
-        nest.Connect(rec, rec, all_to_all, {**plastic, "weight": np.asarray(sc.w_rec, dtype=float)})
-    nest.Connect(rec, net.readouts, all_to_all, {**plastic, "weight": np.asarray(sc.w_out, dtype=float)})
-    nest.Connect(net.readouts, rec, all_to_all,
+        connect_projection(rec, rec, sc.w_rec, plastic, autapses=False)
+    connect_projection(rec, net.readouts, sc.w_out, plastic)
+    nest.Connect(net.readouts, rec, {"rule": "all_to_all", "allow_autapses": False},
                  {"synapse_model": models["feedback"], "delay": dt, "weight": sc.effective_feedback()})
     nest.Connect(net.target_generators, net.readouts, "one_to_one",
                  {"synapse_model": "rate_connection_delayed", "delay": dt, "receptor_type": 2})
+
+
+def connect_projection(pre: Any, post: Any, w: cn.Weights, syn_spec: dict[str, Any], *,
+                       autapses: bool = True) -> None:
+    """Connect one plastic projection: ``all_to_all`` for a dense matrix, ``one_to_one`` for a sparse list.
+
+    Parameters
+    ----------
+    pre, post : NodeCollection
+        Presynaptic and postsynaptic nodes, each with contiguous node ids (index ``i`` is node
+        ``pre[0] + i``).
+    w : ndarray or SparseWeights
+        ``[post, pre]`` weights.
+    syn_spec : dict
+        Synapse model, delay and the per-connection parameters (scalars).
+    autapses : bool
+        False for the recurrent projection.
+    """
+    nest = import_nest()
+    if not cn.is_sparse(w):
+        nest.Connect(pre, post, {"rule": "all_to_all", "allow_autapses": autapses},
+                     {**syn_spec, "weight": np.asarray(w, dtype=float)})
+        return
+    if w.n_connections == 0:
+        return
+    n = w.n_connections
+    # connect_arrays: node ids per connection, weights and delays as arrays, other parameters broadcast
+    spec = {**syn_spec, "weight": w.weight.astype(float), "delay": np.full(n, float(syn_spec["delay"]))}
+    nest.Connect(np.int64(pre[0].global_id) + w.pre, np.int64(post[0].global_id) + w.post, "one_to_one", spec)
 
 
 def amplitudes(values: np.ndarray, offset: int, dt: float) -> dict[str, np.ndarray]:
