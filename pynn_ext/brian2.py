@@ -12,9 +12,12 @@ How the types become Brian2 objects
     synapse type, the e-bar filter from the readout's ``tau_m``, the interval blocks, the per-step
     trace code, the spike-arrival order, the target table) is added by a :class:`NetworkGlue` right
     before each ``sim.run()``: it is registered among PyNN's recorders, whose ``_finalize`` PyNN calls
-    before every run.  No second network runs.  This module hooks four pyNN.brian2 methods
-    (``Population._create_cells``, ``Projection.__init__``, the projection getters and the recorder's
-    signal/spike getters); nothing changes for PyNN's own types.
+    before every run.  No second network runs.  This module hooks pyNN.brian2's
+    ``Population._create_cells``, ``Projection.__init__``, the projection getters and setter and the
+    recorder's signal/spike getters; nothing changes for PyNN's own types.
+
+Weights: ``Projection.get("weight")`` of plastic synapses returns NEST's convention, the weight of each
+synapse's last transmitted spike (``w_sent``, kept by :func:`sent_weight_step`; docs/pynn.rst).
 
 Time stamps: those a script sees on pyNN.nest (NEST 3.10's, :data:`STAMPS`), so that one script gives
 one result on both: a ``SpikeSourceArray`` spike at ``(n + 2) dt`` arrives at aligned step ``n``;
@@ -217,6 +220,9 @@ def install_synapse(syntype: sm.EpropSynapseType) -> None:
         return
     st = _structure(optimizer=syntype.optimizer.type)
     syntype.eqs = eq.hidden_synapse_model(st, rt=True) + """
+        w_sent : 1            # the weight NEST holds at the same time: that of the last transmitted spike (mV)
+        w_before : 1          # the weight before the last optimizer step (mV)
+        sent_hist : integer   # arrivals of the last few steps, one bit per step (sent_weight_step)
         zarr : 1              # a spike of the presynaptic source arrives in this step (0/1)
         znew : 1              # the source spiked in this step (it arrives in the next)
         d_syn : 1 (constant)  # PyNN's delay (ms)
@@ -380,14 +386,16 @@ class NetworkGlue:
             # them (docs/model.rst §2): inputs first, then the recurrent populations in creation order
             s.pre.order = (s.eprop_index if s.eprop_kind == "in"
                            else 1000 * (1 + (s.eprop_kind == "out")) + recs.index(s.source))
+            s.w_sent, s.w_before = s.w[:], s.w[:]
             if s.eprop_kind == "out":
-                s.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name=f"{s.name}_trace")
-                s.run_regularly(eq.optimizer_block(sst, "grad", eq.OUT_RESET, True), dt=interval, when="start",
-                                order=1, name=f"{s.name}_update")
+                s.run_regularly(eq.out_trace_step() + sent_weight_step(s.eprop_kind), when="after_synapses", order=4,
+                                name=f"{s.name}_trace")
+                s.run_regularly(WEIGHT_BEFORE_UPDATE + eq.optimizer_block(sst, "grad", eq.OUT_RESET, True),
+                                dt=interval, when="start", order=1, name=f"{s.name}_update")
                 if sst.optimizer == "adam":
                     s.b1p, s.b2p = 1.0, 1.0
                 continue
-            code = eq.eligibility_step(sst, inputs=s.eprop_kind == "in")
+            code = eq.eligibility_step(sst, inputs=s.eprop_kind == "in") + sent_weight_step(s.eprop_kind)
             if s.eprop_kind == "in":
                 # the source's arrival flag replaces brian2_ext's input raster; the quirk factor comes from a table
                 code = code.replace("zp_pre", "zarr").replace("q_pre", "eprop_q_in(t, i)") + "zarr = znew\nznew = 0.0\n"
@@ -395,7 +403,8 @@ class NetworkGlue:
             s.run_regularly(code, when="after_synapses", order=5, name=f"{s.name}_trace")
             if sst.optimizer == "adam":  # powers of beta_1, beta_2 start at 1 (once: they persist between runs)
                 s.b1p, s.b2p = 1.0, 1.0
-            s.run_regularly(eq.optimizer_block(sst, "grad + fr_post*sum_e", eq.hidden_reset(sst), True),
+            s.run_regularly(WEIGHT_BEFORE_UPDATE + eq.optimizer_block(sst, "grad + fr_post*sum_e", eq.hidden_reset(sst),
+                                                                      True),
                             dt=interval, when="start", order=1, name=f"{s.name}_update")
 
     # -------------------------------------------------------------------------- values
@@ -496,6 +505,40 @@ class NetworkGlue:
         s.namespace["eprop_q_in"] = timed_array(q, dt * b2.ms, "eprop_q_in", True)
 
 
+#: steps by which pyNN.brian2 runs ahead of pyNN.nest in the arrivals of a projection kind: a transmitted spike of
+#: aligned step n has the NEST stamp n + STAMPS.arrival (weight recorder) and has passed NEST's synapse by the end
+#: of a run when that stamp is at most the last simulated step (measured on NEST 3.10 through PyNN 0.13)
+SENT_LAG = {kind: lag - 1 for kind, lag in zip(("in", "rec", "out"), STAMPS.arrival)}
+
+#: the weight in force before an optimizer step (prepended to the interval block; ``due`` as in the block)
+WEIGHT_BEFORE_UPDATE = """
+due_w = int(t_in_timesteps % n_BT_s == 0)*int(t_in_timesteps > 0)
+w_before = due_w*w + (1 - due_w)*w_before
+"""
+
+
+def sent_weight_step(kind: str) -> str:
+    """Per-step code keeping ``w_sent``, the weight NEST 3.10 holds for a synapse at the same time of a run.
+
+    NEST applies the optimizer step of a finished update interval when the synapse's next spike passes;
+    its stored weight is that of the last spike it transmitted.  Brian2 applies the step at the interval
+    end and is ``SENT_LAG[kind]`` steps ahead of NEST in the spikes that have passed the synapses; it keeps
+    the arrivals of those last steps in ``sent_hist`` (one bit per step): the arrival of ``SENT_LAG[kind]``
+    steps ago, if any, sets ``w_sent`` to the weight then in force (``w``, or ``w_before`` when an
+    optimizer step came in between; an update interval is longer than the lag).  The masks make every
+    choice exact.
+    """
+    lag = SENT_LAG[kind]
+    arrival = {"in": "zp_pre", "rec": "zp_pre", "out": "z_pre"}[kind]  # "in": replaced by the arrival flag
+    return f"""
+sent_hist = sent_hist*2 + int({arrival} > 0.5)
+sent_old = sent_hist // {2 ** lag}
+sent_hist = sent_hist - sent_old*{2 ** lag}
+w_then = int(t_in_timesteps % n_BT_s >= {lag})*w + int(t_in_timesteps % n_BT_s < {lag})*w_before
+w_sent = sent_old*w_then + (1 - sent_old)*w_sent
+"""
+
+
 def _schedule_summed(syn, order: int) -> None:
     """Summed variables after this step's readout update (as brian2_ext schedules them)."""
     for updater in syn.summed_updaters.values():
@@ -534,6 +577,7 @@ _create_cells = Population._create_cells
 _projection_init = Projection.__init__
 _get_attributes_as_arrays = Projection._get_attributes_as_arrays
 _get_attributes_as_list = Projection._get_attributes_as_list
+_set_attributes = Projection._set_attributes
 
 
 def _eprop_create_cells(self) -> None:
@@ -579,6 +623,25 @@ def _is_eprop(projection) -> bool:
     return isinstance(projection.synapse_type, sm.EpropSynapseType) and hasattr(projection, "_brian2_synapses")
 
 
+def _native_values(projection, name: str) -> np.ndarray:
+    """Per-synapse values of native parameter ``name``; the weight of a plastic synapse is ``w_sent`` once the
+    network has run (NEST's convention: the weight of the last transmitted spike, docs/pynn.rst)."""
+    syn = projection._brian2_synapses[0][0]
+    if name == "w" and isinstance(projection.synapse_type, sm.EpropSynapse) and glue().built:
+        name = "w_sent"
+    return np.asarray(getattr(syn, name)[:], dtype=float)
+
+
+def _eprop_set_attributes(self, connection_parameters) -> None:
+    """``Projection.set``: a plastic synapse's new weight is also the weight it holds and had (``w_sent``,
+    ``w_before``), as when NEST's stored weight is set."""
+    _set_attributes(self, connection_parameters)
+    if _is_eprop(self) and isinstance(self.synapse_type, sm.EpropSynapse) and "w" in connection_parameters.keys():
+        syn = self._brian2_synapses[0][0]
+        syn.w_sent = syn.w[:]
+        syn.w_before = syn.w[:]
+
+
 def _eprop_get_attributes_as_arrays(self, attribute_names, multiple_synapses="sum"):
     """``Projection.get(..., format="array")`` of e-prop connections (one per pair; NaN: none).
 
@@ -591,7 +654,7 @@ def _eprop_get_attributes_as_arrays(self, attribute_names, multiple_synapses="su
     out = []
     for name in attribute_names:
         arr = np.full((self.pre.size, self.post.size), np.nan)
-        arr[i, j] = np.asarray(getattr(syn, name)[:], dtype=float)
+        arr[i, j] = _native_values(self, name)
         out.append(arr)
     return out
 
@@ -602,8 +665,7 @@ def _eprop_get_attributes_as_list(self, attribute_names):
         return _get_attributes_as_list(self, attribute_names)
     syn = self._brian2_synapses[0][0]
     columns = {"presynaptic_index": np.asarray(syn.i[:]), "postsynaptic_index": np.asarray(syn.j[:])}
-    values = [columns[n] if n in columns else np.asarray(getattr(syn, n)[:], dtype=float)
-              for n in attribute_names]
+    values = [columns[n] if n in columns else _native_values(self, n) for n in attribute_names]
     return [tuple(x) for x in np.array(values, dtype=object).T]
 
 
@@ -650,3 +712,4 @@ Population._create_cells = _eprop_create_cells
 Projection.__init__ = _eprop_projection_init
 Projection._get_attributes_as_arrays = _eprop_get_attributes_as_arrays
 Projection._get_attributes_as_list = _eprop_get_attributes_as_list
+Projection._set_attributes = _eprop_set_attributes

@@ -93,24 +93,18 @@ def _run_example(simulator: str, path: Path, iterations: int) -> dict:
     return dict(np.load(path))
 
 
-@pytest.mark.slow
 def test_sine_example_reproduces_nest_losses_and_the_pynn_nest_weights(tmp_path):
-    """Losses to rtol 1e-8 of NEST 3.10's; weights against the same script on pyNN.nest.
-
-    NEST applies the optimizer of a finished update interval to a synapse only when the synapse's next
-    spike passes; ``get("weight")`` there returns the weight of the last spike.  Every recurrent and
-    readout synapse of this task last transmitted in the fifth iteration (the short tail after it
-    delivers no recurrent spike), so pyNN.nest holds the weights after the fourth update: those of the
-    same script run for four iterations on pyNN.brian2 (which applies each update at the interval end).
-    """
+    """The sine example on both simulators: losses to rtol 1e-8 of NEST 3.10's, the same spikes, and final
+    weight matrices that agree to 1e-10 relative (``Projection.get("weight")`` follows one convention on both,
+    docs/pynn.rst: the weight each synapse transmitted its last spike with)."""
     b2 = _run_example("brian2", tmp_path / "brian2.npz", 5)
     np.testing.assert_allclose(b2["losses"], SINE_ORIGINAL_NEST[:5], rtol=1e-8, atol=0.0)
     nest = _run_example("nest", tmp_path / "nest.npz", 5)
+    np.testing.assert_allclose(nest["losses"], SINE_ORIGINAL_NEST[:5], rtol=1e-8, atol=0.0)
     np.testing.assert_allclose(b2["losses"], nest["losses"], rtol=1e-12, atol=0.0)
     assert int(b2["spikes"]) == int(nest["spikes"])
-    b2_4 = _run_example("brian2", tmp_path / "brian2_4.npz", 4)
-    for key in ("w_rec", "w_out"):
-        a, b = b2_4[key], nest[key]
+    for key in ("w_in", "w_rec", "w_out"):
+        a, b = b2[key], nest[key]
         assert np.array_equal(np.isnan(a), np.isnan(b)), key
         assert np.nanmax(np.abs(a - b)) <= 1e-10 * np.nanmax(np.abs(b)), key
 
@@ -192,7 +186,8 @@ def test_poisson_input_online_learning():
     assert last < 0.5 * first and last < 9.0, (first, last)
 
 
-#: one PyNN script, run on either simulator (``argv[1]``): a 10 %-connected recurrent network, 2 iterations
+#: one PyNN script, run on either simulator (``argv[1]``): a 10 %-connected recurrent network run in the chunks
+#: ``RUN_CHUNKS`` (ms; update interval 100 ms), the weights of all projections read after every chunk
 SPARSE_SCRIPT = '''
 import importlib, sys
 import numpy as np
@@ -207,42 +202,55 @@ rec = sim.Population(30, EpropIF(tau_m=10.0, v_rest=0.0, v_thresh=0.6, surrogate
 out = sim.Population(1, EpropReadout(tau_m=10.0, v_rest=0.0, sequence=100.0))
 out.set(target=sim.Sequence(np.sin(np.arange(210) / 10.0)))
 opt, opt_out = Adam(eta=1e-2), Adam(eta=1e-2, w_max=99.0)  # one optimizer per postsynaptic population
-sim.Projection(inputs, rec, sim.AllToAllConnector(),
-               EpropSynapse(optimizer=opt, weight=rng.normal(0.3, 0.2, (10, 30)), delay=1.0))
+p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(),
+                      EpropSynapse(optimizer=opt, weight=rng.normal(0.3, 0.2, (10, 30)), delay=1.0))
 p_rec = sim.Projection(rec, rec, sim.FixedProbabilityConnector(0.1, allow_self_connections=False,
                                                                rng=sim.NumpyRNG(seed=11)),
                        EpropSynapse(optimizer=opt, weight=0.3, delay=1.0))
-sim.Projection(rec, out, sim.AllToAllConnector(),
-               EpropSynapse(optimizer=opt_out, weight=rng.normal(0.0, 0.3, (30, 1)), delay=1.0))
+p_out = sim.Projection(rec, out, sim.AllToAllConnector(),
+                       EpropSynapse(optimizer=opt_out, weight=rng.normal(0.0, 0.3, (30, 1)), delay=1.0))
 sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0.0, 1.0, (1, 30)), delay=1.0))
 rec.record(["spikes"])
 out.record(["v"])
-w0 = p_rec.get("weight", format="array")
-sim.run(205.0)
+saved = {"w0": p_rec.get("weight", format="array")}
+for k, chunk in enumerate(float(x) for x in sys.argv[3].split(",")):
+    sim.run(chunk)
+    for name, proj in (("w_in", p_in), ("w_rec", p_rec), ("w_out", p_out)):
+        saved[f"{name}_{k}"] = proj.get("weight", format="array")
 spikes = [np.asarray(s.rescale("ms").magnitude) for s in rec.get_data().segments[0].spiketrains]
-v = np.asarray(out.get_data().segments[0].filter(name="v")[0])[:, 0]
-np.savez(sys.argv[2], w0=w0, w=p_rec.get("weight", format="array"), v=v,
-         spikes=np.concatenate([np.c_[np.full(len(s), k), s] for k, s in enumerate(spikes)] or [np.zeros((0, 2))]))
+saved["v"] = np.asarray(out.get_data().segments[0].filter(name="v")[0])[:, 0]
+saved["spikes"] = np.concatenate([np.c_[np.full(len(s), k), s] for k, s in enumerate(spikes)] or [np.zeros((0, 2))])
+np.savez(sys.argv[2], **saved)
 sim.end()
 '''
+#: ends of the chunks: 101-104 ms are the steps after the first update where pyNN.nest has passed only some of
+#: the spikes pyNN.brian2 has simulated (a convention off by one step changes 10-18 weights of each matrix there)
+RUN_CHUNKS = (101.0, 1.0, 1.0, 1.0, 101.0)
 
 
-@pytest.mark.slow
 def test_sparse_network_same_on_pynn_nest_and_pynn_brian2(tmp_path):
-    """The same 10 %-connected script: identical spikes and readout potentials (the weights in force agree),
-    the same drawn synapses, and no synapse appears where none was drawn."""
+    """The same 10 %-connected script on both simulators: identical spikes and readout potentials, the same drawn
+    synapses, no synapse where none was drawn, and the same weights of every projection after every chunk of the
+    run (``Projection.get("weight")``: the weight of each synapse's last transmitted spike, docs/pynn.rst)."""
     runs = {}
     for simulator in ("nest", "brian2"):
         path = tmp_path / f"{simulator}.npz"
-        subprocess.run([sys.executable, "-c", SPARSE_SCRIPT, simulator, str(path)], check=True, cwd=ROOT,
-                       timeout=3000)
+        subprocess.run([sys.executable, "-c", SPARSE_SCRIPT, simulator, str(path), ",".join(map(str, RUN_CHUNKS))],
+                       check=True, cwd=ROOT, timeout=3000)
         runs[simulator] = dict(np.load(path))
     nest, b2 = runs["nest"], runs["brian2"]
     drawn = ~np.isnan(nest["w0"])
     assert 0 < drawn.sum() < 0.2 * 30 * 29
-    assert np.array_equal(np.isnan(b2["w0"]), ~drawn) and np.array_equal(np.isnan(b2["w"]), ~drawn)
-    assert np.array_equal(np.isnan(nest["w"]), ~drawn)
+    assert np.array_equal(np.isnan(b2["w0"]), ~drawn)
     assert len(b2["spikes"]) > 0
     np.testing.assert_array_equal(b2["spikes"], nest["spikes"])
     np.testing.assert_allclose(b2["v"], nest["v"], rtol=1e-10, atol=1e-12)
-    assert np.any(b2["w"][drawn] != b2["w0"][drawn])  # the drawn synapses learned
+    for k in range(len(RUN_CHUNKS)):
+        assert np.array_equal(np.isnan(b2[f"w_rec_{k}"]), ~drawn) and np.array_equal(np.isnan(nest[f"w_rec_{k}"]), ~drawn)
+        for name in ("w_in", "w_rec", "w_out"):
+            a, b = b2[f"{name}_{k}"], nest[f"{name}_{k}"]
+            assert np.array_equal(np.isnan(a), np.isnan(b)), (name, k)
+            assert np.nanmax(np.abs(a - b)) <= 1e-10 * np.nanmax(np.abs(b)), (name, k)
+    last = len(RUN_CHUNKS) - 1
+    assert np.any(b2[f"w_rec_{last}"][drawn] != b2["w0"][drawn])  # the drawn synapses learned
+    assert np.any(nest["w_in_1"] != nest["w_in_3"])  # the chunk ends 102, 104 ms see different NEST weights
