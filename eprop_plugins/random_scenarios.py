@@ -21,8 +21,8 @@ Design constraints, so that the networks test what they should:
   currents are non-trivial, so the canonical-to-NEST translation is exercised;
 * ``connectivity = "sparse"`` draws the connected pairs (:data:`SPARSE_DENSITY`) from a generator
   of its own, after the dense weights are drawn, and keeps the recorded synapses connected: the
-  other numbers of a seed are the same as with dense connectivity, and input weights are scaled by
-  ``1 / density`` to keep the drive.
+  other numbers of a seed are the same as with dense connectivity, and each neuron's input weights
+  are scaled by ``n_in / (its connected inputs)`` to keep its mean drive.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ FEATURES: dict[str, tuple[str | None, tuple[Any, ...], int, int]] = {
 
 #: Connection probability of each projection when ``connectivity == "sparse"``: the recurrent
 #: projection is 10 % connected; inputs and readouts half, so that most neurons are still driven
-SPARSE_DENSITY = {"in": 0.5, "rec": 0.1, "out": 0.5}
+SPARSE_DENSITY = {"in": 0.7, "rec": 0.1, "out": 0.5}
 
 
 def coverage(seed: int, family: str = "original") -> dict[str, Any]:
@@ -288,13 +288,20 @@ def random_scenario(family: str, seed: int, **overrides: Any) -> Scenario:
 
 def _sparsify(rng: np.random.Generator, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray,
               record: list[tuple[str, int, int]]) -> tuple[cn.SparseWeights, cn.SparseWeights, cn.SparseWeights]:
-    """Keep a random subset of the pairs of each projection (:data:`SPARSE_DENSITY`) and the recorded synapses."""
+    """Keep a random subset of the pairs of each projection (:data:`SPARSE_DENSITY`) and the recorded synapses.
+
+    Every recurrent neuron keeps at least one input synapse and every readout one synapse.
+    """
     out = []
     for name, w in (("in", w_in), ("rec", w_rec), ("out", w_out)):
         mask = rng.random(w.shape) < SPARSE_DENSITY[name]
+        if name != "rec":  # every recurrent neuron gets input, every readout gets a synapse
+            empty = np.flatnonzero(~mask.any(axis=1))
+            mask[empty, rng.integers(0, w.shape[1], size=empty.size)] = True
         for proj, pre, post in record:
             if proj == name:
                 mask[post, pre] = True
-        scale = 1.0 / SPARSE_DENSITY[name] if name == "in" else 1.0
+        # an input row keeps its mean drive: scaled by (inputs) / (connected inputs)
+        scale = (w.shape[1] / mask.sum(axis=1))[:, None] if name == "in" else 1.0
         out.append(cn.from_dense(w * scale, mask, autapses=name != "rec"))
     return out[0], out[1], out[2]

@@ -207,8 +207,8 @@ def test_event_batch_not_dividing_the_steps():
 
 def test_unsupported_format():
     d = _data()
-    d["format"] = "eprop-scenario/2"
-    _refused(d, "format = 'eprop-scenario/2'")
+    d["format"] = "eprop-scenario/99"
+    _refused(d, "format = 'eprop-scenario/99'")
 
 
 def test_top_level_not_an_object():

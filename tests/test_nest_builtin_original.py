@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from eprop_plugins import backends, reference, tasks
+from eprop_plugins import connectivity as cn
 from eprop_plugins.backends import nest_builtin
 from eprop_plugins.parameters import ParameterError
 from eprop_plugins.random_scenarios import FEATURES, coverage, random_scenario
@@ -76,7 +77,9 @@ def test_random_scenario_matches_reference_step_for_step(random_runs, seed):
     z_ref, z_nest = ref.traces["z"], nest.traces["z"]
     differ = np.nonzero(np.any(z_ref != z_nest, axis=1))[0]
     assert differ.size == 0, f"first spike difference at aligned step {differ[0]}"
-    assert z_ref.sum() >= sc.n_rec * sc.n_sequences and np.all(z_ref.sum(axis=0) > 0), "too few spikes"
+    assert z_ref.sum() >= sc.n_rec * sc.n_sequences, "too few spikes"
+    # a sparse network may leave a neuron silent (few inputs); a dense one may not
+    assert np.mean(z_ref.sum(axis=0) > 0) >= (0.8 if sc.is_sparse else 1.0), "silent neurons"
     for name in TRACES:
         assert nest.traces[name].shape == ref.traces[name].shape, name
         err = max_relative_error(ref.traces[name], nest.traces[name])
@@ -87,7 +90,7 @@ def test_random_scenario_matches_reference_step_for_step(random_runs, seed):
     for key in ("step", "proj", "pre", "post"):
         np.testing.assert_array_equal(ev_nest[key], ev_ref[key], err_msg=key)
     assert max_relative_error(ev_ref["w"], ev_nest["w"]) <= RTOL
-    initial = (sc.w_in, sc.w_rec, sc.w_out)
+    initial = tuple(cn.to_dense(w) for w in (sc.w_in, sc.w_rec, sc.w_out))
     for proj in range(3):
         sel = ev_ref["proj"] == proj
         w0 = initial[proj][ev_ref["post"][sel], ev_ref["pre"][sel]]
@@ -117,6 +120,7 @@ def _observed_features(sc) -> dict[str, set]:
         "record_synapses": {bool(sc.record_synapses)},
         "i_offset": {"small" if any(p.params["i_offset"] != 0 for p in pops) else "zero"},
         "v_min": {"finite" if any(p.params["v_min"] is not None for p in pops) else "none"},
+        "connectivity": {"sparse" if sc.is_sparse else "dense"},
     }
 
 

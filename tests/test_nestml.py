@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from eprop_plugins import backends, reference, tasks
+from eprop_plugins import connectivity as cn
 from eprop_plugins.backends import nest_builtin
 from eprop_plugins.parameters import ParameterError
 from eprop_plugins.random_scenarios import random_scenario
@@ -211,7 +212,7 @@ def test_surrogate_gradient_is_the_same_in_every_model():
 def _bounded(sc, eta_factor: float = 1.0):
     """``sc`` with weight bounds 1e-3 mV outside its initial weights (all below 1 mV), ``eta`` scaled."""
     v = sc.validated()
-    w = np.concatenate([v.w_in.ravel(), v.w_rec.ravel(), v.w_out.ravel()])
+    w = np.concatenate([cn.connections(x)[2] for x in (v.w_in, v.w_rec, v.w_out)])
     sc.optimizer = {**sc.optimizer, "w_min": float(w.min()) - 1e-3, "w_max": float(w.max()) + 1e-3,
                     "eta": v.optimizer["eta"] * eta_factor}
     assert sc.optimizer["w_max"] < 1.0

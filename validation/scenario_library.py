@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from eprop_plugins import connectivity as cn
 from eprop_plugins import tasks
 from eprop_plugins.scenario import Population, Scenario, load
 
@@ -212,8 +213,14 @@ def _network(
     w_rec_scale: float = 4.0,
     tolerance: dict[str, Any] | None = None,
     learning_window_signal: np.ndarray | None = None,
+    density: dict[str, float] | None = None,
 ) -> Scenario:
-    """A small recurrent network (default 4 LIF + 3 adaptive LIF) with Poisson inputs."""
+    """A small recurrent network (default 4 LIF + 3 adaptive LIF) with Poisson inputs.
+
+    ``density`` (``{"in": p, "rec": p, "out": p}``) makes those projections sparse: each pair is
+    connected with probability ``p`` (drawn after every other number, from the seed + 1000), the
+    recorded synapses always, and the input weights are divided by ``p`` to keep the drive.
+    """
     rng = np.random.RandomState(seed)
     if populations is None:
         populations = [Population("iaf", 4, _recurrent(family)), Population("iaf_adapt", 3, _adaptive(family))]
@@ -232,6 +239,17 @@ def _network(
     net.update(network or {})
     opt = {"type": "gradient_descent", "eta": 2e-5, "batch_size": 1}
     opt.update(optimizer or {})
+    record = _default_record(n_in, n_rec, n_out)
+    weights: dict[str, Any] = {"in": w_in, "rec": w_rec, "out": w_out}
+    if density:
+        mask_rng = np.random.RandomState(seed + 1000)
+        for proj, p in density.items():
+            mask = mask_rng.rand(*weights[proj].shape) < p
+            for q, pre, post in record:
+                if q == proj:
+                    mask[post, pre] = True
+            scale = 1.0 / p if proj == "in" else 1.0
+            weights[proj] = cn.from_dense(weights[proj] * scale, mask, autapses=proj != "rec")
     return Scenario(
         name=name,
         description=description,
@@ -245,14 +263,14 @@ def _network(
         n_out=n_out,
         n_sequences=n_sequences,
         iteration_sequences=iteration_sequences,
-        w_in=w_in,
-        w_rec=w_rec,
-        w_out=w_out,
+        w_in=weights["in"],
+        w_rec=weights["rec"],
+        w_out=weights["out"],
         w_fb=w_fb,
         input_spikes=spikes,
         target=target,
         learning_window_signal=learning_window_signal,
-        record_synapses=_default_record(n_in, n_rec, n_out),
+        record_synapses=record,
     )
 
 
@@ -450,6 +468,52 @@ def _event_per_spike() -> Scenario:
                     learning_window_signal=np.tile(np.r_[np.zeros(50), np.ones(100)], 3))
 
 
+# ---------------------------------------------------------------------------------------------- sparse
+#: Connection probabilities of the sparse scenarios: 10 % recurrent, sparse input and readout
+SPARSE10 = {"in": 0.3, "rec": 0.1, "out": 0.5}
+
+
+def _sparse_populations(family: str) -> list[Population]:
+    return [Population("iaf", 20, _recurrent(family)), Population("iaf_adapt", 10, _adaptive(family))]
+
+
+def _orig_sparse() -> Scenario:
+    return _network("orig-rec-sparse10", "original",
+                    "Original family: 20 LIF + 10 adaptive LIF, 10 % recurrent connectivity, 30 % of the "
+                    "input pairs and 50 % of the readout pairs connected (sparse connection lists: "
+                    "unconnected pairs have no synapse and never learn), Adam.", seed=120,
+                    populations=_sparse_populations("original"), n_in=12, w_in_scale=6.0, w_rec_scale=12.0,
+                    optimizer={"type": "adam", "eta": 2e-3, "epsilon": 1e-8}, density=SPARSE10)
+
+
+def _orig_sparse_ce() -> Scenario:
+    return _network("orig-rec-sparse-ce", "original",
+                    "Original family: sparse connectivity (as orig-rec-sparse10) with three cross-entropy "
+                    "readouts, gradient descent, batch 2.", seed=121,
+                    populations=_sparse_populations("original"), n_in=12, n_out=3, w_in_scale=6.0,
+                    w_rec_scale=12.0, loss="cross_entropy", n_sequences=4, iteration_sequences=2,
+                    optimizer={"eta": 2e-3, "batch_size": 2}, density=SPARSE10)
+
+
+def _event_sparse() -> Scenario:
+    return _network("event-rec-sparse10", "event",
+                    "Event family: 20 eprop_iaf + 10 eprop_iaf_adapt, 10 % recurrent connectivity, 30 % of "
+                    "the input pairs and 50 % of the readout pairs connected (sparse connection lists), "
+                    "gradient descent every step.", seed=220,
+                    populations=_sparse_populations("event"), n_in=12, w_in_scale=6.0, w_rec_scale=12.0,
+                    optimizer={"eta": 5e-4}, density=SPARSE10)
+
+
+def _event_sparse_adam() -> Scenario:
+    return _network("event-rec-sparse-adam", "event",
+                    "Event family: sparse connectivity (as event-rec-sparse10) with Adam, optimize_each_step "
+                    "False and an ISI trace cutoff of 20 ms.", seed=221,
+                    populations=[Population("iaf", 20, _recurrent("event", isi_trace_cutoff=20.0)),
+                                 Population("iaf_adapt", 10, _adaptive("event", isi_trace_cutoff=20.0))],
+                    n_in=12, w_in_scale=6.0, w_rec_scale=12.0,
+                    optimizer={"type": "adam", "eta": 1e-3, "optimize_each_step": False}, density=SPARSE10)
+
+
 # ---------------------------------------------------------------------------------------------- tasks
 def _task(task: str, family: str) -> Callable[[], Scenario]:
     def make() -> Scenario:
@@ -494,6 +558,10 @@ LIBRARY: dict[str, Callable[[], Scenario]] = {
     "event-rec-symmetric": _event_symmetric,
     "event-rec-psc-delta": _event_psc_delta_net,
     "event-rec-optimize-per-spike": _event_per_spike,
+    "orig-rec-sparse10": _orig_sparse,
+    "orig-rec-sparse-ce": _orig_sparse_ce,
+    "event-rec-sparse10": _event_sparse,
+    "event-rec-sparse-adam": _event_sparse_adam,
     "task-sine-original": _task("sine", "original"),
     "task-evidence-original": _task("evidence", "original"),
     "task-sine-event": _task("sine", "event"),
