@@ -182,8 +182,6 @@ def connections(nest: Any, sources: list[Any], targets: list[Any], dt: float, wh
     ParameterError
         A multapse, an autapse, or a delay other than one step (``dt``), naming the connection.
     """
-    src_pos = {n.global_id: k for k, n in enumerate(sources)}
-    tgt_pos = {n.global_id: k for k, n in enumerate(targets)}
     shape = (len(targets), len(sources))
     conns = nest.GetConnections(source=_collection(nest, sources), target=_collection(nest, targets))
     if len(conns) == 0:
@@ -198,8 +196,7 @@ def connections(nest: Any, sources: list[Any], targets: list[Any], dt: float, wh
         k = int(bad[0])
         raise ParameterError(f"{what}: the connection {src[k]} -> {tgt[k]} ({models[k]}) has delay {delay[k]:g} ms; "
                              f"e-prop's connections have a delay of one step: allowed {dt:g} ms (the resolution)")
-    pre = np.array([src_pos[int(s)] for s in src], dtype=np.int64)
-    post = np.array([tgt_pos[int(t)] for t in tgt], dtype=np.int64)
+    pre, post = _positions(sources, src), _positions(targets, tgt)
     same = np.flatnonzero(src == tgt)
     if same.size:
         raise ParameterError(f"{what}: node {src[same[0]]} is connected to itself; e-prop has no autapses "
@@ -231,18 +228,23 @@ def foreign_sources(nest: Any, targets: list[Any], known: set[int], what: str) -
     st = conns.get(["source", "target"])
     src = np.atleast_1d(np.asarray(st["source"], dtype=np.int64))
     tgt = np.atleast_1d(np.asarray(st["target"], dtype=np.int64))
-    unknown = np.flatnonzero(~np.isin(src, np.fromiter(known, dtype=np.int64, count=len(known))))
-    kinds: dict[str, str] = {}
-    for k in unknown:
-        node = nest.NodeCollection([int(src[k])])
-        model = str(node.get("model"))
-        kinds.setdefault(model, _element_type(nest, model))
-        if kinds[model] == "recorder":  # multimeters, voltmeters: they only read the neurons
+    unknown = ~np.isin(src, np.fromiter(known, dtype=np.int64, count=len(known)))
+    for gid in np.unique(src[unknown]):
+        model = str(nest.NodeCollection([int(gid)]).get("model"))
+        if _element_type(nest, model) == "recorder":  # multimeters, voltmeters: they only read the neurons
             continue
+        k = int(np.flatnonzero(src == gid)[0])
         raise ParameterError(
             f"{what}: node {src[k]} ({model}) -> {tgt[k]} cannot be taken over: it is neither one of the inputs nor "
             "a neuron of the populations. Pass spiking sources (parrot_neuron, spike_generator, spike_train_injector) "
             "in inputs; currents become i_offset (recurrent={'i_offset': ...})")
+
+
+def _positions(nodes: list[Any], gids: np.ndarray) -> np.ndarray:
+    """Position in ``nodes`` of each node id in ``gids`` (all of them in ``nodes``)."""
+    ids = np.array([n.global_id for n in nodes], dtype=np.int64)
+    order = np.argsort(ids)
+    return order[np.searchsorted(ids[order], gids)]
 
 
 def _collection(nest: Any, nodes: list[Any]) -> Any:

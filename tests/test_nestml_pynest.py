@@ -233,6 +233,8 @@ def _refused(nest, inputs, population, match, **kwargs):
 
 
 def test_what_cannot_be_taken_over_is_refused_naming_node_and_reason():
+    from nest_models.pynest import network_scenario
+
     nest = _kernel()
     gens = nest.Create("spike_generator", 2, {"spike_times": [3.0]})
     pop = nest.Create("iaf_psc_delta", 3)
@@ -243,12 +245,14 @@ def test_what_cannot_be_taken_over_is_refused_naming_node_and_reason():
     _refused(nest, rec, pop, rf"inputs: node {rec.global_id} is a spike_recorder \(recorder\); it is not a spike "
              "source")
     _refused(nest, pop[:1], pop, rf"inputs: node {pop[0].global_id} is also a neuron of the populations")
+    for recorder in ("multimeter", "voltmeter", "spike_recorder"):  # recorders only read: accepted
+        device = nest.Create(recorder)
+        nest.Connect(pop, device) if recorder == "spike_recorder" else nest.Connect(device, pop)
+    assert network_scenario(gens, pop, np.zeros((1, 100)), sequence=50.0).n_rec == 3
     dc = nest.Create("dc_generator")
     nest.Connect(dc, pop[1])
     _refused(nest, gens, pop, rf"population: node {dc.global_id} \(dc_generator\) -> {pop[1].global_id} cannot be "
              "taken over: it is neither one of the inputs nor a neuron")
-    mm = nest.Create("multimeter", {"record_from": ["V_m"]})
-    nest.Connect(mm, pop)  # recorders only read: accepted
 
     nest = _kernel()
     gens = nest.Create("spike_generator", 2, {"spike_times": [3.0]})
