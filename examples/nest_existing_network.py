@@ -38,27 +38,27 @@ from nest_models.pynest import add_eprop, install
 
 #: the user's neurons (NEST parameters: mV, ms, pF) and the e-prop settings per family (canonical parameters)
 SETTINGS = {
-    "event": {
-        # threshold and reset of NEST's event-family psc_delta test; weights are voltage jumps in mV
-        "neurons": {"tau_m": 30.0, "C_m": 1.0, "E_L": 0.0, "V_m": 0.0, "V_th": 0.5, "V_reset": -0.5, "t_ref": 0.0},
-        "weights": {"input": 0.2, "recurrent": 0.2},  # standard deviations, mV
-        "add_eprop": {
-            "model": "iaf_psc_delta",
-            "recurrent": {"surrogate_gradient_height": 10.0, "surrogate_gradient_width": 0.03, "c_reg": 0.01,
-                          "f_target": 10.0, "kappa": 0.97, "kappa_reg": 0.97, "isi_trace_cutoff": 100.0},
-            "readout": {"tau_m": 30.0, "cm": 0.001, "v_rest": 0.0},
-            "optimizer": {"type": "gradient_descent", "eta": 1e-4, "optimize_each_step": True},
-        },
-    },
     "original": {
         "neurons": {"tau_m": 30.0, "C_m": 1.0, "E_L": 0.0, "V_m": 0.0, "V_th": 0.03, "V_reset": 0.0, "t_ref": 0.0},
-        "weights": {"input": 0.1, "recurrent": 0.1},
+        "weights": {"input": 0.1, "recurrent": 0.1},  # standard deviations, mV
         # NEST's sine-wave task (TensorFlow-equivalent spike arrival)
         "add_eprop": {
             "recurrent": {"surrogate_gradient_height": 0.3 / 0.03, "surrogate_gradient_width": 0.03, "c_reg": 300.0,
                           "f_target": 10.0, "regular_spike_arrival": False},
             "readout": {"tau_m": 30.0, "cm": 0.001, "v_rest": 0.0, "regular_spike_arrival": False},
             "optimizer": {"type": "gradient_descent", "eta": 1e-2},
+        },
+    },
+    "event": {
+        # threshold and reset of NEST's event-family psc_delta test; weights are voltage jumps in mV
+        "neurons": {"tau_m": 30.0, "C_m": 1.0, "E_L": 0.0, "V_m": 0.0, "V_th": 0.5, "V_reset": -0.5, "t_ref": 0.0},
+        "weights": {"input": 0.2, "recurrent": 0.2},
+        "add_eprop": {
+            "model": "iaf_psc_delta",
+            "recurrent": {"surrogate_gradient_height": 10.0, "surrogate_gradient_width": 0.03, "c_reg": 0.01,
+                          "f_target": 10.0, "kappa": 0.97, "kappa_reg": 0.97, "isi_trace_cutoff": 100.0},
+            "readout": {"tau_m": 30.0, "cm": 0.001, "v_rest": 0.0},
+            "optimizer": {"type": "gradient_descent", "eta": 1e-4, "optimize_each_step": True},
         },
     },
 }

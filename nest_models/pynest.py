@@ -243,7 +243,10 @@ def _describe(
     network = {"family": family, "dt": dt, "sequence": float(sequence), "feedback": "random"}
     if family == "original":
         network["learning_window"] = learning_window
+    # a frozen source's spike at t is emitted by the wiring's generator at t: aligned step t/dt - offset
     offset = nw.layout(family, nestml=True).offsets.generator
+    input_spikes = [np.rint(t / dt).astype(np.int64) - offset for t in ins.spikes]
+    _check_frozen(ins, input_spikes, T, n_steps, family, dt)
     sc = Scenario(
         name=name,
         description="e-prop version of a user's PyNEST network (nest_models.pynest.add_eprop)",
@@ -259,12 +262,29 @@ def _describe(
         w_rec=w_rec,
         w_out=rng.normal(size=(n_out, n_rec)) / np.sqrt(n_rec) if w_out is None else w_out,
         w_fb=rng.normal(size=(n_rec, n_out)) / np.sqrt(n_rec) if w_fb is None else w_fb,
-        # a frozen source's spike at t is emitted by the wiring's generator at t: aligned step t/dt - offset
-        input_spikes=[np.rint(t / dt).astype(np.int64) - offset for t in ins.spikes],
+        input_spikes=input_spikes,
         target=target,
         learning_window_signal=learning_window_signal,
     )
     return sc.validated(), ins
+
+
+def _check_frozen(ins: un.Inputs, steps: list[np.ndarray], T: int, n_steps: int, family: str, dt: float) -> None:
+    """Refuse frozen spikes the scenario cannot hold, naming the node (the scenario would name the index)."""
+    for node, arrival, times in zip(ins.nodes, steps, ins.spikes):
+        late = np.flatnonzero(arrival >= n_steps)
+        if late.size:
+            raise ParameterError(
+                f"inputs: node {node.global_id} ({node.get('model')}) spikes at {times[late[0]]:g} ms, which arrives "
+                f"after the {n_steps} simulated steps (the target's length); allowed spike times up to "
+                f"{n_steps * dt:g} ms")
+        if family == "original":
+            first = np.flatnonzero(arrival % T == 0)
+            if first.size:
+                raise ParameterError(
+                    f"inputs: node {node.global_id} ({node.get('model')}) spikes at {times[first[0]]:g} ms, which "
+                    "arrives in the first step of a sequence; the original family's neurons drop such spikes "
+                    f"(NEST *_bsshslm_2020), so allowed spike times t have t/dt - 1 not a multiple of {T}")
 
 
 def network_scenario(inputs: Any, population: Any, target: np.ndarray, **kwargs: Any) -> Scenario:

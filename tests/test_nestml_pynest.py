@@ -288,6 +288,13 @@ def test_what_cannot_be_taken_over_is_refused_naming_node_and_reason():
     offgrid = nest.Create("spike_generator", 1, {"spike_times": [3.5], "precise_times": True})
     pop = nest.Create("iaf_psc_delta", 3)
     _refused(nest, twice, pop, rf"inputs: node {twice.global_id} \(spike_generator\) has spike_multiplicities\[1\] = 2")
+    late = nest.Create("spike_generator", 1, {"spike_times": [3.0, 101.0]})
+    start = nest.Create("spike_generator", 1, {"spike_times": [51.0]})
+    _refused(nest, late, pop, rf"inputs: node {late.global_id} \(spike_generator\) spikes at 101 ms, which arrives "
+             "after the 100 simulated steps")
+    _refused(nest, start, pop, rf"inputs: node {start.global_id} \(spike_generator\) spikes at 51 ms, which arrives "
+             "in the first step of a sequence")
+    assert network_scenario(start, pop, np.zeros((1, 100)), sequence=50.0, family="event").input_spikes[0] == [50]
     _refused(nest, offgrid, pop, rf"inputs: node {offgrid.global_id} \(spike_generator\) has the spike time 3.5 ms off "
              "the simulation grid")
 
