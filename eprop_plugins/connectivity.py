@@ -58,8 +58,9 @@ class SparseWeights:
 
     Notes
     -----
-    The constructor converts the arrays to their dtypes and checks lengths only; the full rules
-    (indices in range, order, no duplicates, no autapses, finite weights) are in
+    The arrays are read-only views (no copy when they already have the dtype), so that copies of a
+    scenario share them.  The constructor converts the arrays to their dtypes and checks lengths
+    only; the full rules (indices in range, order, no duplicates, no autapses, finite weights) are in
     :func:`validate_structure`, which :mod:`eprop_plugins.scenario_checks` applies to every
     scenario.  Use :meth:`from_pairs` to build one from unsorted pairs.
     """
@@ -72,7 +73,9 @@ class SparseWeights:
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", (int(self.shape[0]), int(self.shape[1])))
         for name, dtype in (("post", np.int64), ("pre", np.int64), ("weight", np.float64)):
-            arr = np.ascontiguousarray(np.asarray(getattr(self, name)), dtype=dtype).reshape(-1)
+            # a read-only view: several scenarios (a validated copy, a file's) share the arrays safely
+            arr = np.ascontiguousarray(np.asarray(getattr(self, name)), dtype=dtype).reshape(-1).view()
+            arr.flags.writeable = False
             object.__setattr__(self, name, arr)
         if not self.post.size == self.pre.size == self.weight.size:
             raise ParameterError(f"sparse weights: post ({self.post.size}), pre ({self.pre.size}) and weight "

@@ -409,7 +409,7 @@ def check_projection(where: str, value: Any, shape: tuple[int, int], *, float32:
                 k = int(bad[0])
                 raise ParameterError(f"{where}.weight[{k}] = {show(w[k])}: float32_weights is set, so allowed values "
                                      f"are float32 values (e.g. {float(np.float32(w[k]))!r})")
-        out = SparseWeights(sw.shape, sw.post.copy(), sw.pre.copy(), sw.weight.copy())
+        out = SparseWeights(sw.shape, sw.post, sw.pre, sw.weight)  # read-only arrays: shared, not copied
         if optimizer is not None:
             check_projection_bounds(where, out, optimizer)
         return out

@@ -9,7 +9,11 @@ What is compared (all in aligned time, the convention of :mod:`eprop_plugins.sce
   (``synapse/<name>``), on the steps before the horizon;
 * weight events (``weight_events``): the transmitted spikes (step, projection, pre, post) must be
   the same, and the weights they carried agree to the tolerance;
-* dense weight snapshots (``weights/<name>``), for the sequences that end before the horizon;
+* weight snapshots (``weights/<name>``), for the sequences that end before the horizon: dense
+  matrices, or for a sparse projection one vector per snapshot in the canonical connection order
+  with its ``(post, pre)`` pairs in ``Result.weight_connections`` (:mod:`eprop_plugins.results`).
+  The backend's pairs must be the reference's; a backend that reports a dense matrix for a sparse
+  projection is compared on the connected pairs and fails if an unconnected pair holds a weight;
 * losses, for the iterations that end before the horizon.
 
 Error measure.  For a quantity with reference values ``r`` and backend values ``b``:
@@ -284,6 +288,29 @@ def _event_spike_mismatch(ref_ev: dict[str, np.ndarray], got_ev: dict[str, np.nd
     return None
 
 
+def _sparse_snapshots(pairs: np.ndarray, got: np.ndarray, got_pairs: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """A backend's snapshots of a sparse projection as vectors over the reference's ``(post, pre)`` pairs.
+
+    Returns the ``(n_snapshots, n_connections)`` array and an empty string, or a description of
+    why they cannot be compared (other connections; a weight on an unconnected pair).
+    """
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if got_pairs is not None:
+        got_pairs = np.asarray(got_pairs, dtype=np.int64)
+        if got_pairs.shape != pairs.shape or not np.array_equal(got_pairs, pairs):
+            return got, (f"the backend's snapshot lists {got_pairs.shape[-1]} connections (post, pre) that are not "
+                         f"the scenario's {pairs.shape[1]} in the canonical order")
+        return got, ""
+    if got.ndim == 3:  # dense matrices for a sparse projection: the connected pairs, nothing elsewhere
+        outside = got.copy()
+        outside[:, pairs[0], pairs[1]] = 0.0
+        if np.any(outside != 0):
+            s, j, i = (int(x[0]) for x in np.nonzero(outside))
+            return got, f"snapshot {s}: unconnected pair post {j}, pre {i} has weight {got[s, j, i]!r}"
+        return got[:, pairs[0], pairs[1]], ""
+    return got, ""
+
+
 def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None = None) -> Comparison:
     """Compare a backend's result with the reference's on one (validated) scenario.
 
@@ -346,7 +373,7 @@ def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None 
     elif ref.weight_events and len(ref.weight_events.get("step", [])) > 0:
         quantities.append(QuantityComparison("weight_events/w", "missing", "mV", note="not recorded by the backend"))
 
-    # ---- dense weight snapshots at sequence ends
+    # ---- weight snapshots at sequence ends
     n_full = horizon // T  # sequences that end before the horizon
     for key, w_ref in ref.weights.items():
         name = f"weights/{key}"
@@ -355,6 +382,12 @@ def compare_results(scenario: Any, ref: Result, got: Result, rtol: float | None 
             continue
         ra = np.asarray(w_ref, dtype=float).reshape(len(w_ref), -1)
         ga = np.asarray(got.weights[key], dtype=float)
+        if key in ref.weight_connections:
+            ga, problem = _sparse_snapshots(ref.weight_connections[key], ga, got.weight_connections.get(key))
+            if problem:
+                quantities.append(QuantityComparison(name, "fail", UNITS.get(name, ""), note=problem,
+                                                     first_diverging_step=0))
+                continue
         ga = ga.reshape(len(ga), -1) if ga.size else ga
         q = compare_array(name, ra, ga, rtol, n_full, step_axis=False)
         if q.compared:  # rows are sequences: report the last step of the sequence

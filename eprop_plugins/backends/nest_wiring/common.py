@@ -296,7 +296,7 @@ def connect_projection(pre: Any, post: Any, w: cn.Weights, syn_spec: dict[str, A
         return
     n = w.n_connections
     # connect_arrays: node ids per connection, weights and delays as arrays, other parameters broadcast
-    spec = {**syn_spec, "weight": w.weight.astype(float), "delay": np.full(n, float(syn_spec["delay"]))}
+    spec = {**syn_spec, "weight": w.weight, "delay": np.full(n, float(syn_spec["delay"]))}
     nest.Connect(np.int64(pre[0].global_id) + w.pre, np.int64(post[0].global_id) + w.post, "one_to_one", spec)
 
 

@@ -150,6 +150,28 @@ static inline fx_t fx_sqrt(fx_t a) {
     return a <= 0 ? 0 : (fx_t) fx_isqrt64((uint64_t) a << 15);
 }
 
+/* Q46 (int64 with 46 fractional bits): Adam's moments.  (1 - beta_2) g^2 of a gradient of a few
+ * s16.15 LSBs underflows s16.15 and even s32.31, and then m / sqrt(v) explodes; Q46 holds it. */
+#define FX46_MAX (INT64_C(1) << 62)
+
+static inline int64_t fx46_sat(int64_t x) { return x > FX46_MAX ? FX46_MAX : (x < -FX46_MAX ? -FX46_MAX : x); }
+
+/*! Q46 x u0.32 -> Q46, round half up, exact without 128-bit integers: a = hi 2^32 + lo */
+static inline int64_t fx46_decay(int64_t a, fxd_t d) {
+    int64_t hi = a >> 32;                              /* arithmetic shift: floor */
+    uint64_t lo = (uint64_t) a & UINT64_C(0xFFFFFFFF);
+    return hi * (int64_t) d + (int64_t) ((lo * (uint64_t) d + (UINT64_C(1) << 31)) >> 32);
+}
+
+/*! s16.15 -> Q46 (exact) */
+static inline int64_t fx46_from_fx(fx_t a) { return (int64_t) a * (INT64_C(1) << 31); }
+
+/*! the square of s16.15 in Q46 (exact below 256, saturated above) */
+static inline int64_t fx46_square(fx_t a) {
+    uint64_t q = (uint64_t) ((int64_t) a * (int64_t) a);  /* Q30 */
+    return q >= (UINT64_C(1) << 46) ? FX46_MAX : (int64_t) (q << 16);
+}
+
 /*! Q30 x Q30 -> Q30, round half up */
 static inline int64_t fx_mul_q30(int64_t a, int64_t b) { return (a * b + (INT64_C(1) << 29)) >> 30; }
 

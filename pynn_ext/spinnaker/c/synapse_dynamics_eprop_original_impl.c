@@ -64,13 +64,12 @@ REAL synapse_dynamics_eprop_gradient(const eprop_syn_trace_t *trace, REAL firing
     return EPROP_REAL(syn->average_steps > 1 ? fx_div_int(g, (int32_t) syn->average_steps) : g);
 }
 
-/*! Adam's step size alpha_k = eta sqrt(1 - beta_2^k) / (1 - beta_1^k) in u0.32 (TF1 form) */
-static fxd_t adam_step_size(const eprop_optimizer_params_t *opt, fxd_t p1, fxd_t p2) {
-    uint64_t one_minus_p2 = (UINT64_C(1) << 32) - p2;
-    uint64_t root = fx_isqrt64(one_minus_p2 << 32);  /* sqrt(1 - p2) in u0.32 (up to 2^32) */
+/*! Adam's step size alpha_k = eta sqrt(1 - beta_2^k) / (1 - beta_1^k) in u0.32 (TF1 form),
+ *  from q1 = 1 - beta_1^k and q2 = 1 - beta_2^k (q1 > 0) */
+static fxd_t adam_step_size(const eprop_optimizer_params_t *opt, fxd_t q1, fxd_t q2) {
+    uint64_t root = fx_isqrt64((uint64_t) q2 << 32);  /* sqrt(q2) in u0.32 */
     uint64_t num = ((uint64_t) EPROP_DBITS(opt->eta) * root + (UINT64_C(1) << 31)) >> 32;
-    uint64_t den = (UINT64_C(1) << 32) - p1;
-    uint64_t a = (num * (UINT64_C(1) << 32) + den / 2) / den;
+    uint64_t a = ((num << 32) + q1 / 2) / q1;
     return a > UINT32_MAX ? UINT32_MAX : (fxd_t) a;
 }
 
@@ -88,23 +87,27 @@ bool synapse_dynamics_eprop_optimize(eprop_plastic_synapse_t *s, const eprop_opt
         w = fx_sub(w, fx_decay(cum, EPROP_DBITS(opt->eta)));
     } else {
         /* catch up the missed steps; the real gradient enters only the first of them */
-        fx_t m = EPROP_BITS(s->m), v = EPROP_BITS(s->v);
-        fxd_t p1 = EPROP_DBITS(s->beta_1_power), p2 = EPROP_DBITS(s->beta_2_power);
+        int64_t m = s->m, v = s->v;
+        fxd_t q1 = EPROP_DBITS(s->one_minus_beta_1_power), q2 = EPROP_DBITS(s->one_minus_beta_2_power);
         for (uint32_t step = s->optimization_step; step < current; step++) {
-            p1 = fxd_mul(p1, EPROP_DBITS(opt->beta_1));
-            p2 = fxd_mul(p2, EPROP_DBITS(opt->beta_2));
-            fxd_t alpha = adam_step_size(opt, p1, p2);
-            m = fx_add(fx_decay(m, EPROP_DBITS(opt->beta_1)), fx_decay(cum, EPROP_DBITS(opt->one_minus_beta_1)));
-            v = fx_add(fx_decay(v, EPROP_DBITS(opt->beta_2)),
-                       fx_decay(fx_mul(cum, cum), EPROP_DBITS(opt->one_minus_beta_2)));
-            fx_t ratio = fx_div(m, fx_add(fx_sqrt(v), EPROP_BITS(opt->epsilon)));
+            /* 1 - beta^(k+1) = (1 - beta) + beta (1 - beta^k) */
+            q1 = EPROP_DBITS(opt->one_minus_beta_1) + fxd_mul(EPROP_DBITS(opt->beta_1), q1);
+            q2 = EPROP_DBITS(opt->one_minus_beta_2) + fxd_mul(EPROP_DBITS(opt->beta_2), q2);
+            fxd_t alpha = adam_step_size(opt, q1, q2);
+            m = fx46_sat(fx46_decay(m, EPROP_DBITS(opt->beta_1))
+                         + fx46_decay(fx46_from_fx(cum), EPROP_DBITS(opt->one_minus_beta_1)));
+            v = fx46_sat(fx46_decay(v, EPROP_DBITS(opt->beta_2))
+                         + fx46_decay(fx46_square(cum), EPROP_DBITS(opt->one_minus_beta_2)));
+            /* m / (sqrt(v) + eps): sqrt of Q46 is Q23; the quotient in s16.15 */
+            int64_t den = ((int64_t) fx_isqrt64((uint64_t) v) + (int64_t) opt->epsilon) * 256;
+            fx_t ratio = fx_sat(fx_rdiv64(m, den));
             w = fx_sub(w, fx_decay(ratio, alpha));
             cum = 0;
         }
-        s->m = EPROP_REAL(m);
-        s->v = EPROP_REAL(v);
-        s->beta_1_power = EPROP_DECAY(p1);
-        s->beta_2_power = EPROP_DECAY(p2);
+        s->m = m;
+        s->v = v;
+        s->one_minus_beta_1_power = EPROP_DECAY(q1);
+        s->one_minus_beta_2_power = EPROP_DECAY(q2);
     }
     w = fx_min(fx_max(w, EPROP_BITS(opt->w_min)), EPROP_BITS(opt->w_max));
     s->weight = EPROP_REAL(w);

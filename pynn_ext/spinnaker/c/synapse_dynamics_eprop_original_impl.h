@@ -13,8 +13,8 @@
  *    epsilon for adaptive targets (16 bytes in all).  Arrays are allocated to the core's real fan-in
  *    (n_neurons x n_pre, post-major), not to a fixed 1024 per neuron.
  *  - Per synapse, in the SDRAM synaptic row next to the weight, touched once per update interval:
- *    ``eprop_plastic_synapse_t`` = weight, cumulative gradient, optimisation step, Adam moments and
- *    bias-correction powers (28 bytes).  The optimizer walks the rows by DMA at the interval end.
+ *    ``eprop_plastic_synapse_t`` = weight, cumulative gradient, optimisation step, Adam moments
+ *    (64-bit Q46) and bias-correction powers (40 bytes).  The optimizer walks the rows by DMA at the interval end.
  *  - The learning signal reaches a core as the readouts' errors e_k (one multicast packet per
  *    readout per step, the 32-bit REAL as payload); each neuron keeps its feedback row B_j. in
  *    DTCM (4 n_out bytes) and forms L_j = sum_k B_jk e_k itself, so no per-neuron packets are sent.
@@ -50,14 +50,14 @@ typedef struct eprop_syn_trace_t {
 #define EPROP_TRACE_BYTES_LIF 12u
 #define EPROP_TRACE_BYTES_ADAPTIVE 16u
 
-/*! Per-synapse plastic state in the SDRAM synaptic row (28 bytes) */
+/*! Per-synapse plastic state in the SDRAM synaptic row (40 bytes) */
 typedef struct eprop_plastic_synapse_t {
+    int64_t m;                  /*!< Adam first moment, Q46 (see eprop_fixed.h) */
+    int64_t v;                  /*!< Adam second moment, Q46 */
     REAL weight;                /*!< W_ji [mV] */
     REAL cumulative;            /*!< gradient summed over the batch */
-    REAL m;                     /*!< Adam first moment */
-    REAL v;                     /*!< Adam second moment */
-    eprop_decay_t beta_1_power; /*!< beta_1^k */
-    eprop_decay_t beta_2_power; /*!< beta_2^k */
+    eprop_decay_t one_minus_beta_1_power; /*!< 1 - beta_1^k (u0.32 cannot hold beta^0 = 1) */
+    eprop_decay_t one_minus_beta_2_power; /*!< 1 - beta_2^k */
     uint16_t optimization_step; /*!< NEST's optimization_step (starts at 1) */
     uint16_t target;            /*!< post-neuron index on the core (sPyNNaker's plastic-control word) */
 } eprop_plastic_synapse_t;
@@ -72,7 +72,7 @@ typedef struct eprop_optimizer_params_t {
     eprop_decay_t beta_2;
     eprop_decay_t one_minus_beta_1;
     eprop_decay_t one_minus_beta_2;
-    REAL epsilon;               /*!< Adam epsilon, at least one LSB (2^-15) */
+    uint32_t epsilon;           /*!< Adam epsilon in Q23 (the scale of sqrt of a Q46 moment), >= 1 */
     REAL w_min;
     REAL w_max;
     uint32_t batch_size;
