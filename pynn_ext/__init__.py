@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 #: PyNN simulator module -> the module of this package that teaches it the e-prop types
-GLUE = {"pyNN.nest": "pynn_ext.nest", "pyNN.brian2": "pynn_ext.brian2"}
+GLUE = {"pyNN.nest": "pynn_ext.nest", "pyNN.brian2": "pynn_ext.brian2",
+        "pyNN.spiNNaker": "pynn_ext.spinnaker.glue"}
 
 
 def _load_glue(simulator: str) -> None:

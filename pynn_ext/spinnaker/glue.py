@@ -1,0 +1,529 @@
+"""pyNN.spiNNaker glue: the e-prop types of :mod:`pynn_ext.standardmodels` on sPyNNaker (tables and glue only).
+
+Imported automatically when ``pynn_ext`` and ``pyNN.spiNNaker`` are both imported (in sPyNNaker's
+own environment, :mod:`pynn_ext.spinnaker.environment`).  It
+
+* wraps ``setup``: without a sPyNNaker configuration of the user's (``~/.spynnaker.cfg``,
+  ``~/.config/.spynnaker.cfg``, ``/etc/xdg/.spynnaker.cfg``) it writes a virtual-board configuration
+  (``[Machine] virtual_board = True``, ``version = 5``) as ``.spynnaker.cfg`` into the working
+  directory and lets sPyNNaker read it from there, never from or into ``$HOME``;
+* makes ``sim.Population`` with an e-prop cell type a population of
+  :class:`~pynn_ext.spinnaker.models.EpropRecurrentModel` / :class:`~pynn_ext.spinnaker.models.EpropReadoutModel`;
+* makes ``sim.Projection`` with :class:`~pynn_ext.standardmodels.EpropSynapse` a projection of
+  :class:`~pynn_ext.spinnaker.models.EpropSynapseDynamics` whose connection list (any of PyNN's
+  connectors below, weights signed, in mV) is computed here, and with
+  :class:`~pynn_ext.standardmodels.FeedbackSynapse` a :class:`FeedbackProjection`: the weights B go
+  into the recurrent neurons' feedback rows and an edge on the readouts' error partition routes the
+  errors e_k to them;
+* computes the network constants (update interval, learning window, eligibility filter, feedback
+  rows, target series) right before the first ``sim.run`` (:func:`prepare`), and after each run
+  writes a mapping summary (:func:`mapping_summary`, ``eprop_mapping.json`` in sPyNNaker's run
+  directory): placements, neurons per core, binaries, region sizes, error routes.
+
+Only the original family exists on SpiNNaker (the kernel under ``pynn_ext/spinnaker/c``).  On a
+virtual board nothing runs: recorded data and weights read back are empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyNN.spiNNaker as pynn_spinnaker
+import spynnaker.pyNN as spynnaker_pynn
+from pyNN.parameters import Sequence
+from pyNN.random import RandomDistribution
+from pyNN.standardmodels import cells as pynn_cells
+from pacman.model.graphs.application import ApplicationEdge
+from spynnaker.pyNN.data import SpynnakerDataView
+from spynnaker.pyNN.models.neural_projections.connectors import (
+    AllToAllConnector,
+    ArrayConnector,
+    FixedProbabilityConnector,
+    FromListConnector,
+    OneToOneConnector,
+)
+from spynnaker.pyNN.models.neuron.population_machine_vertex import PopulationMachineVertex
+from spynnaker.pyNN.utilities.constants import POP_TABLE_MAX_ROW_LENGTH
+from spynnaker.pyNN.models.populations import Population
+from spynnaker.pyNN.models.projection import Projection as SpiNNakerProjection
+from spynnaker.pyNN.models.spike_source.spike_source_array import SpikeSourceArray
+from spynnaker.pyNN.models.spike_source.spike_source_poisson import SpikeSourcePoisson
+from spinn_front_end_common.interface.ds import DsSqlliteDatabase
+
+from eprop_plugins.cache import atomic_write
+from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError
+
+from ..standardmodels import (
+    EpropCellType,
+    EpropReadout,
+    EpropRecurrentType,
+    EpropSynapse,
+    EpropSynapseType,
+    FeedbackSynapse,
+    check_projection,
+    is_parameter,
+    join_family,
+)
+from . import models
+
+__all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_board_config", "setup", "run",
+           "prepare", "mapping_summary", "FeedbackProjection", "NetworkState", "MAPPING_FILE"]
+
+#: sPyNNaker's name for a user configuration file (``$HOME``, the XDG config directories)
+CONFIG_NAME = ".spynnaker.cfg"
+#: the configuration the project writes when the user has none: map on a virtual SpiNN-5 board
+VIRTUAL_BOARD_CONFIG = "[Machine]\nvirtual_board = True\nversion = 5\n"
+#: the mapping summary written into sPyNNaker's run directory after each run
+MAPPING_FILE = "eprop_mapping.json"
+
+
+def user_config() -> Path | None:
+    """The user's own sPyNNaker configuration file, if there is one (where sPyNNaker looks for it)."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    config_dirs = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)[0]
+    for directory in (config_dirs, config_home, str(Path.home())):
+        path = Path(directory).expanduser() / CONFIG_NAME
+        if path.is_file() and path.resolve() != (Path.cwd() / CONFIG_NAME).resolve():
+            return path
+    return None
+
+
+def write_virtual_board_config(directory: Path | None = None) -> Path:
+    """Write the virtual-board configuration as ``<directory>/.spynnaker.cfg`` (default: the working
+    directory) unless a file of that name is there; return its path."""
+    path = (directory or Path.cwd()) / CONFIG_NAME
+    if not path.exists():
+        atomic_write(path, VIRTUAL_BOARD_CONFIG)
+    return path
+
+
+_spynnaker_setup = spynnaker_pynn.setup
+_spynnaker_run = spynnaker_pynn.run
+
+
+def setup(timestep: float | None = None, *args: Any, **kwargs: Any) -> int:
+    """sPyNNaker's ``setup``, with the virtual-board configuration of the working directory when the user has none.
+
+    sPyNNaker 7.4 reads a user configuration only from the XDG configuration directories or
+    ``$HOME`` (and writes a template into ``$HOME`` when there is none); the working-directory file
+    is found by pointing the first XDG configuration directory at the working directory while
+    sPyNNaker loads its configuration.
+    """
+    STATE.reset()
+    if user_config() is not None:
+        return _spynnaker_setup(timestep, *args, **kwargs)
+    write_virtual_board_config()
+    previous = os.environ.get("XDG_CONFIG_DIRS")
+    os.environ["XDG_CONFIG_DIRS"] = os.pathsep.join([str(Path.cwd()), previous or "/etc/xdg"])
+    try:
+        return _spynnaker_setup(timestep, *args, **kwargs)
+    finally:
+        if previous is None:
+            del os.environ["XDG_CONFIG_DIRS"]
+        else:
+            os.environ["XDG_CONFIG_DIRS"] = previous
+
+
+# ----------------------------------------------------------------------------------- network state
+
+@dataclass
+class NetworkState:
+    """The e-prop populations and projections of the current sPyNNaker network."""
+
+    family: str | None = None
+    family_owner: str | None = None
+    recurrent: list[Any] = field(default_factory=list)
+    readouts: list[Any] = field(default_factory=list)
+    #: (pre, post, number of connections, fan-in of each post neuron, synapse dynamics) per plastic projection
+    plastic: list[tuple[Any, Any, int, np.ndarray, Any]] = field(default_factory=list)
+    feedback: list[FeedbackProjection] = field(default_factory=list)
+    targets: dict[int, Any] = field(default_factory=dict)
+    prepared: bool = False
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+STATE = NetworkState()
+
+
+def _canonical(celltype: EpropCellType, n: int) -> dict[str, Any]:
+    """The cell type's PyNN parameters, scalars or per-neuron arrays (the readout's signals excluded)."""
+    space = celltype.parameter_space
+    space.shape = (n,)
+    space.evaluate(simplify=True)
+    return {name: value for name, value in space.items() if name not in ("target", "learning_window_signal")}
+
+
+def _model(celltype: EpropCellType, n: int) -> Any:
+    where = type(celltype).__name__
+    if celltype.family != "original":
+        raise ParameterError(f"{where}: family = {celltype.family!r}: SpiNNaker has the original family only "
+                             "(the kernel under pynn_ext/spinnaker/c); allowed values are original")
+    join_family(STATE, celltype.family, where)
+    canonical = _canonical(celltype, n)
+    options = dict(celltype.options)
+    if isinstance(celltype, EpropReadout):
+        model = models.EpropReadoutModel(n, canonical, options, {})
+    else:
+        model = models.EpropRecurrentModel(n, canonical, options, {"model": celltype.model,
+                                                                   "steps_per_interval": 1})
+    model.eprop_celltype = celltype
+    return model
+
+
+_population_init = Population.__init__
+
+
+def _population_init_eprop(self: Population, size: Any, cellclass: Any, cellparams: Any = None,
+                           *args: Any, **kwargs: Any) -> None:
+    if isinstance(cellclass, type) and issubclass(cellclass, EpropCellType):
+        cellclass = cellclass(**(cellparams or {}))
+        cellparams = None
+    if not isinstance(cellclass, EpropCellType):
+        _population_init(self, size, cellclass, cellparams, *args, **kwargs)
+        return
+    model = _model(cellclass, int(size))
+    _population_init(self, size, model, None, *args, **kwargs)
+    (STATE.readouts if isinstance(cellclass, EpropReadout) else STATE.recurrent).append(self)
+
+
+_population_set = Population.set
+
+
+def _population_set_eprop(self: Population, **parameters: Any) -> None:
+    celltype = getattr(self.celltype, "eprop_celltype", None)
+    if celltype is None:
+        _population_set(self, **parameters)
+        return
+    if "target" in parameters:
+        STATE.targets[id(self)] = parameters.pop("target")
+    for name, value in parameters.items():
+        if name not in celltype.default_parameters:
+            raise ParameterError(f"{type(celltype).__name__}: {name!r} cannot be set on SpiNNaker; valid names are "
+                                 f"{', '.join(sorted(celltype.default_parameters))}, target")
+        self.celltype.canonical[name] = np.broadcast_to(np.asarray(value, dtype=float), (self.size,)).copy()
+    STATE.prepared = False
+
+
+# ----------------------------------------------------------------------------------- projections
+
+class _Roles:
+    """What :func:`pynn_ext.standardmodels.check_projection` reads of a population: the PyNN cell type and label."""
+
+    def __init__(self, population: Population) -> None:
+        celltype = population.celltype
+        if isinstance(celltype, (SpikeSourceArray, SpikeSourcePoisson)):  # sPyNNaker's: PyNN's for the check
+            celltype = (pynn_cells.SpikeSourceArray if isinstance(celltype, SpikeSourceArray)
+                        else pynn_cells.SpikeSourcePoisson)()
+        self.celltype = getattr(celltype, "eprop_celltype", celltype)
+        self.label = population.label
+
+
+def _pairs(connector: Any, pre: Population, post: Population) -> tuple[np.ndarray, np.ndarray]:
+    """(pre, post) indices of the connections PyNN's ``connector`` makes from ``pre`` to ``post``."""
+    n_pre, n_post = pre.size, post.size
+    if isinstance(connector, AllToAllConnector):
+        i, j = (a.ravel() for a in np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij"))
+        if pre is post and not connector.allow_self_connections:
+            keep = i != j
+            i, j = i[keep], j[keep]
+        return i, j
+    if isinstance(connector, OneToOneConnector):
+        n = min(n_pre, n_post)
+        return np.arange(n), np.arange(n)
+    if isinstance(connector, FixedProbabilityConnector):
+        rng = np.random.default_rng(getattr(connector, "_rng_seed", None))
+        drawn = rng.random((n_pre, n_post)) < connector.p_connect
+        if pre is post and not connector.allow_self_connections:
+            np.fill_diagonal(drawn, False)
+        return np.nonzero(drawn)
+    if isinstance(connector, FromListConnector):
+        return connector.sources.astype(int), connector.targets.astype(int)
+    if isinstance(connector, ArrayConnector):
+        return np.nonzero(np.asarray(connector._ArrayConnector__array_connector))  # noqa: SLF001
+    raise ParameterError(f"{type(connector).__name__}: e-prop projections on SpiNNaker accept AllToAllConnector, "
+                         "OneToOneConnector, FixedProbabilityConnector, FromListConnector or ArrayConnector")
+
+
+def _weights(value: Any, i: np.ndarray, j: np.ndarray, where: str) -> np.ndarray:
+    """Weights of the connections (i, j): a scalar, a [pre, post] array, a flat per-connection array or a distribution."""
+    if isinstance(value, RandomDistribution):
+        return np.asarray(value.next(len(i)), dtype=float)
+    array = np.asarray(value.base_value if hasattr(value, "base_value") else value, dtype=float)
+    if array.ndim == 0:
+        return np.full(len(i), float(array))
+    if array.ndim == 2:
+        return array[i, j]
+    if array.shape == (len(i),):
+        return array
+    raise ParameterError(f"{where}: weight of shape {array.shape}: allowed are a scalar, a (pre, post) array or "
+                         "one value per connection")
+
+
+def _synapse_settings(syntype: EpropSynapse, post: Population) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The synapse options and the optimizer of ``syntype`` (tau_m_readout and the window filled in by :func:`prepare`)."""
+    synapse = {**syntype.synapse_parameters("original"), "learning_window_steps": 1}
+    return synapse, syntype.optimizer.complete("original")
+
+
+class FeedbackProjection:
+    """Feedback (learning-signal) weights B from a readout population to a recurrent one.
+
+    On SpiNNaker B is not a synaptic matrix: each recurrent neuron keeps its row B_j. in DTCM
+    (``feedback_<k>`` after its ``neuron_t``) and forms L_j = sum_k B_jk e_k from the readouts' error
+    packets, which reach its cores through an edge on the partition ``models.ERROR_PARTITION``.
+    """
+
+    def __init__(self, pre: Population, post: Population, i: np.ndarray, j: np.ndarray, w: np.ndarray,
+                 label: str | None) -> None:
+        self.pre, self.post, self.label = pre, post, label or f"{pre.label} -> {post.label} (feedback)"
+        self.matrix = np.zeros((pre.size, post.size))
+        self.matrix[i, j] = w
+        self.edge = ApplicationEdge(pre._vertex, post._vertex, label=self.label)  # noqa: SLF001
+        SpynnakerDataView.add_edge(self.edge, models.ERROR_PARTITION)
+
+    def get(self, attribute_names: str | list[str], format: str = "list", **_: Any) -> Any:  # noqa: A002
+        """``weight`` as a (pre, post) array (``format="array"``) or a list of (i, j, B)."""
+        if attribute_names not in ("weight", ["weight"]):
+            raise ParameterError(f"FeedbackProjection.get: {attribute_names!r}: allowed values are weight")
+        if format == "array":
+            return self.matrix.copy()
+        i, j = np.nonzero(self.matrix)
+        return list(zip(i.tolist(), j.tolist(), self.matrix[i, j].tolist()))
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.matrix))
+
+
+_projection_init = SpiNNakerProjection.__init__
+
+
+def _projection_init_eprop(self: SpiNNakerProjection, pre_synaptic_population: Any, post_synaptic_population: Any,
+                           connector: Any, synapse_type: Any = None, *args: Any, **kwargs: Any) -> None:
+    if not isinstance(synapse_type, EpropSynapse):
+        _projection_init(self, pre_synaptic_population, post_synaptic_population, connector, synapse_type,
+                         *args, **kwargs)
+        return
+    pre, post = pre_synaptic_population, post_synaptic_population
+    dt = SpynnakerDataView.get_simulation_time_step_ms()
+    check_projection(_Roles(pre), _Roles(post), synapse_type, dt)
+    i, j = _pairs(connector, pre, post)
+    w = _weights(synapse_type.parameter_space["weight"], i, j, "EpropSynapse")
+    synapse, optimizer = _synapse_settings(synapse_type, post)
+    dynamics = models.EpropSynapseDynamics(synapse, optimizer, weight=0.0, delay=dt)
+    conn_list = np.column_stack([i, j, w, np.full(len(i), dt)])
+    _projection_init(self, pre, post, FromListConnector(conn_list), dynamics, *args, **kwargs)
+    STATE.plastic.append((pre, post, len(i), np.bincount(j, minlength=post.size), dynamics))
+    STATE.prepared = False
+
+
+def _projection(presynaptic_population: Any, postsynaptic_population: Any, connector: Any,
+                synapse_type: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """``sim.Projection``: e-prop feedback synapses become a :class:`FeedbackProjection`, the rest sPyNNaker's."""
+    if isinstance(synapse_type, FeedbackSynapse):
+        pre, post = presynaptic_population, postsynaptic_population
+        check_projection(_Roles(pre), _Roles(post), synapse_type, SpynnakerDataView.get_simulation_time_step_ms())
+        i, j = _pairs(connector, pre, post)
+        w = _weights(synapse_type.parameter_space["weight"], i, j, "FeedbackSynapse")
+        projection = FeedbackProjection(pre, post, i, j, w, kwargs.get("label"))
+        STATE.feedback.append(projection)
+        STATE.prepared = False
+        return projection
+    if isinstance(synapse_type, EpropSynapseType) and not isinstance(synapse_type, EpropSynapse):
+        raise ParameterError(f"{type(synapse_type).__name__}: not an e-prop synapse type of SpiNNaker")
+    return _spynnaker_projection(presynaptic_population, postsynaptic_population, connector, synapse_type,
+                                 *args, **kwargs)
+
+
+_spynnaker_projection = spynnaker_pynn.Projection
+
+
+# ----------------------------------------------------------------------------------- prepare / run
+
+def _single(values: Any, name: str, where: str) -> float:
+    array = np.unique(np.asarray(values, dtype=float))
+    if array.size != 1:
+        raise ParameterError(f"{where}: {name} differs between readouts; on SpiNNaker one value serves a network")
+    return float(array[0])
+
+
+def _target_rows(population: Population, value: Any, dt: float) -> np.ndarray:
+    series = value if isinstance(value, (list, tuple)) and value and isinstance(value[0], Sequence) else [value]
+    rows = [np.asarray(s.value if isinstance(s, Sequence) else s, dtype=float) for s in series]
+    if len(rows) == 1:
+        rows = rows * population.size
+    n = max(len(r) for r in rows)
+    return np.array([np.pad(r, (0, n - len(r))) for r in rows])
+
+
+def prepare() -> None:
+    """Network constants into the models' structs and the synapse dynamics, before the first run.
+
+    The update interval and learning window come from the readout's ``sequence`` and
+    ``learning_window`` options, the eligibility filter's time constant from ``tau_m_readout`` (or
+    the readout's ``tau_m``), the feedback rows from the feedback projections, the target series from
+    ``Population.set(target=...)``.
+    """
+    if STATE.prepared or not STATE.readouts:
+        return
+    dt = SpynnakerDataView.get_simulation_time_step_ms()
+    readout = STATE.readouts[0].celltype
+    T = round(readout.eprop_celltype.options["sequence"] / dt)
+    window = readout.eprop_celltype.options.get("learning_window") or readout.eprop_celltype.options["sequence"]
+    tau_out = _single(readout.canonical["tau_m"], "tau_m", "EpropReadout")
+    n_out = sum(p.size for p in STATE.readouts)
+    offsets = {id(p): sum(q.size for q in STATE.readouts[:k]) for k, p in enumerate(STATE.readouts)}
+    for population in STATE.recurrent:
+        feedback = np.zeros((population.size, n_out))
+        for projection in STATE.feedback:
+            if projection.post is population:
+                k0 = offsets[id(projection.pre)]
+                feedback[:, k0:k0 + projection.pre.size] += projection.matrix.T
+        model = population.celltype
+        _refresh(population, models.EpropRecurrentModel(
+            population.size, model.canonical, model.options,
+            {"model": model.network["model"], "steps_per_interval": T}, feedback))
+    for population in STATE.readouts:
+        model = population.celltype
+        target = STATE.targets.get(id(population))
+        rows = _target_rows(population, target, dt) if target is not None else None
+        _refresh(population, models.EpropReadoutModel(population.size, model.canonical, model.options, {}, rows))
+    for _, _, _, _, dynamics in STATE.plastic:
+        timing = dynamics.timing_dependence
+        timing.synapse["tau_m_readout"] = timing.synapse.get("tau_m_readout") or tau_out
+        timing.synapse["learning_window_steps"] = round(window / dt)
+        timing.readout = models.readout_constants_of(readout.canonical, readout.options,
+                                                     timing.synapse["tau_m_readout"], dt)
+    for population in (*STATE.recurrent, *STATE.readouts):
+        population._vertex.set_max_atoms_per_dimension_per_core((neurons_per_core(population, n_out),))  # noqa: SLF001
+    STATE.prepared = True
+
+
+def neurons_per_core(population: Population, n_out: int) -> int:
+    """Neurons of an e-prop population on one core: the DTCM budget and the longest synaptic row.
+
+    Recurrent populations: :func:`pynn_ext.spinnaker.models.neurons_per_core` with the population's
+    presynaptic rows and largest fan-in.  Every population: a row (one presynaptic neuron, one core)
+    holds at most as many plastic synapses as fit in sPyNNaker's largest row, so a dense projection
+    limits the neurons per core to that number.
+    """
+    incoming = [(pre, n, fan_in, dynamics) for pre, post, n, fan_in, dynamics in STATE.plastic if post is population]
+    limit = population._vertex.get_max_atoms_per_core()  # noqa: SLF001 - the user's or the model's maximum
+    for _, _, _, dynamics in incoming:
+        limit = min(limit, dynamics.get_max_synapses(POP_TABLE_MAX_ROW_LENGTH))
+    if population in STATE.recurrent and incoming:
+        n_pre = sum(pre.size for pre, _, _, _ in incoming)
+        fan_in = int(max(np.sum([f for _, _, f, _ in incoming], axis=0)))
+        adaptive = population.celltype.network["model"] in ADAPTIVE_MODELS
+        limit = min(limit, models.neurons_per_core(n_pre, fan_in, n_out, adaptive))
+    if limit < 1:
+        raise ParameterError(f"{population.label}: no e-prop neuron of this population fits on a core (DTCM budget "
+                             "of pynn_ext/spinnaker/c/synapse_dynamics_eprop_original_impl.h)")
+    return int(limit)
+
+
+def _refresh(population: Population, fresh: Any) -> None:
+    """Give the population's model the structs and values of ``fresh`` (same role, complete network constants)."""
+    model, vertex = population.celltype, population._vertex  # noqa: SLF001 - sPyNNaker keeps its vertex there
+    model.impl.relayout(fresh.impl)
+    for name, value in fresh.impl.values.items():
+        (vertex.state_variables if name in fresh.impl.state_fields else vertex.parameters)[name] = value
+    for attribute in ("feedback", "target", "network"):
+        if hasattr(fresh, attribute):
+            setattr(model, attribute, getattr(fresh, attribute))
+
+
+def run(simtime: float, callbacks: Any = None) -> float:
+    """sPyNNaker's ``run`` after :func:`prepare`; writes :func:`mapping_summary` into the run directory."""
+    prepare()
+    result = _spynnaker_run(simtime, callbacks)
+    summary = mapping_summary()
+    atomic_write(Path(SpynnakerDataView.get_run_dir_path()) / MAPPING_FILE, json.dumps(summary, indent=1))
+    return result
+
+
+def mapping_summary() -> dict[str, Any]:
+    """What the last run mapped: per e-prop core its placement, neurons, binary and region sizes.
+
+    Returns
+    -------
+    dict
+        ``virtual_board`` (bool), ``cores`` (list of dicts: ``population``, ``role``, ``x``, ``y``,
+        ``p``, ``lo_atom``, ``n_atoms``, ``binary``, ``regions`` {name: bytes}), ``struct_sizes``
+        (C struct -> bytes), ``error_routes`` (readout core -> routing key) and ``n_cores``.
+    """
+    from spinn_utilities.config_holder import get_config_bool  # sPyNNaker's configuration, loaded by setup
+
+    roles = {id(p._vertex): ("readout" if p in STATE.readouts else "recurrent", p.label)  # noqa: SLF001
+             for p in (*STATE.recurrent, *STATE.readouts)}
+    cores = []
+    with DsSqlliteDatabase(SpynnakerDataView.get_ds_database_path()) as ds:
+        for placement in SpynnakerDataView.iterate_placemements():
+            vertex = placement.vertex
+            app = getattr(vertex, "app_vertex", None)
+            if id(app) not in roles:
+                continue
+            sizes = ds.get_region_sizes(placement.x, placement.y, placement.p)
+            regions = {r.name.lower(): sizes.get(int(r), 0) for r in PopulationMachineVertex.REGIONS}
+            cores.append({"population": roles[id(app)][1], "role": roles[id(app)][0], "x": placement.x,
+                          "y": placement.y, "p": placement.p, "lo_atom": vertex.vertex_slice.lo_atom,
+                          "n_atoms": vertex.vertex_slice.n_atoms, "binary": vertex.get_binary_file_name(),
+                          "regions": regions})
+    routes = {}
+    infos = SpynnakerDataView.get_routing_infos()
+    for population in STATE.readouts:
+        for vertex in population._vertex.machine_vertices:  # noqa: SLF001
+            info = infos.get_info_from(vertex, models.ERROR_PARTITION)
+            routes[vertex.label] = None if info is None else int(info.key)
+    struct_sizes = {name: models.struct_size(header, name)
+                    for header in (models.NEURON_HEADER, models.SYNAPSE_HEADER)
+                    for name in models.c_structs(header)}
+    return {"virtual_board": bool(get_config_bool("Machine", "virtual_board")), "n_cores": len(cores),
+            "cores": cores, "struct_sizes": struct_sizes, "error_routes": routes,
+            "n_feedback_rows": {p.label: int(p.celltype.feedback.shape[1]) for p in STATE.recurrent},
+            "target_steps": {p.label: int(p.celltype.target.shape[1]) for p in STATE.readouts}}
+
+
+_spike_source_array_init = SpikeSourceArray.__init__
+
+
+def _spike_source_array_init_sequences(self: SpikeSourceArray, spike_times: Any = None) -> None:
+    """PyNN's ``Sequence`` form of ``spike_times`` (one ``Sequence``, or one per source), which sPyNNaker takes as lists."""
+    if isinstance(spike_times, Sequence):
+        spike_times = list(spike_times.value)
+    elif isinstance(spike_times, (list, tuple)) and any(isinstance(s, Sequence) for s in spike_times):
+        spike_times = [list(s.value) if isinstance(s, Sequence) else s for s in spike_times]
+    _spike_source_array_init(self, spike_times)
+
+
+class _State:
+    """``simulator.state`` as the PyNN backends have it: what :func:`pynn_ext.standardmodels.time_step` reads."""
+
+    @property
+    def dt(self) -> float:
+        return SpynnakerDataView.get_simulation_time_step_ms()
+
+
+class _Simulator:
+    state = _State()
+
+
+# ----------------------------------------------------------------------------------- hooks
+
+SpikeSourceArray.__init__ = _spike_source_array_init_sequences  # type: ignore[method-assign]
+
+Population.__init__ = _population_init_eprop  # type: ignore[method-assign]
+Population.set = _population_set_eprop  # type: ignore[method-assign]
+SpiNNakerProjection.__init__ = _projection_init_eprop  # type: ignore[method-assign]
+for _module in (spynnaker_pynn, pynn_spinnaker):
+    _module.setup = setup
+    _module.run = run
+    _module.Projection = _projection
+    _module.Sequence = Sequence  # PyNN's name, which sPyNNaker does not re-export
+    _module.simulator = _Simulator()  # type: ignore[attr-defined]

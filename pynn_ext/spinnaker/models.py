@@ -1,0 +1,693 @@
+"""sPyNNaker model classes of the PyNN e-prop types (original family), laid out as the C kernel's structs.
+
+Imported only in sPyNNaker's own environment (:mod:`pynn_ext.spinnaker.environment`); the glue
+(:mod:`pynn_ext.spinnaker.glue`) builds these classes from the abstract types of
+:mod:`pynn_ext.standardmodels`, so a script written for pyNN.nest or pyNN.brian2 maps unchanged.
+
+One source for each layout
+    The struct layouts (field order, types, sizes) are read from the kernel's C headers under
+    ``pynn_ext/spinnaker/c/`` (:func:`c_structs`): ``neuron_params_t``/``neuron_t`` of a recurrent
+    neuron, ``readout_params_t``/``readout_t`` of a readout, ``eprop_synapse_params_t`` and
+    ``eprop_optimizer_params_t`` of a population's plastic synapses, ``eprop_plastic_synapse_t`` of
+    one synapse in the SDRAM row.  This module holds only the translations from the canonical
+    vocabulary (:mod:`eprop_plugins.parameters`) to those fields (:data:`RECURRENT_FIELDS`, ...), as
+    sPyNNaker's Python side derives decays from time constants so that the core never calls exp()
+    for one.
+
+sPyNNaker classes
+    :class:`EpropNeuronImpl` (an ``AbstractNeuronImpl``), :class:`EpropRecurrentModel` and
+    :class:`EpropReadoutModel` (``AbstractPyNNNeuronModel``), :class:`EpropPopulationVertex` (e-prop
+    rows carry s16.15 weights in mV: no ring-buffer weight scaling), and the plastic synapse:
+    :class:`EpropSynapseDynamics` (``SynapseDynamicsSTDP``) composed of
+    :class:`EpropTimingDependence` (the eligibility filter, ``eprop_synapse_params_t``),
+    :class:`EpropWeightDependence` (the optimizer, ``eprop_optimizer_params_t``) and
+    :class:`EpropSynapseStructure` (``eprop_plastic_synapse_t``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from spinn_front_end_common.interface.ds import DataSpecificationBase, DataType
+from spinn_front_end_common.utilities.constants import BYTES_PER_SHORT, BYTES_PER_WORD
+from spinn_utilities.classproperty import classproperty
+from spinn_utilities.overrides import overrides
+from spinn_utilities.ranged import RangeDictionary
+from spynnaker.pyNN.data import SpynnakerDataView
+from spynnaker.pyNN.extra_algorithms.splitter_components import SplitterPopulationVertexFixed
+from spynnaker.pyNN.models.neuron import AbstractPyNNNeuronModel, PopulationVertex
+from spynnaker.pyNN.models.neuron.implementations import AbstractNeuronImpl
+from spynnaker.pyNN.models.neuron.plasticity.stdp.synapse_structure import AbstractSynapseStructure
+from spynnaker.pyNN.models.neuron.plasticity.stdp.timing_dependence import AbstractTimingDependence
+from spynnaker.pyNN.models.neuron.plasticity.stdp.weight_dependence import AbstractWeightDependence
+from spynnaker.pyNN.models.neuron.synapse_dynamics import SynapseDynamicsSTDP
+from spynnaker.pyNN.utilities.struct import Struct, StructRepeat
+
+from eprop_plugins.parameters import ADAPTIVE_MODELS, SURROGATE_FUNCTIONS, ParameterError
+from eprop_plugins.reference.common import recurrent_constants
+from eprop_plugins.reference.original import ReadoutConstants
+
+from . import fixed_point as fx
+
+__all__ = [
+    "C_DIRECTORY", "NEURON_HEADER", "SYNAPSE_HEADER", "C_TYPES", "c_structs", "c_define", "struct_size",
+    "BINARIES", "ERROR_PARTITION", "RECURRENT_FIELDS", "READOUT_FIELDS", "SYNAPSE_FIELDS", "OPTIMIZER_FIELDS",
+    "RECURRENT_RECORDABLES", "READOUT_RECORDABLES", "neurons_per_core",
+    "EpropNeuronImpl", "EpropSplitter", "EpropPopulationVertex", "EpropRecurrentModel", "EpropReadoutModel",
+    "EpropSynapseStructure", "EpropTimingDependence", "EpropWeightDependence", "EpropSynapseDynamics",
+]
+
+#: the kernel's C sources
+C_DIRECTORY = Path(__file__).resolve().parent / "c"
+NEURON_HEADER = C_DIRECTORY / "neuron_model_eprop_original_impl.h"
+SYNAPSE_HEADER = C_DIRECTORY / "synapse_dynamics_eprop_original_impl.h"
+
+#: C storage type of a struct field -> sPyNNaker data type (eprop_fixed.h: REAL is s16.15,
+#: eprop_decay_t is u0.32, as sPyNNaker's REAL and decay_t)
+C_TYPES: dict[str, DataType] = {
+    "REAL": DataType.S1615, "eprop_decay_t": DataType.U032, "uint32_t": DataType.UINT32,
+    "int32_t": DataType.INT32, "uint16_t": DataType.UINT16, "int16_t": DataType.INT16,
+    "uint8_t": DataType.UINT8, "int8_t": DataType.INT8, "int64_t": DataType.INT64, "uint64_t": DataType.UINT64,
+}
+
+#: binary of a population (sPyNNaker appends the synapse dynamics' suffix before ``.aplx``)
+BINARIES = {"recurrent": "eprop_original_recurrent.aplx", "readout": "eprop_original_readout.aplx"}
+
+#: outgoing partition of a readout: its error e_k, one multicast packet with payload per step
+ERROR_PARTITION = "eprop_error"
+
+_STRUCT = re.compile(r"typedef\s+struct\s+(\w+)\s*\{(.*?)\}\s*(\w+)\s*;", re.S)
+_FIELD = re.compile(r"^\s*(\w+)\s+(\w+)\s*(?:\[(\w+)\])?\s*;", re.M)
+
+
+@lru_cache(maxsize=None)
+def c_structs(header: Path) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The structs of a kernel header: name -> ((C type, field), ...) in declaration order.
+
+    Comments are removed first; array fields are not part of these structs (they would raise).
+    """
+    text = re.sub(r"/\*.*?\*/", "", header.read_text(), flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    out = {}
+    for match in _STRUCT.finditer(text):
+        fields = []
+        for ctype, name, array in _FIELD.findall(match.group(2)):
+            if array:
+                raise ValueError(f"{header.name}: {match.group(3)}.{name} is an array; the host writes scalars")
+            if ctype not in C_TYPES:
+                raise ValueError(f"{header.name}: {match.group(3)}.{name} has C type {ctype}, not one of "
+                                 f"{', '.join(C_TYPES)}")
+            fields.append((ctype, name))
+        out[match.group(3)] = tuple(fields)
+    return out
+
+
+def c_define(header: Path, name: str) -> int:
+    """The integer value of ``#define name <integer>[u]`` in ``header``."""
+    match = re.search(rf"#define\s+{name}\s+\(?\s*(\d+)u?\s*\)?", header.read_text())
+    if match is None:
+        raise ValueError(f"{header.name} defines no integer {name}")
+    return int(match.group(1))
+
+
+def _struct(header: Path, name: str, repeat: StructRepeat) -> Struct:
+    return Struct([(C_TYPES[ctype], field) for ctype, field in c_structs(header)[name]], repeat_type=repeat)
+
+
+def struct_size(header: Path, name: str) -> int:
+    """Size in bytes of a C struct of ``header`` with natural alignment (as the ARM and host compilers lay it out)."""
+    return _struct(header, name, StructRepeat.GLOBAL).numpy_dtype.itemsize
+
+
+# ----------------------------------------------------------------------------------- translations
+# The float64 constants are the reference's (recurrent_constants, ReadoutConstants: docs/model.rst
+# §2), encoded with the kernel's own rounding (fixed_point.to_fx / to_decay) and handed to sPyNNaker
+# as exact dyadic numbers, so that the data specification holds the bits the host build of the
+# kernel gets for the same network.  Each table maps a C field to a function of those constants.
+
+Values = Mapping[str, Any]
+
+RECURRENT_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
+    "alpha": lambda c, n: c.alpha,
+    "zeta": lambda c, n: 1.0 - c.alpha,
+    "rho": lambda c, n: c.rho,
+    "i_offset": lambda c, n: c.p_i * c.i_e,
+    "v_thresh": lambda c, n: c.v_th,
+    "v_min": lambda c, n: c.v_min,
+    "beta": lambda c, n: c.beta,
+    "psi_height": lambda c, n: c.h,
+    "psi_inv_width": lambda c, n: 1.0 / c.w,
+    "c_reg_per_T": lambda c, n: c.c_reg / n["steps_per_interval"],
+    "f_target_dt": lambda c, n: c.f_target * n["dt"],
+    "refract_steps": lambda c, n: c.n_ref,
+    "surrogate": lambda c, n: _surrogate_codes(c),
+    "regular_arrival": lambda c, n: (c.zeta == 1.0).astype(int),
+}
+
+READOUT_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
+    "kappa_out": lambda r, n: r.kappa_out,
+    "zeta_out": lambda r, n: 1.0 - r.kappa_out,
+    "i_offset": lambda r, n: r.p_i_out * r.i_e_out,
+    "v_min": lambda r, n: r.v_min_out,
+    "v_rest": lambda r, n: r.v_rest,
+    "regular_arrival": lambda r, n: int(r.zeta_out == 1.0),
+    "cross_entropy": lambda r, n: int(r.cross_entropy),
+}
+
+SYNAPSE_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
+    "kappa": lambda r, s: r.kappa,
+    "one_minus_kappa": lambda r, s: 1.0 - r.kappa,
+    "average_steps": lambda r, s: s["learning_window_steps"] if s["average_gradient"] else 1,
+}
+
+OPTIMIZER_FIELDS: dict[str, Callable[[Values], Any]] = {
+    "eta": lambda o: o["eta"],
+    "beta_1": lambda o: o["beta_1"],
+    "beta_2": lambda o: o["beta_2"],
+    "one_minus_beta_1": lambda o: 1.0 - o["beta_1"],
+    "one_minus_beta_2": lambda o: 1.0 - o["beta_2"],
+    # below one LSB, m / (sqrt(v) + epsilon) would divide by zero on the core: one LSB at least
+    "epsilon": lambda o: max(o["epsilon"], fx.RESOLUTION),
+    "w_min": lambda o: o["w_min"],
+    "w_max": lambda o: o["w_max"],
+    "batch_size": lambda o: o["batch_size"],
+    "kind": lambda o: int(o["type"] == "adam"),
+}
+
+
+def _surrogate_codes(c: Any) -> NDArray:
+    """eprop_surrogate_t per neuron: its order is that of SURROGATE_FUNCTIONS (a test compares them)."""
+    codes = np.zeros(len(c.alpha), dtype=int)
+    for name, index in c.surrogate_groups:
+        codes[index] = SURROGATE_FUNCTIONS.index(name)
+    return codes
+
+
+def _exact(data_type: DataType, value: Any) -> Any:
+    """``value`` rounded as the kernel rounds it, as the float sPyNNaker encodes back to exactly those bits."""
+    if data_type is DataType.S1615:
+        return fx.to_fx(value) / float(fx.ONE)
+    if data_type is DataType.U032:
+        return fx.to_decay(value) / 2.0 ** 32
+    return np.asarray(value)
+
+
+def recurrent_constants_of(canonical: Values, options: Values, model: str, n: int, dt: float) -> Any:
+    """The reference's per-neuron constants (``RecurrentConstants``) of a PyNN population's values.
+
+    ``canonical`` holds scalars or per-neuron arrays; consecutive neurons with equal values form one
+    population of the reference's vectorisation, so the constants come out in neuron order.
+    """
+    names = sorted(canonical)
+    rows = np.array([np.broadcast_to(np.asarray(canonical[k], dtype=float), (n,)) for k in names]).T
+    starts = [0, *(np.nonzero(np.any(rows[1:] != rows[:-1], axis=1))[0] + 1).tolist()]
+    populations = [SimpleNamespace(params={**options, **dict(zip(names, rows[a].tolist()))}, model=model, size=b - a)
+                   for a, b in zip(starts, [*starts[1:], n])]
+    return recurrent_constants(SimpleNamespace(dt=dt, populations=populations))
+
+
+def readout_constants_of(canonical: Values, options: Values, tau_m_readout: float | None, dt: float) -> Any:
+    """The reference's ``ReadoutConstants`` of a readout population (one value per parameter)."""
+    readout = {**options}
+    for name, value in canonical.items():
+        values = np.unique(np.asarray(value, dtype=float))
+        if values.size != 1:
+            raise ParameterError(f"EpropReadout: {name} differs between readouts; on SpiNNaker (as in the "
+                                 "reference) all readouts share their parameters")
+        readout[name] = float(values[0])
+    return ReadoutConstants.of(SimpleNamespace(readout=readout, dt=dt, synapse={"tau_m_readout": tau_m_readout}))
+
+
+#: PyNN recordable -> kernel state field (recorded as s16.15)
+RECURRENT_RECORDABLES = {"v": "V_membrane", "psi": "psi", "learning_signal": "learning_signal",
+                         "adaptation": "adaptation", "v_th_adapt": "A_thresh"}
+READOUT_RECORDABLES = {"v": "V_membrane", "readout_signal": "signal", "error": "error"}
+
+
+def neurons_per_core(n_pre: int, fan_in: int, n_out: int, adaptive: bool) -> int:
+    """Neurons of a recurrent population per core from the DTCM budget of the kernel header.
+
+    N = floor((DTCM - reserved - 4 n_pre) / (runtime per neuron + sizeof(neuron_params_t) +
+    sizeof(neuron_t) + 4 n_out + fan_in x trace bytes)), the formula of
+    ``synapse_dynamics_eprop_original_impl.h`` (``eprop_neurons_per_core``), with every constant read
+    from that header.
+    """
+    budget = (c_define(SYNAPSE_HEADER, "EPROP_DTCM_BYTES") - c_define(SYNAPSE_HEADER, "EPROP_DTCM_RESERVED")
+              - BYTES_PER_WORD * n_pre)
+    trace = c_define(SYNAPSE_HEADER, "EPROP_TRACE_BYTES_ADAPTIVE" if adaptive else "EPROP_TRACE_BYTES_LIF")
+    per_neuron = (c_define(SYNAPSE_HEADER, "EPROP_DTCM_PER_NEURON_RUNTIME")
+                  + struct_size(NEURON_HEADER, "neuron_params_t") + struct_size(NEURON_HEADER, "neuron_t")
+                  + BYTES_PER_WORD * n_out + fan_in * trace)
+    return max(budget // per_neuron, 0)
+
+
+# ----------------------------------------------------------------------------------- neuron impl
+
+class EpropNeuronImpl(AbstractNeuronImpl):
+    """The whole e-prop neuron of one role (recurrent or readout), one struct list as the kernel reads it.
+
+    Parameters
+    ----------
+    model_name, binary : str
+        sPyNNaker model name and binary (``BINARIES``).
+    structs : list of Struct
+        The per-neuron structs in region order (parameters, state, and extra per-neuron rows such as
+        the feedback row B_j. or the target series).
+    values : dict
+        C field -> value (scalar or per-neuron array); fields of the state structs are state variables.
+    state_fields : set of str
+        The fields that are state (initial values) rather than parameters.
+    recordables : dict
+        PyNN recordable -> (state field, unit).
+    """
+
+    def __init__(self, model_name: str, binary: str, structs: list[Struct], values: dict[str, Any],
+                 state_fields: set[str], recordables: dict[str, tuple[str, str]]) -> None:
+        self.__model_name, self.__binary = model_name, binary
+        self.__structs, self.__values, self.__state = structs, values, state_fields
+        self.__recordables = recordables
+
+    @property
+    @overrides(AbstractNeuronImpl.model_name)
+    def model_name(self) -> str:
+        return self.__model_name
+
+    @property
+    @overrides(AbstractNeuronImpl.binary_name)
+    def binary_name(self) -> str:
+        return self.__binary
+
+    @property
+    @overrides(AbstractNeuronImpl.structs)
+    def structs(self) -> Sequence[Struct]:
+        return self.__structs
+
+    @overrides(AbstractNeuronImpl.get_global_weight_scale)
+    def get_global_weight_scale(self) -> float:
+        return 1.0
+
+    @overrides(AbstractNeuronImpl.get_n_synapse_types)
+    def get_n_synapse_types(self) -> int:
+        return 1
+
+    @overrides(AbstractNeuronImpl.get_synapse_id_by_target)
+    def get_synapse_id_by_target(self, target: str) -> int | None:
+        # one synapse type: e-prop weights are signed s16.15 values in the plastic rows
+        return 0 if target in ("excitatory", "eprop") else None
+
+    @overrides(AbstractNeuronImpl.get_synapse_targets)
+    def get_synapse_targets(self) -> Sequence[str]:
+        return ("excitatory",)
+
+    @overrides(AbstractNeuronImpl.get_recordable_variables)
+    def get_recordable_variables(self) -> Sequence[str]:
+        return list(self.__recordables)
+
+    @overrides(AbstractNeuronImpl.get_recordable_units)
+    def get_recordable_units(self, variable: str) -> str:
+        return self.__recordables[variable][1]
+
+    @overrides(AbstractNeuronImpl.get_recordable_data_types)
+    def get_recordable_data_types(self) -> Mapping[str, DataType]:
+        return {name: DataType.S1615 for name in self.__recordables}
+
+    @overrides(AbstractNeuronImpl.is_recordable)
+    def is_recordable(self, variable: str) -> bool:
+        return variable in self.__recordables
+
+    @overrides(AbstractNeuronImpl.get_recordable_variable_index)
+    def get_recordable_variable_index(self, variable: str) -> int:
+        return list(self.__recordables).index(variable)
+
+    @overrides(AbstractNeuronImpl.add_parameters)
+    def add_parameters(self, parameters: RangeDictionary) -> None:
+        for name, value in self.__values.items():
+            if name not in self.__state:
+                parameters[name] = value
+
+    @overrides(AbstractNeuronImpl.add_state_variables)
+    def add_state_variables(self, state_variables: RangeDictionary) -> None:
+        for name, value in self.__values.items():
+            if name in self.__state:
+                state_variables[name] = value
+
+    @overrides(AbstractNeuronImpl.get_units)
+    def get_units(self, variable: str) -> str:
+        for unit_name, (field, unit) in self.__recordables.items():
+            if variable in (unit_name, field):
+                return unit
+        return ""
+
+    @property
+    @overrides(AbstractNeuronImpl.is_conductance_based)
+    def is_conductance_based(self) -> bool:
+        return False
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """C field -> value of every struct field."""
+        return self.__values
+
+    @property
+    def state_fields(self) -> set[str]:
+        """The fields that are state variables."""
+        return self.__state
+
+    def relayout(self, other: EpropNeuronImpl) -> None:
+        """Take the structs and values of ``other`` (the same role with the network's constants filled in)."""
+        self.__structs, self.__values, self.__state = list(other.structs), dict(other.values), set(other.state_fields)
+
+
+class EpropSplitter(SplitterPopulationVertexFixed):
+    """sPyNNaker's one-core-per-slice splitter; every core of a recurrent population receives the readouts'
+    errors (``ERROR_PARTITION``), which are payload packets, not synaptic rows of a projection."""
+
+    @overrides(SplitterPopulationVertexFixed.get_source_specific_in_coming_vertices)
+    def get_source_specific_in_coming_vertices(self, source_vertex: Any, partition_id: str) -> list[tuple[Any, Any]]:
+        if partition_id != ERROR_PARTITION:
+            return super().get_source_specific_in_coming_vertices(source_vertex, partition_id)
+        sources = tuple(source_vertex.splitter.get_out_going_vertices(partition_id))
+        return [(target, sources) for target in self.governed_app_vertex.machine_vertices]
+
+
+class EpropPopulationVertex(PopulationVertex):
+    """A population of e-prop neurons: rows hold signed s16.15 weights in mV, not ring-buffer-scaled integers."""
+
+    @overrides(PopulationVertex.get_weight_scales)
+    def get_weight_scales(self, ring_buffer_shifts: Iterable[int]) -> NDArray[np.floating]:
+        return np.ones(len(list(ring_buffer_shifts)))
+
+
+def _scalar_or_array(value: Any) -> float | NDArray:
+    """One number when every neuron has the same value (sPyNNaker keeps one range), else the per-neuron array."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0 or (array.size and np.all(array == array.flat[0])):
+        return float(array.flat[0]) if array.size else 0.0
+    return array
+
+
+def _field_values(structs: Iterable[Struct], table: Mapping[str, Callable[..., Any]], *args: Any) -> dict[str, Any]:
+    """Value of every field of ``structs`` with the kernel's rounding: from ``table``, else 0 (state, padding)."""
+    out: dict[str, Any] = {}
+    for struct in structs:
+        for data_type, name in struct.fields:
+            out[name] = _scalar_or_array(_exact(data_type, table[name](*args))) if name in table else 0.0
+    return out
+
+
+class _EpropModel(AbstractPyNNNeuronModel):
+    """Common part of the e-prop sPyNNaker models: structs from the header, values from a translation table."""
+
+    role = ""
+    params_struct = state_struct = ""
+    fields: Mapping[str, Callable[..., Any]] = {}
+    recordables: Mapping[str, str] = {}
+
+    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
+                 extra_structs: Sequence[tuple[Struct, Mapping[str, Any]]] = ()) -> None:
+        """
+        Parameters
+        ----------
+        n_neurons : int
+            Population size.
+        canonical : mapping
+            Canonical parameters (:mod:`eprop_plugins.parameters` names and units), scalars or
+            per-neuron arrays.
+        options : mapping
+            The cell type's options (``loss``, ``surrogate_gradient_function``, ...).
+        network : mapping
+            Network constants: ``steps_per_interval`` and ``model`` (recurrent).
+        extra_structs : sequence of (Struct, values)
+            Per-neuron rows after the state struct (feedback row, target series).
+        """
+        self.n_neurons = n_neurons
+        self.canonical, self.options = dict(canonical), dict(options)
+        self.network = {**network, "dt": SpynnakerDataView.get_simulation_time_step_ms()}
+        structs = [_struct(NEURON_HEADER, self.params_struct, StructRepeat.PER_NEURON),
+                   _struct(NEURON_HEADER, self.state_struct, StructRepeat.PER_NEURON)]
+        values = _field_values(structs[:1], self.fields, self.constants(), self.network)
+        values.update(_field_values(structs[1:], {}))  # the state at the start of an interval: zeros (§2 step 1)
+        state = {name for _, name in structs[1].fields}
+        for struct, extra in extra_structs:
+            structs.append(struct)
+            values.update({name: _scalar_or_array(_exact(DataType.S1615, value)) for name, value in extra.items()})
+        units = {name: "mV" for name in self.recordables}
+        impl = EpropNeuronImpl(f"eprop_original_{self.role}", BINARIES[self.role], structs, values, state,
+                               {name: (self.recordables[name], units[name]) for name in self.recordables})
+        super().__init__(impl)
+
+    def constants(self) -> Any:
+        """The reference's float64 constants of this population (argument of ``fields``)."""
+        raise NotImplementedError
+
+    @property
+    def impl(self) -> EpropNeuronImpl:
+        """The neuron implementation (sPyNNaker keeps it as the protected ``_model``)."""
+        return self._model  # type: ignore[return-value]
+
+    @classproperty
+    def default_parameters(cls) -> dict[str, Any]:  # noqa: N805 - sPyNNaker's classproperty
+        return {name: 0.0 for _, name in c_structs(NEURON_HEADER)[cls.params_struct]}
+
+    @classproperty
+    def default_initial_values(cls) -> dict[str, Any]:  # noqa: N805
+        return {name: 0.0 for _, name in c_structs(NEURON_HEADER)[cls.state_struct]}
+
+    @overrides(AbstractPyNNNeuronModel.create_vertex)
+    def create_vertex(self, n_neurons: int, label: str, *, spikes_per_second: float | None = None,
+                      ring_buffer_sigma: float | None = None, max_expected_summed_weight: list[float] | None = None,
+                      incoming_spike_buffer_size: int | None = None, drop_late_spikes: bool | None = None,
+                      splitter: Any = None, seed: int | None = None, n_colour_bits: int | None = None,
+                      neurons_per_core: int | tuple[int, ...] | None = None, n_synapse_cores: int | None = None,
+                      allow_delay_extensions: bool | None = None) -> PopulationVertex:
+        if neurons_per_core is None:
+            neurons_per_core = self.get_model_max_atoms_per_dimension_per_core()
+        return EpropPopulationVertex(
+            n_neurons=n_neurons, label=label, max_atoms_per_core=neurons_per_core,
+            # e-prop keeps synapse and neuron state on one core: no separate synapse cores, no delay cores
+            n_synapse_cores=0, allow_delay_extensions=False, spikes_per_second=spikes_per_second,
+            ring_buffer_sigma=ring_buffer_sigma, max_expected_summed_weight=max_expected_summed_weight,
+            incoming_spike_buffer_size=incoming_spike_buffer_size, neuron_impl=self._model, pynn_model=self,
+            drop_late_spikes=drop_late_spikes or False, splitter=splitter or EpropSplitter(), seed=seed,
+            n_colour_bits=n_colour_bits, extra_partitions=self.extra_partitions())
+
+    def extra_partitions(self) -> list[str]:
+        """Outgoing partitions besides the spikes."""
+        return []
+
+
+class EpropRecurrentModel(_EpropModel):
+    """Recurrent e-prop neurons (LIF or adaptive LIF) of the original family on SpiNNaker.
+
+    Per neuron, in region order: ``neuron_params_t``, ``neuron_t`` and the feedback row B_j. (one
+    REAL per readout, ``feedback_<k>``), which the kernel keeps in DTCM to form L_j = sum_k B_jk e_k
+    from the readouts' error payloads.
+    """
+
+    role = "recurrent"
+    params_struct, state_struct = "neuron_params_t", "neuron_t"
+    fields = RECURRENT_FIELDS
+    recordables = RECURRENT_RECORDABLES
+
+    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
+                 feedback: NDArray | None = None) -> None:
+        """``feedback``: B as (n_neurons, n_out), mV-free (dimensionless); ``network['model']`` the canonical model."""
+        b = np.zeros((n_neurons, 0)) if feedback is None else np.asarray(feedback, dtype=float)
+        row = Struct([(DataType.S1615, f"feedback_{k}") for k in range(b.shape[1])], StructRepeat.PER_NEURON)
+        extra = [(row, {f"feedback_{k}": b[:, k] for k in range(b.shape[1])})] if b.shape[1] else []
+        self.feedback = b
+        super().__init__(n_neurons, canonical, options, network, extra)
+        if network["model"] not in ADAPTIVE_MODELS:
+            self.recordables = {k: v for k, v in RECURRENT_RECORDABLES.items() if k not in ("adaptation", "v_th_adapt")}
+
+    @overrides(_EpropModel.constants)
+    def constants(self) -> Any:
+        return recurrent_constants_of(self.canonical, self.options, self.network["model"], self.n_neurons,
+                                      self.network["dt"])
+
+    @classproperty
+    def absolute_max_atoms_per_core(cls) -> int:  # noqa: N805
+        # the neuron index of a synapse is a uint16 (eprop_plastic_synapse_t.target)
+        return 1 << 16
+
+
+class EpropReadoutModel(_EpropModel):
+    """Readout neurons of the original family on SpiNNaker.
+
+    Per neuron, in region order: ``readout_params_t``, ``readout_t`` and the target series (one REAL
+    per time step, ``target_<n>``).  The readouts of a population send their errors e_k on the
+    partition ``ERROR_PARTITION`` (one packet with payload per readout per step).
+    """
+
+    role = "readout"
+    params_struct, state_struct = "readout_params_t", "readout_t"
+    fields = READOUT_FIELDS
+    recordables = READOUT_RECORDABLES
+
+    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
+                 target: NDArray | None = None) -> None:
+        """``target``: (n_neurons, n_steps) target of each step (mV for mean squared error)."""
+        t = np.zeros((n_neurons, 0)) if target is None else np.asarray(target, dtype=float)
+        row = Struct([(DataType.S1615, f"target_{i}") for i in range(t.shape[1])], StructRepeat.PER_NEURON)
+        extra = [(row, {f"target_{i}": t[:, i] for i in range(t.shape[1])})] if t.shape[1] else []
+        self.target = t
+        super().__init__(n_neurons, canonical, options, network, extra)
+
+    @overrides(_EpropModel.constants)
+    def constants(self) -> Any:
+        return readout_constants_of(self.canonical, self.options, None, self.network["dt"])
+
+    @overrides(_EpropModel.extra_partitions)
+    def extra_partitions(self) -> list[str]:
+        return [ERROR_PARTITION]
+
+
+# ----------------------------------------------------------------------------------- synapses
+
+class EpropSynapseStructure(AbstractSynapseStructure):
+    """Per-synapse plastic state in the SDRAM row: ``eprop_plastic_synapse_t``."""
+
+    @overrides(AbstractSynapseStructure.get_n_half_words_per_connection)
+    def get_n_half_words_per_connection(self) -> int:
+        return struct_size(SYNAPSE_HEADER, "eprop_plastic_synapse_t") // BYTES_PER_SHORT
+
+    @overrides(AbstractSynapseStructure.get_weight_half_word)
+    def get_weight_half_word(self) -> int:
+        fields = [name for _, name in c_structs(SYNAPSE_HEADER)["eprop_plastic_synapse_t"]]
+        return _struct(SYNAPSE_HEADER, "eprop_plastic_synapse_t", StructRepeat.GLOBAL).numpy_dtype.fields[
+            fields[0]][1] // BYTES_PER_SHORT
+
+
+class EpropTimingDependence(AbstractTimingDependence):
+    """The eligibility filter of e-prop synapses (``eprop_synapse_params_t``): no spike-pair timing."""
+
+    def __init__(self, synapse: Values) -> None:
+        """``synapse``: ``tau_m_readout`` (ms, None: the readout's), ``average_gradient``, ``learning_window_steps``.
+
+        :attr:`readout` (the readouts' ``ReadoutConstants``, which give kappa) is set once the
+        network is complete (``pynn_ext.spinnaker.glue.prepare``).
+        """
+        super().__init__(EpropSynapseStructure())
+        self.synapse = dict(synapse)
+        self.readout: Any = None
+
+    @overrides(AbstractTimingDependence.is_same_as)
+    def is_same_as(self, timing_dependence: AbstractTimingDependence) -> bool:
+        return isinstance(timing_dependence, EpropTimingDependence) and timing_dependence.synapse == self.synapse
+
+    @property
+    def vertex_executable_suffix(self) -> str:
+        return "eprop"
+
+    @property
+    def pre_trace_n_bytes(self) -> int:
+        return 0  # z-bar lives in DTCM, one per row (synapse_dynamics_eprop_original_impl.h)
+
+    @overrides(AbstractTimingDependence.get_parameters_sdram_usage_in_bytes)
+    def get_parameters_sdram_usage_in_bytes(self) -> int:
+        return struct_size(SYNAPSE_HEADER, "eprop_synapse_params_t")
+
+    @property
+    def n_weight_terms(self) -> int:
+        return 1
+
+    @overrides(AbstractTimingDependence.write_parameters)
+    def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
+                         synapse_weight_scales: NDArray[np.floating]) -> None:
+        struct = _struct(SYNAPSE_HEADER, "eprop_synapse_params_t", StructRepeat.GLOBAL)
+        if self.readout is None:
+            raise ParameterError("EpropSynapse: the network has no EpropReadout, which sets the eligibility filter")
+        spec.write_array(struct.get_data(_field_values([struct], SYNAPSE_FIELDS, self.readout, self.synapse)))
+
+    @property
+    def A_plus(self) -> float:  # noqa: N802 - sPyNNaker's name
+        return 0.0
+
+    @property
+    def A_minus(self) -> float:  # noqa: N802
+        return 0.0
+
+    @overrides(AbstractTimingDependence.get_parameter_names)
+    def get_parameter_names(self) -> Iterable[str]:
+        return tuple(self.synapse)
+
+
+class EpropWeightDependence(AbstractWeightDependence):
+    """The optimizer of e-prop synapses (``eprop_optimizer_params_t``), shared by a population's synapses."""
+
+    def __init__(self, optimizer: Values) -> None:
+        """``optimizer``: the canonical optimizer dictionary (:meth:`pynn_ext.standardmodels.EpropOptimizer.complete`)."""
+        self.optimizer = dict(optimizer)
+
+    @overrides(AbstractWeightDependence.is_same_as)
+    def is_same_as(self, weight_dependence: AbstractWeightDependence) -> bool:
+        return isinstance(weight_dependence, EpropWeightDependence) and weight_dependence.optimizer == self.optimizer
+
+    @property
+    def vertex_executable_suffix(self) -> str:
+        return "adam" if self.optimizer["type"] == "adam" else "gd"
+
+    @overrides(AbstractWeightDependence.get_parameters_sdram_usage_in_bytes)
+    def get_parameters_sdram_usage_in_bytes(self, n_synapse_types: int, n_weight_terms: int) -> int:
+        return struct_size(SYNAPSE_HEADER, "eprop_optimizer_params_t")
+
+    @overrides(AbstractWeightDependence.write_parameters)
+    def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
+                         synapse_weight_scales: NDArray[np.floating], n_weight_terms: int) -> None:
+        struct = _struct(SYNAPSE_HEADER, "eprop_optimizer_params_t", StructRepeat.GLOBAL)
+        spec.write_array(struct.get_data(_field_values([struct], OPTIMIZER_FIELDS, self.optimizer)))
+
+    @property
+    def weight_maximum(self) -> float:
+        return max(abs(self.optimizer["w_min"]), abs(self.optimizer["w_max"]))
+
+    @overrides(AbstractWeightDependence.get_parameter_names)
+    def get_parameter_names(self) -> Iterable[str]:
+        return tuple(self.optimizer)
+
+
+class EpropSynapseDynamics(SynapseDynamicsSTDP):
+    """Plastic e-prop synapses of a projection: rows of ``eprop_plastic_synapse_t`` written on the host.
+
+    The synapse expander on the machine has no e-prop matrix generator, so the rows are always
+    generated here (:meth:`generate_on_machine` is False).  Weights arrive signed and in mV (the
+    connection list of :mod:`pynn_ext.spinnaker.glue`, unscaled by :class:`EpropPopulationVertex`).
+    """
+
+    def __init__(self, synapse: Values, optimizer: Values, weight: Any = 0.0, delay: Any = None) -> None:
+        super().__init__(EpropTimingDependence(synapse), EpropWeightDependence(optimizer), weight=weight,
+                         delay=delay, backprop_delay=False)
+
+    @overrides(SynapseDynamicsSTDP.generate_on_machine)
+    def generate_on_machine(self) -> bool:
+        return False
+
+    @overrides(SynapseDynamicsSTDP.get_plastic_synaptic_data)
+    def get_plastic_synaptic_data(self, connections: Any, connection_row_indices: NDArray, n_rows: int,
+                                  n_synapse_types: int, max_n_synapses: int, max_atoms_per_core: int) -> Any:
+        fp_data, _, fp_size, _ = super().get_plastic_synaptic_data(
+            connections, connection_row_indices, n_rows, n_synapse_types, max_n_synapses, max_atoms_per_core)
+        struct = _struct(SYNAPSE_HEADER, "eprop_plastic_synapse_t", StructRepeat.GLOBAL)
+        records = np.zeros(len(connections), dtype=struct.numpy_dtype)
+        records["weight"] = fx.to_fx(np.asarray(connections["weight"], dtype=float))
+        # cumulative gradient, moments and 1 - beta^0 start at 0; NEST's optimization_step at 1
+        records["optimization_step"] = 1
+        records["target"] = connections["target"]
+        per_connection = records.view(np.uint8).reshape(len(connections), struct.numpy_dtype.itemsize)
+        rows = self.convert_per_connection_data_to_rows(connection_row_indices, n_rows, per_connection,
+                                                        max_n_synapses)
+        header = np.zeros(self._n_header_bytes, dtype=np.uint8)
+        pp_rows = [np.concatenate((header, row)) for row in rows]
+        pp_size = self.get_n_items(pp_rows, BYTES_PER_WORD)
+        return fp_data, self.get_words(pp_rows), fp_size, pp_size
+
+    @overrides(SynapseDynamicsSTDP.get_vertex_executable_suffix)
+    def get_vertex_executable_suffix(self) -> str:
+        return f"_{self.timing_dependence.vertex_executable_suffix}_{self.weight_dependence.vertex_executable_suffix}"
