@@ -9,6 +9,7 @@ monitors added to PyNN's network.  Original family only (see :mod:`pynn_ext.bria
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from pyNN.parameters import Sequence
 from brian2_ext.config import cache_dir
 from eprop_plugins.backends import check_supported
 from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
+from eprop_plugins.reference.common import recurrent_constants
 from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
 from . import brian2 as glue
@@ -33,12 +35,10 @@ NAME = "pynn-brian2"
 
 def unsupported_reason(sc) -> str | None:
     """Why a validated scenario cannot be written with the PyNN types on pyNN.brian2 (None: it can)."""
-    if sc.family != "original":
-        return "the pyNN.brian2 translation implements the original family only"
     if sc.network.get("feedback") == "symmetric":
         return ("network.feedback = 'symmetric': FeedbackSynapse weights are fixed, so B cannot track W_out; "
                 "use 'symmetric_initial' or 'random'")
-    if any(np.any(np.asarray(t, dtype=np.int64) < 1) for t in sc.input_spikes):
+    if sc.family == "original" and any(np.any(np.asarray(t, dtype=np.int64) < 1) for t in sc.input_spikes):
         return ("an input spike arrives at step 0: pyNN.brian2's e-prop synapses receive input spikes one step "
                 "after their emission, from step 0 on")
     return None
@@ -62,14 +62,30 @@ class PynnNetwork:
         return slice(self.offsets[a], self.offsets[a] + self.recurrent[a].size)
 
 
-def _cell_type(pop):
+def _cell_type(pop, family: str):
     cls = sm.RECURRENT_TYPES[pop.model]
-    names = {r.name for r in cls.rows("original")}
-    return cls(family="original", **{k: v for k, v in pop.params.items() if k in names})
+    names = {r.name for r in cls.rows(family)}
+    return cls(family=family, **{k: v for k, v in pop.params.items() if k in names})
+
+
+def _readout_sequence(values, family: str) -> Sequence:
+    """A per-step scenario signal as a readout ``Sequence``: element j pairs with the potential recorded at j dt."""
+    return Sequence(np.concatenate([np.zeros(glue.FAMILY_STAMPS[family].readout), np.asarray(values, dtype=float)]))
+
+
+def _readout_type(sc) -> sm.EpropReadout:
+    names = {r.name for r in sm.EpropReadout.rows(sc.family)} - set(sm.READOUT_NETWORK_ROWS)
+    kwargs = {k: v for k, v in sc.readout.items() if k in names}
+    if sc.family == "original":
+        kwargs.update(sequence=sc.network["sequence"], learning_window=sc.network.get("learning_window"))
+    elif sc.learning_window_signal is not None:
+        kwargs["learning_window_signal"] = [_readout_sequence(sc.learning_window_signal, "event")] * sc.n_out
+    return sm.EpropReadout(family=sc.family, target=[_readout_sequence(row, sc.family) for row in np.asarray(sc.target)],
+                           **kwargs)
 
 
 def build_network(sc) -> PynnNetwork:
-    """The PyNN populations and projections of a validated original-family scenario on pyNN.brian2."""
+    """The PyNN populations and projections of a validated scenario on pyNN.brian2."""
     dt = sc.dt
     sim.setup(timestep=dt, min_delay=dt)
     inputs = sim.Population(sc.n_in, sim.SpikeSourceArray(
@@ -77,14 +93,10 @@ def build_network(sc) -> PynnNetwork:
         label="inputs")
     recs, offsets, off = [], [], 0
     for a, pop in enumerate(sc.populations):
-        recs.append(sim.Population(pop.size, _cell_type(pop), label=f"recurrent{a}"))
+        recs.append(sim.Population(pop.size, _cell_type(pop, sc.family), label=f"recurrent{a}"))
         offsets.append(off)
         off += pop.size
-    ro_names = {r.name for r in sm.EpropReadout.rows("original")} - set(sm.READOUT_NETWORK_ROWS)
-    out = sim.Population(sc.n_out, sm.EpropReadout(
-        family="original", sequence=sc.network["sequence"], learning_window=sc.network.get("learning_window"),
-        target=[Sequence(np.concatenate([np.zeros(glue.STAMPS.readout), row])) for row in np.asarray(sc.target)],
-        **{k: v for k, v in sc.readout.items() if k in ro_names}), label="readout")
+    out = sim.Population(sc.n_out, _readout_type(sc), label="readout")
     net = PynnNetwork(inputs, recs, offsets, out)
     opt = {k: v for k, v in sc.optimizer.items() if k != "type"}
     optimizer = (sm.Adam if sc.optimizer["type"] == "adam" else sm.GradientDescent)(**opt)
@@ -158,7 +170,9 @@ def run(scenario, *, record_weight_events: bool = True,
         raise ParameterError(f"{reason} (backend {NAME})")
     modules_before = sum(1 for _ in cache_dir("cython").glob("*.so"))
     T, N, dt = sc.steps_per_sequence, sc.n_steps, sc.dt
-    B = sc.optimizer["batch_size"]
+    L = sc.iteration_sequences * T  # steps per iteration
+    event = sc.family == "event"
+    shift = glue.TIME_SHIFT[sc.family]  # Brian2 step s is aligned step s - shift
     net = build_network(sc)
     for pop, model in zip(net.recurrent, sc.populations):
         pop.record(["spikes", "v", "psi", "learning_signal"] + (["adaptation"] if model.model in ADAPTIVE_MODELS
@@ -169,7 +183,11 @@ def run(scenario, *, record_weight_events: bool = True,
     mons["sig"] = b2.StateMonitor(net.readout.brian2_group, ["sig"], record=True, when="end")
     interval = T * dt * b2.ms
     for key, proj in net.projections.items():
-        if key[0] != "fb":
+        if key[0] == "fb":
+            continue
+        if event:  # every step, after the arrivals and before the per-step optimizer (brian2_ext's schedule)
+            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, when="after_synapses", order=4)
+        else:
             mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, dt=interval, when="end")
     syn_rows = _synapse_monitors(sc, net, mons)
     sim.simulator.state.network.add(*mons.values())
@@ -177,22 +195,28 @@ def run(scenario, *, record_weight_events: bool = True,
     t_run = time.perf_counter()
     for it in range(sc.n_iterations):
         t0 = time.perf_counter()
-        sim.run(B * T * dt)
+        sim.run((L + (shift if it == 0 else 0)) * dt)
         chunk_seconds.append(time.perf_counter() - t0)
-        lo = it * B * T
-        y = np.asarray(mons["sig"].sig).T[lo: lo + B * T]
-        losses.append(float(compute_losses(sc, y, sc.target[:, lo: lo + B * T].T, start=lo)[0]))
+        lo = it * L
+        y = np.asarray(mons["sig"].sig).T[lo + shift: lo + L + shift]
+        losses.append(float(compute_losses(sc, y, sc.target[:, lo: lo + L].T, start=lo)[0]))
         if on_iteration is not None:
             on_iteration(it, losses[-1])
     # the optimizer of the last iteration acts in the interval block of the extra step; the recordings of the
-    # last steps are stamped up to STAMPS.learning_signal steps later
-    sim.run((1 + glue.STAMPS.learning_signal) * dt)
+    # last steps are stamped up to STAMPS.learning_signal steps later (event family: the readout synapses
+    # integrate the last history step two steps later)
+    sim.run((1 + glue.FAMILY_STAMPS[sc.family].learning_signal) * dt)
     run_seconds = time.perf_counter() - t_run
 
     traces = _traces(sc, net, mons)
-    synapse_traces = _synapse_traces(sc, mons, syn_rows, traces["error"])
-    weights = _weight_snapshots(sc, net, mons)
-    wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
+    if event:
+        synapse_traces = _event_synapse_traces(sc, net, mons, syn_rows)
+        weights = _event_weight_snapshots(sc, net, mons)
+        wev = _event_weight_events(sc, net, traces["z"], mons) if record_weight_events else WeightEventLog().arrays()
+    else:
+        synapse_traces = _synapse_traces(sc, mons, syn_rows, traces["error"])
+        weights = _weight_snapshots(sc, net, mons)
+        wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
     sim.end()
     compiled = sum(1 for _ in cache_dir("cython").glob("*.so")) > modules_before
     return Result(scenario=sc.name, family=sc.family, backend=NAME, losses=np.array(losses), traces=traces,
@@ -224,24 +248,32 @@ def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
     rows = {}
     for key, items in wanted.items():
         idx = sorted({k for _, k in items})
-        variables = ["zbar"] if key[0] == "out" else ["zbar", "elig", "ebar"]
+        if sc.family == "event":
+            variables = ["zbar", "elig", "dec"] + ([] if key[0] == "out" else ["ebar", "ebar_reg"])
+        else:
+            variables = ["zbar"] if key[0] == "out" else ["zbar", "elig", "ebar"]
         mons[("syn",) + key] = b2.StateMonitor(_synapses(net.projections[key]), variables, record=idx, when="end")
         for name, k in items:
             rows[name] = (("syn",) + key, idx.index(k))
     return rows
 
 
-def _signal(block, name: str, N: int, kind: str) -> np.ndarray:
+def _recorded(block, name: str, N: int, kind: str, family: str) -> np.ndarray:
     """Aligned steps 0..N-1 of a recorded neo signal (aligned step n at sample n + its stamp)."""
-    stamp = glue.RECORDING_STAMPS[kind][name]
+    stamp = glue.recording_stamps(family)[kind][name]
     sig = next(s for s in block.segments[0].analogsignals if s.name == name)
     return np.asarray(sig.magnitude)[stamp: N + stamp]
 
 
 def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
-    N, T, dt = sc.n_steps, sc.steps_per_sequence, sc.dt
+    N, T, dt, fam = sc.n_steps, sc.steps_per_sequence, sc.dt, sc.family
+    shift = glue.TIME_SHIFT[fam]
     cols: dict[str, list] = {k: [] for k in ("v", "z", "psi", "adaptation", "v_th_adapt", "learning_signal", "fr")}
-    stamp = glue.RECORDING_STAMPS["recurrent"]["spikes"]
+    stamp = glue.recording_stamps(fam)["recurrent"]["spikes"]
+
+    def _signal(block, name, n, kind):
+        return _recorded(block, name, n, kind, fam)
+
     for a, (pop, model) in enumerate(zip(net.recurrent, sc.populations)):
         rb = pop.get_data()
         cols["v"].append(_signal(rb, "v", N, "recurrent"))
@@ -255,10 +287,11 @@ def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
                                   else np.zeros((N, pop.size)))
         cols["learning_signal"].append(_signal(rb, "learning_signal", N, "recurrent"))
         m = mons[("rec", a)]
-        cols["v_th_adapt"].append(np.asarray(m.thr_abs)[:, :N].T)
-        cols["fr"].append(np.asarray(m.fr)[:, T: N + 1: T].T)
+        cols["v_th_adapt"].append(np.asarray(m.thr_abs)[:, shift: N + shift].T)
+        # firing-rate term: per step (event family), or of each interval, known at its end (original)
+        cols["fr"].append(np.asarray(m.fr)[:, 1: N + 1].T if fam == "event" else np.asarray(m.fr)[:, T: N + 1: T].T)
     tr = {k: np.concatenate(v, axis=1) for k, v in cols.items()}
-    tr["fr_reg"] = np.repeat(tr.pop("fr"), T, axis=0)
+    tr["fr_reg"] = tr.pop("fr") if fam == "event" else np.repeat(tr.pop("fr"), T, axis=0)
     ob = net.readout.get_data()
     tr["readout_v"] = _signal(ob, "v", N, "readout")
     tr["y"] = _signal(ob, "readout_signal", N, "readout")
@@ -283,6 +316,96 @@ def _synapse_traces(sc, mons, syn_rows, error) -> dict[str, np.ndarray]:
     return syn
 
 
+def _event_synapse_traces(sc, net: PynnNetwork, mons, syn_rows) -> dict[str, np.ndarray]:
+    """Event family: the recorded synapses' traces with the decays they still owe applied (as brian2_ext reports
+    them); history step t is integrated in Brian2 step t + 1 (input, recurrent) or t + 2 (readout)."""
+    rs, N = sc.record_synapses, sc.n_steps
+    if not rs:
+        return {}
+    c = recurrent_constants(sc)
+    kappa_out = math.exp(-sc.dt / sc.readout["tau_m"])
+    syn = {k: np.zeros((N, len(rs))) for k in ("zbar", "e", "ebar", "ebar_reg")}
+    for q, (proj, pre, post) in enumerate(rs):
+        key, row = syn_rows[(proj, pre, post)]
+        m = mons[key]
+        sl = slice(2, N + 2) if proj == "out" else slice(1, N + 1)
+        dec = np.asarray(m.dec)[row, sl]
+        zb = np.asarray(m.zbar)[row, sl]
+
+        def owed(base, _dec=dec):
+            return np.array([math.pow(base, int(k)) for k in _dec])
+
+        if proj == "out":
+            syn["zbar"][:, q] = zb * owed(kappa_out)
+            syn["ebar"][:, q] = syn["zbar"][:, q]
+        else:
+            syn["zbar"][:, q] = zb * owed(c.alpha[post])
+            syn["ebar"][:, q] = np.asarray(m.ebar)[row, sl] * owed(c.kappa[post])
+            syn["ebar_reg"][:, q] = np.asarray(m.ebar_reg)[row, sl] * owed(c.kappa_reg[post])
+        syn["e"][:, q] = np.asarray(m.elig)[row, sl]
+    return syn
+
+
+def _event_weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
+    """Event family: weights at the end of every sequence from the per-step monitors (Brian2 step (s + 1) T - 1 for
+    input and recurrent synapses, (s + 1) T for readout synapses: the arrivals of the sequence's last step)."""
+    T, n_seq = sc.steps_per_sequence, sc.n_sequences
+    snaps = {}
+    for kind, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
+        cols = (np.arange(1, n_seq + 1) * T) - (0 if kind == "out" else 1)
+        keys = [k for k in net.projections if k[0] == kind]
+        vals = {k: np.asarray(mons[("w",) + k].w)[:, cols] for k in keys}
+        snaps[name] = np.stack([_dense(net, kind, {k: v[:, s] for k, v in vals.items()}, SHAPES[kind](sc))
+                                for s in range(n_seq)])
+    snaps["w_fb"] = _feedback_snapshots(sc, net)
+    return snaps
+
+
+def _event_weight_events(sc, net: PynnNetwork, z, mons) -> dict[str, np.ndarray]:
+    """Event family: one event per spike a synapse transmits, with the weight it carried (per-step monitors: an input
+    arriving at n and a recurrent spike arriving at n pass in Brian2 step n, a spike of n reaches the readout in n + 1).
+    """
+    N = sc.n_steps
+    log = WeightEventLog()
+    t_sp, j_sp = np.nonzero(z)
+    for key, proj in net.projections.items():
+        if key[0] == "fb":
+            continue
+        s = _synapses(proj)
+        pre_i, post_j = np.asarray(s.i[:]), np.asarray(s.j[:])
+        rows, cols = _global_slices(net, key)
+        r0, c0 = rows.start or 0, cols.start or 0
+        w = np.asarray(mons[("w",) + key].w)
+        if key[0] == "in":
+            events = [(np.asarray(train, dtype=np.int64), i) for i, train in enumerate(sc.input_spikes)]
+            events = [(steps[steps < N], i) for steps, i in events]
+            code, column = 0, 0
+        else:
+            pre_t = t_sp[(j_sp >= c0) & (j_sp < c0 + proj.pre.size)]
+            pre_j = j_sp[(j_sp >= c0) & (j_sp < c0 + proj.pre.size)]
+            if key[0] == "rec":
+                ok = pre_t + 1 < N  # the reference delivers no spike arriving at N
+                events = [(pre_t[ok & (pre_j == j)] + 1, j) for j in np.unique(pre_j)]
+                code, column = 1, 0
+            else:
+                events = [(pre_t[pre_j == j], j) for j in np.unique(pre_j)]
+                code, column = 2, 1
+        for steps, gpre in events:
+            idx = np.flatnonzero(pre_i == gpre - c0)
+            for k in idx:
+                log.add(steps, code, gpre, post_j[k] + r0, w[k, steps + column])
+    return log.arrays()
+
+
+def _feedback_snapshots(sc, net: PynnNetwork) -> np.ndarray:
+    """The fixed feedback weights ``(n_sequences, n_rec, n_out)``."""
+    fb = np.zeros((sc.n_rec, sc.n_out))
+    for a in range(len(net.recurrent)):
+        w = np.asarray(net.projections[("fb", a)].get("weight", format="array"), dtype=float)  # (readout, rec)
+        fb[net.block(a)] = np.nan_to_num(w.T)
+    return np.broadcast_to(fb, (sc.n_sequences,) + fb.shape).copy()
+
+
 def _weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     """Dense weights at the end of every sequence (row s + 1 of a per-interval monitor = end of sequence s)."""
     n_seq = sc.n_sequences
@@ -292,11 +415,7 @@ def _weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
         vals = {k: np.asarray(mons[("w",) + k].w)[:, 1: n_seq + 1] for k in keys}
         snaps[name] = np.stack([_dense(net, kind, {k: v[:, s] for k, v in vals.items()}, SHAPES[kind](sc))
                                 for s in range(n_seq)])
-    fb = np.zeros((sc.n_rec, sc.n_out))
-    for a in range(len(net.recurrent)):
-        w = np.asarray(net.projections[("fb", a)].get("weight", format="array"), dtype=float)  # (readout, rec)
-        fb[net.block(a)] = np.nan_to_num(w.T)
-    snaps["w_fb"] = np.broadcast_to(fb, (n_seq,) + fb.shape).copy()
+    snaps["w_fb"] = _feedback_snapshots(sc, net)
     return snaps
 
 

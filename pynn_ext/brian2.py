@@ -50,31 +50,51 @@ from pyNN.brian2.recording import Recorder
 from pyNN.standardmodels import build_translations
 
 from brian2_ext import equations as eq
+from brian2_ext import equations_event as eqe
 from brian2_ext.config import configure
+from brian2_ext.event_functions import functions as event_functions
 from brian2_ext.network_common import BIG, run_time_numbers, timed_array
+from eprop_plugins.backends.nest_wiring.event import OFFSETS as NEST_EVENT_OFFSETS
 from eprop_plugins.backends.nest_wiring.original import OFFSETS as NEST_ORIGINAL_OFFSETS
 from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError, to_steps
-from eprop_plugins.reference.common import recurrent_constants
+from eprop_plugins.reference.common import readout_constants, recurrent_constants
 
 from . import standardmodels as sm
 
 __all__ = ["NetworkGlue", "RecurrentGroup", "ReadoutGroup", "glue", "install_cell", "install_synapse",
            "projection_kind", "RECURRENT_RECORDABLES", "READOUT_RECORDABLES"]
 
-#: NEST 3.10's time stamps (in steps) of what belongs to the aligned step n of the original family;
-#: pyNN.brian2 reproduces the stamps a PyNN script sees on pyNN.nest (one home: the NEST wiring)
+#: NEST 3.10's time stamps (in steps) of what belongs to the aligned step n, per family; pyNN.brian2
+#: reproduces the stamps a PyNN script sees on pyNN.nest (one home: the NEST wiring)
+FAMILY_STAMPS = {"original": NEST_ORIGINAL_OFFSETS, "event": NEST_EVENT_OFFSETS}
+#: those of the original family (the name the original-family code and the backend read)
 STAMPS = NEST_ORIGINAL_OFFSETS
 #: a ``SpikeSourceArray`` spike at ``(n + INPUT_LAG) dt`` arrives at aligned step n (on pyNN.nest the
 #: generator's spike passes PyNN's parrot neuron: one step more than the wiring's generator offset)
 INPUT_LAG = STAMPS.generator + 1
-#: recording stamp of each recordable (steps after its aligned step)
-RECORDING_STAMPS = {
-    "recurrent": {"spikes": STAMPS.recurrent, "v": STAMPS.recurrent, "psi": STAMPS.recurrent,
-                  "adaptation": STAMPS.recurrent, "v_th_adapt": STAMPS.recurrent,
-                  "learning_signal": STAMPS.learning_signal},
-    "readout": {"v": STAMPS.readout, "readout_signal": STAMPS.signal, "target": STAMPS.signal,
-                "error": STAMPS.signal},
-}
+#: Brian2 step s is aligned step ``s - TIME_SHIFT[family]`` (event family: step 0 is the last pre-roll step,
+#: brian2_ext.equations_event)
+TIME_SHIFT = {"original": 0, "event": 1}
+#: Brian2 steps by which the e-prop synapses of a ``SpikeSourceArray`` read its spikes earlier: original family,
+#: a spike of Brian2 step n - 1 arrives at step n; event family, it is transmitted in the step it arrives
+SHADOW_SHIFT = {"original": INPUT_LAG + 1, "event": INPUT_LAG}
+
+
+def recording_stamps(family: str) -> dict[str, dict[str, int]]:
+    """Recording stamp of each recordable (steps after its aligned step) in ``family``."""
+    st = FAMILY_STAMPS[family]
+    return {
+        "recurrent": {"spikes": st.recurrent, "v": st.recurrent, "psi": st.recurrent, "adaptation": st.recurrent,
+                      "v_th_adapt": st.recurrent, "learning_signal": st.learning_signal},
+        "readout": {"v": st.readout, "readout_signal": st.signal, "target": st.signal, "error": st.signal},
+    }
+
+
+#: recording stamps of the original family
+RECORDING_STAMPS = recording_stamps("original")
+
+#: the ISI cutoff "none" as a 32-bit step count (runs are far shorter; as brian2_ext's event network)
+NO_CUTOFF = 2**30
 
 #: prefix of the native parameter names: the canonical values are kept on the group as ``par_<name>``
 #: (some canonical names, e.g. ``c_reg``, are also Brian2 variables holding derived constants)
@@ -94,6 +114,15 @@ def _structure(**fields: Any) -> eq.Structure:
                 symmetric_feedback=False, record=True, adaptive=True, sequences=0, shared_zbar=False)
     base.update(fields)
     return eq.Structure(**base)
+
+
+def _event_structure(**fields: Any) -> eqe.EventStructure:
+    """A :class:`brian2_ext.equations_event.EventStructure` for runtime-mode code (run-time numbers)."""
+    base = dict(n_in=0, n_rec=2, n_out=0, steps=1, sequences=0, batch=1, optimizer="gradient_descent",
+                each_step=False, surrogates=("piecewise_linear",), symmetric_feedback=False, record=False,
+                weight_trace=False, adaptive=True)
+    base.update(fields)
+    return eqe.EventStructure(**base)
 
 
 class _NativeParameters:
@@ -120,8 +149,12 @@ class RecurrentGroup(_NativeParameters, b2.NeuronGroup):
     def __init__(self, n: int, equations: Any = None, *, celltype: sm.EpropRecurrentType, **native: Any) -> None:
         configure("cython")
         self.celltype = celltype
-        st = _structure(surrogates=(celltype.options["surrogate_gradient_function"],))
-        model = eq.recurrent_model(st, rt=True) + """
+        surrogates = (celltype.options["surrogate_gradient_function"],)
+        if celltype.family == "event":
+            model = eqe.recurrent_model(_event_structure(surrogates=surrogates), rt=True)
+        else:
+            model = eq.recurrent_model(_structure(surrogates=surrogates), rt=True)
+        model += """
         v_rest_abs : 1 (constant)
         v_abs = v + v_rest_abs : 1
         thr_abs = thr + v_rest_abs : 1
@@ -139,8 +172,11 @@ class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
     def __init__(self, n: int, equations: Any = None, *, celltype: sm.EpropReadout, **native: Any) -> None:
         configure("cython")
         self.celltype = celltype
-        st = _structure(loss=celltype.options["loss"])
-        model = eq.readout_model(st, rt=True) + """
+        if celltype.family == "event":
+            model = eqe.readout_model(_event_structure())
+        else:
+            model = eq.readout_model(_structure(loss=celltype.options["loss"]), rt=True)
+        model += """
         target_value = target(t, i) : 1
         y_abs = y + v_rest_out : 1
         """
@@ -163,9 +199,6 @@ def install_cell(celltype: sm.EpropCellType) -> None:
     Native parameters keep the canonical names and units; the Brian2 group derives the e-prop
     constants from them before each run (:class:`NetworkGlue`).
     """
-    name = type(celltype).__name__
-    if celltype.family != "original":
-        raise ParameterError(f"{name}: family = {celltype.family!r}: pyNN.brian2 implements the family 'original'")
     if getattr(celltype, "brian2_model", None) is not None:
         return
     ps = celltype.parameter_space
@@ -197,12 +230,13 @@ def _translated_delay(**p):
     return p["delay"]
 
 
-def install_synapse(syntype: sm.EpropSynapseType) -> None:
+def install_synapse(syntype: sm.EpropSynapseType, family: str) -> None:
     """Give an e-prop synapse type pyNN.brian2's model strings (weight ``w`` in mV, delay bookkeeping ``d_syn``).
 
     The connection delay of one step is the schedule itself (spikes of step n reach their targets'
     update of step n + 1), so the Brian2 pathway has no delay; ``d_syn`` keeps PyNN's value (ms).
-    One model serves input, recurrent and readout synapses: each projection runs the code it needs.
+    One model serves input, recurrent and readout synapses: each projection runs the code it needs
+    (event family: its ``on_pre`` code, :func:`event_arrival`, is set per projection).
     """
     if getattr(syntype, "eqs", None) is not None:
         return
@@ -217,6 +251,17 @@ def install_synapse(syntype: sm.EpropSynapseType) -> None:
         L_post = w*err_pre : 1 (summed)
         """
         syntype.pre = ""
+        return
+    if family == "event":
+        syntype.eqs = eqe.hidden_synapse_model(_event_structure(optimizer=syntype.optimizer.type), rt=True) + """
+        w_sent : 1            # the weight NEST holds at the same time: that of the last transmitted spike (mV)
+        w_tx : 1              # the weight of a spike transmitted in this step (mV)
+        w_prev : 1            # the weight of a spike transmitted in the previous step (mV)
+        sent_now : integer    # a spike was transmitted in this step
+        sent_prev : integer   # a spike was transmitted in the previous step
+        d_syn : 1 (constant)  # PyNN's delay (ms)
+        """
+        syntype.pre = ""  # per projection
         return
     st = _structure(optimizer=syntype.optimizer.type)
     syntype.eqs = eq.hidden_synapse_model(st, rt=True) + """
@@ -269,6 +314,7 @@ class NetworkGlue:
         self._count = 0
         self.family: str | None = None  # the network's e-prop family (pynn_ext.standardmodels.join_family)
         self.shadows: dict[str, tuple[Any, Any]] = {}  # SpikeSourceArray group name -> (shadow, group)
+        self.initialized = False  # initial states assigned (event family: the pre-roll state)
         self.family_owner = ""
 
     @staticmethod
@@ -310,6 +356,15 @@ class NetworkGlue:
         if not outs:
             raise ParameterError("e-prop network: no EpropReadout population (the update interval, learning window "
                                  "and error come from the readout)")
+        for shadow, source in self.shadows.values():
+            self._shadow_spikes(shadow, source)
+        for s in syns:
+            if isinstance(s.source, b2.PoissonGroup) and hasattr(s.source, "firing_rate"):
+                # PyNN 0.13 keeps SpikeSourcePoisson.set(rate=...) in an attribute the group's code never reads
+                s.source.rates = s.source.firing_rate
+        if self.family == "event":
+            self._prepare_event(recs, outs, syns, dt)
+            return
         ro = outs[0].celltype.options
         T = to_steps(ro["sequence"], dt, "EpropReadout.sequence", allow_zero=False)
         TL = T if ro["learning_window"] is None else to_steps(ro["learning_window"], dt,
@@ -338,18 +393,138 @@ class NetworkGlue:
             self._readout_values(g, dt, syns)
             for name in eq.NUMBERS["readout"]:
                 setattr(g, name, numbers[name])
-        for shadow, source in self.shadows.values():
-            self._shadow_spikes(shadow, source)
-        for s in syns:
-            if isinstance(s.source, b2.PoissonGroup) and hasattr(s.source, "firing_rate"):
-                # PyNN 0.13 keeps SpikeSourcePoisson.set(rate=...) in an attribute the group's code never reads
-                s.source.rates = s.source.firing_rate
         for s in syns:
             if isinstance(s.eprop_type, sm.EpropSynapse):
                 for name in eq.NUMBERS["synapse"]:
                     setattr(s, name, numbers[name])
                 if s.eprop_kind == "in":
                     self._input_table(s, T)
+
+    # -------------------------------------------------------------------------- event family
+    def _prepare_event(self, recs, outs, syns, dt: float) -> None:
+        """Event family: build the per-step code (first run), then assign parameters, numbers and tables."""
+        if not self.built:
+            self._build_event(recs, outs, syns)
+            self.built = True
+        first = not self.initialized
+        for g in recs:
+            self._event_recurrent_values(g, syns, dt, first)
+        for g in outs:
+            self._event_readout_values(g, syns, dt, first)
+        for s in syns:
+            if isinstance(s.eprop_type, sm.EpropSynapse):
+                opt = s.eprop_type.optimizer.complete("event")
+                numbers = run_time_numbers(_event_structure(batch=opt["batch_size"]), dt)
+                for name in eqe.NUMBERS["hidden_synapse"]:
+                    setattr(s, name, numbers[name])
+        self.initialized = True
+
+    def _build_event(self, recs, outs, syns) -> None:
+        """brian2_ext's event-family schedule (:mod:`brian2_ext.equations_event`) on PyNN's groups and synapses."""
+        for g in recs:
+            gst = _event_structure(surrogates=(g.celltype.options["surrogate_gradient_function"],))
+            g.run_regularly(eqe.recurrent_step(gst, True), when="groups", order=0, name=f"{g.name}_step")
+        for g in outs:
+            # the learning-window signal is a parameter of each readout (a table column per readout)
+            g.run_regularly(eqe.readout_step().replace("lam(t)", "lam(t, i)"), when="after_synapses", order=0,
+                            name=f"{g.name}_step")
+        fed = set()
+        for s in syns:
+            if isinstance(s.eprop_type, sm.FeedbackSynapse):
+                if s.target.name in fed:
+                    raise ParameterError("FeedbackSynapse: one feedback projection per recurrent population on "
+                                         "pyNN.brian2 (Brian2 sums a learning signal from one Synapses object)")
+                fed.add(s.target.name)
+                _schedule_summed(s, 1)
+                continue
+            # arrivals of one step: inputs, then recurrent populations in creation order, then readout synapses
+            s.pre.order = (s.eprop_index if s.eprop_kind == "in"
+                           else 1000 * (1 + (s.eprop_kind == "out")) + recs.index(s.source))
+            sst = _event_synapse_structure(s.eprop_type, s.target)
+            code = eqe.out_integrate(sst, True) if s.eprop_kind == "out" else eqe.hidden_integrate(sst, True)
+            s.run_regularly(code + EVENT_SENT_STEP, when="after_synapses", order=5, name=f"{s.name}_trace")
+            s.namespace.update(event_functions())
+            s.ostep = 1
+            if sst.optimizer == "adam":
+                s.b1p, s.b2p = 1.0, 1.0
+            s.w_sent, s.w_prev, s.w_tx = s.w[:], s.w[:], s.w[:]
+
+    def _event_recurrent_values(self, g: RecurrentGroup, syns, dt: float, first: bool) -> None:
+        c = recurrent_constants(_Pops(dt, self._pops(g)))
+        v_min = np.maximum(c.v_min, -BIG)
+        if np.any(np.maximum(0.0, c.v_min) >= c.v_th):
+            raise ParameterError(f"{type(g.celltype).__name__}: v_min >= v_thresh makes a neuron fire before any "
+                                 "input; allowed range is v_min < v_thresh")
+        values = {
+            "alpha": c.alpha, "p_i": c.p_i, "i_e": c.i_e, "v_th": c.v_th, "v_min": v_min, "v_max": np.full(g.N, BIG),
+            "v_reset": c.v_reset, "n_ref": c.n_ref, "rho": c.rho, "beta": c.beta, "psc": c.psc_delta.astype(int),
+            "adaptive": c.adaptive.astype(int), "h": c.h, "sg_w": c.w, "c_reg": c.c_reg, "f_target": c.f_target,
+            "kappa": c.kappa, "kappa_reg": c.kappa_reg, "one_m_kappa_reg": 1.0 - c.kappa_reg,
+            "cutoff": np.minimum(c.cutoff, NO_CUTOFF), "v_rest_abs": c.v_rest,
+        }
+        for name, val in values.items():
+            setattr(g, name, val)
+        if first:  # the state after NEST's pre-roll steps (brian2_ext.network_event); thr starts at v_th
+            g.v = np.maximum(0.0, v_min)
+            g.thr = c.v_th
+        numbers = run_time_numbers(_event_structure(), dt)
+        for name in eqe.NUMBERS["recurrent"]:
+            setattr(g, name, numbers[name])
+        self._optimizer_values(g, [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)],
+                               "event")
+
+    def _event_readout_values(self, g: ReadoutGroup, syns, dt: float, first: bool) -> None:
+        n = g.N
+        consts = [readout_constants({"tau_m": float(np.asarray(g.native("tau_m"))[k]),
+                                     "cm": float(np.asarray(g.native("cm"))[k]),
+                                     "i_offset": float(np.asarray(g.native("i_offset"))[k])}, dt) for k in range(n)]
+        kappa_out = np.array([c[0] for c in consts])
+        g.kappa_out, g.p_i_out, g.i_e_out = kappa_out, np.array([c[1] for c in consts]), np.array([c[2] for c in consts])
+        o = g.celltype.options
+        v_rest = np.asarray(g.native("v_rest"), dtype=float)
+        g.v_rest_out = v_rest
+        v_min_out = np.full(n, -BIG) if o["v_min"] is None else o["v_min"] - v_rest
+        g.v_min_out, g.v_max_out = v_min_out, BIG
+        g.cutoff = NO_CUTOFF if o["isi_trace_cutoff"] is None else \
+            min(to_steps(o["isi_trace_cutoff"], dt, "EpropReadout.isi_trace_cutoff", allow_zero=False), NO_CUTOFF)
+        if first:  # two of the readout's three pre-roll steps (Brian2 step 0 is the third)
+            y0 = np.zeros(n)
+            for _ in range(2):
+                y0 = np.maximum(0.0 + kappa_out * y0, v_min_out)
+            g.y = y0
+        # Brian2 step s >= 1 is aligned step s - 1, whose readout potential is recorded at (s - 1 + stamp) dt: the
+        # signals' element s - 1 + stamp; step 0 (pre-roll) has a zero learning window
+        lag = FAMILY_STAMPS["event"].readout - TIME_SHIFT["event"]
+        g.namespace["target"] = self._signal_table(g, "target", lag, 0.0, "eprop_target")
+        g.namespace["lam"] = self._signal_table(g, "learning_window_signal", lag, 1.0, "eprop_lam")
+        self._optimizer_values(g, [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)],
+                               "event")
+
+    @staticmethod
+    def _signal_table(g, name: str, lag: int, empty: float, table_name: str):
+        """TimedArray (Brian2 step, readout) of an event-family signal: row s is element ``s + lag``; an empty signal
+        is ``empty`` throughout, a given one zero after its values; row 0 (the pre-roll step) is 0."""
+        rows = [np.asarray(getattr(seq, "value", seq), dtype=float) for seq in g.native(name)]
+        size = max((r.size for r in rows), default=0)
+        table = np.zeros((max(size - lag, 1) + 2, g.N))
+        for k, r in enumerate(rows):
+            if r.size == 0:
+                table[1:, k] = empty
+            else:
+                vals = r[lag:]
+                table[: vals.size, k] = vals
+        table[0] = 0.0
+        return timed_array(table, simulator.state.dt * b2.ms, table_name, True)
+
+    def _pops(self, g) -> list:
+        """Duck-typed scenario populations of a group's neurons (one each: parameters may differ per neuron)."""
+        opts = g.celltype.options
+        pops = []
+        for k in range(g.N):
+            params = {name: float(np.asarray(g.native(name))[k]) for name in g.celltype.default_parameters}
+            params.update(opts)
+            pops.append(_Pop(g.celltype.model, params))
+        return pops
 
     def _build(self, recs, outs, syns, st, T: int, dt: float) -> None:
         interval = T * dt * b2.ms
@@ -456,14 +631,14 @@ class NetworkGlue:
         self._optimizer_values(g, [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)])
 
     @staticmethod
-    def _optimizer_values(g, incoming) -> None:
+    def _optimizer_values(g, incoming, family: str = "original") -> None:
         if not incoming:
             return
         opts = [s.eprop_type.optimizer for s in incoming]
         if any(o != opts[0] for o in opts[1:]):
             raise ParameterError(f"EpropSynapse: the projections onto {g.name} use different optimizers "
                                  f"({', '.join(map(repr, opts))}); pyNN.brian2 keeps one optimizer per population")
-        values = opts[0].complete("original")
+        values = opts[0].complete(family)
         for name in ("eta", "beta_1", "beta_2", "epsilon", "w_min", "w_max"):
             setattr(g, name, values[name])
 
@@ -480,10 +655,10 @@ class NetworkGlue:
             self.shadows[group.name] = (shadow, group)
         return self.shadows[group.name][0]
 
-    @staticmethod
-    def _shadow_spikes(shadow, source) -> None:
+    def _shadow_spikes(self, shadow, source) -> None:
         dt = simulator.state.dt
-        steps = np.round(np.asarray(source.spike_time) / (dt * 1e-3)).astype(np.int64) - (INPUT_LAG + 1)
+        shift = SHADOW_SHIFT[self.family or "original"]
+        steps = np.round(np.asarray(source.spike_time) / (dt * 1e-3)).astype(np.int64) - shift
         keep = steps >= 0  # earlier spikes would arrive before the first step
         shadow.set_spikes(np.asarray(source.neuron_index)[keep], steps[keep] * dt * b2.ms)
 
@@ -537,6 +712,25 @@ sent_hist = sent_hist - sent_old*{2 ** lag}
 w_then = int(t_in_timesteps % n_BT_s >= {lag})*w + int(t_in_timesteps % n_BT_s < {lag})*w_before
 w_sent = sent_old*w_then + (1 - sent_old)*w_sent
 """
+
+
+#: event family: Brian2 transmits a spike (and NEST's synapse would store its weight) this many steps before
+#: pyNN.nest has passed it by the same time of a run, in every projection kind (see SENT_LAG)
+EVENT_SENT_LAG = 1
+
+#: event family, per step after the synapses: the transmission of the previous step becomes the weight NEST holds
+EVENT_SENT_STEP = """
+w_sent = sent_prev*w_prev + (1 - sent_prev)*w_sent
+sent_prev = sent_now
+w_prev = w_tx
+sent_now = 0
+"""
+
+
+def event_arrival(st: eqe.EventStructure, kind: str) -> str:
+    """``on_pre`` of an event-family e-prop projection: brian2_ext's arrival code (decays owed, per-spike optimizer,
+    transmission), then the transmitted weight kept for ``w_sent`` (:data:`EVENT_SENT_STEP`)."""
+    return eqe.arrive_code(st, kind != "out", "%(syn_var)s_post += w", True) + "w_tx = w\nsent_now = 1\n"
 
 
 def _schedule_summed(syn, order: int) -> None:
@@ -596,7 +790,10 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
     swapped = None
     if eprop:
         kind = projection_kind(presynaptic_population, postsynaptic_population, synapse_type)
-        install_synapse(synapse_type)
+        family = glue().family
+        install_synapse(synapse_type, family)
+        if family == "event" and isinstance(synapse_type, sm.EpropSynapse):
+            synapse_type.pre = event_arrival(_event_synapse_structure(synapse_type, postsynaptic_population), kind)
         group = getattr(presynaptic_population, "brian2_group", None)
         if kind == "in" and isinstance(group, b2.SpikeGeneratorGroup):
             if not isinstance(presynaptic_population, Population):
@@ -617,6 +814,14 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
                 for name in ("eprop_type", "eprop_kind", "eprop_index"):
                     syn.add_attribute(name)
                 syn.eprop_type, syn.eprop_kind, syn.eprop_index = synapse_type, kind, g.next_index()
+
+
+def _event_synapse_structure(syntype: sm.EpropSynapse, post) -> eqe.EventStructure:
+    """The structure of an event-family projection's code: its optimizer, and whether its targets adapt."""
+    opt = syntype.optimizer.complete("event")
+    celltype = getattr(post, "celltype", None)
+    return _event_structure(optimizer=opt["type"], each_step=bool(opt["optimize_each_step"]),
+                            adaptive=getattr(celltype, "model", None) in ADAPTIVE_MODELS)
 
 
 def _is_eprop(projection) -> bool:
@@ -674,10 +879,12 @@ _get_spiketimes = Recorder._get_spiketimes
 
 
 def _stamp(recorder, name: str) -> int | None:
+    """NEST's stamp of recordable ``name`` of an e-prop population, in steps after the Brian2 step of its value."""
     celltype = getattr(recorder.population, "celltype", None)
     if not isinstance(celltype, sm.EpropCellType):
         return None
-    return RECORDING_STAMPS["readout" if isinstance(celltype, sm.EpropReadout) else "recurrent"][name]
+    role = "readout" if isinstance(celltype, sm.EpropReadout) else "recurrent"
+    return recording_stamps(celltype.family)[role][name] - TIME_SHIFT[celltype.family]
 
 
 def _eprop_get_all_signals(self, variable, ids, clear=False):
