@@ -330,4 +330,4 @@ def validate_structure(where: str, w: SparseWeights, shape: tuple[int, int], *, 
     bad = np.flatnonzero(~np.isfinite(w.weight))
     if bad.size:
         k = int(bad[0])
-        raise ParameterError(f"{where}.weight[{k}] = {w.weight[k]!r}: allowed range is finite")
+        raise ParameterError(f"{where}.weight[{k}] = {float(w.weight[k])!r}: allowed range is finite")

@@ -350,7 +350,8 @@ def _index_vector(where: str, value: Any) -> np.ndarray:
         return raw.astype(np.int64)
     if raw.ndim != 1:
         raise ParameterError(f"{where}: a {raw.ndim}-D array; allowed values are flat lists of integer indices")
-    for k, x in enumerate(raw.tolist()):
+    items = value.tolist() if isinstance(value, np.ndarray) else list(value)  # the values as given
+    for k, x in enumerate(items):
         if not _is_int(x):
             raise ParameterError(f"{where}[{k}] = {show(x)}: allowed values are integer indices")
     return raw.astype(np.int64)  # pragma: no cover - integers of an object array
