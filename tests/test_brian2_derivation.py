@@ -244,3 +244,53 @@ def test_eligibility_vector_keeps_only_what_the_input_reaches():
     d = derive(net["rec"], [net["s_in"]])
     assert d.reach == ("v", "I_syn") or set(d.reach) == {"v", "I_syn"}
     assert not d.reset_jump and not d.reset_jacobian
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def _group(eqs="dv/dt = -v/(10*ms) : volt", threshold="v > 1*mV", reset="v -= 1*mV", method="exact",
+           on_pre="v_post += w", syn_model="w : volt"):
+    b2.defaultclock.dt = 1 * ms
+    rec = b2.NeuronGroup(3, eqs, threshold=threshold, reset=reset, method=method, name="rec")
+    inp = SpikeGeneratorGroup(2, [0], [1] * ms, name="inp")
+    syn = Synapses(inp, rec, syn_model, on_pre=on_pre, name="syn")
+    syn.connect()
+    return rec, syn
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": "v > 1*mV and v < 5*mV"}, "NeuronGroup 'rec': threshold 'v > 1\\*mV and v < 5\\*mV' is not one "
+                                             "comparison of two differentiable expressions"),
+    ({"threshold": "abs(v) > 1*mV"}, "NeuronGroup 'rec': the threshold 'abs\\(v\\) > 1\\*mV' uses 'abs\\(v\\)', which "
+                                     "has no derivative"),
+    ({"reset": "v = rand()*mV"}, "NeuronGroup 'rec': reset 'v = rand\\(\\)\\*mV' is not a function of the neuron's state"),
+    ({"reset": "v = t*mV/ms"}, "reset 'v = t\\*mV/ms' is not a function of the neuron's state \\(t\\)"),
+    ({"eqs": "dv/dt = (clip(I, 0*mV, 1*mV) - v)/(10*ms) : volt\nI : volt", "method": "euler"},
+     "the update of v \\(method 'euler'\\) uses 'clip\\(I, 0, 0.001\\)|uses 'clip"),
+    ({"eqs": "dv/dt = -v/(10*ms) + xi*mV/sqrt(ms) : volt", "method": "euler"}, "the equations are stochastic"),
+    ({"on_pre": "v_post += w*(1*mV - v_post)/mV"}, "Synapses 'syn': on_pre 'v_post \\+= w\\*\\(1\\*mV - v_post\\)/mV' "
+                                                    "adds an amount that depends on v_post"),
+    ({"on_pre": "v_post += w**2/mV"}, "Synapses 'syn': on_pre 'v_post \\+= w\\*\\*2/mV' is not proportional to w"),
+    ({"on_pre": "v_post *= w/mV"}, "is not an increment"),
+    ({"threshold": "I > 1*mV", "eqs": "dv/dt = -v/(10*ms) : volt\nI : volt", "reset": "I = 0*mV"},
+     "never reaches the threshold"),
+])
+def test_what_cannot_be_derived_is_named(kwargs, message):
+    from brian2_ext.attach_inspect import IncompatibleModelError
+
+    rec, syn = _group(**kwargs)
+    with pytest.raises(IncompatibleModelError, match=message):
+        derive(rec, [syn])
+
+
+def test_summed_variables_are_refused():
+    from brian2_ext.attach_inspect import IncompatibleModelError
+
+    b2.defaultclock.dt = 1 * ms
+    rec = b2.NeuronGroup(3, "dv/dt = (I - v)/(10*ms) : volt\nI : volt", threshold="v > 1*mV", reset="v -= 1*mV",
+                         method="exact", name="rec")
+    inp = SpikeGeneratorGroup(2, [0], [1] * ms, name="inp")
+    syn = Synapses(inp, rec, "w : volt\nI_post = w : volt (summed)", on_pre="v_post += w", name="syn")
+    syn.connect()
+    with pytest.raises(IncompatibleModelError, match="Synapses 'syn': sets the \\(summed\\) variable\\(s\\) I_post; "
+                                                     "the derivation cannot see through a summed variable"):
+        derive(rec, [syn])
