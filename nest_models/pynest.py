@@ -223,17 +223,18 @@ def _describe(
     T = par.to_steps(sequence, dt, "sequence", allow_zero=False)
     if n_steps % T:
         raise ParameterError(f"target: {n_steps} steps is not a whole number of sequences of {T} steps")
-    neurons = [n for pop in pops for n in un.node_list(pop)]
-    gids = [n.global_id for n in neurons]
-    if len(set(gids)) != len(gids):
+    rec_ids = un.node_ids(pops)
+    in_ids = un.node_ids(ins.nodes)
+    if np.unique(rec_ids).size != rec_ids.size:
         raise ParameterError("population: a neuron belongs to two populations (or twice to one)")
-    shared = set(gids) & {n.global_id for n in ins.nodes}
-    if shared:
-        raise ParameterError(f"inputs: node {min(shared)} is also a neuron of the populations")
-    un.foreign_sources(nest, neurons, set(gids) | {n.global_id for n in ins.nodes}, "population")
-    n_rec = len(neurons)
-    w_rec = un.connections(nest, neurons, neurons, dt, "population -> population")
-    w_in = un.connections(nest, ins.nodes, neurons, dt, "inputs -> population")
+    shared = np.intersect1d(rec_ids, in_ids)
+    if shared.size:
+        raise ParameterError(f"inputs: node {shared[0]} is also a neuron of the populations")
+    inc = un.incoming(nest, rec_ids)
+    un.foreign_sources(nest, inc, np.concatenate([rec_ids, in_ids]), "population")
+    n_rec = rec_ids.size
+    w_rec = un.connections(nest, inc, rec_ids, rec_ids, dt, "population -> population")
+    w_in = un.connections(nest, inc, in_ids, rec_ids, dt, "inputs -> population")
     populations = []
     for k, (pop, m, p) in enumerate(zip(pops, models, params)):
         if m not in par.RECURRENT_MODELS:

@@ -25,7 +25,8 @@ reason):
   (multapses), autapses, delays other than one step (e-prop's connections all have one), and
   connections into the populations from nodes that are neither inputs nor recorders.
 
-This module only reads the kernel; it creates nothing.
+This module only reads the kernel; it creates nothing.  NEST reads connection properties slowly
+(seconds per 100 000 connections): :func:`incoming` reads them once.
 """
 
 from __future__ import annotations
@@ -42,14 +43,19 @@ __all__ = [
     "FROZEN_SOURCES",
     "Inputs",
     "node_list",
+    "node_ids",
     "read_inputs",
     "uniform_status",
+    "Incoming",
+    "incoming",
     "connections",
     "foreign_sources",
 ]
 
 #: input models whose spike times are read before the run (``spike_times``, ``origin``, ``start``, ``stop``)
 FROZEN_SOURCES = ("spike_generator", "spike_train_injector")
+#: parts of the names of NEST's devices that draw a spike train per target (Poisson, gamma, PPD, MIP, packets)
+_SPIKE_DEVICES = ("poisson", "gamma_sup", "ppd_sup", "mip_generator", "pulsepacket")
 
 
 @dataclass
@@ -74,6 +80,11 @@ class Inputs:
 def node_list(collection: Any) -> list[Any]:
     """The single-node collections of a NodeCollection, in its order."""
     return [collection[k] for k in range(len(collection))]
+
+
+def node_ids(collections: Sequence[Any]) -> np.ndarray:
+    """The node ids of NodeCollections, concatenated in order."""
+    return np.concatenate([np.asarray(c.tolist(), dtype=np.int64).reshape(-1) for c in collections])
 
 
 def _element_type(nest: Any, model: str) -> str:
@@ -127,11 +138,14 @@ def read_inputs(nest: Any, inputs: Any, dt: float) -> Inputs:
             continue
         kind = _element_type(nest, model)
         if kind != "neuron":
-            why = ("it sends every target its own spike train, while an e-prop input is one spike train for all "
-                   "its targets: connect it to parrot_neurons and pass the parrots as inputs"
-                   if model.startswith("poisson_generator") or model.startswith("sinusoidal_poisson")
-                   else "it is not a spike source")
-            raise ParameterError(f"inputs: node {gid} is a {model} ({kind}); {why}. Allowed inputs: "
+            if kind == "stimulator" and any(word in model for word in _SPIKE_DEVICES):
+                why = ("it sends every target its own spike train, while an e-prop input is one spike train for all "
+                       "its targets: connect it to parrot_neurons and pass the parrots as inputs")
+            elif kind == "stimulator":
+                why = "it sends currents or rates, not spikes"
+            else:
+                why = "it is not a spike source"
+            raise ParameterError(f"inputs: node {gid} ({model}, a {kind}) cannot be an input: {why}. Allowed inputs: "
                                  f"{', '.join(FROZEN_SOURCES)} or spiking nodes (parrot_neuron, neurons)")
         live.append(True)
         spikes.append(np.zeros(0))
@@ -167,8 +181,42 @@ def uniform_status(population: Any, names: Sequence[str], where: str) -> dict[st
     return out
 
 
-def connections(nest: Any, sources: list[Any], targets: list[Any], dt: float, what: str) -> cn.Weights:
-    """The user's connections from ``sources`` to ``targets`` (lists of single-node collections), as connected.
+@dataclass
+class Incoming:
+    """Every connection into the populations, one row each (read from NEST once: reading is slow).
+
+    Attributes
+    ----------
+    source, target : ndarray of int
+        NEST node ids.
+    weight, delay : ndarray of float
+        Weights and delays (ms).
+    """
+
+    source: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    delay: np.ndarray
+
+
+def incoming(nest: Any, targets: np.ndarray) -> Incoming:
+    """All connections into the nodes ``targets`` (node ids), from any node."""
+    conns = nest.GetConnections(target=nest.NodeCollection(np.unique(targets).tolist()))
+    if len(conns) == 0:
+        return Incoming(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    st = conns.get(["source", "target", "weight", "delay"])
+    return Incoming(*(np.atleast_1d(np.asarray(st[k], dtype=t))
+                      for k, t in (("source", np.int64), ("target", np.int64), ("weight", float), ("delay", float))))
+
+
+def connections(nest: Any, inc: Incoming, sources: np.ndarray, targets: np.ndarray, dt: float,
+                what: str) -> cn.Weights:
+    """The user's connections from ``sources`` to ``targets`` (node ids, in scenario order), as connected.
+
+    Parameters
+    ----------
+    inc : Incoming
+        The connections into ``targets`` (:func:`incoming`).
 
     Returns
     -------
@@ -183,52 +231,44 @@ def connections(nest: Any, sources: list[Any], targets: list[Any], dt: float, wh
         A multapse, an autapse, or a delay other than one step (``dt``), naming the connection.
     """
     shape = (len(targets), len(sources))
-    conns = nest.GetConnections(source=_collection(nest, sources), target=_collection(nest, targets))
-    if len(conns) == 0:
-        return cn.SparseWeights(shape, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    st = conns.get(["source", "target", "weight", "delay", "synapse_model"])
-    src = np.atleast_1d(np.asarray(st["source"], dtype=np.int64))
-    tgt = np.atleast_1d(np.asarray(st["target"], dtype=np.int64))
-    delay = np.atleast_1d(np.asarray(st["delay"], dtype=float))
-    models = np.atleast_1d(np.asarray(st["synapse_model"]))
+    rows = np.isin(inc.source, sources)
+    src, tgt, delay = inc.source[rows], inc.target[rows], inc.delay[rows]
     bad = np.flatnonzero(np.abs(delay - dt) > 1e-9 * dt)
     if bad.size:
         k = int(bad[0])
-        raise ParameterError(f"{what}: the connection {src[k]} -> {tgt[k]} ({models[k]}) has delay {delay[k]:g} ms; "
-                             f"e-prop's connections have a delay of one step: allowed {dt:g} ms (the resolution)")
-    pre, post = _positions(sources, src), _positions(targets, tgt)
+        model = nest.GetConnections(source=nest.NodeCollection([int(src[k])]),
+                                    target=nest.NodeCollection([int(tgt[k])])).get("synapse_model")
+        raise ParameterError(f"{what}: the connection {src[k]} -> {tgt[k]} ({np.atleast_1d(model)[0]}) has delay "
+                             f"{delay[k]:g} ms; e-prop's connections have a delay of one step: allowed {dt:g} ms (the "
+                             "resolution)")
     same = np.flatnonzero(src == tgt)
     if same.size:
         raise ParameterError(f"{what}: node {src[same[0]]} is connected to itself; e-prop has no autapses "
                              "(connect with allow_autapses=False)")
+    pre, post = _positions(sources, src), _positions(targets, tgt)
     key = post * len(sources) + pre
     uniq, counts = np.unique(key, return_counts=True)
     if np.any(counts > 1):
         k = int(np.flatnonzero(key == uniq[np.argmax(counts > 1)])[0])
         raise ParameterError(f"{what}: {src[k]} -> {tgt[k]} is connected more than once; e-prop has one weight per "
                              "pair (connect with allow_multapses=False)")
-    sw = cn.SparseWeights.from_pairs(shape, post, pre, np.atleast_1d(np.asarray(st["weight"], dtype=float)))
-    onto_itself = sources is targets
+    sw = cn.SparseWeights.from_pairs(shape, post, pre, inc.weight[rows])
+    onto_itself = np.array_equal(sources, targets)
     if sw.n_connections == shape[0] * shape[1] - (min(shape) if onto_itself else 0):
         return cn.to_dense(sw, force=True)  # every pair connected (the diagonal is 0 and no synapse)
     return sw
 
 
-def foreign_sources(nest: Any, targets: list[Any], known: set[int], what: str) -> None:
-    """Refuse connections into ``targets`` from nodes outside ``known`` (recorders excepted).
+def foreign_sources(nest: Any, inc: Incoming, known: np.ndarray, what: str) -> None:
+    """Refuse connections of ``inc`` from nodes outside ``known`` (recorders excepted).
 
     Raises
     ------
     ParameterError
         Naming the first such source node, its model and a target.
     """
-    conns = nest.GetConnections(target=_collection(nest, targets))
-    if len(conns) == 0:
-        return
-    st = conns.get(["source", "target"])
-    src = np.atleast_1d(np.asarray(st["source"], dtype=np.int64))
-    tgt = np.atleast_1d(np.asarray(st["target"], dtype=np.int64))
-    unknown = ~np.isin(src, np.fromiter(known, dtype=np.int64, count=len(known)))
+    src, tgt = inc.source, inc.target
+    unknown = ~np.isin(src, known)
     for gid in np.unique(src[unknown]):
         model = str(nest.NodeCollection([int(gid)]).get("model"))
         if _element_type(nest, model) == "recorder":  # multimeters, voltmeters: they only read the neurons
@@ -240,13 +280,7 @@ def foreign_sources(nest: Any, targets: list[Any], known: set[int], what: str) -
             "in inputs; currents become i_offset (recurrent={'i_offset': ...})")
 
 
-def _positions(nodes: list[Any], gids: np.ndarray) -> np.ndarray:
-    """Position in ``nodes`` of each node id in ``gids`` (all of them in ``nodes``)."""
-    ids = np.array([n.global_id for n in nodes], dtype=np.int64)
+def _positions(ids: np.ndarray, gids: np.ndarray) -> np.ndarray:
+    """Position in ``ids`` of each node id in ``gids`` (all of them in ``ids``)."""
     order = np.argsort(ids)
     return order[np.searchsorted(ids[order], gids)]
-
-
-def _collection(nest: Any, nodes: list[Any]) -> Any:
-    """One NodeCollection of single-node collections (NEST wants ascending, unique ids)."""
-    return nest.NodeCollection(sorted({n.global_id for n in nodes}))

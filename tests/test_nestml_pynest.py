@@ -239,11 +239,17 @@ def test_what_cannot_be_taken_over_is_refused_naming_node_and_reason():
     gens = nest.Create("spike_generator", 2, {"spike_times": [3.0]})
     pop = nest.Create("iaf_psc_delta", 3)
     noise = nest.Create("poisson_generator", 1)
-    _refused(nest, noise, pop, rf"inputs: node {noise.global_id} is a poisson_generator \(stimulator\); it sends "
-             "every target its own spike train")
+    _refused(nest, noise, pop, rf"inputs: node {noise.global_id} \(poisson_generator, a stimulator\) cannot be an "
+             "input: it sends every target its own spike train")
+    sine = nest.Create("inhomogeneous_poisson_generator")
+    _refused(nest, sine, pop, rf"inputs: node {sine.global_id} \(inhomogeneous_poisson_generator, a stimulator\) "
+             "cannot be an input: it sends every target its own spike train")
+    dc = nest.Create("dc_generator")
+    _refused(nest, dc, pop, rf"inputs: node {dc.global_id} \(dc_generator, a stimulator\) cannot be an input: it "
+             "sends currents")
     rec = nest.Create("spike_recorder")
-    _refused(nest, rec, pop, rf"inputs: node {rec.global_id} is a spike_recorder \(recorder\); it is not a spike "
-             "source")
+    _refused(nest, rec, pop, rf"inputs: node {rec.global_id} \(spike_recorder, a recorder\) cannot be an input: it "
+             "is not a spike source")
     _refused(nest, pop[:1], pop, rf"inputs: node {pop[0].global_id} is also a neuron of the populations")
     for recorder in ("multimeter", "voltmeter", "spike_recorder"):  # recorders only read: accepted
         device = nest.Create(recorder)
