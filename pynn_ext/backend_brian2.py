@@ -27,6 +27,7 @@ from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
 from . import brian2 as glue
 from . import standardmodels as sm
+from .scenario_weights import block_connector
 
 __all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason"]
 
@@ -102,21 +103,25 @@ def build_network(sc) -> PynnNetwork:
     optimizer = (sm.Adam if sc.optimizer["type"] == "adam" else sm.GradientDescent)(**opt)
     syn = {k: v for k, v in sc.synapse.items() if k in {r.name for r in SYNAPSE}}
 
-    def plastic(w):
-        return sm.EpropSynapse(optimizer=optimizer, weight=np.asarray(w, dtype=float), delay=dt, **syn)
+    P = net.projections
+
+    def connect(key, pre, post, w, rows, cols, autapses=True):
+        made = block_connector(sim, w, rows, cols, autapses=autapses)
+        if made is not None:  # a sparse block without synapses has no projection
+            conn, weight = made
+            P[key] = sim.Projection(pre, post, conn, sm.EpropSynapse(optimizer=optimizer, weight=weight, delay=dt,
+                                                                     **syn))
 
     fb = np.asarray(sc.effective_feedback(), dtype=float)
-    P = net.projections
     for a, pa in enumerate(recs):
-        P[("in", a)] = sim.Projection(inputs, pa, sim.AllToAllConnector(), plastic(sc.w_in[net.block(a)].T))
+        connect(("in", a), inputs, pa, sc.w_in, net.block(a), slice(None))
     for b, pb in enumerate(recs):
         for a, pa in enumerate(recs):
             if a == b and pa.size == 1:
                 continue  # no autapses
-            P[("rec", a, b)] = sim.Projection(pa, pb, sim.AllToAllConnector(allow_self_connections=a != b),
-                                              plastic(sc.w_rec[net.block(b), net.block(a)].T))
+            connect(("rec", a, b), pa, pb, sc.w_rec, net.block(b), net.block(a), autapses=a != b)
     for a, pa in enumerate(recs):
-        P[("out", a)] = sim.Projection(pa, out, sim.AllToAllConnector(), plastic(sc.w_out[:, net.block(a)].T))
+        connect(("out", a), pa, out, sc.w_out, slice(None), net.block(a))
     for a, pa in enumerate(recs):
         P[("fb", a)] = sim.Projection(out, pa, sim.AllToAllConnector(),
                                       sm.FeedbackSynapse(weight=fb[net.block(a)].T, delay=dt))

@@ -3,7 +3,8 @@
 The network is made of PyNN objects only: a ``SpikeSourceArray`` population carrying the scenario's
 input spikes, one e-prop population per scenario population (:data:`pynn_ext.standardmodels.RECURRENT_TYPES`),
 an :class:`~pynn_ext.standardmodels.EpropReadout` with the target (and learning-window) signal, and
-``sim.Projection`` objects with ``AllToAllConnector`` and the dense initial weight matrices.  The neurons
+``sim.Projection`` objects with ``AllToAllConnector`` and the dense initial weight matrices (``FromListConnector``
+with the listed synapses for a sparse projection, :mod:`pynn_ext.scenario_weights`).  The neurons
 are the project's NESTML models (``eprop_models="nestml"``, as the ``nestml`` backend) and the synapses
 NEST's own e-prop connections.
 
@@ -37,6 +38,7 @@ from nest_models import build
 
 from . import nest as glue
 from . import standardmodels as types
+from .scenario_weights import block_connector
 
 __all__ = ["NAME", "MODELS", "check", "build_key", "is_built", "build_network", "run"]
 
@@ -114,14 +116,19 @@ def build_network(sc, *, record_weight_events: bool = True) -> tuple[nw.NestNetw
     synapse = dict(sc.synapse)
     rec = pops[0] if len(pops) == 1 else sim.Assembly(*pops)
 
-    def plastic(w: np.ndarray) -> Any:
-        return types.EpropSynapse(optimizer=optimizer, weight=np.asarray(w, dtype=float).T, delay=dt, **synapse)
+    projections = {}
 
-    projections = {"input": sim.Projection(inputs, rec, sim.AllToAllConnector(), plastic(sc.w_in))}
+    def connect(name: str, pre: Any, post: Any, w: Any, autapses: bool = True) -> None:
+        made = block_connector(sim, w, autapses=autapses)
+        if made is not None:  # a sparse projection without synapses has no Projection
+            conn, weight = made
+            projections[name] = sim.Projection(pre, post, conn, types.EpropSynapse(
+                optimizer=optimizer, weight=weight, delay=dt, **synapse))
+
+    connect("input", inputs, rec, sc.w_in)
     if sc.n_rec > 1:
-        projections["recurrent"] = sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
-                                                  plastic(sc.w_rec))
-    projections["readout"] = sim.Projection(rec, out, sim.AllToAllConnector(), plastic(sc.w_out))
+        connect("recurrent", rec, rec, sc.w_rec, autapses=False)
+    connect("readout", rec, out, sc.w_out)
     projections["feedback"] = sim.Projection(out, rec, sim.AllToAllConnector(),
                                              types.FeedbackSynapse(weight=sc.effective_feedback().T, delay=dt))
     nest = nw.import_nest()
