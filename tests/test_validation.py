@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from eprop_plugins import backends as registry
+from eprop_plugins import connectivity as cn
 from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference import run as reference_run
 from validation import cli, scenario_library as library
@@ -67,6 +68,8 @@ def test_library_has_the_required_coverage():
         for mode in ("random", "symmetric_initial", "symmetric"):
             assert has(lambda sc, m=mode: fam(sc) and sc.network["feedback"] == m)
     assert has(lambda sc: any(p.params.get("isi_trace_cutoff") for p in sc.populations))
+    for family in ("original", "event"):  # sparse input, recurrence and readout in both families
+        assert has(lambda sc, f=family: sc.family == f and all(cn.is_sparse(w) for w in sc.projections().values()))
     assert {"task-sine-original", "task-evidence-original", "task-sine-event", "task-evidence-event"} <= set(library.names())
 
 
@@ -99,8 +102,9 @@ def test_hand_made_scenarios_exercise_spikes_and_learning(name):
     for pop in sc.populations:
         assert z[:, start : start + pop.size].sum() >= 2 * pop.size, (name, pop.model)
         start += pop.size
-    assert np.max(np.abs(res.weights["w_out"][-1] - sc.w_out)) > 1e-4
-    assert np.max(np.abs(res.weights["w_in"][-1] - sc.w_in)) > 1e-7
+    # snapshot(): the matrix of a dense projection, the weight vector of a sparse one (results.py)
+    assert np.max(np.abs(res.weights["w_out"][-1] - cn.snapshot(sc.w_out))) > 1e-4
+    assert np.max(np.abs(res.weights["w_in"][-1] - cn.snapshot(sc.w_in))) > 1e-7
 
 
 # ------------------------------------------------------------------------------------------ compare
