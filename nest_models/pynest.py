@@ -93,6 +93,8 @@ class EpropAttachment:
         One :data:`RELAY` per live input (user's node -> relay -> the e-prop network's parrot).
     input_recorder : NodeCollection or None
         ``spike_recorder`` on the e-prop network's parrots (live inputs only).
+    record_weight_events : bool
+        The plastic synapses report to NEST's weight recorder (``Result.weight_events``).
     """
 
     scenario: Scenario
@@ -125,10 +127,14 @@ class EpropAttachment:
 
         Raises
         ------
+        RuntimeError
+            Called a second time.
         BackendError
             NEST failed during the simulation.
         """
         sc = self.scenario
+        if self.net.simulated_steps:
+            raise RuntimeError("train: this network has been trained already (NEST's clocks have moved on)")
         with nw.nest_errors("nestml-pynest", sc.name):
             nw.simulate(self.net, sc, on_iteration)
             recording = nw.collect(self.net, sc, record_weight_events=self.record_weight_events)

@@ -163,6 +163,8 @@ def test_spike_generator_and_spike_train_injector_inputs_next_to_live_parrots():
     sc = eprop.scenario
     for i in range(6):
         np.testing.assert_array_equal(sc.input_spikes[i], before.input_spikes[i])
+    with pytest.raises(RuntimeError, match="trained already"):
+        eprop.train()
     # a parrot fed at t emits at t + 1: its spikes reach the e-prop neurons in step t + 1
     for i in (6, 7):
         want = trains[i] + 1
