@@ -65,7 +65,7 @@ SETTINGS = {
 
 
 def build_tutorial_network(n_in: int = 100, n_rec: int = 100, rate: float = 20.0, p: float = 0.1,
-                           family: str = "original", seed: int = 1):
+                           family: str = "original", seed: int = 1, threads: int = 1):
     """NEST's tutorial network: poisson_generator -> parrots -> iaf_psc_delta, sparse static recurrence.
 
     Parameters
@@ -80,6 +80,8 @@ def build_tutorial_network(n_in: int = 100, n_rec: int = 100, rate: float = 20.0
         Selects the neuron parameters and weight scales of ``SETTINGS``.
     seed : int
         NEST's random seed (the Poisson spikes, the drawn connections and weights).
+    threads : int
+        NEST threads (the Poisson spikes and drawn connections depend on it).
 
     Returns
     -------
@@ -87,7 +89,7 @@ def build_tutorial_network(n_in: int = 100, n_rec: int = 100, rate: float = 20.0
         The parrots and the neurons.
     """
     nest.ResetKernel()
-    nest.set(resolution=1.0, rng_seed=seed, print_time=False)
+    nest.set(resolution=1.0, rng_seed=seed, local_num_threads=threads, print_time=False)
     install()  # NEST takes extension modules only before the first node is created
     settings = SETTINGS[family]
     noise = nest.Create("poisson_generator", params={"rate": rate})

@@ -90,11 +90,12 @@ def test_tutorial_network_trains_online_and_its_replay_equals_the_reference(tmp_
         np.testing.assert_array_equal(again.traces[name], result.traces[name], err_msg=name)
 
 
-def test_tutorial_network_event_family_replay_equals_the_reference():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tutorial_network_event_family_replay_equals_the_reference(threads):
     import nest
 
     module = _example()
-    parrots, neurons = module.build_tutorial_network(family="event")
+    parrots, neurons = module.build_tutorial_network(family="event", threads=threads)
     spikes = nest.Create("spike_recorder")  # the user's own recording of the parrots
     nest.Connect(parrots, spikes)
     iterations, steps = 5, 200
@@ -116,6 +117,7 @@ def test_tutorial_network_event_family_replay_equals_the_reference():
     for i in range(sc.n_in):  # the user's parrot spike at stamp s reaches the e-prop neurons in step s
         np.testing.assert_array_equal(sc.input_spikes[i], user[i][user[i] < sc.n_steps])
     _assert_replay_matches(eprop, result)
+    assert nest.local_num_threads == threads
 
 
 def _frozen_and_live_inputs(nest, rng, n_steps):
