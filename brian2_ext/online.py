@@ -414,7 +414,7 @@ def _optimizer_code(opt: Mapping[str, Any], weight: str) -> str:
         return f"{weight} = clip({weight} - {first}*eprop_eta*eprop_G, eprop_w_min, eprop_w_max)"
     if opt["type"] == "adam":
         b1, b2_ = float(opt["beta_1"]), float(opt["beta_2"])
-        k = "(t_in_timesteps/eprop_T_steps)"
+        k = "clip(t_in_timesteps/eprop_T_steps, 1, inf)"  # the optimizer call index (never 0: no 0/0 at t = 0)
         return "\n".join([
             f"eprop_m = {b1!r}*eprop_m + (1 - {b1!r})*eprop_G",
             f"eprop_v2 = {b2_!r}*eprop_v2 + (1 - {b2_!r})*eprop_G**2",
