@@ -179,7 +179,10 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
     compile_seconds = result.meta.get("compile_seconds") if isinstance(getattr(result, "meta", None), dict) else None
     compile_seconds = None if compile_seconds is None else float(compile_seconds)
     try:
-        cmp = compare_results(sc, ref_result, result)
+        # a backend may state its own tolerance and spike horizon (fixed-point backends)
+        tol = getattr(backend, "tolerance", None)
+        stated = tol(sc) if callable(tol) else {}
+        cmp = compare_results(sc, ref_result, result, rtol=stated.get("rtol"), spike_horizon=stated.get("horizon"))
         results[bname] = for_plots(result)  # the full result is not kept beyond its comparison
     except Exception as exc:  # a malformed Result is the backend's error
         return Cell(bname, "error", f"result could not be compared: {type(exc).__name__}: {exc}", seconds,

@@ -58,7 +58,7 @@ BACKENDS: dict[str, Backend] = {
                 (NEST_FIXED_FEEDBACK,)),
         Backend("pynn-nest", "pynn_ext.backend_nest", ("original", "event"), "PyNN script on pyNN.nest (NESTML neurons)", (NEST_FIXED_FEEDBACK,)),
         Backend("pynn-brian2", "pynn_ext.backend_brian2", ("original", "event"), "PyNN 0.13 on pyNN.brian2 (pynn_ext types)", (Limit(lambda sc: sc.network.get("feedback") == "symmetric", "network.feedback = 'symmetric': FeedbackSynapse weights are fixed, so B cannot track W_out; use 'symmetric_initial' or 'random'"),)),  # noqa: E501
-        Backend("spinnaker-host", "pynn_ext.backend_spinnaker_host", ("original",), "SpiNNaker e-prop kernel in s16.15 fixed point, host build (gcc)", (Limit(lambda sc: sc.is_sparse, "sparse projections: the SpiNNaker kernel's host driver takes dense projections"),)),  # noqa: E501
+        Backend("spinnaker-host", "pynn_ext.backend_spinnaker_host", ("original",), "SpiNNaker e-prop kernel in s16.15 fixed point, host build (gcc)"),
     )
 }
 

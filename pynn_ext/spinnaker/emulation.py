@@ -82,7 +82,7 @@ class _Optimizer:
                 alpha = np.zeros_like(q1)
                 alpha[active] = self._alpha(q1[active], q2[active])
                 m_k = fx.q46_sat(fx.q46_decay(m, p["beta_1"]) + fx.q46_decay(fx.q46_from_fx(g_k), p["one_minus_beta_1"]))
-                v_k = fx.q46_sat(fx.q46_decay(v, p["beta_2"]) + fx.q46_decay(fx.q46_square(g_k), p["one_minus_beta_2"]))
+                v_k = fx.q46_sat(fx.q46_decay(v, p["beta_2"]) + fx.q46_scaled_square(g_k, p["one_minus_beta_2"]))
                 ratio = fx.sat(fx.rdiv(m_k, (fx.isqrt(v_k) + p["epsilon"]) * 256))
                 w_new = np.where(active, fx.sub(w_new, fx.decay(ratio, alpha)), w_new)
                 m = np.where(active, m_k, m)
@@ -111,10 +111,8 @@ def run_kernel(net: KernelNetwork) -> dict[str, np.ndarray]:
     zeta_one_core = np.where(regular[first], fx.ONE, fx.decay(fx.ONE, npar["zeta"][first]))[:, None]
     alpha_core = npar["alpha"][first][:, None]
     zeta_one_out = fx.ONE if rpar["regular_arrival"] else int(fx.decay(fx.ONE, rpar["zeta_out"]))
-    n_rec_mask = np.ones((n_rec, n_pre), dtype=bool)
-    n_rec_mask[np.arange(n_rec), n_in + np.arange(n_rec)] = False  # no autapses
-    opt_h = _Optimizer(net.optimizer, net.w_hidden, n_rec_mask)
-    opt_o = _Optimizer(net.optimizer, net.w_out, np.ones((n_out, n_rec), dtype=bool))
+    opt_h = _Optimizer(net.optimizer, net.w_hidden, net.mask_hidden.astype(bool))
+    opt_o = _Optimizer(net.optimizer, net.w_out, net.mask_out.astype(bool))
     B = net.w_fb.astype(np.int64)
     rec = net.record
     n_record = rec.shape[0]
@@ -172,14 +170,14 @@ def run_kernel(net: KernelNetwork) -> dict[str, np.ndarray]:
             arr_o = syn_out if rpar["regular_arrival"] else fx.decay(syn_out, rpar["zeta_out"])
             y = np.maximum(fx.add(fx.add(rpar["i_offset"], arr_o), fx.decay(y, rpar["kappa_out"])), rpar["v_min"])
             if rpar["cross_entropy"]:
-                u = fx.exp(fx.add(y, rpar["v_rest"]))
+                u = fx.exp(fx.sub(y, y.max()))
                 sig = np.zeros(n_out, dtype=np.int64)
                 for k in range(n_out):
                     norm = 0
                     for q in range(n_out):
                         if q != k:
                             norm = int(fx.add(norm, u[q]))
-                    sig[k] = fx.div(u[k], fx.add(norm, u[k]))
+                    sig[k] = max(1, int(fx.div(u[k], fx.add(norm, u[k]))))
             else:
                 sig = fx.add(y, rpar["v_rest"])
             err = fx.sub(sig, net.target[n]) if t >= T - net.T_L else np.zeros(n_out, dtype=np.int64)

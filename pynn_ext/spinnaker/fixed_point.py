@@ -25,7 +25,7 @@ import numpy as np
 __all__ = ["FRAC_BITS", "ONE", "FX_MAX", "FX_MIN", "RESOLUTION", "LN2_Q30", "INV_LN2_Q30", "EXP_LO", "EXP_HI",
            "EXP_INV_Q30", "to_fx", "to_decay", "from_fx", "sat", "add", "sub", "mul", "decay", "decay_mul",
            "rdiv", "div", "div_int", "isqrt", "sqrt", "exp", "FX46_MAX", "q46_sat", "q46_decay", "q46_from_fx",
-           "q46_square"]
+           "q46_scaled_square"]
 
 FRAC_BITS = 15
 ONE = 1 << FRAC_BITS
@@ -159,11 +159,16 @@ def q46_from_fx(a) -> np.ndarray:
     return np.asarray(a, dtype=np.int64) << 31
 
 
-def q46_square(a) -> np.ndarray:
-    """The square of s16.15 in Q46, saturated at 2^62 (``fx46_square``)."""
+def q46_scaled_square(a, d) -> np.ndarray:
+    """``d a^2`` in Q46 (``fx46_scaled_square``): scaled to Q46 before the product below 2^46 (Q30),
+    after it above, saturated at 2^62."""
     a = np.asarray(a, dtype=np.int64)
     q = a * a  # Q30, < 2^62
-    return np.where(q >= 2**46, FX46_MAX, q << 16)
+    small = q < 2**46
+    before = q46_decay(np.where(small, q, 0) << 16, d)
+    p = q46_decay(np.where(small, 0, q), d)
+    after = np.where(p >= FX46_MAX >> 16, FX46_MAX, p << 16)
+    return np.where(small, before, after)
 
 
 def _mul_q30(a, b):

@@ -129,6 +129,7 @@ class _Network(ctypes.Structure):
                                         "symmetric")] + \
                [(name, _P) for name in ("core_start", "neuron_params", "readout_params", "synapse_params", "optimizer",
                                         "inputs", "zero_L", "target", "w_hidden", "w_out", "w_fb", "record",
+                                        "mask_hidden", "mask_out",
                                         "v", "psi", "adaptation", "threshold", "learning_signal", "fr_reg", "z",
                                         "readout_v", "signal", "error", "syn_zbar", "syn_e", "syn_ebar",
                                         "snap_w_hidden", "snap_w_out", "snap_w_fb", "workspace")]
@@ -199,6 +200,8 @@ def run_kernel(net: KernelNetwork) -> tuple[dict[str, np.ndarray], float]:
         "w_out": np.ascontiguousarray(net.w_out, dtype=np.int32),
         "w_fb": np.ascontiguousarray(net.w_fb, dtype=np.int32),
         "record": np.ascontiguousarray(net.record, dtype=np.int32).reshape(-1) if n_record else np.zeros(3, np.int32),
+        "mask_hidden": np.ascontiguousarray(net.mask_hidden, dtype=np.uint8),
+        "mask_out": np.ascontiguousarray(net.mask_out, dtype=np.uint8),
     }
     out = {k: np.zeros((N, n_rec), dtype=np.int32) for k in ("v", "psi", "adaptation", "threshold",
                                                              "learning_signal", "fr_reg")}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eprop_plugins.parameters import SURROGATE_FUNCTIONS, ParameterError
-from eprop_plugins.reference.common import input_raster, recurrent_constants
+from eprop_plugins.reference.common import input_raster, projections, recurrent_constants
 from eprop_plugins.reference.original import ReadoutConstants
 
 from . import fixed_point as fx
@@ -76,6 +76,9 @@ class KernelNetwork:
     w_out: np.ndarray  # int32 (n_out, n_rec)
     w_fb: np.ndarray  # int32 (n_rec, n_out)
     record: np.ndarray  # int32 (n_record, 3): projection (0 in, 1 rec, 2 out), pre, post
+    mask_hidden: np.ndarray  # uint8 (n_rec, n_pre): 1 where a synapse exists (never on the autapse diagonal)
+    mask_out: np.ndarray  # uint8 (n_out, n_rec)
+    sparse: dict  # the sparse projections by snapshot name (eprop_plugins.reference.common.Projections)
     v_rest: np.ndarray  # float (n_rec,) [mV], to report absolute potentials
     readout_v_rest: float
     adaptive: np.ndarray  # bool (n_rec,)
@@ -175,6 +178,7 @@ def kernel_network(sc) -> KernelNetwork:
     opar["batch_size"] = o["batch_size"]
     opar["kind"] = 0 if o["type"] == "gradient_descent" else 1
 
+    proj = projections(sc)
     x = input_raster(sc)
     N = sc.n_steps
     zero_L = np.zeros((sc.n_sequences, n_pre), dtype=np.uint8)
@@ -191,9 +195,10 @@ def kernel_network(sc) -> KernelNetwork:
         neuron_params=npar, readout_params=rpar, synapse_params=spar, optimizer=opar,
         inputs=x.astype(np.uint8), zero_L=zero_L,
         target=_fx("target", sc.target.T).astype(np.int32),
-        w_hidden=_fx("w_in / w_rec", np.hstack([sc.w_in, sc.w_rec])).astype(np.int32),
-        w_out=_fx("w_out", sc.w_out).astype(np.int32),
+        w_hidden=_fx("w_in / w_rec", np.hstack([proj.w_in, proj.w_rec])).astype(np.int32),
+        w_out=_fx("w_out", proj.w_out).astype(np.int32),
         w_fb=_fx("w_fb", sc.effective_feedback()).astype(np.int32),
-        record=record, v_rest=np.asarray(c.v_rest, dtype=float), readout_v_rest=float(ro.v_rest),
+        record=record, mask_hidden=np.hstack([proj.mask_in, proj.mask_rec]).astype(np.uint8),
+        mask_out=proj.mask_out.astype(np.uint8), sparse=dict(proj.sparse), v_rest=np.asarray(c.v_rest, dtype=float), readout_v_rest=float(ro.v_rest),
         adaptive=np.asarray(c.adaptive, dtype=bool),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eprop_plugins.reference.common import iteration_loss
+from eprop_plugins.reference.common import WeightSnapshots, iteration_loss
 from eprop_plugins.reference.original import Interval, add_weight_events
 from eprop_plugins.results import Result, WeightEventLog
 
@@ -39,9 +39,14 @@ def to_result(sc, net: KernelNetwork, raw: dict[str, np.ndarray], backend: str, 
         "error": f(raw["error"]),
     }
     syn = {"zbar": f(raw["syn_zbar"]), "e": f(raw["syn_e"]), "ebar": f(raw["syn_ebar"])}
-    wh = f(raw["snap_w_hidden"])
-    weights = {"w_in": wh[:, :, :n_in], "w_rec": wh[:, :, n_in:], "w_out": f(raw["snap_w_out"]),
-               "w_fb": f(raw["snap_w_fb"])}
+    wh, wo, wfb = f(raw["snap_w_hidden"]), f(raw["snap_w_out"]), f(raw["snap_w_fb"])
+    snapshots = WeightSnapshots(net.n_sequences, n_in, n_rec, net.n_out, net.sparse)
+    for s in range(net.n_sequences):
+        snapshots.record(s, wh[s][:, :n_in], wh[s][:, n_in:], wo[s], wfb[s])
+    masks = None
+    if net.sparse:
+        mh = net.mask_hidden.astype(bool)
+        masks = (mh[:, :n_in], mh[:, n_in:], net.mask_out.astype(bool))
     events = WeightEventLog()
     losses = []
     w_hidden, w_out = f(net.w_hidden), f(net.w_out)
@@ -53,12 +58,13 @@ def to_result(sc, net: KernelNetwork, raw: dict[str, np.ndarray], backend: str, 
             arrivals = np.hstack([net.inputs[sl].astype(bool), np.vstack([prev, z[sl][:-1]])])
             iv = Interval(arrivals=arrivals, z=z[sl].astype(float), psi=np.zeros((T, n_rec)),
                           err=np.zeros((T, net.n_out)), n_spikes=z[sl].sum(axis=0).astype(float))
-            add_weight_events(events, s * T, iv, w_hidden[:, :n_in], w_hidden[:, n_in:], w_out)
-        w_hidden, w_out = wh[s], weights["w_out"][s]
+            add_weight_events(events, s * T, iv, w_hidden[:, :n_in], w_hidden[:, n_in:], w_out, masks)
+        w_hidden, w_out = wh[s], wo[s]
         loss = iteration_loss(sc, traces, s)
         if loss is not None:
             losses.append(loss)
             if on_iteration is not None:
                 on_iteration(len(losses) - 1, loss)
     return Result(scenario=sc.name, family="original", backend=backend, losses=np.array(losses), traces=traces,
-                  synapse_traces=syn, weight_events=events.arrays(), weights=weights, meta={})
+                  synapse_traces=syn, weight_events=events.arrays(), weights=snapshots.arrays,
+                  weight_connections=snapshots.connections, meta={})

@@ -166,10 +166,15 @@ static inline int64_t fx46_decay(int64_t a, fxd_t d) {
 /*! s16.15 -> Q46 (exact) */
 static inline int64_t fx46_from_fx(fx_t a) { return (int64_t) a * (INT64_C(1) << 31); }
 
-/*! the square of s16.15 in Q46 (exact below 256, saturated above) */
-static inline int64_t fx46_square(fx_t a) {
-    uint64_t q = (uint64_t) ((int64_t) a * (int64_t) a);  /* Q30 */
-    return q >= (UINT64_C(1) << 46) ? FX46_MAX : (int64_t) (q << 16);
+/*! d a^2 in Q46 for s16.15 a and u0.32 d: the square is exact in Q30; it is scaled to Q46 before
+ *  the product where that fits (|a| < 256), after it otherwise; saturated at FX46_MAX */
+static inline int64_t fx46_scaled_square(fx_t a, fxd_t d) {
+    int64_t q = (int64_t) a * (int64_t) a;  /* Q30, < 2^62 */
+    if (q < (INT64_C(1) << 46)) {
+        return fx46_decay(q * (INT64_C(1) << 16), d);
+    }
+    int64_t p = fx46_decay(q, d);           /* Q30 */
+    return p >= (FX46_MAX >> 16) ? FX46_MAX : p * (INT64_C(1) << 16);
 }
 
 /*! Q30 x Q30 -> Q30, round half up */

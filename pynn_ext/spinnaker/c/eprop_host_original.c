@@ -241,8 +241,8 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
         }
         for (uint32_t j = 0; j < n_rec; j++) {
             for (uint32_t i = 0; i < n_pre; i++) {
-                if (i == n_in + j) {
-                    continue;  /* no autapses */
+                if (!net->mask_hidden[j * n_pre + i]) {
+                    continue;  /* no synapse (sparse projection, or the autapse) */
                 }
                 REAL g = synapse_dynamics_eprop_gradient(&w.traces[j * n_pre + i], w.fr[j], sp);
                 synapse_dynamics_eprop_optimize(&w.hidden[j * n_pre + i], net->optimizer, g, s + 1);
@@ -250,6 +250,9 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
         }
         for (uint32_t k = 0; k < n_out; k++) {
             for (uint32_t j = 0; j < n_rec; j++) {
+                if (!net->mask_out[k * n_rec + j]) {
+                    continue;
+                }
                 fx_t g = EPROP_BITS(w.grad_out[k * n_rec + j]);
                 if (sp->average_steps > 1) {
                     g = fx_div_int(g, (int32_t) sp->average_steps);

@@ -17,7 +17,9 @@
 #include "synapse_dynamics_eprop_original_impl.h"
 
 /*! Everything one run needs, laid out by the caller (mirrored by ctypes in pynn_ext/spinnaker/host.py).
- *  Arrays are row-major; n_pre = n_in + n_rec (inputs first, then the recurrent neurons). */
+ *  Arrays are row-major; n_pre = n_in + n_rec (inputs first, then the recurrent neurons).  Sparse
+ *  projections are dense arrays with weight 0 and mask 0 where there is no synapse (a core on the
+ *  board keeps only the existing synapses, with their presynaptic index). */
 typedef struct eprop_host_network_t {
     uint32_t n_in, n_rec, n_out;
     uint32_t T;                 /*!< steps per update interval (sequence) */
@@ -38,6 +40,8 @@ typedef struct eprop_host_network_t {
     const REAL *w_out;          /*!< n_out x n_rec initial weights */
     const REAL *w_fb;           /*!< n_rec x n_out initial feedback weights B */
     const int32_t *record;      /*!< n_record x 3: projection (0 in, 1 rec, 2 out), pre, post */
+    const uint8_t *mask_hidden; /*!< n_rec x n_pre: 1 where a synapse exists (0 on the diagonal: no autapses) */
+    const uint8_t *mask_out;    /*!< n_out x n_rec: 1 where a synapse exists */
     /* outputs: per step */
     REAL *v, *psi, *adaptation, *threshold, *learning_signal, *fr_reg;   /*!< n_steps x n_rec */
     uint8_t *z;                                                          /*!< n_steps x n_rec */

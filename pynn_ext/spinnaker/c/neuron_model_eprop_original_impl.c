@@ -105,9 +105,15 @@ void readout_eprop_state_update(readout_t *readout, const readout_params_t *para
 void readout_eprop_errors(readout_t *readouts, const readout_params_t *params, uint32_t n_out,
                           const REAL *target, bool in_window) {
     if (params->cross_entropy) {
-        /* u_k = exp(V_k + v_rest); pi_k = u_k / (sum of the others ascending, then u_k) */
+        /* u_k = exp(V_k - max_q V_q) (the softmax is unchanged by the shift, which keeps u in
+         * (0, 1] instead of overflowing s16.15 above exp(11.09)); pi_k = u_k / (the others ascending,
+         * then u_k), at least one LSB so that the cross-entropy stays finite */
+        fx_t v_max = EPROP_BITS(readouts[0].V_membrane);
+        for (uint32_t k = 1; k < n_out; k++) {
+            v_max = fx_max(v_max, EPROP_BITS(readouts[k].V_membrane));
+        }
         for (uint32_t k = 0; k < n_out; k++) {
-            readouts[k].signal = EPROP_REAL(fx_exp(fx_add(EPROP_BITS(readouts[k].V_membrane), EPROP_BITS(params->v_rest))));
+            readouts[k].signal = EPROP_REAL(fx_exp(fx_sub(EPROP_BITS(readouts[k].V_membrane), v_max)));
         }
         fx_t pi[EPROP_MAX_READOUTS];
         for (uint32_t k = 0; k < n_out && k < EPROP_MAX_READOUTS; k++) {
@@ -118,7 +124,7 @@ void readout_eprop_errors(readout_t *readouts, const readout_params_t *params, u
                 }
             }
             norm = fx_add(norm, EPROP_BITS(readouts[k].signal));
-            pi[k] = fx_div(EPROP_BITS(readouts[k].signal), norm);
+            pi[k] = fx_max(1, fx_div(EPROP_BITS(readouts[k].signal), norm));
         }
         for (uint32_t k = 0; k < n_out && k < EPROP_MAX_READOUTS; k++) {
             readouts[k].signal = EPROP_REAL(pi[k]);

@@ -97,7 +97,7 @@ bool synapse_dynamics_eprop_optimize(eprop_plastic_synapse_t *s, const eprop_opt
             m = fx46_sat(fx46_decay(m, EPROP_DBITS(opt->beta_1))
                          + fx46_decay(fx46_from_fx(cum), EPROP_DBITS(opt->one_minus_beta_1)));
             v = fx46_sat(fx46_decay(v, EPROP_DBITS(opt->beta_2))
-                         + fx46_decay(fx46_square(cum), EPROP_DBITS(opt->one_minus_beta_2)));
+                         + fx46_scaled_square(cum, EPROP_DBITS(opt->one_minus_beta_2)));
             /* m / (sqrt(v) + eps): sqrt of Q46 is Q23; the quotient in s16.15 */
             int64_t den = ((int64_t) fx_isqrt64((uint64_t) v) + (int64_t) opt->epsilon) * 256;
             fx_t ratio = fx_sat(fx_rdiv64(m, den));
