@@ -159,7 +159,10 @@ class EpropAttachment:
         steps = np.rint(np.asarray(ev["times"]) / sc.dt).astype(np.int64) - (off.generator + 1)
         index = np.asarray(ev["senders"], dtype=np.int64) - self.net.first_parrot
         keep = (steps >= 0) & (steps < sc.n_steps)
-        trains = [np.unique(steps[keep & (index == i)]) for i in range(sc.n_in)]
+        order = np.lexsort((steps[keep], index[keep]))  # by input, then step
+        steps, index = steps[keep][order], index[keep][order]
+        bounds = np.searchsorted(index, np.arange(sc.n_in + 1))
+        trains = [np.unique(steps[bounds[i]:bounds[i + 1]]) for i in range(sc.n_in)]
         for i in np.flatnonzero(~self.live):
             if not np.array_equal(trains[i], sc.input_spikes[i]):
                 raise RuntimeError(f"input {i}: the recorded spikes differ from its spike train (alignment broken)")
