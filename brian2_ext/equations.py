@@ -54,6 +54,8 @@ __all__ = [
     "NUMBERS",
     "surrogate_selection",
     "psi_expression",
+    "feedback_apart",
+    "FEEDBACK_MODEL",
 ]
 
 #: run-time numbers (:data:`brian2_ext.network_common.RUN_TIME_NUMBERS`) each object's code reads in
@@ -91,6 +93,8 @@ class Structure:
     adaptive: bool = True  # some neuron adapts (False: no epsilon trace, exact since beta = rho = 0)
     sequences: int = 0  # sequences of one run (standalone: the run length is compiled in)
     shared_zbar: bool = False  # all recurrent neurons share alpha and zeta: z-bar kept per presynaptic neuron
+    #: (projection, synapses) of each sparse projection: no grid loop, the count compiled into standalone code
+    sparse: tuple[tuple[str, int], ...] = ()
 
 
 #: surrogate gradient psi with dist = v - threshold (docs/model.rst §1), same operation order as reference.common
@@ -326,16 +330,37 @@ def optimizer_state(st: Structure) -> str:
         """
 
 
+def feedback_apart(st) -> bool:
+    """True if the feedback B is a projection of its own (readout -> recurrent, all-to-all).
+
+    ``w_fb`` is dense, so with a sparse readout projection B_jk exists for pairs without a readout
+    synapse; only symmetric feedback (B = w per synapse) stays on the readout synapses.  Either
+    family's structure.
+    """
+    return any(name == "out" for name, _ in st.sparse) and not st.symmetric_feedback
+
+
+#: feedback synapses readout -> recurrent (:func:`feedback_apart`): B, and the learning signal summed
+#: over readouts in ascending order, as on the readout synapses
+FEEDBACK_MODEL = """
+        B : 1                 # feedback weight readout -> recurrent (dimensionless)
+        L_post = B*err_pre : 1 (summed)
+        """
+
+
 def out_synapse_model(st: Structure, rt: bool = False) -> str:
-    """Recurrent -> readout synapses; they also carry the feedback weight B and sum the learning signal."""
+    """Recurrent -> readout synapses; they also carry the feedback weight B and sum the learning signal
+    (unless :func:`feedback_apart`)."""
+    feedback = "" if feedback_apart(st) else """B : 1                 # feedback weight readout -> recurrent (dimensionless)
+        """
+    summed = "" if feedback_apart(st) else """L_pre = B*err_post : 1 (summed)
+        """
     return """
         w : 1
-        B : 1                 # feedback weight readout -> recurrent (dimensionless)
-        zbar : 1
+        """ + feedback + """zbar : 1
         grad : 1
         cum : 1
-        L_pre = B*err_post : 1 (summed)
-        """ + optimizer_state(st) + declare_numbers(rt, *NUMBERS["synapse"])
+        """ + summed + optimizer_state(st) + declare_numbers(rt, *NUMBERS["synapse"])
 
 
 def eligibility_step(st: Structure, inputs: bool) -> str:

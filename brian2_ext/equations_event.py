@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .equations import OPTIMIZER_CONSTANTS, psi_expression, surrogate_selection
+from .equations import OPTIMIZER_CONSTANTS, feedback_apart, psi_expression, surrogate_selection
 from .network_common import declare_numbers, number
 
 __all__ = ["EventStructure", "recurrent_model", "recurrent_step", "readout_model", "readout_step",
@@ -69,6 +69,8 @@ class EventStructure:
     weight_trace: bool  # every weight at every step (weight events)
     dt: float = 1.0
     adaptive: bool = True  # some neuron adapts (False: no epsilon trace, exact since beta = 0 and eps finite)
+    #: (projection, synapses) of each sparse projection: no grid loop, the count compiled into standalone code
+    sparse: tuple[tuple[str, int], ...] = ()
 
 
 def recurrent_model(st: EventStructure, rt: bool = False) -> str:
@@ -202,11 +204,13 @@ def hidden_synapse_model(st: EventStructure, rt: bool = False) -> str:
 
 
 def out_synapse_model(st: EventStructure, rt: bool = False) -> str:
-    """Recurrent -> readout synapses; they carry the feedback weight B and sum the learning signal."""
-    return _window_state() + """
+    """Recurrent -> readout synapses; they carry the feedback weight B and sum the learning signal
+    (unless the feedback is a projection of its own, :func:`brian2_ext.equations.feedback_apart`)."""
+    feedback = "" if feedback_apart(st) else """
         B : 1
         L_pre = B*err_post : 1 (summed)
-        """ + _optimizer_state(st) + declare_numbers(rt, *NUMBERS["out_synapse"])
+        """
+    return _window_state() + feedback + _optimizer_state(st) + declare_numbers(rt, *NUMBERS["out_synapse"])
 
 
 def optimizer_call(st: EventStructure, idx: str, grad: str, mask: str, rt: bool = False) -> str:

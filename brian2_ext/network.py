@@ -7,11 +7,18 @@ directly in runtime mode, passed as ``run_args`` in cpp_standalone.  A scenario 
 the interval block at step ``n_sequences * T``, the extra step; whatever else that step computes is
 discarded.
 
-What is compiled in: cpp_standalone compiles the whole structure (sizes, run length, flags), so one
-binary serves every scenario of the same structure.  In runtime mode sizes and step counts are
+Connectivity: each plastic projection is a dense matrix (all pairs, the recurrent one without
+autapses) or a sparse connection list (:mod:`eprop_plugins.connectivity`): Brian2 creates exactly the
+listed synapses (:class:`~brian2_ext.network_common.ProjectionSynapses`), so an unconnected pair has
+no synapse, no weight, no weight event.  With a sparse readout projection the feedback B (always
+dense) is a projection of its own (:func:`~brian2_ext.equations.feedback_apart`).
+
+What is compiled in: cpp_standalone compiles the whole structure (sizes, run length, flags, the
+number of synapses of a sparse projection, but not which pairs they connect), so one binary serves
+every scenario of the same structure.  In runtime mode sizes and step counts are
 run-time values (:mod:`brian2_ext.network_common`): Brian2's Cython cache is keyed by the code text,
-so the compiled modules also serve scenarios that differ only in those numbers
-(:func:`runtime_structure_hash` is the key of that code).
+so the compiled modules also serve scenarios that differ only in those numbers or in their
+connectivity (:func:`runtime_structure_hash` is the key of that code).
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ from eprop_plugins.reference.common import recurrent_constants
 
 from . import equations as eq
 from .config import cpu_tag
-from .network_common import (BIG, AllToAllNetwork, as_variable_arrays, grid_codeobject, is_standalone,
-                             optimizer_values, surrogate_flag_values, timed_array)
+from .network_common import (BIG, PlasticNetwork, ProjectionSynapses, as_variable_arrays, grid_codeobject,
+                             is_standalone, optimizer_values, sparse_counts, surrogate_flag_values, timed_array)
 
 __all__ = ["structure_of", "structure_hash", "runtime_structure", "runtime_structure_hash", "EpropNetwork", "BIG"]
 
@@ -55,6 +62,7 @@ def structure_of(sc, *, record: bool = True) -> eq.Structure:
         adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations),
         sequences=sc.n_sequences,
         shared_zbar=_shared_zbar(sc),
+        sparse=sparse_counts(sc),
     )
 
 
@@ -87,12 +95,17 @@ def runtime_structure(st):
 
     In runtime mode sizes, step counts, the batch size and the learning window are run-time values
     (:mod:`brian2_ext.network_common`) and the gradient is always divided (by 1.0 when not averaged);
-    what remains is whether recurrent synapses exist (more than one neuron).  Networks of equal
-    runtime structures generate the same Cython code.
+    what remains is whether recurrent synapses exist (more than one neuron, or a sparse recurrent
+    projection with synapses) and whether the feedback is a projection of its own.  Which pairs are
+    connected, and how many, is run-time data (Brian2 creates synapses from arrays without
+    generated code of their size), and runtime mode has no grid loops.  Networks of equal runtime
+    structures generate the same Cython code.
     """
     fields: dict[str, Any] = {f: 0 for f in ("n_in", "n_out", "steps", "sequences", "batch", "window")
                               if hasattr(st, f)}
-    fields["n_rec"] = min(st.n_rec, 2)  # one neuron: no recurrent synapses
+    no_rec = st.n_rec < 2 or ("rec", 0) in st.sparse
+    fields["n_rec"] = 1 if no_rec else 2  # no recurrent synapses, or some
+    fields["sparse"] = (("out", 0),) if eq.feedback_apart(st) else ()
     if hasattr(st, "average_gradient"):
         fields["average_gradient"] = False
     return dataclasses.replace(st, **fields)
@@ -107,7 +120,7 @@ def runtime_structure_hash(st, dt: float, record_synapses=(), extra: str = "") -
     return structure_hash(runtime_structure(st), dt, repr(projections) + extra)
 
 
-class EpropNetwork(AllToAllNetwork):
+class EpropNetwork(PlasticNetwork):
     """The Brian2 objects of one original-family e-prop network.
 
     Parameters
@@ -117,9 +130,13 @@ class EpropNetwork(AllToAllNetwork):
         Resolution in ms.
     record_synapses : list of (str, int, int)
         Synapses whose traces are monitored (part of the structure: it changes the code).
+    synapses : dict of ProjectionSynapses, optional
+        The scenario's synapses (:func:`~brian2_ext.network_common.network_synapses`; None: every
+        projection dense, all-to-all).
     """
 
-    def __init__(self, st: eq.Structure, dt: float, record_synapses: list[tuple[str, int, int]] = ()):
+    def __init__(self, st: eq.Structure, dt: float, record_synapses: list[tuple[str, int, int]] = (),
+                 synapses: dict[str, ProjectionSynapses] | None = None):
         import brian2 as b2
 
         self.st = st
@@ -134,7 +151,8 @@ class EpropNetwork(AllToAllNetwork):
         b2.defaultclock.dt = clock_dt
         # runtime mode: sizes and step counts as run-time values (one Cython module for many scenarios)
         rt = self.run_time_numbers = not is_standalone()
-        self._connect_all_to_all()
+        self._use_synapses(synapses)
+        syn = self.synapses
 
         # ------------------------------------------------------------ inputs and target (TimedArrays)
         # arrival raster of the whole run (+2 rows: the lookahead of the NEST-quirk factor)
@@ -173,26 +191,33 @@ class EpropNetwork(AllToAllNetwork):
         # ------------------------------------------------------------ plastic synapses
         hidden_model = eq.hidden_synapse_model(st, rt)
         self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_in")
-        self.s_in.connect(i=self.in_pre, j=self.in_post)
-        self.s_rec = None  # a single neuron has no recurrent synapses (no autapses)
-        if self.rec_pre.size:
+        self.s_in.connect(i=syn["in"].pre, j=syn["in"].post)
+        self.s_rec = None  # no recurrent synapses: a single neuron (no autapses), or none listed
+        if len(syn["rec"]):
             self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_rec")
-            self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
+            self.s_rec.connect(i=syn["rec"].pre, j=syn["rec"].post)
         self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st, rt), on_pre="syn_out_post += w",
                                  name="eprop_syn_out")
-        self.s_out.connect(i=self.out_pre, j=self.out_post)
+        self.s_out.connect(i=syn["out"].pre, j=syn["out"].post)
         # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
         self.s_in.pre.order, self.s_out.pre.order = 0, 2
         if self.s_rec is not None:
             self.s_rec.pre.order = 1
         self._schedule_summed(self.s_out, order=3)
+        self.s_fb = None
+        if eq.feedback_apart(st):  # all-to-all readout -> recurrent, pre-major: sums over readouts ascending
+            self.s_fb = b2.Synapses(self.out, self.rec, eq.FEEDBACK_MODEL, name="eprop_feedback")
+            self.s_fb.connect(i=np.repeat(np.arange(n_out), n_rec), j=np.tile(np.arange(n_rec), n_out))
+            self._schedule_summed(self.s_fb, order=3)
+            objects.append(self.s_fb)
 
         for s, name in ((self.s_in, "in"), (self.s_rec, "rec")):
             if s is None:
                 continue
             s.run_regularly(eq.eligibility_step(st, inputs=name == "in"), when="after_synapses", order=5,
                             name=f"eprop_syn_{name}_trace",
-                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec"))
+                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec",
+                                                          not syn[name].sparse))
             s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.hidden_reset(st), rt), dt=interval,
                             when="start", order=1, name=f"eprop_syn_{name}_update")
         self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
@@ -215,7 +240,7 @@ class EpropNetwork(AllToAllNetwork):
             # weights at every interval start after the optimizer (row s + 1 = end of sequence s)
             for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
                 if s is not None:
-                    variables = ["w", "B"] if proj == "out" else ["w"]
+                    variables = ["w", "B"] if proj == "out" and self.s_fb is None else ["w"]
                     self.monitors[f"w_{proj}"] = b2.StateMonitor(s, variables, record=True, dt=interval,
                                                                  when="end", name=f"eprop_mon_w_{proj}")
         for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
@@ -278,5 +303,5 @@ class EpropNetwork(AllToAllNetwork):
                 if st.optimizer == "adam":
                     vals[s.b1p] = np.ones(len(s))
                     vals[s.b2p] = np.ones(len(s))
-        vals[self.s_out.B] = self.flat("out", weights["fb"].T)
+        vals.update(self.feedback_values(weights["fb"]))
         return vals

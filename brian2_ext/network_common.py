@@ -1,8 +1,13 @@
 """What the Brian2 networks of both e-prop families share (imports neither family module).
 
-* :class:`AllToAllNetwork`: synapse order, dense/flat conversions and summed-variable scheduling of
-  the all-to-all projections (``in``, ``rec`` without autapses, ``out``), created pre-major.
-* :func:`grid_codeobject`: the cpp_standalone grid loop of the per-step synapse traces.
+* :class:`ProjectionSynapses`: the synapses of one plastic projection (``in``, ``rec`` without
+  autapses, ``out``) in Brian2's creation order, pre-major, for a dense matrix (every pair) or a
+  sparse connection list (:mod:`eprop_plugins.connectivity`, only the listed pairs), with the
+  conversions between that order and the canonical connection order.
+* :class:`PlasticNetwork`: synapse lookup, weight conversions and summed-variable scheduling of the
+  three projections (base of both families' networks).
+* :func:`grid_codeobject`: the cpp_standalone grid loop of the per-step synapse traces of a dense
+  projection.
 * Run-time numbers: in Brian2's runtime mode the structure's sizes and step counts (``T``, the
   batch, the learning window, the run length; ``dt`` in the neuron code) are not written into the
   generated code but read from shared constants (:data:`RUN_TIME_NUMBERS`, values from :func:`run_time_numbers`), and
@@ -21,15 +26,20 @@ so the arithmetic is unchanged.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from eprop_plugins import connectivity as cn
+
 from .grid_loops import grid_codeobject_class
 
-__all__ = ["BIG", "AllToAllNetwork", "grid_codeobject", "is_standalone", "RUN_TIME_NUMBERS", "number",
-           "declare_numbers", "run_time_numbers", "timed_array", "surrogate_flag_values", "optimizer_values",
-           "as_variable_arrays"]
+__all__ = ["BIG", "PlasticNetwork", "ProjectionSynapses", "projection_synapses", "network_synapses",
+           "sparse_counts", "connectivity_fingerprint", "grid_codeobject", "is_standalone", "RUN_TIME_NUMBERS",
+           "number", "declare_numbers", "run_time_numbers", "timed_array", "surrogate_flag_values",
+           "optimizer_values", "as_variable_arrays"]
 
 #: stands in for "no bound" in clip(); keeps every array finite
 BIG = float(np.finfo(float).max)
@@ -129,13 +139,14 @@ def timed_array(values: np.ndarray, dt, name: str, run_time_shape: bool):
     return ta
 
 
-def grid_codeobject(n_pre: int, n_post: int, no_diagonal: bool):
+def grid_codeobject(n_pre: int, n_post: int, no_diagonal: bool, dense: bool = True):
     """cpp_standalone: the grid-loop code object of the per-step synapse traces (None: Brian2's default).
 
     The per-step eligibility-trace pass is most of the run time; over the (pre, post) grid its
     inner loop reads contiguous memory and vectorises, with bit-identical results (:mod:`.grid_loops`).
+    A sparse projection (``dense`` False) has no grid: Brian2's flat loop over its synapses.
     """
-    if not is_standalone():
+    if not is_standalone() or not dense:
         return None
     return grid_codeobject_class(n_pre, n_post, no_diagonal)
 
@@ -169,14 +180,149 @@ def as_variable_arrays(values: dict[Any, Any]) -> dict[Any, np.ndarray]:
             for k, val in values.items()}
 
 
-class AllToAllNetwork:
-    """Synapse bookkeeping of the all-to-all e-prop projections (base of both families' networks).
+@dataclass(frozen=True, eq=False)
+class ProjectionSynapses:
+    """The synapses of one plastic projection in Brian2's creation order: pre-major.
 
-    Subclasses create ``s_in``, ``s_rec`` (None for a single neuron), ``s_out`` pre-major and set
-    ``st`` (sizes), ``in_pre``/``in_post``, ``rec_pre``/``rec_post``, ``out_pre``/``out_post``.
+    Dense projections are all-to-all (the recurrent one without autapses): synapse
+    ``pre * n_post + post`` (recurrent: the diagonal left out), the order the grid loops
+    (:mod:`brian2_ext.grid_loops`) require.  Sparse projections hold the listed pairs only, sorted by
+    ``(pre, post)``.  Weights and snapshots of a sparse projection are vectors in the canonical
+    connection order of :mod:`eprop_plugins.connectivity` (sorted by ``(post, pre)``); ``canonical``
+    maps between the two orders.
+
+    Attributes
+    ----------
+    name : str
+        ``in``, ``rec`` or ``out``.
+    n_pre, n_post : int
+        Sizes of the pre- and postsynaptic groups.
+    pre, post : ndarray of int
+        Indices of every synapse in creation order.
+    sparse : bool
+        A connection list (False: every pair).
+    canonical : ndarray of int64 or None
+        Sparse: the canonical position of each synapse (``weights[canonical]`` puts a canonical
+        vector into creation order).
+    row_start : ndarray of int64
+        ``(n_pre + 1,)``: the synapses of presynaptic neuron ``p`` are ``row_start[p]:row_start[p + 1]``.
+    """
+
+    name: str
+    n_pre: int
+    n_post: int
+    pre: np.ndarray
+    post: np.ndarray
+    sparse: bool
+    canonical: np.ndarray | None
+    row_start: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.pre.size)
+
+    def index(self, pre: Any, post: Any) -> np.ndarray:
+        """Creation-order indices of the synapses ``(pre, post)`` (KeyError: not a synapse)."""
+        pre, post = np.asarray(pre, dtype=np.int64), np.asarray(post, dtype=np.int64)
+        if not self.sparse:
+            if self.name == "rec":
+                return pre * (self.n_post - 1) + np.where(post < pre, post, post - 1)
+            return pre * self.n_post + post
+        keys = self.pre.astype(np.int64) * self.n_post + self.post
+        want = pre * self.n_post + post
+        idx = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+        if not keys.size or np.any(keys[idx] != want):
+            raise KeyError(f"{self.name}: a (pre, post) pair that is not a synapse")
+        return idx
+
+    def in_order(self, weights: Any) -> np.ndarray:
+        """Per-synapse values in creation order: from a ``[post, pre]`` matrix (dense) or, sparse, a
+        :class:`~eprop_plugins.connectivity.SparseWeights` or a vector in the canonical order."""
+        if not self.sparse:
+            return np.ascontiguousarray(np.asarray(weights, dtype=float)[self.post, self.pre])
+        values = weights.weight if cn.is_sparse(weights) else np.asarray(weights, dtype=float)
+        return np.ascontiguousarray(values[self.canonical])
+
+    def snapshot(self, values: np.ndarray) -> np.ndarray:
+        """Per-synapse values (creation order) as a Result stores them: ``[post, pre]`` matrix (dense,
+        0 on the recurrent diagonal) or a vector in the canonical connection order (sparse)."""
+        if not self.sparse:
+            mat = np.zeros((self.n_post, self.n_pre))
+            mat[self.post, self.pre] = values
+            return mat
+        out = np.empty(len(self))
+        out[self.canonical] = values
+        return out
+
+    def connection_pairs(self) -> np.ndarray:
+        """``(2, n)`` canonical ``(post, pre)`` pairs (``Result.weight_connections``)."""
+        pairs = np.empty((2, len(self)), dtype=np.int64)
+        pairs[0, self.canonical], pairs[1, self.canonical] = self.post, self.pre
+        return pairs
+
+    def outgoing(self, pres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For presynaptic spikes ``pres``: (spike of each transmission, its synapse), every synapse of
+        each spiking neuron once."""
+        pres = np.asarray(pres, dtype=np.int64)
+        start = self.row_start[pres]
+        count = self.row_start[pres + 1] - start
+        spike = np.repeat(np.arange(pres.size), count)
+        first = np.repeat(np.cumsum(count) - count, count)
+        return spike, np.repeat(start, count) + (np.arange(spike.size) - first)
+
+
+def projection_synapses(name: str, w: Any, n_pre: int, n_post: int) -> ProjectionSynapses:
+    """The synapses of projection ``name`` for weights ``w`` (``[post, pre]``: a dense matrix or None,
+    every pair; a SparseWeights, its pairs)."""
+    sparse = w is not None and cn.is_sparse(w)
+    if not sparse:
+        pre, post = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+        if name == "rec":
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        canonical = None
+    else:
+        post_c, pre_c, _ = cn.connections(w, autapses=name != "rec")
+        canonical = np.lexsort((post_c, pre_c))
+        pre, post = pre_c[canonical], post_c[canonical]
+    row_start = np.searchsorted(pre, np.arange(n_pre + 1)).astype(np.int64)
+    return ProjectionSynapses(name, int(n_pre), int(n_post), pre, post, sparse, canonical, row_start)
+
+
+def network_synapses(sc) -> dict[str, ProjectionSynapses]:
+    """The synapses of a validated scenario's three plastic projections."""
+    sizes = {"in": (sc.n_in, sc.n_rec), "rec": (sc.n_rec, sc.n_rec), "out": (sc.n_rec, sc.n_out)}
+    return {name: projection_synapses(name, w, *sizes[name]) for name, w in sc.projections().items()}
+
+
+def sparse_counts(sc) -> tuple[tuple[str, int], ...]:
+    """``(projection, number of synapses)`` of a scenario's sparse projections (empty: all dense)."""
+    return tuple((name, cn.n_connections(w, autapses=name != "rec")) for name, w in sc.projections().items()
+                 if cn.is_sparse(w))
+
+
+def connectivity_fingerprint(synapses: dict[str, ProjectionSynapses] | None) -> str:
+    """Hash of the sparse projections' pairs ('' if all are dense): equal only for equal connections."""
+    if not synapses or not any(s.sparse for s in synapses.values()):
+        return ""
+    h = hashlib.sha256()
+    for name in sorted(synapses):
+        s = synapses[name]
+        if s.sparse:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(s.pre, dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(s.post, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+class PlasticNetwork:
+    """Synapse bookkeeping of the e-prop projections (base of both families' networks).
+
+    Subclasses set ``st`` (sizes), call :meth:`_use_synapses` and create ``s_in``, ``s_rec`` (None without recurrent
+    synapses), ``s_out`` in that creation order.
     """
 
     st: Any
+    synapses: dict[str, ProjectionSynapses]
 
     @staticmethod
     def _schedule_summed(syn, order: int) -> None:
@@ -185,40 +331,37 @@ class AllToAllNetwork:
             updater.when = "after_synapses"
             updater.order = order
 
+    def _use_synapses(self, synapses: dict[str, ProjectionSynapses] | None) -> None:
+        """Take the scenario's synapses (None: every projection dense)."""
+        st = self.st
+        if synapses is None:
+            sizes = {"in": (st.n_in, st.n_rec), "rec": (st.n_rec, st.n_rec), "out": (st.n_rec, st.n_out)}
+            synapses = {name: projection_synapses(name, None, n_pre, n_post) for name, (n_pre, n_post) in sizes.items()}
+        self.synapses = synapses
+
     def synapse_index(self, proj: str, pre: int, post: int) -> int:
-        """Index of one synapse in its Synapses object (creation order: pre-major)."""
-        if proj == "in":
-            return pre * self.st.n_rec + post
-        if proj == "rec":
-            return pre * (self.st.n_rec - 1) + (post if post < pre else post - 1)
-        return pre * self.st.n_out + post
+        """Index of one synapse in its Synapses object (creation order)."""
+        return int(self.synapses[proj].index(pre, post))
 
-    def _pairs(self, proj: str) -> tuple[np.ndarray, np.ndarray]:
-        return {"in": (self.in_pre, self.in_post), "rec": (self.rec_pre, self.rec_post),
-                "out": (self.out_pre, self.out_post)}[proj]
+    def snapshot(self, proj: str, values: np.ndarray) -> np.ndarray:
+        """Per-synapse values as a Result stores them (see :meth:`ProjectionSynapses.snapshot`)."""
+        return self.synapses[proj].snapshot(values)
 
-    def dense(self, proj: str, values: np.ndarray) -> np.ndarray:
-        """Synaptic values as a ``[post, pre]`` matrix."""
-        n = {"in": (self.st.n_rec, self.st.n_in), "rec": (self.st.n_rec, self.st.n_rec),
-             "out": (self.st.n_out, self.st.n_rec)}[proj]
-        pre, post = self._pairs(proj)
-        mat = np.zeros(n)
-        mat[post, pre] = values
-        return mat
+    def flat(self, proj: str, weights: Any) -> np.ndarray:
+        """Weights (``[post, pre]`` matrix, or a sparse projection's weights) in synapse order."""
+        return self.synapses[proj].in_order(weights)
 
-    def flat(self, proj: str, matrix: np.ndarray) -> np.ndarray:
-        """A ``[post, pre]`` matrix in synapse order."""
-        pre, post = self._pairs(proj)
-        return np.ascontiguousarray(np.asarray(matrix, dtype=float)[post, pre])
+    def feedback_values(self, fb: np.ndarray) -> dict[Any, np.ndarray]:
+        """The initial feedback ``fb`` (``(n_rec, n_out)``, dense) on the synapses that carry it.
 
-    def _connect_all_to_all(self) -> None:
-        """Pre-major index pairs of the three projections (recurrent: without autapses)."""
-        n_in, n_rec, n_out = self.st.n_in, self.st.n_rec, self.st.n_out
-        self.in_pre, self.in_post = np.repeat(np.arange(n_in), n_rec), np.tile(np.arange(n_rec), n_in)
-        pre, post = np.repeat(np.arange(n_rec), n_rec), np.tile(np.arange(n_rec), n_rec)
-        keep = pre != post
-        self.rec_pre, self.rec_post = pre[keep], post[keep]
-        self.out_pre, self.out_post = np.repeat(np.arange(n_rec), n_out), np.tile(np.arange(n_out), n_rec)
+        The readout synapses (``B`` at readout synapse ``(pre j, post k)`` = ``fb[j, k]``), or the
+        all-to-all feedback synapses ``s_fb`` (pre-major: synapse ``k * n_rec + j``).
+        """
+        fb = np.asarray(fb, dtype=float)
+        if getattr(self, "s_fb", None) is not None:
+            return {self.s_fb.B: np.ascontiguousarray(fb.T).reshape(-1)}
+        out = self.synapses["out"]
+        return {self.s_out.B: np.ascontiguousarray(fb.T[out.post, out.pre])}
 
     def _set_numbers(self, numbered, dt: float) -> None:
         """Runtime mode: assign the run-time numbers; ``numbered`` lists (Brian2 object, names it declares)."""

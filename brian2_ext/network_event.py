@@ -8,8 +8,9 @@ aligned step ``n_steps`` and to readout synapses only while they are spikes of a
 ``< n_steps`` (custom events), as in the reference.
 
 What is compiled in: as for the original family (:mod:`brian2_ext.network`), cpp_standalone compiles
-the whole structure; in runtime mode sizes and step counts are run-time values and the four
-recurrent models are per-neuron masks, so one set of Cython modules serves many scenarios.
+the whole structure; in runtime mode sizes, step counts and connectivity are run-time values and the
+four recurrent models are per-neuron masks, so one set of Cython modules serves many scenarios.
+Sparse projections and the feedback of a sparse readout projection as in :mod:`brian2_ext.network`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError, to_steps
 from eprop_plugins.reference.common import readout_constants, recurrent_constants
 
 from . import equations_event as eqe
+from .equations import FEEDBACK_MODEL, feedback_apart
 from .event_functions import functions
-from .network_common import (BIG, AllToAllNetwork, as_variable_arrays, grid_codeobject, is_standalone,
-                             optimizer_values, surrogate_flag_values, timed_array)
+from .network_common import (BIG, PlasticNetwork, ProjectionSynapses, as_variable_arrays, grid_codeobject,
+                             is_standalone, optimizer_values, sparse_counts, surrogate_flag_values, timed_array)
 
 __all__ = ["event_structure_of", "EventNetwork"]
 
@@ -41,10 +43,10 @@ def event_structure_of(sc, *, record: bool = True, weight_trace: bool = True) ->
         surrogates=tuple(sorted({p.params["surrogate_gradient_function"] for p in sc.populations})),
         symmetric_feedback=sc.network["feedback"] == "symmetric", record=record,
         weight_trace=bool(record and weight_trace), dt=sc.dt,
-        adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations))
+        adaptive=any(p.model in ADAPTIVE_MODELS for p in sc.populations), sparse=sparse_counts(sc))
 
 
-class EventNetwork(AllToAllNetwork):
+class EventNetwork(PlasticNetwork):
     """The Brian2 objects of one event-family network.
 
     Parameters
@@ -54,9 +56,12 @@ class EventNetwork(AllToAllNetwork):
         Resolution in ms.
     record_synapses : list of (str, int, int)
         Synapses whose traces are monitored.
+    synapses : dict of ProjectionSynapses, optional
+        The scenario's synapses (None: every projection dense, all-to-all).
     """
 
-    def __init__(self, st: eqe.EventStructure, dt: float, record_synapses=()):
+    def __init__(self, st: eqe.EventStructure, dt: float, record_synapses=(),
+                 synapses: dict[str, ProjectionSynapses] | None = None):
         import brian2 as b2
 
         self.st = st
@@ -71,7 +76,8 @@ class EventNetwork(AllToAllNetwork):
         fns = functions()
         # runtime mode: sizes and step counts as run-time values (one Cython module for many scenarios)
         rt = self.run_time_numbers = not is_standalone()
-        self._connect_all_to_all()
+        self._use_synapses(synapses)
+        syn = self.synapses
 
         self.x_in = timed_array(np.zeros((self.R, n_in)), clock_dt, "eprop_x_in", rt)
         self.target = timed_array(np.zeros((self.R, n_out)), clock_dt, "eprop_target", rt)
@@ -94,19 +100,25 @@ class EventNetwork(AllToAllNetwork):
         ns = dict(fns)
         self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, name="eprop_syn_in", namespace=ns,
                                 on_pre=eqe.arrive_code(st, True, "syn_post += w", rt))
-        self.s_in.connect(i=self.in_pre, j=self.in_post)
+        self.s_in.connect(i=syn["in"].pre, j=syn["in"].post)
         self.s_rec = None
-        if self.rec_pre.size:
+        if len(syn["rec"]):
             self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, name="eprop_syn_rec", namespace=ns,
                                      on_pre=eqe.arrive_code(st, True, "syn_post += w", rt), on_event="hid")
-            self.s_rec.connect(i=self.rec_pre, j=self.rec_post)
+            self.s_rec.connect(i=syn["rec"].pre, j=syn["rec"].post)
         self.s_out = b2.Synapses(self.rec, self.out, eqe.out_synapse_model(st, rt), name="eprop_syn_out",
                                  namespace=ns, on_pre=eqe.arrive_code(st, False, "syn_out_post += w", rt))
-        self.s_out.connect(i=self.out_pre, j=self.out_post)
+        self.s_out.connect(i=syn["out"].pre, j=syn["out"].post)
         self.s_in.pre.order, self.s_out.pre.order = 0, 2
         if self.s_rec is not None:
             self.s_rec.pre.order = 1
         self._schedule_summed(self.s_out, order=1)
+        self.s_fb = None
+        if feedback_apart(st):  # all-to-all readout -> recurrent, pre-major: sums over readouts ascending
+            self.s_fb = b2.Synapses(self.out, self.rec, FEEDBACK_MODEL, name="eprop_feedback")
+            self.s_fb.connect(i=np.repeat(np.arange(n_out), n_rec), j=np.tile(np.arange(n_rec), n_out))
+            self._schedule_summed(self.s_fb, order=1)
+            objects.append(self.s_fb)
         if st.symmetric_feedback:
             self.s_out.run_regularly("B = w", when="after_synapses", order=2, name="eprop_syn_out_feedback")
         hidden = [(name, s) for name, s in (("in", self.s_in), ("rec", self.s_rec)) if s is not None]
@@ -116,7 +128,8 @@ class EventNetwork(AllToAllNetwork):
                                 name=f"eprop_syn_{name}_snap")
             s.run_regularly(eqe.hidden_integrate(st, rt), when="after_synapses", order=5,
                             name=f"eprop_syn_{name}_trace",
-                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec"))
+                            codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec",
+                                                          not syn[name].sparse))
         self.s_out.run_regularly(eqe.out_integrate(st, rt), when="after_synapses", order=5, name="eprop_syn_out_trace")
         objects += [s for _, s in hidden] + [self.s_out]
 
@@ -129,7 +142,8 @@ class EventNetwork(AllToAllNetwork):
             for name, s in hidden:
                 self.monitors[f"snap_{name}"] = b2.StateMonitor(s, "wsnap", record=True, dt=interval, when="end",
                                                                 name=f"eprop_mon_snap_{name}")
-            self.monitors["snap_out"] = b2.StateMonitor(self.s_out, ["w", "B"], record=True, dt=interval,
+            self.monitors["snap_out"] = b2.StateMonitor(self.s_out, ["w", "B"] if self.s_fb is None else ["w"],
+                                                        record=True, dt=interval,
                                                         when="after_synapses", order=4, name="eprop_mon_snap_out")
             if st.weight_trace:
                 for name, s in hidden + [("out", self.s_out)]:
@@ -198,5 +212,5 @@ class EventNetwork(AllToAllNetwork):
                 if st.optimizer == "adam":
                     vals[s.b1p] = np.ones(len(s))
                     vals[s.b2p] = np.ones(len(s))
-        vals[self.s_out.B] = self.flat("out", weights["fb"].T)
+        vals.update(self.feedback_values(weights["fb"]))
         return vals

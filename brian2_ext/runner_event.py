@@ -16,8 +16,10 @@ import numpy as np
 from eprop_plugins.reference.common import recurrent_constants
 from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
+from .network_common import network_synapses
 from .network_event import EventNetwork, event_structure_of
-from .runner_common import initial_weights, make_result, start_values, synapse_trace_arrays, weight_snapshots
+from .runner_common import (initial_weights, input_spike_pairs, make_result, start_values, synapse_trace_arrays,
+                            weight_snapshots)
 from .sessions import open_session
 
 __all__ = ["run_event_scenario"]
@@ -33,7 +35,8 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
     """Simulate a validated event-family scenario; arguments as :func:`brian2_ext.runner.run_scenario`."""
     st = event_structure_of(sc, record=record, weight_trace=record_weight_events)
     session = open_session(mode, st, sc.dt, sc.record_synapses if record else [], threads=threads,
-                           network_cls=EventNetwork, scenario=sc.name, backend=backend)
+                           network_cls=EventNetwork, scenario=sc.name, backend=backend,
+                           synapses=network_synapses(sc))
     m = session.model
     initial = initial_weights(sc)
     values = start_values(m, sc, initial)
@@ -56,17 +59,19 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
             on_iteration(it, losses[-1])
     syn: dict[str, np.ndarray] = {}
     snaps: dict[str, np.ndarray] = {}
+    pairs: dict[str, np.ndarray] = {}
     wev = WeightEventLog().arrays()
     if record:
         tr = _neuron_traces(sc, m, y)
         syn = _synapse_traces(sc, m)
-        snaps = weight_snapshots(sc, m, initial, _SNAPSHOTS)
+        snaps, pairs = weight_snapshots(sc, m, initial, _SNAPSHOTS)
         if record_weight_events:
             wev = _weight_events(sc, m, tr["z"])
     else:
         tr = {"y": y, "target": sc.target[:, :N].T.copy()}
     return make_result(sc, backend=backend, mode=mode, session=session, losses=losses, traces=tr, synapse_traces=syn,
-                       weight_events=wev, weights=snaps, run_seconds=run_seconds, t_start=t_start, record=record)
+                       weight_events=wev, weights=snaps, run_seconds=run_seconds, t_start=t_start, record=record,
+                       weight_connections=pairs)
 
 
 def _neuron_traces(sc, m: EventNetwork, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -115,33 +120,21 @@ def _synapse_traces(sc, m: EventNetwork) -> dict[str, np.ndarray]:
 
 
 def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
-    """One event per transmitted spike with the weight it carried (per-step weight monitors)."""
-    n_rec, n_out, N = sc.n_rec, sc.n_out, m.n_steps
+    """One event per spike transmitted by an existing synapse, with the weight it carried (per-step monitors)."""
+    N, syn = m.n_steps, m.synapses
     log = WeightEventLog()
     w_in = np.asarray(m.monitors["w_in"].w)  # (synapse, Brian2 step)
-    for i, train in enumerate(sc.input_spikes):
-        arr = np.asarray(train, dtype=np.int64)
-        arr = arr[arr < N]
-        if arr.size:  # an input arriving at aligned n is transmitted in Brian2 step n
-            post = np.tile(np.arange(n_rec), arr.size)
-            steps = np.repeat(arr, n_rec)
-            log.add(steps, 0, np.full(post.size, i), post, w_in[[m.synapse_index("in", i, j) for j in post], steps])
+    steps, pres = input_spike_pairs(sc, 0, N)  # an input arriving at aligned n is transmitted in Brian2 step n
+    spike, idx = syn["in"].outgoing(pres)
+    log.add(steps[spike], 0, pres[spike], syn["in"].post[idx], w_in[idx, steps[spike]])
     t_sp, j_sp = np.nonzero(z)
     if m.s_rec is not None:
         w_rec = np.asarray(m.monitors["w_rec"].w)
         ok = t_sp + 1 < N
         ta, ja = t_sp[ok] + 1, j_sp[ok]
-        post = np.tile(np.arange(n_rec), ta.size)
-        pre = np.repeat(ja, n_rec)
-        steps = np.repeat(ta, n_rec)
-        keep = post != pre
-        post, pre, steps = post[keep], pre[keep], steps[keep]
-        idx = np.array([m.synapse_index("rec", a, b) for a, b in zip(pre.tolist(), post.tolist())], dtype=np.int64)
-        log.add(steps, 1, pre, post, w_rec[idx, steps] if idx.size else np.zeros(0))
+        spike, idx = syn["rec"].outgoing(ja)
+        log.add(ta[spike], 1, ja[spike], syn["rec"].post[idx], w_rec[idx, ta[spike]])
     w_out = np.asarray(m.monitors["w_out"].w)
-    post = np.tile(np.arange(n_out), t_sp.size)
-    pre = np.repeat(j_sp, n_out)
-    steps = np.repeat(t_sp, n_out)
-    idx = np.array([m.synapse_index("out", a, b) for a, b in zip(pre.tolist(), post.tolist())], dtype=np.int64)
-    log.add(steps, 2, pre, post, w_out[idx, steps + 1] if idx.size else np.zeros(0))
+    spike, idx = syn["out"].outgoing(j_sp)
+    log.add(t_sp[spike], 2, j_sp[spike], syn["out"].post[idx], w_out[idx, t_sp[spike] + 1])
     return log.arrays()

@@ -18,7 +18,9 @@ from eprop_plugins.reference.common import recurrent_constants
 from eprop_plugins.results import Result, WeightEventLog, compute_losses
 
 from .network import EpropNetwork, structure_of
-from .runner_common import initial_weights, make_result, start_values, synapse_trace_arrays, weight_snapshots
+from .network_common import network_synapses
+from .runner_common import (initial_weights, input_spike_pairs, make_result, start_values, synapse_trace_arrays,
+                            weight_snapshots)
 from .sessions import open_session
 
 __all__ = ["run_original_scenario"]
@@ -34,7 +36,7 @@ def run_original_scenario(sc, *, mode: str, record_weight_events: bool, record: 
     """Simulate a validated original-family scenario; arguments as :func:`brian2_ext.runner.run_scenario`."""
     st = structure_of(sc, record=record)
     session = open_session(mode, st, sc.dt, sc.record_synapses if record else [], threads=threads,
-                           scenario=sc.name, backend=backend)
+                           scenario=sc.name, backend=backend, synapses=network_synapses(sc))
     m = session.model
     initial = initial_weights(sc)
     values = start_values(m, sc, initial)
@@ -50,15 +52,16 @@ def run_original_scenario(sc, *, mode: str, record_weight_events: bool, record: 
         losses = _advance_by_iteration(sc, session, values, record, on_iteration)
         run_seconds = time.perf_counter() - t0
 
-    tr, syn, snaps, wev = {}, {}, {}, WeightEventLog().arrays()
+    tr, syn, snaps, pairs, wev = {}, {}, {}, {}, WeightEventLog().arrays()
     if record:
         tr = _neuron_traces(sc, m)
         syn = _synapse_traces(sc, m, tr["error"])
-        snaps = weight_snapshots(sc, m, initial, _SNAPSHOTS)
+        snaps, pairs = weight_snapshots(sc, m, initial, _SNAPSHOTS)
         if record_weight_events:
-            wev = _weight_events(sc, m, tr["z"], initial, snaps)
+            wev = _weight_events(sc, m, tr["z"], initial)
     return make_result(sc, backend=backend, mode=mode, session=session, losses=losses, traces=tr, synapse_traces=syn,
-                       weight_events=wev, weights=snaps, run_seconds=run_seconds, t_start=t_start, record=record)
+                       weight_events=wev, weights=snaps, run_seconds=run_seconds, t_start=t_start, record=record,
+                       weight_connections=pairs)
 
 
 def _advance_by_iteration(sc, session, values, record: bool, on_iteration) -> list[float]:
@@ -138,41 +141,39 @@ def _synapse_traces(sc, m: EpropNetwork, error: np.ndarray) -> dict[str, np.ndar
     return syn
 
 
-def _weight_events(sc, m: EpropNetwork, z: np.ndarray, initial, snaps) -> dict[str, np.ndarray]:
+def _weight_events(sc, m: EpropNetwork, z: np.ndarray, initial) -> dict[str, np.ndarray]:
     """Weight events of all iterations: the weights in force are constant within an iteration."""
     log = WeightEventLog()
-    L = m.st.batch * m.st.steps
+    B, L = m.st.batch, m.st.batch * m.st.steps
+    # per-synapse weights at the end of sequence s: column s + 1 of the weight monitors
+    recorded = {proj: np.asarray(m.monitors[f"w_{proj}"].w) for proj in ("in", "rec", "out")
+                if f"w_{proj}" in m.monitors}
     for it in range(sc.n_iterations):
         if it == 0:
-            w = initial
+            w = {proj: m.flat(proj, initial[proj]) for proj in recorded}
         else:
-            s = it * m.st.batch - 1
-            w = {"in": snaps["w_in"][s], "rec": snaps["w_rec"][s], "out": snaps["w_out"][s]}
-        _iteration_weight_events(log, sc, it * L, L, m.st.steps, z[it * L : (it + 1) * L], w)
+            w = {proj: vals[:, it * B] for proj, vals in recorded.items()}
+        _iteration_weight_events(log, sc, m, it * L, L, m.st.steps, z[it * L : (it + 1) * L], w)
     return log.arrays()
 
 
-def _iteration_weight_events(log: WeightEventLog, sc, n0: int, n_steps: int, T: int, z: np.ndarray,
-                             w: dict[str, np.ndarray]) -> None:
-    """One event per transmitted spike of a plastic synapse in one iteration, with the weight in force.
+def _iteration_weight_events(log: WeightEventLog, sc, m: EpropNetwork, n0: int, n_steps: int, T: int,
+                             z: np.ndarray, w: dict[str, np.ndarray]) -> None:
+    """One event per transmitted spike of an existing synapse in one iteration, with the weight in force.
 
-    Recurrent spikes of the last step of an interval arrive at interval position 0 and are dropped.
+    ``w``: per-synapse weights (synapse order) of the projections that have synapses.  Recurrent
+    spikes of the last step of an interval arrive at interval position 0 and are dropped.
     """
-    n_rec, n_out = sc.n_rec, sc.n_out
-    for i, train in enumerate(sc.input_spikes):
-        arr = np.asarray(train, dtype=np.int64)
-        arr = arr[(arr >= n0) & (arr < n0 + n_steps)]
-        if arr.size:
-            post = np.tile(np.arange(n_rec), arr.size)
-            log.add(np.repeat(arr, n_rec), 0, i, post, w["in"][post, i])
+    syn = m.synapses
+    steps, pres = input_spike_pairs(sc, n0, n0 + n_steps)
+    spike, idx = syn["in"].outgoing(pres)
+    log.add(steps[spike], 0, pres[spike], syn["in"].post[idx], w["in"][idx])
     t_sp, j_sp = np.nonzero(z)
     arrive = t_sp + 1
     ok = (arrive < n_steps) & (arrive % T != 0)
-    ta, ja = arrive[ok], j_sp[ok]
-    post = np.tile(np.arange(n_rec), ta.size)
-    pre = np.repeat(ja, n_rec)
-    keep = post != pre
-    log.add(n0 + np.repeat(ta, n_rec)[keep], 1, pre[keep], post[keep], w["rec"][post[keep], pre[keep]])
-    post = np.tile(np.arange(n_out), t_sp.size)
-    pre = np.repeat(j_sp, n_out)
-    log.add(n0 + np.repeat(t_sp, n_out), 2, pre, post, w["out"][post, pre])
+    if "rec" in w:
+        ta, ja = arrive[ok], j_sp[ok]
+        spike, idx = syn["rec"].outgoing(ja)
+        log.add(n0 + ta[spike], 1, ja[spike], syn["rec"].post[idx], w["rec"][idx])
+    spike, idx = syn["out"].outgoing(j_sp)
+    log.add(n0 + t_sp[spike], 2, j_sp[spike], syn["out"].post[idx], w["out"][idx])

@@ -3,7 +3,9 @@
 Both families use these sessions (the network class is a parameter).  The standalone build cache
 is safe under concurrency and interruption (:mod:`eprop_plugins.cache`):
 
-* the code is generated into a private working directory of this process;
+* the code is generated into a private working directory of this process, and the build is looked
+  up by the key of those sources (:func:`brian2_ext.builds.source_key`), so structures with the same
+  code share one binary;
 * on a cache miss it is compiled in a private build directory under an inter-process lock (a second
   process that needs the same structure waits, with a message, and then uses the first one's build)
   and installed by one rename with a manifest of sizes and SHA-256 hashes;
@@ -36,6 +38,7 @@ from eprop_plugins.parameters import ParameterError
 from . import builds
 from .config import cache_dir, configure
 from .network import EpropNetwork
+from .network_common import connectivity_fingerprint
 
 __all__ = ["RuntimeSession", "StandaloneSession", "backend_errors", "open_session"]
 
@@ -74,7 +77,7 @@ class RuntimeSession:
     """
 
     def __init__(self, st, dt: float, record_synapses, target: str = "cython", network_cls=EpropNetwork, *,
-                 scenario: str = "", backend: str = "brian2"):
+                 scenario: str = "", backend: str = "brian2", synapses=None):
         import brian2 as b2
 
         t0 = time.perf_counter()
@@ -90,7 +93,7 @@ class RuntimeSession:
             builds.announce(target, scenario, self.key)
         modules = _compiled_modules() if cython else 0
         with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
-            self.model = network_cls(st, dt, record_synapses)
+            self.model = network_cls(st, dt, record_synapses, synapses)
         self._generate(target, scenario, backend)
         self.build_seconds = time.perf_counter() - t0
         self.cached = not (cython and _compiled_modules() > modules)
@@ -180,6 +183,11 @@ class StandaloneSession:
     model : EpropNetwork
     key : str
         Structure key.
+    source_key : str
+        Key of the generated sources (:func:`brian2_ext.builds.source_key`).
+    connections : str
+        :func:`~brian2_ext.network_common.connectivity_fingerprint` of the sparse projections
+        (the working directory holds their connection arrays).
     directory : Path
         The installed build (read-only: binary, sources, manifest).
     workdir : Path
@@ -196,7 +204,7 @@ class StandaloneSession:
     _device_used = False
 
     def __init__(self, st, dt: float, record_synapses, threads: int = 1, network_cls=EpropNetwork, *,
-                 scenario: str = "", backend: str = "brian2-standalone"):
+                 scenario: str = "", backend: str = "brian2-standalone", synapses=None):
         import brian2 as b2
         from brian2.devices import device_module
 
@@ -220,18 +228,21 @@ class StandaloneSession:
         b2.set_device("cpp_standalone", build_on_run=False)
         StandaloneSession._device_used = True
         self.device = b2.get_device()
-        self.directory = builds.standalone_directory(self.key)
+        self.connections = connectivity_fingerprint(synapses)
         self.workdir = _working_directory(self.key)
         try:
             with backend_errors("Brian2 could not generate the cpp_standalone code", backend, scenario,
                                 _CODEGEN_HINT):
-                self.model = network_cls(st, dt, record_synapses)
+                self.model = network_cls(st, dt, record_synapses, synapses)
                 # no report: with one, Brian2's main loop calls std::clock() (a clock_gettime system call for
                 # process CPU time) before every object in every step, 26 per step here: ~0.5 M calls and
                 # about as much wall time as the simulation itself on the sine task
                 self.model.net.run(self.model.R * dt * b2.ms, namespace={})
                 self.device.build(directory=str(self.workdir), compile=False, run=False, with_output=False)
+            self.source_key = builds.source_key(self.workdir)
+            self.directory = builds.find_build(self.source_key) or builds.standalone_directory(self.source_key)
             self.compile_seconds = self._ensure_binary()
+            builds.remember_build(self.key, self.source_key)
             _link(self.directory / "main", self.workdir / "main")
         except BaseException:
             self.discard()
@@ -248,13 +259,15 @@ class StandaloneSession:
         dest = self.directory
         if verify_manifest(dest):
             return 0.0
+        dest = builds.standalone_directory(self.source_key)
         with locked(f"{dest}.lock", f"another process is compiling Brian2 standalone code for structure "
                                     f"{self.key}; waiting for it"):
             if verify_manifest(dest):  # built by the process we waited for
+                self.directory = dest
                 return 0.0
             for stale in dest.parent.glob(f".{dest.name}.build-*"):  # killed builds (we hold the lock)
                 shutil.rmtree(stale, ignore_errors=True)
-            builds.announce("standalone", self.scenario, self.key)
+            builds.announce("standalone", self.scenario, self.key, self.source_key)
             t0 = time.perf_counter()
             build = private_directory(dest)
             try:
@@ -267,6 +280,7 @@ class StandaloneSession:
                     if not (build / "main").is_file():
                         raise RuntimeError(f"make produced no binary in {build}")
                 install_directory(build, dest)
+                self.directory = dest
             except BaseException:
                 shutil.rmtree(build, ignore_errors=True)
                 raise
@@ -276,15 +290,17 @@ class StandaloneSession:
 
     @classmethod
     def get(cls, st, dt, record_synapses, threads: int = 1, network_cls=EpropNetwork, *, scenario: str = "",
-            backend: str = "brian2-standalone") -> "StandaloneSession":
-        """The session of this structure, reusing the one built last in this process."""
+            backend: str = "brian2-standalone", synapses=None) -> "StandaloneSession":
+        """The session of this structure and these connections, reusing the one built last in this process."""
         key = builds.structure_key(st, dt, record_synapses, "standalone", threads)
         active = cls._active
-        if active is not None and active.key == key and active.workdir.is_dir():
+        if (active is not None and active.key == key and active.connections == connectivity_fingerprint(synapses)
+                and active.workdir.is_dir()):
             active.compile_seconds, active.cached, active.compiled, active.build_seconds = 0.0, True, False, 0.0
             active.scenario, active.backend = scenario, backend
             return active
-        return cls(st, dt, record_synapses, threads, network_cls, scenario=scenario, backend=backend)
+        return cls(st, dt, record_synapses, threads, network_cls, scenario=scenario, backend=backend,
+                   synapses=synapses)
 
     @classmethod
     def active(cls) -> "StandaloneSession | None":
@@ -351,11 +367,15 @@ def _discard_active() -> None:
 
 
 def open_session(mode: str, st, dt: float, record_synapses, *, threads: int = 1, network_cls=EpropNetwork,
-                 scenario: str = "", backend: str = "brian2"):
-    """A session for ``mode`` ('cython', 'numpy' or 'standalone'; standalone sessions are reused)."""
+                 scenario: str = "", backend: str = "brian2", synapses=None):
+    """A session for ``mode`` ('cython', 'numpy' or 'standalone'; standalone sessions are reused).
+
+    ``synapses``: the scenario's :func:`~brian2_ext.network_common.network_synapses` (None: all dense).
+    """
     if mode == "standalone":
         return StandaloneSession.get(st, dt, record_synapses, threads, network_cls, scenario=scenario,
-                                     backend=backend)
+                                     backend=backend, synapses=synapses)
     if mode in ("cython", "numpy"):
-        return RuntimeSession(st, dt, record_synapses, mode, network_cls, scenario=scenario, backend=backend)
+        return RuntimeSession(st, dt, record_synapses, mode, network_cls, scenario=scenario, backend=backend,
+                              synapses=synapses)
     raise ParameterError(f"mode = {mode!r}: allowed values are {', '.join(builds.MODES)}")

@@ -22,15 +22,21 @@ RTOL = 1e-10
 
 
 def assert_equal_to_reference(res, ref) -> None:
-    """Spikes identical; traces, synapse traces, snapshots, weight events and losses within RTOL."""
+    """Spikes identical; traces, synapse traces, snapshots, weight events and losses within RTOL.
+
+    Sparse projections: the snapshots' connection pairs identical too (either family).
+    """
     assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
     for group, want_d, got_d in (("trace", ref.traces, res.traces), ("synapse", ref.synapse_traces, res.synapse_traces),
                                  ("weights", ref.weights, res.weights)):
         for name, want in want_d.items():
             got = np.asarray(got_d[name], dtype=float)
-            scale = max(float(np.max(np.abs(want))), 1e-300)
+            scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
             assert got.shape == np.shape(want), f"{group} {name}: shape {got.shape} vs {np.shape(want)}"
-            assert np.max(np.abs(got - want)) <= RTOL * scale, f"{group} {name}"
+            assert np.max(np.abs(got - want), initial=0.0) <= RTOL * scale, f"{group} {name}"
+    assert set(res.weight_connections) == set(ref.weight_connections)
+    for name, pairs in ref.weight_connections.items():
+        assert np.array_equal(res.weight_connections[name], pairs), name
     assert ref.weight_events["step"].size > 0
     for name in ("step", "proj", "pre", "post"):
         assert np.array_equal(res.weight_events[name], ref.weight_events[name]), name

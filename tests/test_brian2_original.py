@@ -212,7 +212,7 @@ def test_standalone_build_is_safe_under_concurrency_and_interruption(tmp_path):
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     builds = tmp_path / "cache" / "brian2" / "standalone-builds"
-    key = line.split("structure ")[1].split(",")[0]
+    key = line.split(", build ")[1].split(",")[0]  # builds are named by the key of their sources
     assert not verify_manifest(builds / key) and not (builds / key).exists()
     assert list(builds.glob(f".{key}.build-*")), "the killed build left its private directory"
 
