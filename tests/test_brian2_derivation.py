@@ -294,3 +294,22 @@ def test_summed_variables_are_refused():
     with pytest.raises(IncompatibleModelError, match="Synapses 'syn': sets the \\(summed\\) variable\\(s\\) I_post; "
                                                      "the derivation cannot see through a summed variable"):
         derive(rec, [syn])
+
+
+def test_worked_adex_example_of_the_docs():
+    """docs/brian2_own_model.rst prints derive(...).describe() for AdEx: the page shows what the code derives."""
+    from pathlib import Path
+
+    ns = dict(EL=-70.6 * mV, DT=2 * mV, VT=-50.4 * mV, C=281 * pF, gL=30 * nS, a=4 * nS, tauw=144 * ms,
+              b=0.0805 * nA, Vr=-70.6 * mV)
+    eqs = ("dv/dt = (gL*(EL - v) + gL*DT*exp((v - VT)/DT) - wa)/C : volt\n"
+           "dwa/dt = (a*(v - EL) - wa)/tauw : amp")
+    b2.defaultclock.dt = 0.1 * ms
+    rec = b2.NeuronGroup(3, eqs, threshold="v > -40*mV", reset="v = Vr; wa += b", method="euler", namespace=ns,
+                         name="adex")
+    inp = SpikeGeneratorGroup(2, [0], [1] * ms, name="inp")
+    syn = Synapses(inp, rec, "w : volt", on_pre="v_post += w", name="syn")
+    syn.connect()
+    text = derive(rec, [syn]).describe()
+    page = (Path(__file__).resolve().parents[1] / "docs" / "brian2_own_model.rst").read_text()
+    assert "\n".join("    " + line for line in text.splitlines()) in page
