@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +56,23 @@ from spynnaker.pyNN.models.spike_source.spike_source_poisson import SpikeSourceP
 from spinn_front_end_common.interface.ds import DsSqlliteDatabase
 
 from eprop_plugins.cache import atomic_write
-from eprop_plugins.parameters import ADAPTIVE_MODELS, ParameterError
+from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
+from eprop_plugins.scenario import Population as ScenarioPopulation
+from eprop_plugins.scenario import Scenario
 
 from ..standardmodels import (
     EpropCellType,
     EpropReadout,
-    EpropRecurrentType,
     EpropSynapse,
     EpropSynapseType,
+    READOUT_NETWORK_ROWS,
     FeedbackSynapse,
     check_projection,
-    is_parameter,
     join_family,
 )
+from . import fixed_point as fx
 from . import models
+from .kernel_params import kernel_network
 
 __all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_board_config", "setup", "run",
            "prepare", "mapping_summary", "FeedbackProjection", "NetworkState", "MAPPING_FILE"]
@@ -78,8 +81,13 @@ __all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_
 CONFIG_NAME = ".spynnaker.cfg"
 #: the configuration the project writes when the user has none: map on a virtual SpiNN-5 board
 VIRTUAL_BOARD_CONFIG = "[Machine]\nvirtual_board = True\nversion = 5\n"
+#: the synapse table's names (options of EpropSynapse that the kernel data uses)
+SYNAPSE_NAMES = tuple(r.name for r in SYNAPSE)
 #: the mapping summary written into sPyNNaker's run directory after each run
 MAPPING_FILE = "eprop_mapping.json"
+#: regions whose data-specification content the summary holds (hex): the structs the host writes
+CONTENT_REGIONS = (PopulationMachineVertex.REGIONS.NEURON_PARAMS, PopulationMachineVertex.REGIONS.SYNAPSE_DYNAMICS,
+                   PopulationMachineVertex.REGIONS.SYNAPTIC_MATRIX)
 
 
 def user_config() -> Path | None:
@@ -166,14 +174,12 @@ def _model(celltype: EpropCellType, n: int) -> Any:
         raise ParameterError(f"{where}: family = {celltype.family!r}: SpiNNaker has the original family only "
                              "(the kernel under pynn_ext/spinnaker/c); allowed values are original")
     join_family(STATE, celltype.family, where)
-    canonical = _canonical(celltype, n)
-    options = dict(celltype.options)
     if isinstance(celltype, EpropReadout):
-        model = models.EpropReadoutModel(n, canonical, options, {})
+        model = models.EpropReadoutModel(n)
     else:
-        model = models.EpropRecurrentModel(n, canonical, options, {"model": celltype.model,
-                                                                   "steps_per_interval": 1})
-    model.eprop_celltype = celltype
+        model = models.EpropRecurrentModel(n, celltype.model in ADAPTIVE_MODELS)
+    model.eprop_celltype = celltype  # the PyNN type: its canonical values and options
+    model.canonical = _canonical(celltype, n)
     return model
 
 
@@ -266,10 +272,9 @@ def _weights(value: Any, i: np.ndarray, j: np.ndarray, where: str) -> np.ndarray
                          "one value per connection")
 
 
-def _synapse_settings(syntype: EpropSynapse, post: Population) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The synapse options and the optimizer of ``syntype`` (tau_m_readout and the window filled in by :func:`prepare`)."""
-    synapse = {**syntype.synapse_parameters("original"), "learning_window_steps": 1}
-    return synapse, syntype.optimizer.complete("original")
+def _synapse_settings(syntype: EpropSynapse) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The synapse options and the optimizer of ``syntype`` (the window's length filled in by :func:`prepare`)."""
+    return {**syntype.synapse_parameters("original"), "learning_window_steps": 1}, syntype.optimizer.complete("original")
 
 
 class FeedbackProjection:
@@ -315,7 +320,7 @@ def _projection_init_eprop(self: SpiNNakerProjection, pre_synaptic_population: A
     check_projection(_Roles(pre), _Roles(post), synapse_type, dt)
     i, j = _pairs(connector, pre, post)
     w = _weights(synapse_type.parameter_space["weight"], i, j, "EpropSynapse")
-    synapse, optimizer = _synapse_settings(synapse_type, post)
+    synapse, optimizer = _synapse_settings(synapse_type)
     dynamics = models.EpropSynapseDynamics(synapse, optimizer, weight=0.0, delay=dt)
     conn_list = np.column_stack([i, j, w, np.full(len(i), dt)])
     _projection_init(self, pre, post, FromListConnector(conn_list), dynamics, *args, **kwargs)
@@ -346,14 +351,16 @@ _spynnaker_projection = spynnaker_pynn.Projection
 
 # ----------------------------------------------------------------------------------- prepare / run
 
-def _single(values: Any, name: str, where: str) -> float:
+def _uniform(values: Any, name: str, where: str) -> float:
     array = np.unique(np.asarray(values, dtype=float))
     if array.size != 1:
-        raise ParameterError(f"{where}: {name} differs between readouts; on SpiNNaker one value serves a network")
+        raise ParameterError(f"{where}: {name} differs between readouts; on SpiNNaker (as in the reference) the "
+                             "readouts of a network share their parameters")
     return float(array[0])
 
 
-def _target_rows(population: Population, value: Any, dt: float) -> np.ndarray:
+def _target_rows(population: Population, value: Any) -> np.ndarray:
+    """The target series of each readout of ``population`` (one ``Sequence`` for all, or one per readout)."""
     series = value if isinstance(value, (list, tuple)) and value and isinstance(value[0], Sequence) else [value]
     rows = [np.asarray(s.value if isinstance(s, Sequence) else s, dtype=float) for s in series]
     if len(rows) == 1:
@@ -362,44 +369,86 @@ def _target_rows(population: Population, value: Any, dt: float) -> np.ndarray:
     return np.array([np.pad(r, (0, n - len(r))) for r in rows])
 
 
-def prepare() -> None:
-    """Network constants into the models' structs and the synapse dynamics, before the first run.
+def _scenario_populations(population: Population) -> list[ScenarioPopulation]:
+    """The recurrent population as scenario populations: consecutive neurons with equal values form one."""
+    celltype, n = population.celltype.eprop_celltype, population.size
+    canonical = population.celltype.canonical
+    names = sorted(canonical)
+    rows = np.array([np.broadcast_to(np.asarray(canonical[k], dtype=float), (n,)) for k in names]).T
+    starts = [0, *(np.nonzero(np.any(rows[1:] != rows[:-1], axis=1))[0] + 1).tolist()]
+    return [ScenarioPopulation(celltype.model, b - a, {**celltype.options, **dict(zip(names, rows[a].tolist()))})
+            for a, b in zip(starts, [*starts[1:], n])]
 
-    The update interval and learning window come from the readout's ``sequence`` and
-    ``learning_window`` options, the eligibility filter's time constant from ``tau_m_readout`` (or
-    the readout's ``tau_m``), the feedback rows from the feedback projections, the target series from
-    ``Population.set(target=...)``.
+
+def network_scenario() -> Scenario:
+    """The network's parameters as a validated scenario (weights, inputs and target zero: they are not parameters).
+
+    Its :func:`~pynn_ext.spinnaker.kernel_params.kernel_network` is the data the structs hold, as
+    for the host build of the kernel.  The update interval and learning window come from the
+    readout's ``sequence`` and ``learning_window`` options, the feedback weights from the feedback
+    projections, the optimizer and synapse options from the first plastic projection.
+    """
+    dt = SpynnakerDataView.get_simulation_time_step_ms()
+    if not STATE.readouts or not STATE.recurrent:
+        raise ParameterError("an e-prop network on SpiNNaker needs EpropReadout and recurrent e-prop populations")
+    readout = STATE.readouts[0].celltype.eprop_celltype
+    network = {"family": "original", "dt": dt, "feedback": "random",
+               **{k: readout.options.get(k) for k in READOUT_NETWORK_ROWS}}
+    values = {name: _uniform(np.concatenate([np.ravel(p.celltype.canonical[name]) for p in STATE.readouts]),
+                             name, "EpropReadout") for name in STATE.readouts[0].celltype.canonical}
+    readout_values = {**{k: v for k, v in readout.options.items() if k not in READOUT_NETWORK_ROWS}, **values}
+    populations = [q for p in STATE.recurrent for q in _scenario_populations(p)]
+    n_rec, n_out = sum(p.size for p in STATE.recurrent), sum(p.size for p in STATE.readouts)
+    n_in = max(1, sum(pre.size for pre, _, _, _, _ in STATE.plastic if pre not in STATE.recurrent))
+    steps = round(network["sequence"] / dt)
+    first = STATE.plastic[0][4] if STATE.plastic else None
+    return Scenario(
+        name="pyNN.spiNNaker network", network=network, populations=populations, readout=readout_values,
+        optimizer=first.weight_dependence.optimizer if first else {},
+        synapse={k: v for k, v in (first.timing_dependence.synapse if first else {}).items() if k in SYNAPSE_NAMES},
+        n_in=n_in, n_out=n_out, n_sequences=1, w_in=np.zeros((n_rec, n_in)), w_rec=np.zeros((n_rec, n_rec)),
+        w_out=np.zeros((n_out, n_rec)), w_fb=_feedback_matrix(n_rec, n_out), input_spikes=[np.zeros(0, int)] * n_in,
+        target=np.zeros((n_out, steps))).validated()
+
+
+def _feedback_matrix(n_rec: int, n_out: int) -> np.ndarray:
+    """B as ``(n_rec, n_out)`` over all recurrent and readout populations, from the feedback projections."""
+    rec = {id(p): sum(q.size for q in STATE.recurrent[:k]) for k, p in enumerate(STATE.recurrent)}
+    out = {id(p): sum(q.size for q in STATE.readouts[:k]) for k, p in enumerate(STATE.readouts)}
+    b = np.zeros((n_rec, n_out))
+    for projection in STATE.feedback:
+        j0, k0 = rec[id(projection.post)], out[id(projection.pre)]
+        b[j0:j0 + projection.post.size, k0:k0 + projection.pre.size] += projection.matrix.T
+    return b
+
+
+def prepare() -> None:
+    """The kernel data of the complete network into the models' structs and the synapse dynamics, before a run.
+
+    Also sets the neurons per core (:func:`neurons_per_core`).
     """
     if STATE.prepared or not STATE.readouts:
         return
-    dt = SpynnakerDataView.get_simulation_time_step_ms()
-    readout = STATE.readouts[0].celltype
-    T = round(readout.eprop_celltype.options["sequence"] / dt)
-    window = readout.eprop_celltype.options.get("learning_window") or readout.eprop_celltype.options["sequence"]
-    tau_out = _single(readout.canonical["tau_m"], "tau_m", "EpropReadout")
-    n_out = sum(p.size for p in STATE.readouts)
-    offsets = {id(p): sum(q.size for q in STATE.readouts[:k]) for k, p in enumerate(STATE.readouts)}
+    scenario = network_scenario()
+    net = kernel_network(scenario)
+    start = 0
     for population in STATE.recurrent:
-        feedback = np.zeros((population.size, n_out))
-        for projection in STATE.feedback:
-            if projection.post is population:
-                k0 = offsets[id(projection.pre)]
-                feedback[:, k0:k0 + projection.pre.size] += projection.matrix.T
-        model = population.celltype
-        _refresh(population, models.EpropRecurrentModel(
-            population.size, model.canonical, model.options,
-            {"model": model.network["model"], "steps_per_interval": T}, feedback))
+        part = slice(start, start + population.size)
+        _refresh(population, models.EpropRecurrentModel(population.size, population.celltype.adaptive,
+                                                        net.neuron_params[part], net.w_fb[part]))
+        start += population.size
     for population in STATE.readouts:
-        model = population.celltype
         target = STATE.targets.get(id(population))
-        rows = _target_rows(population, target, dt) if target is not None else None
-        _refresh(population, models.EpropReadoutModel(population.size, model.canonical, model.options, {}, rows))
-    for _, _, _, _, dynamics in STATE.plastic:
-        timing = dynamics.timing_dependence
-        timing.synapse["tau_m_readout"] = timing.synapse.get("tau_m_readout") or tau_out
-        timing.synapse["learning_window_steps"] = round(window / dt)
-        timing.readout = models.readout_constants_of(readout.canonical, readout.options,
-                                                     timing.synapse["tau_m_readout"], dt)
+        rows = fx.to_fx(_target_rows(population, target)) if target is not None else None
+        _refresh(population, models.EpropReadoutModel(
+            population.size, np.repeat(net.readout_params, population.size), rows))
+    for _, _, _, _, dynamics in STATE.plastic:  # each projection's own optimizer and synapse options
+        timing, weight = dynamics.timing_dependence, dynamics.weight_dependence
+        own = kernel_network(replace(scenario, optimizer=weight.optimizer, synapse={
+            k: v for k, v in timing.synapse.items() if k in SYNAPSE_NAMES}).validated())
+        timing.records, weight.records = own.synapse_params, own.optimizer
+        timing.synapse["learning_window_steps"] = own.T_L
+    n_out = sum(p.size for p in STATE.readouts)
     for population in (*STATE.recurrent, *STATE.readouts):
         population._vertex.set_max_atoms_per_dimension_per_core((neurons_per_core(population, n_out),))  # noqa: SLF001
     STATE.prepared = True
@@ -420,8 +469,7 @@ def neurons_per_core(population: Population, n_out: int) -> int:
     if population in STATE.recurrent and incoming:
         n_pre = sum(pre.size for pre, _, _, _ in incoming)
         fan_in = int(max(np.sum([f for _, _, f, _ in incoming], axis=0)))
-        adaptive = population.celltype.network["model"] in ADAPTIVE_MODELS
-        limit = min(limit, models.neurons_per_core(n_pre, fan_in, n_out, adaptive))
+        limit = min(limit, models.neurons_per_core(n_pre, fan_in, n_out, population.celltype.adaptive))
     if limit < 1:
         raise ParameterError(f"{population.label}: no e-prop neuron of this population fits on a core (DTCM budget "
                              "of pynn_ext/spinnaker/c/synapse_dynamics_eprop_original_impl.h)")
@@ -434,9 +482,7 @@ def _refresh(population: Population, fresh: Any) -> None:
     model.impl.relayout(fresh.impl)
     for name, value in fresh.impl.values.items():
         (vertex.state_variables if name in fresh.impl.state_fields else vertex.parameters)[name] = value
-    for attribute in ("feedback", "target", "network"):
-        if hasattr(fresh, attribute):
-            setattr(model, attribute, getattr(fresh, attribute))
+    model.params, model.rows = fresh.params, fresh.rows
 
 
 def run(simtime: float, callbacks: Any = None) -> float:
@@ -455,7 +501,8 @@ def mapping_summary() -> dict[str, Any]:
     -------
     dict
         ``virtual_board`` (bool), ``cores`` (list of dicts: ``population``, ``role``, ``x``, ``y``,
-        ``p``, ``lo_atom``, ``n_atoms``, ``binary``, ``regions`` {name: bytes}), ``struct_sizes``
+        ``p``, ``lo_atom``, ``n_atoms``, ``binary``, ``regions`` {name: bytes}, ``contents`` {name: hex} of
+        :data:`CONTENT_REGIONS`), ``struct_sizes``
         (C struct -> bytes), ``error_routes`` (readout core -> routing key) and ``n_cores``.
     """
     from spinn_utilities.config_holder import get_config_bool  # sPyNNaker's configuration, loaded by setup
@@ -471,10 +518,13 @@ def mapping_summary() -> dict[str, Any]:
                 continue
             sizes = ds.get_region_sizes(placement.x, placement.y, placement.p)
             regions = {r.name.lower(): sizes.get(int(r), 0) for r in PopulationMachineVertex.REGIONS}
+            contents = {PopulationMachineVertex.REGIONS(number).name.lower(): bytes(content).hex()
+                        for number, _, content in ds.get_regions_content(placement.x, placement.y, placement.p)
+                        if number in CONTENT_REGIONS}
             cores.append({"population": roles[id(app)][1], "role": roles[id(app)][0], "x": placement.x,
                           "y": placement.y, "p": placement.p, "lo_atom": vertex.vertex_slice.lo_atom,
                           "n_atoms": vertex.vertex_slice.n_atoms, "binary": vertex.get_binary_file_name(),
-                          "regions": regions})
+                          "regions": regions, "contents": contents})
     routes = {}
     infos = SpynnakerDataView.get_routing_infos()
     for population in STATE.readouts:

@@ -9,10 +9,10 @@ One source for each layout
     ``pynn_ext/spinnaker/c/`` (:func:`c_structs`): ``neuron_params_t``/``neuron_t`` of a recurrent
     neuron, ``readout_params_t``/``readout_t`` of a readout, ``eprop_synapse_params_t`` and
     ``eprop_optimizer_params_t`` of a population's plastic synapses, ``eprop_plastic_synapse_t`` of
-    one synapse in the SDRAM row.  This module holds only the translations from the canonical
-    vocabulary (:mod:`eprop_plugins.parameters`) to those fields (:data:`RECURRENT_FIELDS`, ...), as
-    sPyNNaker's Python side derives decays from time constants so that the core never calls exp()
-    for one.
+    one synapse in the SDRAM row.  Their values are the integer records that
+    :func:`pynn_ext.spinnaker.kernel_params.kernel_network` derives for the host build of the same
+    kernel (decays, P_i I_e, 1/w, c_reg/T in the kernel's rounding), handed to sPyNNaker as exact
+    dyadic numbers (:func:`struct_values`), so the data specification holds the host build's bits.
 
 sPyNNaker classes
     :class:`EpropNeuronImpl` (an ``AbstractNeuronImpl``), :class:`EpropRecurrentModel` and
@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -50,16 +49,13 @@ from spynnaker.pyNN.models.neuron.plasticity.stdp.weight_dependence import Abstr
 from spynnaker.pyNN.models.neuron.synapse_dynamics import SynapseDynamicsSTDP
 from spynnaker.pyNN.utilities.struct import Struct, StructRepeat
 
-from eprop_plugins.parameters import ADAPTIVE_MODELS, SURROGATE_FUNCTIONS, ParameterError
-from eprop_plugins.reference.common import recurrent_constants
-from eprop_plugins.reference.original import ReadoutConstants
+from eprop_plugins.parameters import ParameterError
 
 from . import fixed_point as fx
 
 __all__ = [
     "C_DIRECTORY", "NEURON_HEADER", "SYNAPSE_HEADER", "C_TYPES", "c_structs", "c_define", "struct_size",
-    "BINARIES", "ERROR_PARTITION", "RECURRENT_FIELDS", "READOUT_FIELDS", "SYNAPSE_FIELDS", "OPTIMIZER_FIELDS",
-    "RECURRENT_RECORDABLES", "READOUT_RECORDABLES", "neurons_per_core",
+    "BINARIES", "ERROR_PARTITION", "struct_values", "RECURRENT_RECORDABLES", "READOUT_RECORDABLES", "neurons_per_core",
     "EpropNeuronImpl", "EpropSplitter", "EpropPopulationVertex", "EpropRecurrentModel", "EpropReadoutModel",
     "EpropSynapseStructure", "EpropTimingDependence", "EpropWeightDependence", "EpropSynapseDynamics",
 ]
@@ -126,103 +122,50 @@ def struct_size(header: Path, name: str) -> int:
     return _struct(header, name, StructRepeat.GLOBAL).numpy_dtype.itemsize
 
 
-# ----------------------------------------------------------------------------------- translations
-# The float64 constants are the reference's (recurrent_constants, ReadoutConstants: docs/model.rst
-# §2), encoded with the kernel's own rounding (fixed_point.to_fx / to_decay) and handed to sPyNNaker
-# as exact dyadic numbers, so that the data specification holds the bits the host build of the
-# kernel gets for the same network.  Each table maps a C field to a function of those constants.
-
-Values = Mapping[str, Any]
-
-RECURRENT_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
-    "alpha": lambda c, n: c.alpha,
-    "zeta": lambda c, n: 1.0 - c.alpha,
-    "rho": lambda c, n: c.rho,
-    "i_offset": lambda c, n: c.p_i * c.i_e,
-    "v_thresh": lambda c, n: c.v_th,
-    "v_min": lambda c, n: c.v_min,
-    "beta": lambda c, n: c.beta,
-    "psi_height": lambda c, n: c.h,
-    "psi_inv_width": lambda c, n: 1.0 / c.w,
-    "c_reg_per_T": lambda c, n: c.c_reg / n["steps_per_interval"],
-    "f_target_dt": lambda c, n: c.f_target * n["dt"],
-    "refract_steps": lambda c, n: c.n_ref,
-    "surrogate": lambda c, n: _surrogate_codes(c),
-    "regular_arrival": lambda c, n: (c.zeta == 1.0).astype(int),
-}
-
-READOUT_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
-    "kappa_out": lambda r, n: r.kappa_out,
-    "zeta_out": lambda r, n: 1.0 - r.kappa_out,
-    "i_offset": lambda r, n: r.p_i_out * r.i_e_out,
-    "v_min": lambda r, n: r.v_min_out,
-    "v_rest": lambda r, n: r.v_rest,
-    "regular_arrival": lambda r, n: int(r.zeta_out == 1.0),
-    "cross_entropy": lambda r, n: int(r.cross_entropy),
-}
-
-SYNAPSE_FIELDS: dict[str, Callable[[Any, Values], Any]] = {
-    "kappa": lambda r, s: r.kappa,
-    "one_minus_kappa": lambda r, s: 1.0 - r.kappa,
-    "average_steps": lambda r, s: s["learning_window_steps"] if s["average_gradient"] else 1,
-}
-
-OPTIMIZER_FIELDS: dict[str, Callable[[Values], Any]] = {
-    "eta": lambda o: o["eta"],
-    "beta_1": lambda o: o["beta_1"],
-    "beta_2": lambda o: o["beta_2"],
-    "one_minus_beta_1": lambda o: 1.0 - o["beta_1"],
-    "one_minus_beta_2": lambda o: 1.0 - o["beta_2"],
-    # below one LSB, m / (sqrt(v) + epsilon) would divide by zero on the core: one LSB at least
-    "epsilon": lambda o: max(o["epsilon"], fx.RESOLUTION),
-    "w_min": lambda o: o["w_min"],
-    "w_max": lambda o: o["w_max"],
-    "batch_size": lambda o: o["batch_size"],
-    "kind": lambda o: int(o["type"] == "adam"),
-}
+# ----------------------------------------------------------------------------------- kernel data
+# The values of the structs are the integer records of pynn_ext.spinnaker.kernel_params (the data the
+# host build of the kernel gets for the same network); sPyNNaker receives them as exact dyadic
+# numbers, which it encodes back to the same bits.
 
 
-def _surrogate_codes(c: Any) -> NDArray:
-    """eprop_surrogate_t per neuron: its order is that of SURROGATE_FUNCTIONS (a test compares them)."""
-    codes = np.zeros(len(c.alpha), dtype=int)
-    for name, index in c.surrogate_groups:
-        codes[index] = SURROGATE_FUNCTIONS.index(name)
-    return codes
-
-
-def _exact(data_type: DataType, value: Any) -> Any:
-    """``value`` rounded as the kernel rounds it, as the float sPyNNaker encodes back to exactly those bits."""
+def _from_bits(data_type: DataType, bits: Any) -> NDArray:
+    """The number whose sPyNNaker encoding as ``data_type`` is ``bits`` exactly."""
+    bits = np.asarray(bits)
     if data_type is DataType.S1615:
-        return fx.to_fx(value) / float(fx.ONE)
+        return bits.astype(float) / float(fx.ONE)
     if data_type is DataType.U032:
-        return fx.to_decay(value) / 2.0 ** 32
-    return np.asarray(value)
+        return bits.astype(float) / 2.0 ** 32
+    return bits.astype(float)
 
 
-def recurrent_constants_of(canonical: Values, options: Values, model: str, n: int, dt: float) -> Any:
-    """The reference's per-neuron constants (``RecurrentConstants``) of a PyNN population's values.
+def struct_values(header: Path, name: str, records: np.ndarray | None, n: int = 1) -> dict[str, Any]:
+    """sPyNNaker values of the fields of C struct ``name`` from the kernel's records (None: all zeros).
 
-    ``canonical`` holds scalars or per-neuron arrays; consecutive neurons with equal values form one
-    population of the reference's vectorisation, so the constants come out in neuron order.
+    Raises
+    ------
+    ValueError
+        The records lack a field of the header's struct (the two layouts disagree).
     """
-    names = sorted(canonical)
-    rows = np.array([np.broadcast_to(np.asarray(canonical[k], dtype=float), (n,)) for k in names]).T
-    starts = [0, *(np.nonzero(np.any(rows[1:] != rows[:-1], axis=1))[0] + 1).tolist()]
-    populations = [SimpleNamespace(params={**options, **dict(zip(names, rows[a].tolist()))}, model=model, size=b - a)
-                   for a, b in zip(starts, [*starts[1:], n])]
-    return recurrent_constants(SimpleNamespace(dt=dt, populations=populations))
+    out: dict[str, Any] = {}
+    for data_type, field in _struct(header, name, StructRepeat.GLOBAL).fields:
+        if records is None:
+            out[field] = 0.0
+            continue
+        if field not in (records.dtype.names or ()):
+            raise ValueError(f"{header.name}: {name}.{field} is missing from the kernel data "
+                             f"(fields {records.dtype.names}): the kernel_params layout and the header disagree")
+        out[field] = _scalar_or_array(_from_bits(data_type, records[field]))
+    return out
 
 
-def readout_constants_of(canonical: Values, options: Values, tau_m_readout: float | None, dt: float) -> Any:
-    """The reference's ``ReadoutConstants`` of a readout population (one value per parameter)."""
-    readout = {**options}
-    for name, value in canonical.items():
-        values = np.unique(np.asarray(value, dtype=float))
-        if values.size != 1:
-            raise ParameterError(f"EpropReadout: {name} differs between readouts; on SpiNNaker (as in the "
-                                 "reference) all readouts share their parameters")
-        readout[name] = float(values[0])
-    return ReadoutConstants.of(SimpleNamespace(readout=readout, dt=dt, synapse={"tau_m_readout": tau_m_readout}))
+def _scalar_or_array(value: Any) -> float | NDArray:
+    """One number when every neuron has the same value (sPyNNaker keeps one range), else the per-neuron array."""
+    array = np.asarray(value, dtype=float).ravel()
+    if array.size == 0:
+        return 0.0
+    if np.all(array == array[0]):
+        return float(array[0])
+    return array
 
 
 #: PyNN recordable -> kernel state field (recorded as s16.15)
@@ -385,67 +328,46 @@ class EpropPopulationVertex(PopulationVertex):
         return np.ones(len(list(ring_buffer_shifts)))
 
 
-def _scalar_or_array(value: Any) -> float | NDArray:
-    """One number when every neuron has the same value (sPyNNaker keeps one range), else the per-neuron array."""
-    array = np.asarray(value, dtype=float)
-    if array.ndim == 0 or (array.size and np.all(array == array.flat[0])):
-        return float(array.flat[0]) if array.size else 0.0
-    return array
-
-
-def _field_values(structs: Iterable[Struct], table: Mapping[str, Callable[..., Any]], *args: Any) -> dict[str, Any]:
-    """Value of every field of ``structs`` with the kernel's rounding: from ``table``, else 0 (state, padding)."""
-    out: dict[str, Any] = {}
-    for struct in structs:
-        for data_type, name in struct.fields:
-            out[name] = _scalar_or_array(_exact(data_type, table[name](*args))) if name in table else 0.0
-    return out
-
-
 class _EpropModel(AbstractPyNNNeuronModel):
-    """Common part of the e-prop sPyNNaker models: structs from the header, values from a translation table."""
+    """Common part of the e-prop sPyNNaker models: structs from the header, values from the kernel data."""
 
     role = ""
     params_struct = state_struct = ""
-    fields: Mapping[str, Callable[..., Any]] = {}
     recordables: Mapping[str, str] = {}
 
-    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
-                 extra_structs: Sequence[tuple[Struct, Mapping[str, Any]]] = ()) -> None:
+    def __init__(self, n_neurons: int, params: np.ndarray | None = None,
+                 rows: Mapping[str, NDArray] | None = None) -> None:
         """
         Parameters
         ----------
         n_neurons : int
             Population size.
-        canonical : mapping
-            Canonical parameters (:mod:`eprop_plugins.parameters` names and units), scalars or
-            per-neuron arrays.
-        options : mapping
-            The cell type's options (``loss``, ``surrogate_gradient_function``, ...).
-        network : mapping
-            Network constants: ``steps_per_interval`` and ``model`` (recurrent).
-        extra_structs : sequence of (Struct, values)
-            Per-neuron rows after the state struct (feedback row, target series).
+        params : structured array, optional
+            The kernel's records of the parameter struct, one per neuron
+            (:func:`pynn_ext.spinnaker.kernel_params.kernel_network`); None: zeros until the network
+            is complete.
+        rows : mapping, optional
+            Per-neuron rows after the state struct: name prefix -> s16.15 bits ``(n_neurons, k)``
+            (the feedback row B_j., the target series).
         """
         self.n_neurons = n_neurons
-        self.canonical, self.options = dict(canonical), dict(options)
-        self.network = {**network, "dt": SpynnakerDataView.get_simulation_time_step_ms()}
+        self.params = params
+        self.rows = {name: np.asarray(bits).reshape(n_neurons, -1) for name, bits in (rows or {}).items()}
         structs = [_struct(NEURON_HEADER, self.params_struct, StructRepeat.PER_NEURON),
                    _struct(NEURON_HEADER, self.state_struct, StructRepeat.PER_NEURON)]
-        values = _field_values(structs[:1], self.fields, self.constants(), self.network)
-        values.update(_field_values(structs[1:], {}))  # the state at the start of an interval: zeros (§2 step 1)
+        values = struct_values(NEURON_HEADER, self.params_struct, params)
+        # the state at the start of an interval is zero (docs/model.rst §2 step 1)
+        values.update(struct_values(NEURON_HEADER, self.state_struct, None))
         state = {name for _, name in structs[1].fields}
-        for struct, extra in extra_structs:
-            structs.append(struct)
-            values.update({name: _scalar_or_array(_exact(DataType.S1615, value)) for name, value in extra.items()})
-        units = {name: "mV" for name in self.recordables}
+        for prefix, bits in self.rows.items():
+            if bits.shape[1]:
+                structs.append(Struct([(DataType.S1615, f"{prefix}_{k}") for k in range(bits.shape[1])],
+                                      StructRepeat.PER_NEURON))
+                values.update({f"{prefix}_{k}": _scalar_or_array(_from_bits(DataType.S1615, bits[:, k]))
+                               for k in range(bits.shape[1])})
         impl = EpropNeuronImpl(f"eprop_original_{self.role}", BINARIES[self.role], structs, values, state,
-                               {name: (self.recordables[name], units[name]) for name in self.recordables})
+                               {name: (field, "mV") for name, field in self.recordables.items()})
         super().__init__(impl)
-
-    def constants(self) -> Any:
-        """The reference's float64 constants of this population (argument of ``fields``)."""
-        raise NotImplementedError
 
     @property
     def impl(self) -> EpropNeuronImpl:
@@ -493,24 +415,20 @@ class EpropRecurrentModel(_EpropModel):
 
     role = "recurrent"
     params_struct, state_struct = "neuron_params_t", "neuron_t"
-    fields = RECURRENT_FIELDS
     recordables = RECURRENT_RECORDABLES
 
-    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
+    def __init__(self, n_neurons: int, adaptive: bool, params: np.ndarray | None = None,
                  feedback: NDArray | None = None) -> None:
-        """``feedback``: B as (n_neurons, n_out), mV-free (dimensionless); ``network['model']`` the canonical model."""
-        b = np.zeros((n_neurons, 0)) if feedback is None else np.asarray(feedback, dtype=float)
-        row = Struct([(DataType.S1615, f"feedback_{k}") for k in range(b.shape[1])], StructRepeat.PER_NEURON)
-        extra = [(row, {f"feedback_{k}": b[:, k] for k in range(b.shape[1])})] if b.shape[1] else []
-        self.feedback = b
-        super().__init__(n_neurons, canonical, options, network, extra)
-        if network["model"] not in ADAPTIVE_MODELS:
+        """``feedback``: s16.15 bits of B, ``(n_neurons, n_out)``; ``adaptive``: the model has adaptation."""
+        self.adaptive = adaptive
+        if not adaptive:
             self.recordables = {k: v for k, v in RECURRENT_RECORDABLES.items() if k not in ("adaptation", "v_th_adapt")}
+        super().__init__(n_neurons, params, {"feedback": np.zeros((n_neurons, 0)) if feedback is None else feedback})
 
-    @overrides(_EpropModel.constants)
-    def constants(self) -> Any:
-        return recurrent_constants_of(self.canonical, self.options, self.network["model"], self.n_neurons,
-                                      self.network["dt"])
+    @property
+    def feedback(self) -> NDArray:
+        """s16.15 bits of the feedback rows B, ``(n_neurons, n_out)``."""
+        return self.rows["feedback"]
 
     @classproperty
     def absolute_max_atoms_per_core(cls) -> int:  # noqa: N805
@@ -522,27 +440,23 @@ class EpropReadoutModel(_EpropModel):
     """Readout neurons of the original family on SpiNNaker.
 
     Per neuron, in region order: ``readout_params_t``, ``readout_t`` and the target series (one REAL
-    per time step, ``target_<n>``).  The readouts of a population send their errors e_k on the
-    partition ``ERROR_PARTITION`` (one packet with payload per readout per step).
+    per time step, ``target_<n>``: element n is the target of time step n of the run).  The
+    readouts of a population send their errors e_k on the partition ``ERROR_PARTITION`` (one packet
+    with payload per readout per step).
     """
 
     role = "readout"
     params_struct, state_struct = "readout_params_t", "readout_t"
-    fields = READOUT_FIELDS
     recordables = READOUT_RECORDABLES
 
-    def __init__(self, n_neurons: int, canonical: Values, options: Values, network: Values,
-                 target: NDArray | None = None) -> None:
-        """``target``: (n_neurons, n_steps) target of each step (mV for mean squared error)."""
-        t = np.zeros((n_neurons, 0)) if target is None else np.asarray(target, dtype=float)
-        row = Struct([(DataType.S1615, f"target_{i}") for i in range(t.shape[1])], StructRepeat.PER_NEURON)
-        extra = [(row, {f"target_{i}": t[:, i] for i in range(t.shape[1])})] if t.shape[1] else []
-        self.target = t
-        super().__init__(n_neurons, canonical, options, network, extra)
+    def __init__(self, n_neurons: int, params: np.ndarray | None = None, target: NDArray | None = None) -> None:
+        """``target``: s16.15 bits of the target series, ``(n_neurons, n_steps)``."""
+        super().__init__(n_neurons, params, {"target": np.zeros((n_neurons, 0)) if target is None else target})
 
-    @overrides(_EpropModel.constants)
-    def constants(self) -> Any:
-        return readout_constants_of(self.canonical, self.options, None, self.network["dt"])
+    @property
+    def target(self) -> NDArray:
+        """s16.15 bits of the target series, ``(n_neurons, n_steps)``."""
+        return self.rows["target"]
 
     @overrides(_EpropModel.extra_partitions)
     def extra_partitions(self) -> list[str]:
@@ -571,12 +485,12 @@ class EpropTimingDependence(AbstractTimingDependence):
     def __init__(self, synapse: Values) -> None:
         """``synapse``: ``tau_m_readout`` (ms, None: the readout's), ``average_gradient``, ``learning_window_steps``.
 
-        :attr:`readout` (the readouts' ``ReadoutConstants``, which give kappa) is set once the
+        :attr:`records` (the kernel's ``eprop_synapse_params_t``, which needs the readouts) is set once the
         network is complete (``pynn_ext.spinnaker.glue.prepare``).
         """
         super().__init__(EpropSynapseStructure())
         self.synapse = dict(synapse)
-        self.readout: Any = None
+        self.records: np.ndarray | None = None
 
     @overrides(AbstractTimingDependence.is_same_as)
     def is_same_as(self, timing_dependence: AbstractTimingDependence) -> bool:
@@ -602,9 +516,9 @@ class EpropTimingDependence(AbstractTimingDependence):
     def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
                          synapse_weight_scales: NDArray[np.floating]) -> None:
         struct = _struct(SYNAPSE_HEADER, "eprop_synapse_params_t", StructRepeat.GLOBAL)
-        if self.readout is None:
+        if self.records is None:
             raise ParameterError("EpropSynapse: the network has no EpropReadout, which sets the eligibility filter")
-        spec.write_array(struct.get_data(_field_values([struct], SYNAPSE_FIELDS, self.readout, self.synapse)))
+        spec.write_array(struct.get_data(struct_values(SYNAPSE_HEADER, "eprop_synapse_params_t", self.records)))
 
     @property
     def A_plus(self) -> float:  # noqa: N802 - sPyNNaker's name
@@ -623,8 +537,12 @@ class EpropWeightDependence(AbstractWeightDependence):
     """The optimizer of e-prop synapses (``eprop_optimizer_params_t``), shared by a population's synapses."""
 
     def __init__(self, optimizer: Values) -> None:
-        """``optimizer``: the canonical optimizer dictionary (:meth:`pynn_ext.standardmodels.EpropOptimizer.complete`)."""
+        """``optimizer``: the canonical optimizer dictionary (:meth:`pynn_ext.standardmodels.EpropOptimizer.complete`).
+
+        :attr:`records` (the kernel's ``eprop_optimizer_params_t``) is set with the network's data.
+        """
         self.optimizer = dict(optimizer)
+        self.records: np.ndarray | None = None
 
     @overrides(AbstractWeightDependence.is_same_as)
     def is_same_as(self, weight_dependence: AbstractWeightDependence) -> bool:
@@ -642,7 +560,9 @@ class EpropWeightDependence(AbstractWeightDependence):
     def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
                          synapse_weight_scales: NDArray[np.floating], n_weight_terms: int) -> None:
         struct = _struct(SYNAPSE_HEADER, "eprop_optimizer_params_t", StructRepeat.GLOBAL)
-        spec.write_array(struct.get_data(_field_values([struct], OPTIMIZER_FIELDS, self.optimizer)))
+        if self.records is None:
+            raise ParameterError("EpropSynapse: the optimizer's kernel data was not derived (no sim.run?)")
+        spec.write_array(struct.get_data(struct_values(SYNAPSE_HEADER, "eprop_optimizer_params_t", self.records)))
 
     @property
     def weight_maximum(self) -> float:

@@ -1,0 +1,150 @@
+"""The PyNN sine example maps onto a virtual SpiNNaker board with the project's sPyNNaker model classes.
+
+sPyNNaker lives in its own environment (``.venv-spinnaker``, created here on first use by
+:mod:`pynn_ext.spinnaker.environment`, about a minute); the example runs there in a subprocess,
+in a fresh working directory and with an empty ``$HOME``.  What is checked against the kernel
+itself (the host build of ``pynn_ext/spinnaker/c``, compiled by :mod:`pynn_ext.spinnaker.host`):
+the neurons per core (the kernel's ``eprop_neurons_per_core``), the region sizes (the kernel's
+``sizeof``) and the region contents (the fixed-point data the host build gets for the same task).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eprop_plugins import tasks
+from pynn_ext.spinnaker import environment, fixed_point, host
+from pynn_ext.spinnaker.kernel_params import kernel_network
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "pynn_sine.py"
+#: eprop_host_sizeof codes of the structs (pynn_ext/spinnaker/c/eprop_host_original.c)
+SIZEOF_CODES = {"neuron_params_t": 0, "neuron_t": 1, "readout_params_t": 2, "readout_t": 3,
+                "eprop_syn_trace_t": 4, "eprop_plastic_synapse_t": 5, "eprop_optimizer_params_t": 6,
+                "eprop_synapse_params_t": 7}
+#: the example's target lead: its target element j is the target of the readout at t = j dt
+READOUT_LAG = 4
+
+
+@pytest.fixture(scope="module")
+def mapped(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run ``pynn_sine.py --simulator spinnaker`` (one iteration) in sPyNNaker's environment."""
+    python = environment.ensure()  # creates .venv-spinnaker when it is missing: never skipped
+    home, run = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("run")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "PYTHON", "VIRTUAL_ENV"))}
+    env["HOME"] = str(home)
+    proc = subprocess.run([str(python), str(EXAMPLE), "--simulator", "spinnaker", "--iterations", "1"],
+                          cwd=run, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summaries = sorted(run.glob("reports/*/run_*/eprop_mapping.json"))
+    assert len(summaries) == 1, list(run.rglob("*"))[:20]
+    scenario = tasks.sine(family="original", iterations=1).validated()
+    lib, _ = host.load()
+    return {"proc": proc, "home": home, "run": run, "summary": json.loads(summaries[0].read_text()),
+            "net": kernel_network(scenario), "scenario": scenario, "lib": lib}
+
+
+def _cores(mapped: dict, role: str) -> list[dict]:
+    return [c for c in mapped["summary"]["cores"] if c["role"] == role]
+
+
+def test_environment_is_complete_and_pinned(mapped):
+    assert environment.is_ready()
+    marker = json.loads((environment.environment_path() / environment.MARKER).read_text())
+    assert marker["requirement"] == environment.SPYNNAKER == "spynnaker==1!7.4.1"
+    assert marker["versions"]["spynnaker"] == "1!7.4.1" and marker["versions"]["pyNN"] == "0.13.0"
+
+
+def test_virtual_board_config_in_working_directory_not_home(mapped):
+    config = (mapped["run"] / ".spynnaker.cfg").read_text()
+    assert "[Machine]" in config and "virtual_board = True" in config and "version = 5" in config
+    assert not (mapped["home"] / ".spynnaker.cfg").exists()
+    assert not list(mapped["home"].rglob("*spynnaker*")), list(mapped["home"].rglob("*"))
+    assert mapped["summary"]["virtual_board"] is True
+    # the example ends cleanly and says why there are no losses
+    assert "recorded data is empty" in mapped["proc"].stdout
+
+
+def test_placements_neurons_per_core_from_the_kernels_dtcm_budget(mapped):
+    sc = mapped["scenario"]
+    n_pre, fan_in = sc.n_in + sc.n_rec, sc.n_in + sc.n_rec - 1  # all-to-all, no autapses
+    per_core = int(mapped["lib"].eprop_neurons_per_core(n_pre, fan_in, sc.n_out, False))
+    assert per_core == 19  # the C kernel's own budget for the sine task (upstream e-prop branch: 8)
+    recurrent = _cores(mapped, "recurrent")
+    assert [c["n_atoms"] for c in recurrent] == [per_core] * (sc.n_rec // per_core) + [sc.n_rec % per_core]
+    assert [c["lo_atom"] for c in recurrent] == list(range(0, sc.n_rec, per_core))
+    assert len({(c["x"], c["y"], c["p"]) for c in mapped["summary"]["cores"]}) == mapped["summary"]["n_cores"] == 7
+    (readout,) = _cores(mapped, "readout")
+    assert readout["n_atoms"] == sc.n_out == 1
+    assert {c["binary"] for c in recurrent} == {"eprop_original_recurrent_eprop_gd.aplx"}
+    assert readout["binary"] == "eprop_original_readout_eprop_gd.aplx"
+    # the readout's errors are routed to the recurrent cores on their own partition
+    assert all(key is not None for key in mapped["summary"]["error_routes"].values())
+
+
+def test_region_sizes_are_the_kernels_struct_sizes(mapped):
+    sizeof = {name: int(mapped["lib"].eprop_host_sizeof(code)) for name, code in SIZEOF_CODES.items()}
+    assert mapped["summary"]["struct_sizes"] == sizeof  # the header as sPyNNaker lays it out == C's sizeof
+    n_out, target_steps = 1, mapped["summary"]["target_steps"]["readout"]
+    assert target_steps == mapped["scenario"].n_steps + READOUT_LAG
+    for core in _cores(mapped, "recurrent"):
+        assert core["regions"]["neuron_params"] == core["n_atoms"] * (
+            sizeof["neuron_params_t"] + sizeof["neuron_t"] + 4 * n_out)
+    (readout,) = _cores(mapped, "readout")
+    assert readout["regions"]["neuron_params"] == sizeof["readout_params_t"] + sizeof["readout_t"] + 4 * target_steps
+    for core in mapped["summary"]["cores"]:  # one word (sPyNNaker's back-propagation flag), then the two structs
+        assert core["regions"]["synapse_dynamics"] == 4 + sizeof["eprop_synapse_params_t"] + sizeof[
+            "eprop_optimizer_params_t"]
+        # every synapse of the core has its eprop_plastic_synapse_t in the SDRAM rows
+        n_synapses = core["n_atoms"] * (200 if core["role"] == "recurrent" else 100)
+        assert core["regions"]["synaptic_matrix"] >= n_synapses * sizeof["eprop_plastic_synapse_t"]
+
+
+def test_region_contents_are_the_host_kernels_data(mapped):
+    net, sc = mapped["net"], mapped["scenario"]
+    for core in _cores(mapped, "recurrent"):
+        lo, n = core["lo_atom"], core["n_atoms"]
+        data = bytes.fromhex(core["contents"]["neuron_params"])
+        size = net.neuron_params.dtype.itemsize
+        assert data[:n * size] == net.neuron_params[lo:lo + n].tobytes()
+        assert data[n * size:n * (size + 28)] == bytes(n * 28)  # neuron_t: zero at the start
+        assert np.array_equal(np.frombuffer(data[n * (size + 28):], "<i4").reshape(n, -1), net.w_fb[lo:lo + n])
+        dynamics = bytes.fromhex(core["contents"]["synapse_dynamics"])
+        assert dynamics == bytes(4) + net.synapse_params.tobytes() + net.optimizer.tobytes()
+    (readout,) = _cores(mapped, "readout")
+    data = bytes.fromhex(readout["contents"]["neuron_params"])
+    assert data[:24] == net.readout_params.tobytes()
+    target = np.frombuffer(data[36:], "<i4")
+    assert np.array_equal(target[READOUT_LAG:], net.target[:, 0]) and not target[:READOUT_LAG].any()
+
+
+def test_first_synaptic_row_holds_the_signed_initial_weights(mapped):
+    """Core 0's first row (input 0 -> its 19 neurons): the s16.15 weights of the task, NEST's initial optimizer state."""
+    net = mapped["net"]
+    words = np.frombuffer(bytes.fromhex(_cores(mapped, "recurrent")[0]["contents"]["synaptic_matrix"]), "<u4")
+    synapse = np.dtype([("m", "<i8"), ("v", "<i8"), ("weight", "<i4"), ("cumulative", "<i4"),
+                        ("one_minus_beta_1_power", "<u4"), ("one_minus_beta_2_power", "<u4"),
+                        ("optimization_step", "<u2"), ("target", "<u2")], align=True)
+    n_plastic_words = int(words[0])
+    row = np.frombuffer(words[1:1 + n_plastic_words].tobytes()[4:], synapse)  # after the row header word
+    assert sorted(row["target"].tolist()) == list(range(19))
+    assert np.array_equal(row["weight"], net.w_hidden[row["target"], 0])
+    assert (row["weight"] < 0).any() and (row["weight"] > 0).any()  # signs survive sPyNNaker's matrix writer
+    assert np.array_equal(row["weight"], fixed_point.to_fx(mapped["scenario"].w_in[row["target"], 0]))
+    assert not (row["m"].any() or row["v"].any() or row["cumulative"].any())
+    assert (row["optimization_step"] == 1).all()
+    assert int(words[1 + n_plastic_words]) == 0 and int(words[2 + n_plastic_words]) == 19  # no static, 19 plastic
+
+
+def test_import_pynn_ext_needs_no_simulator():
+    """The sPyNNaker environment has no NEST or Brian2: the package and the example import without them."""
+    code = ("import sys, pynn_ext, pynn_ext.spinnaker, pynn_ext.spinnaker.environment; "
+            "assert not {'nest', 'brian2', 'spynnaker'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
