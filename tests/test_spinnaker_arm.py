@@ -6,6 +6,7 @@ apt-get as root) when it is missing; if that is impossible the test fails, it is
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -41,3 +42,13 @@ def test_no_floating_point_in_the_kernel(arm_builds):
         symbols = subprocess.run([nm, str(b.elf)], capture_output=True, text=True, check=True).stdout
         soft_float = [s for s in symbols.split() if s.startswith(("__aeabi_d", "__aeabi_f", "__adddf", "__muldf"))]
         assert soft_float == [], soft_float
+
+
+def test_makefile_builds_the_arm_archives(arm_builds, tmp_path):
+    """``make arm`` (docs/spinnaker.rst) builds both archives with the same flags."""
+    if shutil.which("make") is None:
+        pytest.fail("make is needed for pynn_ext/spinnaker/c/Makefile")
+    proc = subprocess.run(["make", "-C", str(arm_build.C_DIR), "arm", f"BUILD={tmp_path}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for variant in ("arm", "arm-accum"):
+        assert (tmp_path / variant / "libeprop_kernel.a").stat().st_size > 0

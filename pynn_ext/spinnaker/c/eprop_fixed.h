@@ -25,7 +25,8 @@
  *  - default (host, or ARM without any SpiNNaker headers): REAL is the raw int32 itself;
  *  - ``EPROP_NATIVE_ACCUM``: REAL is GCC's ``accum`` (ARM targets), converted to and from its bits
  *    with ``bitsk``/``kbits`` at every load/store (the arithmetic stays the integer one);
- *  - ``EPROP_SPYNNAKER``: REAL and ``bitsk``/``kbits`` come from sPyNNaker / spinnaker_tools headers.
+ *  - ``EPROP_SPYNNAKER``: REAL and ``bitsk``/``kbits`` come from sPyNNaker / SpiNNFrontEndCommon
+ *    headers (not on the package index; this build is not exercised by the project's tests).
  *
  *  Right shifts of negative 64-bit values are arithmetic in GCC (the only compiler supported).
  */
@@ -36,7 +37,9 @@
 #include <stdbool.h>
 
 #if defined(EPROP_SPYNNAKER)
-#include <common-typedefs.h>     /* REAL (accum), UFRACT; spinnaker_tools' stdfix-full-iso.h: bitsk, kbits */
+#include <common-typedefs.h>     /* SpiNNFrontEndCommon (installed into $SPINN_DIRS/include): stdfix-full-iso.h,
+                                    which gives bitsk, kbits, bitsulr, ulrbits */
+#include <common/maths-util.h>   /* sPyNNaker neural_modelling/src: REAL (accum), UFRACT (unsigned long fract) */
 typedef UFRACT eprop_decay_t;
 #define EPROP_BITS(x)   ((int32_t) bitsk(x))
 #define EPROP_REAL(i)   (kbits((int32_t) (i)))
