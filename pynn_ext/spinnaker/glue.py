@@ -85,9 +85,11 @@ VIRTUAL_BOARD_CONFIG = "[Machine]\nvirtual_board = True\nversion = 5\n"
 SYNAPSE_NAMES = tuple(r.name for r in SYNAPSE)
 #: the mapping summary written into sPyNNaker's run directory after each run
 MAPPING_FILE = "eprop_mapping.json"
-#: regions whose data-specification content the summary holds (hex): the structs the host writes
+#: regions whose data-specification content the summary holds (hex, at most CONTENT_BYTES each): the
+#: structs the host writes and the first synaptic rows
 CONTENT_REGIONS = (PopulationMachineVertex.REGIONS.NEURON_PARAMS, PopulationMachineVertex.REGIONS.SYNAPSE_DYNAMICS,
                    PopulationMachineVertex.REGIONS.SYNAPTIC_MATRIX)
+CONTENT_BYTES = 1 << 16
 
 
 def user_config() -> Path | None:
@@ -244,9 +246,13 @@ def _pairs(connector: Any, pre: Population, post: Population) -> tuple[np.ndarra
         n = min(n_pre, n_post)
         return np.arange(n), np.arange(n)
     if isinstance(connector, FixedProbabilityConnector):
-        rng = np.random.default_rng(getattr(connector, "_rng_seed", None))
-        drawn = rng.random((n_pre, n_post)) < connector.p_connect
-        if pre is post and not connector.allow_self_connections:
+        # drawn here, with the connector's rng (PyNN's NumpyRNG) if it has one: e-prop rows are
+        # written on the host, so sPyNNaker's own (on-machine) draw does not apply
+        rng = connector._FixedProbabilityConnector__rng  # noqa: SLF001 - sPyNNaker keeps it private
+        uniform = (np.asarray(rng.next(n_pre * n_post, "uniform", {"low": 0.0, "high": 1.0})) if rng is not None
+                   else np.random.default_rng().random(n_pre * n_post)).reshape(n_pre, n_post)
+        drawn = uniform < connector.p_connect
+        if pre is post and not connector._FixedProbabilityConnector__allow_self_connections:  # noqa: SLF001
             np.fill_diagonal(drawn, False)
         return np.nonzero(drawn)
     if isinstance(connector, FromListConnector):
@@ -481,7 +487,13 @@ def _refresh(population: Population, fresh: Any) -> None:
     model, vertex = population.celltype, population._vertex  # noqa: SLF001 - sPyNNaker keeps its vertex there
     model.impl.relayout(fresh.impl)
     for name, value in fresh.impl.values.items():
-        (vertex.state_variables if name in fresh.impl.state_fields else vertex.parameters)[name] = value
+        if name in fresh.impl.state_fields:
+            if name not in vertex.state_variables.keys():  # the state of a run is the kernel's, not reset here
+                vertex.state_variables[name] = value
+        elif name in vertex.parameters.keys():
+            vertex.set_parameter_values(name, value)  # sPyNNaker's path: regenerates the data after a run
+        else:
+            vertex.parameters[name] = value
     model.params, model.rows = fresh.params, fresh.rows
 
 
@@ -518,7 +530,7 @@ def mapping_summary() -> dict[str, Any]:
                 continue
             sizes = ds.get_region_sizes(placement.x, placement.y, placement.p)
             regions = {r.name.lower(): sizes.get(int(r), 0) for r in PopulationMachineVertex.REGIONS}
-            contents = {PopulationMachineVertex.REGIONS(number).name.lower(): bytes(content).hex()
+            contents = {PopulationMachineVertex.REGIONS(number).name.lower(): bytes(content[:CONTENT_BYTES]).hex()
                         for number, _, content in ds.get_regions_content(placement.x, placement.y, placement.p)
                         if number in CONTENT_REGIONS}
             cores.append({"population": roles[id(app)][1], "role": roles[id(app)][0], "x": placement.x,
