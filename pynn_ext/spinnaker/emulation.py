@@ -15,13 +15,9 @@ import math
 import numpy as np
 
 from . import fixed_point as fx
-from .kernel_params import KernelNetwork
+from .kernel_params import KernelNetwork, allocate_raw
 
-__all__ = ["RAW_FIELDS", "run_kernel"]
-
-#: the raw recordings of a run: name -> shape in terms of (steps, n_rec, n_out, n_record, sequences)
-RAW_FIELDS = ("v", "psi", "adaptation", "threshold", "learning_signal", "fr_reg", "z", "readout_v", "signal", "error",
-              "syn_zbar", "syn_e", "syn_ebar", "snap_w_hidden", "snap_w_out", "snap_w_fb")
+__all__ = ["run_kernel"]
 
 
 def _psi(code: np.ndarray, d: np.ndarray, h: np.ndarray, inv_w: np.ndarray) -> np.ndarray:
@@ -99,9 +95,10 @@ class _Optimizer:
 
 
 def run_kernel(net: KernelNetwork) -> dict[str, np.ndarray]:
-    """Run every sequence of ``net``; returns the raw recordings (:data:`RAW_FIELDS`, int arrays)."""
+    """Run every sequence of ``net``; returns the raw recordings
+    (:data:`~pynn_ext.spinnaker.kernel_params.RAW_FIELDS`, int64 arrays, ``z`` uint8)."""
     n_in, n_rec, n_out, T = net.n_in, net.n_rec, net.n_out, net.T
-    n_pre, N, S = n_in + n_rec, net.n_steps, net.n_sequences
+    n_pre, S = n_in + n_rec, net.n_sequences
     npar = {k: net.neuron_params[k].astype(np.int64) for k in net.neuron_params.dtype.names}
     rpar = {k: int(net.readout_params[k][0]) for k in net.readout_params.dtype.names}
     spar = {k: int(net.synapse_params[k][0]) for k in net.synapse_params.dtype.names}
@@ -117,16 +114,7 @@ def run_kernel(net: KernelNetwork) -> dict[str, np.ndarray]:
     rec = net.record
     n_record = rec.shape[0]
 
-    out = {k: np.zeros((N, n_rec), dtype=np.int64) for k in ("v", "psi", "adaptation", "threshold",
-                                                             "learning_signal", "fr_reg")}
-    out["z"] = np.zeros((N, n_rec), dtype=np.uint8)
-    for k in ("readout_v", "signal", "error"):
-        out[k] = np.zeros((N, n_out), dtype=np.int64)
-    for k in ("syn_zbar", "syn_e", "syn_ebar"):
-        out[k] = np.zeros((N, n_record), dtype=np.int64)
-    out["snap_w_hidden"] = np.zeros((S, n_rec, n_pre), dtype=np.int64)
-    out["snap_w_out"] = np.zeros((S, n_out, n_rec), dtype=np.int64)
-    out["snap_w_fb"] = np.zeros((S, n_rec, n_out), dtype=np.int64)
+    out = allocate_raw(net, np.int64)
     beta_c, rho_c = npar["beta"][:, None], npar["rho"][:, None]
 
     for s in range(S):

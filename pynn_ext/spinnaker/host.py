@@ -23,7 +23,7 @@ import numpy as np
 
 from eprop_plugins.cache import cache_root, install_directory, locked, private_directory, verify_manifest
 
-from .kernel_params import NEURON_PARAMS, OPTIMIZER_PARAMS, READOUT_PARAMS, SYNAPSE_PARAMS, KernelNetwork
+from .kernel_params import NEURON_PARAMS, OPTIMIZER_PARAMS, READOUT_PARAMS, SYNAPSE_PARAMS, KernelNetwork, allocate_raw
 
 __all__ = ["C_DIR", "KERNEL_SOURCES", "HOST_DRIVER", "CFLAGS", "LIBRARY", "compiler", "build_key", "library_path",
            "is_built", "build", "load", "struct_sizes", "run_kernel"]
@@ -185,8 +185,7 @@ def run_kernel(net: KernelNetwork) -> tuple[dict[str, np.ndarray], float]:
     for name, (c_size, py_size) in struct_sizes().items():
         if c_size != py_size:
             raise RuntimeError(f"layout mismatch: sizeof({name}) is {c_size} in C, {py_size} in Python")
-    N, n_rec, n_out, S = net.n_steps, net.n_rec, net.n_out, net.n_sequences
-    n_pre, n_record = net.n_in + n_rec, net.record.shape[0]
+    n_rec, n_out, n_record = net.n_rec, net.n_out, net.record.shape[0]
     keep = {  # inputs, as contiguous arrays of the C types
         "core_start": np.ascontiguousarray(net.core_start, dtype=np.uint32),
         "neuron_params": np.ascontiguousarray(net.neuron_params),
@@ -203,19 +202,10 @@ def run_kernel(net: KernelNetwork) -> tuple[dict[str, np.ndarray], float]:
         "mask_hidden": np.ascontiguousarray(net.mask_hidden, dtype=np.uint8),
         "mask_out": np.ascontiguousarray(net.mask_out, dtype=np.uint8),
     }
-    out = {k: np.zeros((N, n_rec), dtype=np.int32) for k in ("v", "psi", "adaptation", "threshold",
-                                                             "learning_signal", "fr_reg")}
-    out["z"] = np.zeros((N, n_rec), dtype=np.uint8)
-    for k in ("readout_v", "signal", "error"):
-        out[k] = np.zeros((N, n_out), dtype=np.int32)
-    for k in ("syn_zbar", "syn_e", "syn_ebar"):
-        out[k] = np.zeros((N, max(n_record, 1)), dtype=np.int32)
-    out["snap_w_hidden"] = np.zeros((S, n_rec, n_pre), dtype=np.int32)
-    out["snap_w_out"] = np.zeros((S, n_out, n_rec), dtype=np.int32)
-    out["snap_w_fb"] = np.zeros((S, n_rec, n_out), dtype=np.int32)
+    out = allocate_raw(net, np.int32, min_record=1)
     nbytes = int(lib.eprop_host_workspace_bytes(net.n_in, n_rec, n_out, net.n_cores, n_record))
     workspace = np.zeros(nbytes // 8 + 1, dtype=np.uint64)
-    cnet = _Network(n_in=net.n_in, n_rec=n_rec, n_out=n_out, T=net.T, n_sequences=S, T_L=net.T_L,
+    cnet = _Network(n_in=net.n_in, n_rec=n_rec, n_out=n_out, T=net.T, n_sequences=net.n_sequences, T_L=net.T_L,
                     n_cores=net.n_cores, n_record=n_record, symmetric=int(net.symmetric), workspace=_ptr(workspace),
                     **{k: _ptr(a) for k, a in keep.items()}, **{k: _ptr(a) for k, a in out.items()})
     status = lib.eprop_host_original_run(ctypes.byref(cnet))

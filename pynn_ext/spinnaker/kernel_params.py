@@ -22,7 +22,7 @@ from eprop_plugins.reference.original import ReadoutConstants
 
 from . import fixed_point as fx
 
-__all__ = ["NEURON_PARAMS", "READOUT_PARAMS", "SYNAPSE_PARAMS", "OPTIMIZER_PARAMS", "MAX_READOUTS",
+__all__ = ["RAW_FIELDS", "allocate_raw", "NEURON_PARAMS", "READOUT_PARAMS", "SYNAPSE_PARAMS", "OPTIMIZER_PARAMS", "MAX_READOUTS",
            "SURROGATE_CODES", "KernelNetwork", "kernel_network"]
 
 #: neuron_params_t (neuron_model_eprop_original_impl.h)
@@ -48,6 +48,10 @@ MAX_READOUTS = 20
 #: eprop_surrogate_t codes by surrogate_gradient_function
 SURROGATE_CODES = {name: code for code, name in enumerate(SURROGATE_FUNCTIONS)}
 assert tuple(SURROGATE_CODES) == ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
+
+#: the raw recordings of a kernel run (the output arrays of eprop_host_network_t)
+RAW_FIELDS = ("v", "psi", "adaptation", "threshold", "learning_signal", "fr_reg", "z", "readout_v", "signal", "error",
+              "syn_zbar", "syn_e", "syn_ebar", "snap_w_hidden", "snap_w_out", "snap_w_fb")
 
 #: largest magnitude an s16.15 parameter or weight may have
 _RANGE = 65535.0
@@ -90,6 +94,22 @@ class KernelNetwork:
     @property
     def n_steps(self) -> int:
         return self.T * self.n_sequences
+
+
+def allocate_raw(net: "KernelNetwork", dtype, min_record: int = 0) -> dict[str, np.ndarray]:
+    """Zeroed raw recordings of :data:`RAW_FIELDS` (``z`` as uint8, the others as ``dtype``).
+
+    ``min_record``: at least this many recorded-synapse columns (a C pointer needs an array).
+    """
+    N, S, n_rec, n_out = net.n_steps, net.n_sequences, net.n_rec, net.n_out
+    n_pre, n_record = net.n_in + n_rec, max(net.record.shape[0], min_record)
+    shapes = {"v": (N, n_rec), "psi": (N, n_rec), "adaptation": (N, n_rec), "threshold": (N, n_rec),
+              "learning_signal": (N, n_rec), "fr_reg": (N, n_rec), "z": (N, n_rec),
+              "readout_v": (N, n_out), "signal": (N, n_out), "error": (N, n_out),
+              "syn_zbar": (N, n_record), "syn_e": (N, n_record), "syn_ebar": (N, n_record),
+              "snap_w_hidden": (S, n_rec, n_pre), "snap_w_out": (S, n_out, n_rec), "snap_w_fb": (S, n_rec, n_out)}
+    assert tuple(shapes) == RAW_FIELDS
+    return {k: np.zeros(shape, dtype=np.uint8 if k == "z" else dtype) for k, shape in shapes.items()}
 
 
 def _fx(name: str, value, allow_inf: bool = False) -> np.ndarray:

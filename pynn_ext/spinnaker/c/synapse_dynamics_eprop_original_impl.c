@@ -4,15 +4,18 @@
  */
 #include "synapse_dynamics_eprop_original_impl.h"
 
-void synapse_dynamics_eprop_zbar_update(REAL *z_bar, const uint8_t *arrived, uint32_t n_pre,
-                                        const neuron_params_t *params) {
-    /* the zeta of an arrival: 1, or 1 - alpha rounded once to s16.15 */
-    fx_t zeta = params->regular_arrival ? FX_ONE : fx_decay(FX_ONE, EPROP_DBITS(params->zeta));
-    fxd_t alpha = EPROP_DBITS(params->alpha);
-    for (uint32_t i = 0; i < n_pre; i++) {
-        fx_t zb = fx_decay(EPROP_BITS(z_bar[i]), alpha);
+/*! z-bar <- decay z-bar + zeta s for n rows; zeta of an arrival: 1, or 1 - decay rounded once to s16.15 */
+static void zbar_rows(REAL *z_bar, const uint8_t *arrived, uint32_t n, fxd_t decay, bool regular, fxd_t zeta_d) {
+    fx_t zeta = regular ? FX_ONE : fx_decay(FX_ONE, zeta_d);
+    for (uint32_t i = 0; i < n; i++) {
+        fx_t zb = fx_decay(EPROP_BITS(z_bar[i]), decay);
         z_bar[i] = EPROP_REAL(arrived[i] ? fx_add(zb, zeta) : zb);
     }
+}
+
+void synapse_dynamics_eprop_zbar_update(REAL *z_bar, const uint8_t *arrived, uint32_t n_pre,
+                                        const neuron_params_t *params) {
+    zbar_rows(z_bar, arrived, n_pre, EPROP_DBITS(params->alpha), params->regular_arrival, EPROP_DBITS(params->zeta));
 }
 
 void synapse_dynamics_eprop_step(eprop_syn_trace_t *traces, REAL *epsilon, const REAL *z_bar, uint32_t n_pre,
@@ -43,12 +46,8 @@ void synapse_dynamics_eprop_step(eprop_syn_trace_t *traces, REAL *epsilon, const
 
 void synapse_dynamics_eprop_readout_zbar_update(REAL *z_bar_out, const uint8_t *spiked, uint32_t n_pre,
                                                 const readout_params_t *params) {
-    fx_t zeta = params->regular_arrival ? FX_ONE : fx_decay(FX_ONE, EPROP_DBITS(params->zeta_out));
-    fxd_t kappa = EPROP_DBITS(params->kappa_out);
-    for (uint32_t j = 0; j < n_pre; j++) {
-        fx_t zb = fx_decay(EPROP_BITS(z_bar_out[j]), kappa);
-        z_bar_out[j] = EPROP_REAL(spiked[j] ? fx_add(zb, zeta) : zb);
-    }
+    zbar_rows(z_bar_out, spiked, n_pre, EPROP_DBITS(params->kappa_out), params->regular_arrival,
+              EPROP_DBITS(params->zeta_out));
 }
 
 void synapse_dynamics_eprop_readout_step(REAL *grad_row, const REAL *z_bar_out, uint32_t n_pre, REAL error) {
