@@ -85,8 +85,10 @@ def test_placements_neurons_per_core_from_the_kernels_dtcm_budget(mapped):
     assert readout["n_atoms"] == sc.n_out == 1
     assert {c["binary"] for c in recurrent} == {"eprop_original_recurrent_eprop_gd.aplx"}
     assert readout["binary"] == "eprop_original_readout_eprop_gd.aplx"
-    # the readout's errors are routed to the recurrent cores on their own partition
-    assert all(key is not None for key in mapped["summary"]["error_routes"].values())
+    # the readout's errors are routed, on their own partition, to every recurrent core and only there
+    (route,) = mapped["summary"]["error_routes"].values()
+    reached = {(tuple(map(int, xy.split(","))), p) for xy, cores in route["cores"].items() for p in cores}
+    assert reached == {((c["x"], c["y"]), c["p"]) for c in recurrent}
 
 
 def test_region_sizes_are_the_kernels_struct_sizes(mapped):

@@ -92,15 +92,17 @@ CONTENT_REGIONS = (PopulationMachineVertex.REGIONS.NEURON_PARAMS, PopulationMach
 CONTENT_BYTES = 1 << 16
 
 
-def user_config() -> Path | None:
-    """The user's own sPyNNaker configuration file, if there is one (where sPyNNaker looks for it)."""
+def _config_paths() -> list[Path]:
+    """Where sPyNNaker 7.4 looks for a user configuration: the first XDG config directory, the XDG config home, ``$HOME``."""
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     config_dirs = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)[0]
-    for directory in (config_dirs, config_home, str(Path.home())):
-        path = Path(directory).expanduser() / CONFIG_NAME
-        if path.is_file() and path.resolve() != (Path.cwd() / CONFIG_NAME).resolve():
-            return path
-    return None
+    return [(Path(d).expanduser() / CONFIG_NAME).resolve() for d in (config_dirs, config_home, str(Path.home()))]
+
+
+def user_config() -> Path | None:
+    """The user's own sPyNNaker configuration file, if there is one (not the one of the working directory)."""
+    local = (Path.cwd() / CONFIG_NAME).resolve()
+    return next((path for path in _config_paths() if path.is_file() and path != local), None)
 
 
 def write_virtual_board_config(directory: Path | None = None) -> Path:
@@ -127,7 +129,8 @@ def setup(timestep: float | None = None, *args: Any, **kwargs: Any) -> int:
     STATE.reset()
     if user_config() is not None:
         return _spynnaker_setup(timestep, *args, **kwargs)
-    write_virtual_board_config()
+    if write_virtual_board_config().resolve() in _config_paths():  # the working directory is $HOME (or so)
+        return _spynnaker_setup(timestep, *args, **kwargs)
     previous = os.environ.get("XDG_CONFIG_DIRS")
     os.environ["XDG_CONFIG_DIRS"] = os.pathsep.join([str(Path.cwd()), previous or "/etc/xdg"])
     try:
@@ -515,7 +518,8 @@ def mapping_summary() -> dict[str, Any]:
         ``virtual_board`` (bool), ``cores`` (list of dicts: ``population``, ``role``, ``x``, ``y``,
         ``p``, ``lo_atom``, ``n_atoms``, ``binary``, ``regions`` {name: bytes}, ``contents`` {name: hex} of
         :data:`CONTENT_REGIONS`), ``struct_sizes``
-        (C struct -> bytes), ``error_routes`` (readout core -> routing key) and ``n_cores``.
+        (C struct -> bytes), ``error_routes`` (readout core -> ``key``, ``mask`` and the ``cores``
+        {"x,y": [p, ...]} its packets reach) and ``n_cores``.
     """
     from spinn_utilities.config_holder import get_config_bool  # sPyNNaker's configuration, loaded by setup
 
@@ -537,12 +541,19 @@ def mapping_summary() -> dict[str, Any]:
                           "y": placement.y, "p": placement.p, "lo_atom": vertex.vertex_slice.lo_atom,
                           "n_atoms": vertex.vertex_slice.n_atoms, "binary": vertex.get_binary_file_name(),
                           "regions": regions, "contents": contents})
-    routes = {}
+    routes: dict[str, Any] = {}
     infos = SpynnakerDataView.get_routing_infos()
+    tables = SpynnakerDataView.get_uncompressed().routing_tables
     for population in STATE.readouts:
         for vertex in population._vertex.machine_vertices:  # noqa: SLF001
             info = infos.get_info_from(vertex, models.ERROR_PARTITION)
-            routes[vertex.label] = None if info is None else int(info.key)
+            if info is None:
+                routes[vertex.label] = None
+                continue
+            # where the router tables send the error packets: chip -> cores
+            targets = {f"{t.x},{t.y}": sorted(e.processor_ids) for t in tables for e in t.multicast_routing_entries
+                       if e.key == info.key and e.processor_ids}
+            routes[vertex.label] = {"key": int(info.key), "mask": int(info.mask), "cores": targets}
     struct_sizes = {name: models.struct_size(header, name)
                     for header in (models.NEURON_HEADER, models.SYNAPSE_HEADER)
                     for name in models.c_structs(header)}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +72,8 @@ C_TYPES: dict[str, DataType] = {
     "int32_t": DataType.INT32, "uint16_t": DataType.UINT16, "int16_t": DataType.INT16,
     "uint8_t": DataType.UINT8, "int8_t": DataType.INT8, "int64_t": DataType.INT64, "uint64_t": DataType.UINT64,
 }
+
+Values = Mapping[str, Any]
 
 #: binary of a population (sPyNNaker appends the synapse dynamics' suffix before ``.aplx``)
 BINARIES = {"recurrent": "eprop_original_recurrent.aplx", "readout": "eprop_original_readout.aplx"}
@@ -474,9 +476,21 @@ class EpropSynapseStructure(AbstractSynapseStructure):
 
     @overrides(AbstractSynapseStructure.get_weight_half_word)
     def get_weight_half_word(self) -> int:
-        fields = [name for _, name in c_structs(SYNAPSE_HEADER)["eprop_plastic_synapse_t"]]
-        return _struct(SYNAPSE_HEADER, "eprop_plastic_synapse_t", StructRepeat.GLOBAL).numpy_dtype.fields[
-            fields[0]][1] // BYTES_PER_SHORT
+        # the low half-word of the s16.15 weight; EpropSynapseDynamics reads and writes the whole struct
+        return _plastic_dtype().fields["weight"][1] // BYTES_PER_SHORT
+
+
+def _plastic_dtype() -> np.dtype:
+    """``eprop_plastic_synapse_t`` as a NumPy structured dtype (C's layout)."""
+    return _struct(SYNAPSE_HEADER, "eprop_plastic_synapse_t", StructRepeat.GLOBAL).numpy_dtype
+
+
+def _write_struct(spec: DataSpecificationBase, name: str, records: np.ndarray | None, missing: str) -> None:
+    """Write the kernel's records of the synapse header's struct ``name`` (``missing``: the error without them)."""
+    if records is None:
+        raise ParameterError(missing)
+    spec.write_array(_struct(SYNAPSE_HEADER, name, StructRepeat.GLOBAL).get_data(
+        struct_values(SYNAPSE_HEADER, name, records)))
 
 
 class EpropTimingDependence(AbstractTimingDependence):
@@ -515,10 +529,8 @@ class EpropTimingDependence(AbstractTimingDependence):
     @overrides(AbstractTimingDependence.write_parameters)
     def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
                          synapse_weight_scales: NDArray[np.floating]) -> None:
-        struct = _struct(SYNAPSE_HEADER, "eprop_synapse_params_t", StructRepeat.GLOBAL)
-        if self.records is None:
-            raise ParameterError("EpropSynapse: the network has no EpropReadout, which sets the eligibility filter")
-        spec.write_array(struct.get_data(struct_values(SYNAPSE_HEADER, "eprop_synapse_params_t", self.records)))
+        _write_struct(spec, "eprop_synapse_params_t", self.records,
+                      "EpropSynapse: the network has no EpropReadout, which sets the eligibility filter")
 
     @property
     def A_plus(self) -> float:  # noqa: N802 - sPyNNaker's name
@@ -559,10 +571,8 @@ class EpropWeightDependence(AbstractWeightDependence):
     @overrides(AbstractWeightDependence.write_parameters)
     def write_parameters(self, spec: DataSpecificationBase, global_weight_scale: float,
                          synapse_weight_scales: NDArray[np.floating], n_weight_terms: int) -> None:
-        struct = _struct(SYNAPSE_HEADER, "eprop_optimizer_params_t", StructRepeat.GLOBAL)
-        if self.records is None:
-            raise ParameterError("EpropSynapse: the optimizer's kernel data was not derived (no sim.run?)")
-        spec.write_array(struct.get_data(struct_values(SYNAPSE_HEADER, "eprop_optimizer_params_t", self.records)))
+        _write_struct(spec, "eprop_optimizer_params_t", self.records,
+                      "EpropSynapse: the optimizer's kernel data was not derived before the data specification")
 
     @property
     def weight_maximum(self) -> float:
@@ -594,19 +604,32 @@ class EpropSynapseDynamics(SynapseDynamicsSTDP):
                                   n_synapse_types: int, max_n_synapses: int, max_atoms_per_core: int) -> Any:
         fp_data, _, fp_size, _ = super().get_plastic_synaptic_data(
             connections, connection_row_indices, n_rows, n_synapse_types, max_n_synapses, max_atoms_per_core)
-        struct = _struct(SYNAPSE_HEADER, "eprop_plastic_synapse_t", StructRepeat.GLOBAL)
-        records = np.zeros(len(connections), dtype=struct.numpy_dtype)
+        dtype = _plastic_dtype()
+        records = np.zeros(len(connections), dtype=dtype)
         records["weight"] = fx.to_fx(np.asarray(connections["weight"], dtype=float))
         # cumulative gradient, moments and 1 - beta^0 start at 0; NEST's optimization_step at 1
         records["optimization_step"] = 1
         records["target"] = connections["target"]
-        per_connection = records.view(np.uint8).reshape(len(connections), struct.numpy_dtype.itemsize)
+        per_connection = records.view(np.uint8).reshape(len(connections), dtype.itemsize)
         rows = self.convert_per_connection_data_to_rows(connection_row_indices, n_rows, per_connection,
                                                         max_n_synapses)
         header = np.zeros(self._n_header_bytes, dtype=np.uint8)
         pp_rows = [np.concatenate((header, row)) for row in rows]
         pp_size = self.get_n_items(pp_rows, BYTES_PER_WORD)
         return fp_data, self.get_words(pp_rows), fp_size, pp_size
+
+    @overrides(SynapseDynamicsSTDP.read_plastic_synaptic_data)
+    def read_plastic_synaptic_data(self, n_synapse_types: int, pp_size: NDArray, pp_data: list[NDArray],
+                                   fp_size: NDArray, fp_data: list[NDArray], max_atoms_per_core: int) -> Any:
+        """Rows read back from a machine: sPyNNaker's sources, targets and delays, the s16.15 weights (mV)."""
+        connections = super().read_plastic_synaptic_data(n_synapse_types, pp_size, pp_data, fp_size, fp_data,
+                                                         max_atoms_per_core)
+        dtype = _plastic_dtype()
+        records = [np.frombuffer(row.view(np.uint8)[self._n_header_bytes:self._n_header_bytes + n * dtype.itemsize],
+                                 dtype) for row, n in zip(pp_data, fp_size)]
+        if records:
+            connections["weight"] = fx.from_fx(np.concatenate([r["weight"] for r in records]))
+        return connections
 
     @overrides(SynapseDynamicsSTDP.get_vertex_executable_suffix)
     def get_vertex_executable_suffix(self) -> str:
