@@ -198,10 +198,10 @@ class ProjectionSynapses:
     n_pre, n_post : int
         Sizes of the pre- and postsynaptic groups.
     pre, post : ndarray of int
-        Indices of every synapse in creation order.
+        Indices of every synapse in creation order (int32 for a sparse projection).
     sparse : bool
         A connection list (False: every pair).
-    canonical : ndarray of int64 or None
+    canonical : ndarray of int32 or None
         Sparse: the canonical position of each synapse (``weights[canonical]`` puts a canonical
         vector into creation order).
     row_start : ndarray of int64
@@ -282,8 +282,9 @@ def projection_synapses(name: str, w: Any, n_pre: int, n_post: int) -> Projectio
         canonical = None
     else:
         post_c, pre_c, _ = cn.connections(w, autapses=name != "rec")
-        canonical = np.lexsort((post_c, pre_c))
-        pre, post = pre_c[canonical], post_c[canonical]
+        # Brian2 holds int32 indices: 12 bytes per synapse here instead of 24 (2.5 M synapses: 30 MB)
+        canonical = np.lexsort((post_c, pre_c)).astype(np.int32)
+        pre, post = pre_c[canonical].astype(np.int32), post_c[canonical].astype(np.int32)
     row_start = np.searchsorted(pre, np.arange(n_pre + 1)).astype(np.int64)
     return ProjectionSynapses(name, int(n_pre), int(n_post), pre, post, sparse, canonical, row_start)
 
