@@ -219,7 +219,14 @@ def _state_update(group, namespace: Mapping[str, Any]) -> tuple[dict[str, Any], 
     lines = [ln for ln in su.abstract_code.splitlines() if ln.strip()]
     refractory_code = None
     if lines and lines[0].startswith("not_refractory"):
-        refractory_code = lines[0].split("=", 1)[1].strip()
+        import brian2 as b2
+
+        if not isinstance(group._refractory, b2.Quantity):
+            raise IncompatibleModelError(
+                f"{where}: refractory={group._refractory!r} is an expression; the derivation needs a duration "
+                f"(e.g. refractory=2*ms)")
+        # Brian2's own test, with the duration as a name (the abstract code carries it as a bare number)
+        refractory_code = "timestep(t - lastspike, dt) >= timestep(eprop_refractory, dt)"
         lines = lines[1:]
     nr = sympy.Function("int_")(_sym("not_refractory"))
     temps: dict[Any, Any] = {}

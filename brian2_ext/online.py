@@ -124,7 +124,12 @@ def _copy_values(src, dst, names: Sequence[str]) -> None:
 
 
 def _slot_index(when: str) -> int:
-    return list(_b2().Network().schedule).index(when)
+    """Position of a schedule slot (``before_x`` < ``x`` < ``after_x``) in Brian2's default schedule."""
+    base = list(_b2().Network().schedule)
+    for prefix, offset in (("before_", 0), ("after_", 2)):
+        if when.startswith(prefix):
+            return 3 * base.index(when[len(prefix):]) + offset
+    return 3 * base.index(when) + 1
 
 
 def _last_pathway(synapses) -> tuple[str, int]:
@@ -206,7 +211,9 @@ def _recurrent_copy(recurrent, der, st: _Settings, ns, restart_at):
         eprop_L : {oc.unit_string(st.L_dim)}
     """) + b2.Equations("\n".join(f"eprop_init_{s} : {oc.unit_string(der.dimensions[s])}" for s in der.states))
     name, dt = recurrent.name, recurrent.clock.dt
-    rec = b2.NeuronGroup(len(recurrent), recurrent.equations + extra, threshold=recurrent.events["spike"],
+    own = b2.Equations([eq for eq in recurrent.equations.values()  # Brian2 adds these two for refractoriness
+                        if eq.varname not in ("not_refractory", "lastspike")])
+    rec = b2.NeuronGroup(len(recurrent), own + extra, threshold=recurrent.events["spike"],
                          reset=recurrent.event_codes.get("spike", ""), refractory=recurrent._refractory,
                          method=recurrent.state_updater.method_choice,
                          namespace={**ns, "eprop_height": st.height, "eprop_width": st.width}, dt=dt,
@@ -312,7 +319,8 @@ def _plastic_copy(inp, der, recurrent, rec, st: _Settings, ns, weight: str, kapp
               "eprop_eps_adam": _q(float(opt["epsilon"]), G_dim),
               "eprop_w_min": opt["w_min"] if opt["w_min"] is not None else _q(-np.inf, w_dim),
               "eprop_w_max": opt["w_max"] if opt["w_max"] is not None else _q(np.inf, w_dim),
-              "eprop_c_reg": st.c_reg, "eprop_f_target": st.f_target}
+              "eprop_c_reg": st.c_reg, "eprop_f_target": st.f_target,
+              "eprop_refractory": recurrent._refractory if recurrent._refractory is not False else 0 * b2.second}
     source = rec if s.source is recurrent else s.source
     syn = b2.Synapses(source, rec, model, on_pre=on_pre, namespace=syn_ns, dt=dt, name=f"{s.name}_eprop")
     syn.connect(i=np.asarray(s.i[:]), j=np.asarray(s.j[:]))
