@@ -62,6 +62,18 @@ def test_environment_is_complete_and_pinned(mapped):
     assert marker["versions"]["spynnaker"] == "1!7.4.1" and marker["versions"]["pyNN"] == "0.13.0"
 
 
+def test_incomplete_or_stale_environment_is_not_ready(tmp_path):
+    """No marker (an interrupted creation) or another fingerprint (a changed pin): created afresh."""
+    env = tmp_path / ".venv-spinnaker"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("")
+    assert not environment.is_ready(env)
+    (env / environment.MARKER).write_text(json.dumps({"fingerprint": "0" * 16}))
+    assert not environment.is_ready(env)
+    (env / environment.MARKER).write_text(json.dumps({"fingerprint": environment.fingerprint()}))
+    assert environment.is_ready(env)
+
+
 def test_virtual_board_config_in_working_directory_not_home(mapped):
     config = (mapped["run"] / ".spynnaker.cfg").read_text()
     assert "[Machine]" in config and "virtual_board = True" in config and "version = 5" in config

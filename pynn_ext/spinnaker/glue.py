@@ -54,6 +54,7 @@ from spynnaker.pyNN.models.projection import Projection as SpiNNakerProjection
 from spynnaker.pyNN.models.spike_source.spike_source_array import SpikeSourceArray
 from spynnaker.pyNN.models.spike_source.spike_source_poisson import SpikeSourcePoisson
 from spinn_front_end_common.interface.ds import DsSqlliteDatabase
+from spinn_utilities.config_holder import get_config_bool
 
 from eprop_plugins.cache import atomic_write
 from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
@@ -220,6 +221,22 @@ def _population_set_eprop(self: Population, **parameters: Any) -> None:
                                  f"{', '.join(sorted(celltype.default_parameters))}, target")
         self.celltype.canonical[name] = np.broadcast_to(np.asarray(value, dtype=float), (self.size,)).copy()
     STATE.prepared = False
+
+
+_population_get = Population.get
+
+
+def _population_get_eprop(self: Population, parameter_names: Any, gather: bool = True, simplify: bool = True) -> Any:
+    """``Population.get`` of e-prop parameters: the canonical values (the structs hold the kernel's encoding)."""
+    model = self.celltype
+    names = [parameter_names] if isinstance(parameter_names, str) else list(parameter_names)
+    if getattr(model, "eprop_celltype", None) is None or not all(n in model.canonical for n in names):
+        return _population_get(self, parameter_names, gather, simplify)
+    values = []
+    for name in names:
+        array = np.broadcast_to(np.asarray(model.canonical[name], dtype=float), (self.size,))
+        values.append(float(array[0]) if simplify and np.all(array == array[0]) else array.copy())
+    return values[0] if isinstance(parameter_names, str) else values
 
 
 # ----------------------------------------------------------------------------------- projections
@@ -521,8 +538,6 @@ def mapping_summary() -> dict[str, Any]:
         (C struct -> bytes), ``error_routes`` (readout core -> ``key``, ``mask`` and the ``cores``
         {"x,y": [p, ...]} its packets reach) and ``n_cores``.
     """
-    from spinn_utilities.config_holder import get_config_bool  # sPyNNaker's configuration, loaded by setup
-
     roles = {id(p._vertex): ("readout" if p in STATE.readouts else "recurrent", p.label)  # noqa: SLF001
              for p in (*STATE.recurrent, *STATE.readouts)}
     cores = []
@@ -593,6 +608,7 @@ SpikeSourceArray.__init__ = _spike_source_array_init_sequences  # type: ignore[m
 
 Population.__init__ = _population_init_eprop  # type: ignore[method-assign]
 Population.set = _population_set_eprop  # type: ignore[method-assign]
+Population.get = _population_get_eprop  # type: ignore[method-assign]
 SpiNNakerProjection.__init__ = _projection_init_eprop  # type: ignore[method-assign]
 for _module in (spynnaker_pynn, pynn_spinnaker):
     _module.setup = setup
