@@ -1,7 +1,9 @@
-"""The SpiNNaker e-prop kernel cross-compiles for the ARM968 core (Debian's gcc-arm-none-eabi).
+"""The SpiNNaker e-prop kernel cross-compiles for the ARM968 core (Debian's gcc-arm-none-eabi), and the
+ARM code computes the host build's bits (QEMU's ARMv5TE user-mode emulator, Debian's qemu-user).
 
-The compiler is installed by the project (:func:`pynn_ext.spinnaker.arm_build.ensure_toolchain`,
-apt-get as root) when it is missing; if that is impossible the test fails, it is not skipped.
+Both tools are installed by the project (:func:`pynn_ext.spinnaker.arm_build.ensure_toolchain`,
+:func:`pynn_ext.spinnaker.arm_run.ensure_emulator`, apt-get as root) when they are missing; if that
+is impossible the tests fail, they are not skipped.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
-from pynn_ext.spinnaker import arm_build
+from pynn_ext.spinnaker import arm_build, arm_run, host, kernel_params
+from validation import scenario_library as library
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +56,39 @@ def test_makefile_builds_the_arm_archives(arm_builds, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for variant in ("arm", "arm-accum"):
         assert (tmp_path / variant / "libeprop_kernel.a").stat().st_size > 0
+
+
+# ---- the ARM code computes the host build's bits (QEMU's ARMv5TE user-mode emulator)
+ORIGINAL = [n for n in library.names() if library.get(n)[0].validated().family == "original"]
+HAND_MADE = [n for n in ORIGINAL if not n.startswith("task-")]
+
+
+@pytest.fixture(scope="module")
+def arm_runners(tmp_path_factory):
+    try:
+        arm_build.ensure_toolchain()
+        arm_run.ensure_emulator()
+    except RuntimeError as exc:
+        pytest.fail(f"the ARM cross-compiler and qemu-user are needed and could not be installed: {exc}")
+    return {v: arm_run.build_runner(tmp_path_factory.mktemp(f"qemu-{v}"), flags) for v, flags in arm_build.VARIANTS.items()}
+
+
+def _same_bits_as_host(elf, name):
+    net = kernel_params.kernel_network(library.get(name)[0].validated())
+    on_host, _ = host.run_kernel(net)
+    on_arm = arm_run.run_kernel(elf, net)
+    for key in on_host:
+        assert np.array_equal(on_host[key], on_arm[key]), f"{name}: {key} differs between the ARM and host builds"
+
+
+@pytest.mark.parametrize("variant", sorted(arm_build.VARIANTS))
+@pytest.mark.parametrize("name", HAND_MADE)
+def test_arm_build_equals_host_build(arm_runners, variant, name):
+    _same_bits_as_host(arm_runners[variant], name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(arm_build.VARIANTS))
+@pytest.mark.parametrize("name", ["task-sine-original", "task-evidence-original"])
+def test_arm_build_equals_host_build_on_the_tasks(arm_runners, variant, name):
+    _same_bits_as_host(arm_runners[variant], name)
