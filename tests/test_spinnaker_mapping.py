@@ -140,7 +140,7 @@ def test_region_contents_are_the_host_kernels_data(mapped):
 
 
 def test_first_synaptic_row_holds_the_signed_initial_weights(mapped):
-    """Core 0's first row (input 0 -> its 19 neurons): the s16.15 weights of the task, NEST's initial optimizer state."""
+    """Core 0's first row (input 0 -> its 19 neurons): the task's s16.15 weights, NEST's initial optimizer state."""
     net = mapped["net"]
     words = np.frombuffer(bytes.fromhex(_cores(mapped, "recurrent")[0]["contents"]["synaptic_matrix"]), "<u4")
     synapse = np.dtype([("m", "<i8"), ("v", "<i8"), ("weight", "<i4"), ("cumulative", "<i4"),

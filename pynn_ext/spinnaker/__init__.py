@@ -1,11 +1,16 @@
-"""E-prop on SpiNNaker: sPyNNaker model classes, their own environment, and the e-prop core kernel.
+"""E-prop on SpiNNaker: the kernel for the ARM cores, its host build, and the sPyNNaker side of the PyNN types.
 
-sPyNNaker pins its own software stack (numpy 2.4, which Brian2 2.9 cannot import), so it lives in
-a virtual environment of its own, ``.venv-spinnaker`` in the repository
-(:mod:`pynn_ext.spinnaker.environment`, ``python -m pynn_ext.spinnaker.environment``).  This package
-imports neither sPyNNaker nor any other simulator: :mod:`pynn_ext.spinnaker.models` (the sPyNNaker
-classes of the PyNN e-prop types) is imported only inside that environment.  See
-docs/spinnaker_pynn.rst.
+* ``c/``: the e-prop kernel of the original family in s16.15 fixed point (docs/spinnaker.rst);
+  :mod:`~pynn_ext.spinnaker.fixed_point`, :mod:`~pynn_ext.spinnaker.kernel_params`,
+  :mod:`~pynn_ext.spinnaker.host` and :mod:`~pynn_ext.spinnaker.emulation` build, feed and emulate it
+  on the host (backend ``spinnaker-host``).
+* sPyNNaker: :mod:`~pynn_ext.spinnaker.models` (sPyNNaker model classes laid out as the kernel's
+  structs) and :mod:`~pynn_ext.spinnaker.glue` (``pyNN.spiNNaker`` accepts the script written for
+  pyNN.nest and pyNN.brian2) run only in sPyNNaker's own environment, ``.venv-spinnaker``, which
+  :mod:`~pynn_ext.spinnaker.environment` creates (sPyNNaker pins its own stack).  See
+  docs/spinnaker_pynn.rst.
+
+Importing this package imports no simulator and no submodule.
 """
 
 from __future__ import annotations

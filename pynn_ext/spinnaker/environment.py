@@ -124,7 +124,8 @@ def ensure(env: Path | None = None, *, quiet: bool = True) -> Path:
              "'pyNN': pyNN.__version__, 'spynnaker': spynnaker.__version__}))"],
             capture_output=True, text=True, check=False)
         if versions.returncode != 0:
-            raise RuntimeError(f"the new sPyNNaker environment {env} cannot import sPyNNaker:\n{versions.stderr[-4000:]}")
+            raise RuntimeError(f"the new sPyNNaker environment {env} cannot import sPyNNaker:\n"
+                               f"{versions.stderr[-4000:]}")
         marker = {"fingerprint": fingerprint(), "requirement": SPYNNAKER, "versions": json.loads(versions.stdout),
                   "seconds": round(time.monotonic() - start, 1)}
         atomic_write(env / MARKER, json.dumps(marker, indent=1))

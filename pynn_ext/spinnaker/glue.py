@@ -94,7 +94,7 @@ CONTENT_BYTES = 1 << 16
 
 
 def _config_paths() -> list[Path]:
-    """Where sPyNNaker 7.4 looks for a user configuration: the first XDG config directory, the XDG config home, ``$HOME``."""
+    """Where sPyNNaker 7.4 looks for a user configuration: first XDG config directory, XDG config home, ``$HOME``."""
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     config_dirs = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)[0]
     return [(Path(d).expanduser() / CONFIG_NAME).resolve() for d in (config_dirs, config_home, str(Path.home()))]
@@ -284,7 +284,7 @@ def _pairs(connector: Any, pre: Population, post: Population) -> tuple[np.ndarra
 
 
 def _weights(value: Any, i: np.ndarray, j: np.ndarray, where: str) -> np.ndarray:
-    """Weights of the connections (i, j): a scalar, a [pre, post] array, a flat per-connection array or a distribution."""
+    """Weights of the connections (i, j): a scalar, a [pre, post] array, one per connection or a distribution."""
     if isinstance(value, RandomDistribution):
         return np.asarray(value.next(len(i)), dtype=float)
     array = np.asarray(value.base_value if hasattr(value, "base_value") else value, dtype=float)
@@ -300,7 +300,8 @@ def _weights(value: Any, i: np.ndarray, j: np.ndarray, where: str) -> np.ndarray
 
 def _synapse_settings(syntype: EpropSynapse) -> tuple[dict[str, Any], dict[str, Any]]:
     """The synapse options and the optimizer of ``syntype`` (the window's length filled in by :func:`prepare`)."""
-    return {**syntype.synapse_parameters("original"), "learning_window_steps": 1}, syntype.optimizer.complete("original")
+    synapse = {**syntype.synapse_parameters("original"), "learning_window_steps": 1}
+    return synapse, syntype.optimizer.complete("original")
 
 
 class FeedbackProjection:
@@ -582,7 +583,7 @@ _spike_source_array_init = SpikeSourceArray.__init__
 
 
 def _spike_source_array_init_sequences(self: SpikeSourceArray, spike_times: Any = None) -> None:
-    """PyNN's ``Sequence`` form of ``spike_times`` (one ``Sequence``, or one per source), which sPyNNaker takes as lists."""
+    """PyNN's ``Sequence`` form of ``spike_times`` (one, or one per source); sPyNNaker takes lists."""
     if isinstance(spike_times, Sequence):
         spike_times = list(spike_times.value)
     elif isinstance(spike_times, (list, tuple)) and any(isinstance(s, Sequence) for s in spike_times):
