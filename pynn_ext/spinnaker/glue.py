@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -523,7 +524,10 @@ def run(simtime: float, callbacks: Any = None) -> float:
     prepare()
     result = _spynnaker_run(simtime, callbacks)
     summary = mapping_summary()
-    atomic_write(Path(SpynnakerDataView.get_run_dir_path()) / MAPPING_FILE, json.dumps(summary, indent=1))
+    path = atomic_write(Path(SpynnakerDataView.get_run_dir_path()) / MAPPING_FILE, json.dumps(summary, indent=1))
+    board = "a virtual board" if summary["virtual_board"] else "the machine"
+    print(f"eprop: {len(STATE.recurrent) + len(STATE.readouts)} e-prop populations on {summary['n_cores']} cores "
+          f"of {board}; mapping summary {path}", file=sys.stderr, flush=True)
     return result
 
 
