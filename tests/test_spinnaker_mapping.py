@@ -33,13 +33,19 @@ SIZEOF_CODES = {"neuron_params_t": 0, "neuron_t": 1, "readout_params_t": 2, "rea
 READOUT_LAG = 4
 
 
+def _clean_environ(home: Path) -> dict[str, str]:
+    """The process environment with an empty ``$HOME`` and no XDG, Python or virtual-environment settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "PYTHON", "VIRTUAL_ENV"))}
+    env["HOME"] = str(home)
+    return env
+
+
 @pytest.fixture(scope="module")
 def mapped(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run ``pynn_sine.py --simulator spinnaker`` (one iteration) in sPyNNaker's environment."""
     python = environment.ensure()  # creates .venv-spinnaker when it is missing: never skipped
     home, run = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("run")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "PYTHON", "VIRTUAL_ENV"))}
-    env["HOME"] = str(home)
+    env = _clean_environ(home)
     proc = subprocess.run([str(python), str(EXAMPLE), "--simulator", "spinnaker", "--iterations", "1"],
                           cwd=run, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -162,3 +168,43 @@ def test_import_pynn_ext_needs_no_simulator():
     code = ("import sys, pynn_ext, pynn_ext.spinnaker, pynn_ext.spinnaker.environment; "
             "assert not {'nest', 'brian2', 'spynnaker'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+WRONG_USE = r'''
+import pyNN.spiNNaker as sim
+from pynn_ext import EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse
+from eprop_plugins.parameters import ParameterError
+
+sim.setup(timestep=1.0)
+inputs = sim.Population(2, sim.SpikeSourceArray(spike_times=[[2.0], [3.0]]))
+rec = sim.Population(3, EpropIF(family="original"))
+out = sim.Population(1, EpropReadout(family="original"))
+errors = []
+for attempt in (lambda: sim.Population(2, EpropIF(family="event")),
+                lambda: sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0, delay=2.0)),
+                lambda: sim.Projection(rec, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0)),
+                lambda: sim.Projection(out, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0))):
+    try:
+        attempt()
+        errors.append("no error")
+    except ParameterError as exc:
+        errors.append(str(exc))
+print("\n".join(errors))
+sim.end()
+'''
+
+
+def test_wrong_use_names_the_parameter(tmp_path):
+    """On pyNN.spiNNaker as on the other simulators: event family, delay, feedback source, readout as source."""
+    python = environment.ensure()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir()
+    env = _clean_environ(tmp_path / "home")
+    proc = subprocess.run([str(python), "-c", WRONG_USE], cwd=tmp_path / "run", env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    event, delay, feedback, readout_source = proc.stdout.strip().splitlines()[-4:]
+    assert "family = 'event'" in event and "original" in event
+    assert "delay = 2.0 ms" in delay
+    assert "FeedbackSynapse" in feedback and "EpropReadout" in feedback
+    assert "EpropSynapse" in readout_source and "presynaptic" in readout_source
