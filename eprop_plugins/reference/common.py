@@ -17,7 +17,7 @@ from ..parameters import ADAPTIVE_MODELS, PSC_DELTA_MODELS, ParameterError, SURR
 from ..results import compute_losses
 
 __all__ = ["c_exp", "readout_constants", "SURROGATES", "surrogate", "RecurrentConstants", "recurrent_constants",
-           "Optimizer", "input_raster", "ordered_sum", "NEURON_TRACES", "READOUT_TRACES", "allocate_traces",
+           "Optimizer", "input_raster", "NEURON_TRACES", "READOUT_TRACES", "allocate_traces",
            "allocate_synapse_traces", "WeightSnapshots", "learning_signal", "iteration_loss", "Projections",
            "projections"]
 
@@ -161,19 +161,6 @@ def recurrent_constants(scenario) -> RecurrentConstants:
     return RecurrentConstants(surrogate_groups=groups, **arrays)
 
 
-def ordered_sum(w: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Sum the columns ``w[:, i]`` (``w`` is ``[post, pre]``) of the active presynaptic neurons.
-
-    The columns are added one after the other in ascending presynaptic order, starting from 0, which
-    is the order in which NEST's ring buffer accumulates the weights of arriving spikes.
-    """
-    idx = np.flatnonzero(active)
-    if idx.size == 0:
-        return np.zeros(w.shape[0])
-    # rows of a C-contiguous (k, post) copy: reducing over axis 0 adds them sequentially
-    return np.add.reduce(w.T[idx], axis=0)
-
-
 def input_raster(scenario) -> np.ndarray:
     """Boolean ``(n_steps, n_in)`` array of input arrivals."""
     x = np.zeros((scenario.n_steps, scenario.n_in), dtype=bool)
@@ -295,7 +282,8 @@ def allocate_synapse_traces(n_steps: int, n_record: int, names: tuple[str, ...])
 class Projections:
     """The plastic projections of a scenario as dense arrays and the masks of the synapses that exist.
 
-    A sparse projection becomes a dense matrix with 0 where there is no synapse and a mask that is
+    For code that computes with ``[post, pre]`` matrices (the reference itself keeps one entry per
+    synapse, :mod:`eprop_plugins.reference.synapses`).  A sparse projection becomes a dense matrix with 0 where there is no synapse and a mask that is
     False there: unconnected pairs add an exact ``+0.0`` to every sum, the optimizer never touches
     them (its mask) and they emit no weight event, so the numbers are those of the connected
     synapses alone.  A dense projection has an all-true mask (without the ``w_rec`` diagonal).
@@ -340,9 +328,10 @@ def projections(sc) -> Projections:
 
 
 class WeightSnapshots:
-    """The weights at the end of every sequence: ``w_in``, ``w_rec``, ``w_out``, ``w_fb``.
+    """The weights at the end of every sequence: ``w_in``, ``w_rec``, ``w_out``, ``w_fb``, from dense arrays.
 
-    Dense projections are stored as matrices, sparse ones as vectors in the canonical connection
+    For code that holds ``[post, pre]`` matrices (the reference uses
+    :class:`~eprop_plugins.reference.synapses.SynapseSnapshots`).  Dense projections are stored as matrices, sparse ones as vectors in the canonical connection
     order (:mod:`eprop_plugins.results`).
 
     Parameters

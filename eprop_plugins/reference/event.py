@@ -77,9 +77,9 @@ import numpy as np
 
 from ..parameters import ParameterError, to_steps
 from ..results import Result, WeightEventLog
-from .common import (NO_CUTOFF, Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces,
-                     allocate_traces, input_raster, iteration_loss, learning_signal, ordered_sum, projections,
-                     readout_constants, recurrent_constants)
+from .common import (NO_CUTOFF, Optimizer, RecurrentConstants, allocate_synapse_traces, allocate_traces,
+                     input_raster, iteration_loss, learning_signal, readout_constants, recurrent_constants)
+from .synapses import SynapseSet, SynapseSnapshots, hidden_synapses, readout_synapses
 
 __all__ = ["run_event", "RecurrentNeurons", "REC_NEST_OFFSET", "OUT_NEST_OFFSET"]
 
@@ -109,29 +109,29 @@ class _PowCache:
 class _SynapseBank:
     """All e-prop synapses onto one kind of target (recurrent neurons or readouts), NEST state per synapse.
 
-    Arrays are ``(n_post, n_pre)``.  ``alpha`` etc. are per-post column vectors.
+    Every per-synapse array is a vector over the synapses of ``syn`` (:mod:`.synapses`); ``alpha``
+    etc. are the per-target constants gathered onto the synapses, ``opened`` is per presynaptic neuron.
     """
 
-    def __init__(self, w: np.ndarray, mask: np.ndarray, opt_params: dict, *, alpha: np.ndarray,
-                 cutoff: np.ndarray, nest_offset: int, kappa: np.ndarray | None = None,
-                 kappa_reg: np.ndarray | None = None, rho: np.ndarray | None = None,
-                 beta: np.ndarray | None = None) -> None:
-        shape = w.shape
-        self.w = w.copy()
-        self.mask = mask
-        self.opt = Optimizer(opt_params, shape, mask)
+    def __init__(self, syn: SynapseSet, opt_params: dict, *, alpha: np.ndarray, cutoff: np.ndarray,
+                 nest_offset: int, kappa: np.ndarray | None = None, kappa_reg: np.ndarray | None = None,
+                 rho: np.ndarray | None = None, beta: np.ndarray | None = None) -> None:
+        shape = (syn.size,)
+        self.syn = syn
+        self.w = syn.w0.copy()
+        self.opt = Optimizer(opt_params, shape)
         self.each_step = opt_params["optimize_each_step"]
         self.nest_offset = nest_offset
-        self.alpha = alpha[:, None]
-        self.cutoff = cutoff[:, None]
+        self.alpha = syn.per_post(alpha)
+        self.cutoff = syn.per_post(cutoff)
         self.readout = kappa is None
         if not self.readout:
-            self.kappa = kappa[:, None]
-            self.kappa_reg = kappa_reg[:, None]
-            self.one_minus_kappa_reg = 1.0 - self.kappa_reg
-            self.rho = rho[:, None]
-            self.beta = beta[:, None]
-        self.opened = np.zeros(shape[1], dtype=bool)
+            self.kappa = syn.per_post(kappa)
+            self.kappa_reg = syn.per_post(kappa_reg)
+            self.one_minus_kappa_reg = syn.per_post(1.0 - kappa_reg)
+            self.rho = syn.per_post(rho)
+            self.beta = syn.per_post(beta)
+        self.opened = np.zeros(syn.n_pre, dtype=bool)
         self.zbar = np.zeros(shape)
         self.ebar = np.zeros(shape)
         self.ebar_reg = np.zeros(shape)
@@ -148,9 +148,10 @@ class _SynapseBank:
     def integrate(self, t: int, psi: np.ndarray | None, L: np.ndarray | None, fr: np.ndarray | None,
                   err: np.ndarray | None) -> None:
         """Process history step ``t`` (aligned) of every synapse whose window covers it."""
-        open2 = self.opened[None, :] & self.mask
-        integ = open2 & (self.remaining > 0)
-        self.decay += open2 & (self.remaining == 0)
+        post = self.syn.post
+        opened = self.opened[self.syn.pre]
+        integ = opened & (self.remaining > 0)
+        self.decay += opened & (self.remaining == 0)
         self.integ = integ
         if not integ.any():
             self.last_e = np.zeros_like(self.zbar)
@@ -160,14 +161,14 @@ class _SynapseBank:
         self.zcb = np.where(integ, 0.0, self.zcb)
         zbar = self.alpha * self.zbar + z
         if self.readout:
-            inc = err[:, None] * zbar
+            inc = err[post] * zbar
             e = inc
         else:
-            e = psi[:, None] * (zbar - self.beta * self.eps)
+            e = psi[post] * (zbar - self.beta * self.eps)
             eps = self.rho * self.eps + e
             ebar = self.kappa * self.ebar + e
             ebar_reg = self.kappa_reg * self.ebar_reg + self.one_minus_kappa_reg * e
-            inc = L[:, None] * ebar + fr[:, None] * ebar_reg
+            inc = L[post] * ebar + fr[post] * ebar_reg
             np.copyto(self.eps, eps, where=integ)
             np.copyto(self.ebar, ebar, where=integ)
             np.copyto(self.ebar_reg, ebar_reg, where=integ)
@@ -183,68 +184,46 @@ class _SynapseBank:
         """Spikes of the presynaptic neurons ``ev`` (bool per pre) arrive at aligned step ``n``."""
         if not ev.any():
             return
-        close = (self.opened & ev)[None, :] & self.mask
-        due = close & (self.decay > 0)
-        if due.any():
-            rows, cols = np.nonzero(due)
-            k = self.decay[rows, cols]
-            self.zbar[rows, cols] *= self.pow(self.alpha[rows, 0], k)
+        idx, _ = self.syn.of_pres(np.flatnonzero(ev))  # the synapses of the spiking neurons
+        close = idx[self.opened[self.syn.pre[idx]]]
+        due = close[self.decay[close] > 0]
+        if due.size:
+            k = self.decay[due]
+            self.zbar[due] *= self.pow(self.alpha[due], k)
             if not self.readout:
-                self.ebar[rows, cols] *= self.pow(self.kappa[rows, 0], k)
-                self.ebar_reg[rows, cols] *= self.pow(self.kappa_reg[rows, 0], k)
-                self.eps[rows, cols] *= self.pow(self.rho[rows, 0], k)
-            self.decay[rows, cols] = 0
-        if not self.each_step and close.any():
-            self.w = self.opt.step(n + self.nest_offset - 1, self.grad, self.w, where=close)
-        self.remaining[:, ev] = np.broadcast_to(self.cutoff, (self.cutoff.shape[0], int(ev.sum())))
-        self.grad[:, ev] = 0.0
-        self.zcb[:, ev] = 1.0
+                self.ebar[due] *= self.pow(self.kappa[due], k)
+                self.ebar_reg[due] *= self.pow(self.kappa_reg[due], k)
+                self.eps[due] *= self.pow(self.rho[due], k)
+            self.decay[due] = 0
+        if not self.each_step and close.size:
+            where = np.zeros(self.syn.size, dtype=bool)
+            where[close] = True
+            self.w = self.opt.step(n + self.nest_offset - 1, self.grad, self.w, where=where)
+        self.remaining[idx] = self.cutoff[idx]
+        self.grad[idx] = 0.0
+        self.zcb[idx] = 1.0
         self.opened |= ev
 
-    def conceptual(self, j: int, i: int, t_integrated: bool) -> tuple[float, float, float, float]:
-        """(zbar, e, ebar, ebar_reg) of one synapse after the step just processed, decays owed included."""
-        if t_integrated or not self.opened[i]:
-            e = float(self.last_e[j, i])
+    def conceptual(self, q: int, t_integrated: bool) -> tuple[float, float, float, float]:
+        """(zbar, e, ebar, ebar_reg) of synapse ``q`` after the step just processed, decays owed included."""
+        if t_integrated or not self.opened[self.syn.pre[q]]:
+            e = float(self.last_e[q])
             if self.readout:
-                return float(self.zbar[j, i]), e, float(self.zbar[j, i]), 0.0
-            return float(self.zbar[j, i]), e, float(self.ebar[j, i]), float(self.ebar_reg[j, i])
-        k = int(self.decay[j, i])
-        zb = self.zbar[j, i] * math.pow(self.alpha[j, 0], k)
+                return float(self.zbar[q]), e, float(self.zbar[q]), 0.0
+            return float(self.zbar[q]), e, float(self.ebar[q]), float(self.ebar_reg[q])
+        k = int(self.decay[q])
+        zb = self.zbar[q] * math.pow(self.alpha[q], k)
         if self.readout:
             return float(zb), 0.0, float(zb), 0.0
-        return (float(zb), 0.0, float(self.ebar[j, i] * math.pow(self.kappa[j, 0], k)),
-                float(self.ebar_reg[j, i] * math.pow(self.kappa_reg[j, 0], k)))
+        return (float(zb), 0.0, float(self.ebar[q] * math.pow(self.kappa[q], k)),
+                float(self.ebar_reg[q] * math.pow(self.kappa_reg[q], k)))
 
 
-def _record_synapses(syn: dict[str, np.ndarray], t: int, record_synapses, hid: _SynapseBank, out: _SynapseBank,
-                     n_in: int) -> None:
-    """Conceptual z-bar, e, e-bar and e-bar-reg of the recorded synapses after history step ``t``."""
-    for q, (proj, pre, post) in enumerate(record_synapses):
-        bank, col = (out, pre) if proj == "out" else (hid, pre if proj == "in" else n_in + pre)
-        vals = bank.conceptual(post, col, bool(bank.integ[post, col]))
+def _record_synapses(syn: dict[str, np.ndarray], t: int, banks: list[tuple[_SynapseBank, int]]) -> None:
+    """Conceptual z-bar, e, e-bar and e-bar-reg of the recorded synapses (bank, position) after history step ``t``."""
+    for q, (bank, k) in enumerate(banks):
+        vals = bank.conceptual(k, bool(bank.integ[k]))
         syn["zbar"][t, q], syn["e"][t, q], syn["ebar"][t, q], syn["ebar_reg"][t, q] = vals
-
-
-def _add_hidden_events(events: WeightEventLog, n: int, ev: np.ndarray, w_hidden: np.ndarray, n_in: int,
-                       mask: np.ndarray) -> None:
-    """Events of the input and recurrent spikes ``ev`` (bool per presynaptic neuron) arriving at step ``n``.
-
-    ``mask`` (``[post, pre]``, inputs then recurrent) says which pairs are synapses.
-    """
-    for i in np.nonzero(ev)[0]:
-        proj, pre = (0, i) if i < n_in else (1, i - n_in)
-        posts = np.flatnonzero(mask[:, i])
-        if posts.size:  # a one-neuron network has no recurrent synapses
-            events.add(n, proj, pre, posts, w_hidden[posts, i])
-
-
-def _add_readout_events(events: WeightEventLog, n: int, spike: np.ndarray, w_out: np.ndarray,
-                        mask: np.ndarray) -> None:
-    """Events of the recurrent spikes of step ``n`` arriving at the readouts in the same step."""
-    for i in np.nonzero(spike)[0]:
-        outs = np.flatnonzero(mask[:, i])
-        if outs.size:
-            events.add(n, 2, i, outs, w_out[outs, i])
 
 
 class RecurrentNeurons:
@@ -347,12 +326,11 @@ def run_event(
     lam = np.ones(N) if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal, float)
     feedback = sc.network["feedback"]
 
-    # sparse projections as dense arrays with 0 and a False mask where there is no synapse
-    proj = projections(sc)
-    hidden_mask = np.hstack([proj.mask_in, proj.mask_rec])
-    hid = _SynapseBank(np.hstack([proj.w_in, proj.w_rec]), hidden_mask, sc.optimizer, alpha=c.alpha, cutoff=c.cutoff,
-                       nest_offset=REC_NEST_OFFSET, kappa=c.kappa, kappa_reg=c.kappa_reg, rho=c.rho, beta=c.beta)
-    out = _SynapseBank(proj.w_out, proj.mask_out, sc.optimizer,
+    # one entry per synapse that exists, dense and sparse projections alike (see reference.synapses)
+    hidden, readout = hidden_synapses(sc), readout_synapses(sc)
+    hid = _SynapseBank(hidden, sc.optimizer, alpha=c.alpha, cutoff=c.cutoff, nest_offset=REC_NEST_OFFSET,
+                       kappa=c.kappa, kappa_reg=c.kappa_reg, rho=c.rho, beta=c.beta)
+    out = _SynapseBank(readout, sc.optimizer,
                        alpha=np.full(n_out, kappa_out), cutoff=np.full(n_out, cutoff_out, dtype=np.int64),
                        nest_offset=OUT_NEST_OFFSET)
     B = sc.effective_feedback()
@@ -376,7 +354,9 @@ def run_event(
     tr = allocate_traces(N, n_rec, n_out)
     rs = sc.record_synapses
     syn = allocate_synapse_traces(N, len(rs), ("zbar", "e", "ebar", "ebar_reg"))
-    snap = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out, proj.sparse)
+    snap = SynapseSnapshots(sc.n_sequences, [hidden, readout], n_rec, n_out)
+    recorded = [(out, readout.index(post, pre)) if proj == "out" else
+                (hid, hidden.index(post, pre if proj == "in" else n_in + pre)) for proj, pre, post in rs]
     events = WeightEventLog()
     # history rows: index t + 1 holds aligned step t (row 0 = pre-roll step -1, all zero: its traces are 0)
     psi_h = np.zeros((N + 1, n_rec))
@@ -393,15 +373,15 @@ def run_event(
             hid.integrate(t, psi_h[t + 1], L_h[t + 1], fr_h[t + 1], None)
             out.integrate(t, None, None, None, err_h[t + 1])
             if rs and t >= 0:
-                _record_synapses(syn, t, rs, hid, out, n_in)
+                _record_synapses(syn, t, recorded)
         if n >= N:
             continue
         ev = np.concatenate([x_all[n], z_prev])
         hid.arrive(n, ev)
         if record_weight_events:
-            _add_hidden_events(events, n, ev, hid.w, n_in, hidden_mask)
+            hidden.add_events(events, np.full(int(ev.sum()), n), np.flatnonzero(ev), hid.w)
         # -------------------------------------------- recurrent neurons
-        z_in = ordered_sum(hid.w, ev)
+        z_in = hidden.ordered_sum(hid.w, ev)
         psi, spike = neurons.step(z_in, p_i * i_e, i_e)
         f_av = c.kappa_reg * f_av + (1.0 - c.kappa_reg) * neurons.z / dt
         fr = c.c_reg * (f_av - c.f_target * dt)
@@ -409,8 +389,8 @@ def run_event(
         # -------------------------------------------- readouts: recurrent spikes of step n arrive now
         out.arrive(n, spike)
         if record_weight_events:
-            _add_readout_events(events, n, spike, out.w, proj.mask_out)
-        y = np.maximum(p_i_out * i_e_out + ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
+            readout.add_events(events, np.full(int(spike.sum()), n), np.flatnonzero(spike), out.w)
+        y = np.maximum(p_i_out * i_e_out + readout.ordered_sum(out.w, spike) + kappa_out * y, v_min_out)
         ysig = y + ro["v_rest"]
         err = (ysig - sc.target[:, n]) * lam[n]
         err_h[n + 1] = err
@@ -418,7 +398,7 @@ def run_event(
         L_h[n + 1] = learning_signal(B, err)
         z_prev = spike
         if feedback == "symmetric":
-            B = out.w.T.copy()
+            B = readout.dense(out.w).T.copy()
 
         tr["v"][n] = neurons.v + c.v_rest
         tr["z"][n] = spike
@@ -433,7 +413,7 @@ def run_event(
 
         if (n + 1) % T == 0:
             s = n // T
-            snap.record(s, hid.w[:, :n_in], hid.w[:, n_in:], out.w, B)
+            snap.record(s, [(hidden, hid.w), (readout, out.w)], B)
             loss = iteration_loss(sc, tr, s)
             if loss is not None:
                 losses.append(loss)

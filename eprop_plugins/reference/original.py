@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 
 from ..results import Result, WeightEventLog
-from .common import (Optimizer, RecurrentConstants, WeightSnapshots, allocate_synapse_traces, allocate_traces,
-                     c_exp, input_raster, iteration_loss, learning_signal, ordered_sum, projections,
-                     readout_constants, recurrent_constants)
+from .common import (Optimizer, RecurrentConstants, allocate_synapse_traces, allocate_traces, c_exp, input_raster,
+                     iteration_loss, learning_signal, readout_constants, recurrent_constants)
+from .synapses import SynapseSet, SynapseSnapshots, hidden_synapses, readout_synapses
 
 __all__ = ["run_original", "ReadoutConstants", "Interval", "simulate_interval", "add_weight_events",
            "interval_gradients"]
@@ -82,11 +82,13 @@ class Interval:
     n_spikes: np.ndarray  # (n_rec,) spikes per neuron
 
 
-def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, w_hidden: np.ndarray,
-                      w_out: np.ndarray, B: np.ndarray, x_all: np.ndarray, tr: dict[str, np.ndarray]) -> Interval:
+def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, hidden: SynapseSet,
+                      w_hidden: np.ndarray, readout: SynapseSet, w_out: np.ndarray, B: np.ndarray, x_all: np.ndarray,
+                      tr: dict[str, np.ndarray]) -> Interval:
     """Neurons and readouts over the interval starting at aligned step ``n0`` (state reset at its start).
 
-    Writes the per-step traces of the interval into ``tr`` (all but ``fr_reg``).
+    ``w_hidden`` and ``w_out`` are the weights of the synapses of ``hidden`` and ``readout``.  Writes
+    the per-step traces of the interval into ``tr`` (all but ``fr_reg``).
     """
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     T, T_L = sc.steps_per_sequence, sc.learning_window_steps()
@@ -102,7 +104,7 @@ def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, 
         iv.arrivals[t, :n_in] = x_all[n]
         iv.arrivals[t, n_in:] = z.astype(bool)  # spikes of step t-1 (reset to none at t = 0)
         r = np.where(r > 0, r - 1, r)
-        syn_in = ordered_sum(w_hidden, iv.arrivals[t])
+        syn_in = hidden.ordered_sum(w_hidden, iv.arrivals[t])
         v = (c.p_i * c.i_e + c.zeta * syn_in) + c.alpha * v
         v = v - c.v_th * z
         v = np.maximum(v, c.v_min)
@@ -113,7 +115,7 @@ def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, 
         r = np.where(z > 0, c.n_ref, r)
         iv.n_spikes += z
         # readout: recurrent spikes of this step arrive now
-        syn_out = ordered_sum(w_out, z)
+        syn_out = readout.ordered_sum(w_out, z)
         y = (ro.p_i_out * ro.i_e_out + ro.zeta_out * syn_out) + ro.kappa_out * y
         y = np.maximum(y, ro.v_min_out)
         ysig = ro.signal(y)
@@ -135,10 +137,12 @@ def simulate_interval(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, 
 
 def add_weight_events(events: WeightEventLog, n0: int, iv: Interval, w_in: np.ndarray, w_rec: np.ndarray,
                       w_out: np.ndarray, masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
-    """One event per spike transmitted in the interval, with the weights in force during it.
+    """One event per spike transmitted in the interval, with the weights in force during it (``[post, pre]`` arrays).
 
-    ``masks`` (``[post, pre]`` bool of ``w_in``, ``w_rec``, ``w_out``) leaves out the pairs that are
-    not synapses (default: every pair but the ``w_rec`` diagonal).
+    For callers that hold dense weight matrices (the reference itself uses
+    :meth:`~eprop_plugins.reference.synapses.SynapseSet.add_events`).  ``masks`` (``[post, pre]``
+    bool of ``w_in``, ``w_rec``, ``w_out``) leaves out the pairs that are not synapses (default:
+    every pair but the ``w_rec`` diagonal).
     """
     n_rec, n_in = w_in.shape
     n_out = w_out.shape[0]
@@ -167,7 +171,8 @@ def add_weight_events(events: WeightEventLog, n0: int, iv: Interval, w_in: np.nd
 
 
 def interval_gradients(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int, iv: Interval, L_int: np.ndarray,
-                       fr: np.ndarray, early: np.ndarray, syn: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                       fr: np.ndarray, early: np.ndarray, syn: dict[str, np.ndarray], hidden: SynapseSet,
+                       readout: SynapseSet) -> tuple[np.ndarray, np.ndarray]:
     """Eligibility traces and the summed gradients of the interval at ``n0``; records ``syn``.
 
     Parameters
@@ -179,52 +184,55 @@ def interval_gradients(sc, c: RecurrentConstants, ro: ReadoutConstants, n0: int,
     early : ndarray of bool
         ``(n_in + n_rec,)`` presynaptic neurons whose next spike arrives at position 1 of the next
         interval: they integrate ``L = 0`` in the last step (see :func:`run_original`).
+    hidden, readout : SynapseSet
+        The synapses (one entry of each trace per synapse).
 
     Returns
     -------
     grad, grad_out : ndarray
-        ``(n_rec, n_in + n_rec)`` and ``(n_out, n_rec)``, averaged over the learning window if the
+        Per synapse of ``hidden`` and of ``readout``, averaged over the learning window if the
         synapses average their gradients.
     """
-    n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     T, T_L = sc.steps_per_sequence, sc.learning_window_steps()
     rs = sc.record_synapses
     kappa, kappa_out, zeta_out = ro.kappa, ro.kappa_out, ro.zeta_out
-    zbar = np.zeros((n_rec, n_in + n_rec))
+    post, pre = hidden.post, hidden.pre
+    zbar = np.zeros(hidden.size)
     eps = np.zeros_like(zbar)
     ebar = np.zeros_like(zbar)
     grad = np.zeros_like(zbar)
     sum_e = np.zeros_like(zbar)
-    zbar_out = np.zeros((n_out, n_rec))
-    grad_out = np.zeros((n_out, n_rec))
-    alpha_c, zeta_c = c.alpha[:, None], c.zeta[:, None]
-    rho_c, beta_c = c.rho[:, None], c.beta[:, None]
-    rec_idx = _record_index(rs, n_in)
+    zbar_out = np.zeros(readout.size)
+    grad_out = np.zeros(readout.size)
+    alpha_c, zeta_c = c.alpha[post], c.zeta[post]
+    rho_c, beta_c = c.rho[post], c.beta[post]
+    early_s = early[pre]
+    rec_idx = _record_index(rs, sc.n_in, hidden, readout)
     for t in range(T):
-        s_t = iv.arrivals[t].astype(float)[None, :]
+        s_t = iv.arrivals[t].astype(float)[pre]
         zbar = alpha_c * zbar + zeta_c * s_t
-        e = iv.psi[t][:, None] * (zbar - beta_c * eps)
+        e = iv.psi[t][post] * (zbar - beta_c * eps)
         eps = rho_c * eps + e
         ebar = kappa * ebar + (1.0 - kappa) * e
         if t == T - 1 and early.any():
-            grad += np.where(early[None, :], 0.0, L_int[t][:, None]) * ebar
+            grad += np.where(early_s, 0.0, L_int[t][post]) * ebar
         else:
-            grad += L_int[t][:, None] * ebar
+            grad += L_int[t][post] * ebar
         sum_e += e
-        zbar_out = kappa_out * zbar_out + zeta_out * iv.z[t][None, :]
-        grad_out += iv.err[t][:, None] * zbar_out
-        for q, (proj, pre, post) in enumerate(rs):
+        zbar_out = kappa_out * zbar_out + zeta_out * iv.z[t][readout.pre]
+        grad_out += iv.err[t][readout.post] * zbar_out
+        for q, (proj, _, post_q) in enumerate(rs):
+            k = rec_idx[q]
             if proj == "out":
-                zb = zbar_out[post, pre]
+                zb = zbar_out[k]
                 syn["zbar"][n0 + t, q] = zb
-                syn["e"][n0 + t, q] = iv.err[t][post] * zb
+                syn["e"][n0 + t, q] = iv.err[t][post_q] * zb
                 syn["ebar"][n0 + t, q] = zb
             else:
-                col = rec_idx[q]
-                syn["zbar"][n0 + t, q] = zbar[post, col]
-                syn["e"][n0 + t, q] = e[post, col]
-                syn["ebar"][n0 + t, q] = ebar[post, col]
-    grad += fr[:, None] * sum_e
+                syn["zbar"][n0 + t, q] = zbar[k]
+                syn["e"][n0 + t, q] = e[k]
+                syn["ebar"][n0 + t, q] = ebar[k]
+    grad += fr[post] * sum_e
     if sc.synapse["average_gradient"]:
         grad /= T_L
         grad_out /= T_L
@@ -260,30 +268,30 @@ def run_original(
     n_in, n_rec, n_out = sc.n_in, sc.n_rec, sc.n_out
     N = sc.n_steps
 
-    # [post, pre] with the inputs first, then the recurrent neurons: NEST's delivery order; sparse
-    # projections as dense arrays with 0 and a False mask where there is no synapse
-    proj = projections(sc)
-    w_hidden = np.hstack([proj.w_in, proj.w_rec])
-    w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
-    w_out = proj.w_out
+    # one vector entry per synapse that exists (inputs first, then the recurrent neurons: NEST's
+    # delivery order), dense and sparse projections alike (see reference.synapses)
+    hidden, readout = hidden_synapses(sc), readout_synapses(sc)
+    w_hidden, w_out = hidden.w0.copy(), readout.w0.copy()
     B = sc.effective_feedback()
-    opt_hidden = Optimizer(sc.optimizer, (n_rec, n_in + n_rec), np.hstack([proj.mask_in, proj.mask_rec]))
-    opt_out = Optimizer(sc.optimizer, (n_out, n_rec), None if proj.mask_out.all() else proj.mask_out)
-    masks = (proj.mask_in, proj.mask_rec, proj.mask_out) if proj.sparse else None
+    opt_hidden = Optimizer(sc.optimizer, (hidden.size,))
+    opt_out = Optimizer(sc.optimizer, (readout.size,))
     x_all = input_raster(sc)
 
     tr = allocate_traces(N, n_rec, n_out)
     syn = allocate_synapse_traces(N, len(sc.record_synapses), ("zbar", "e", "ebar"))
-    weights = WeightSnapshots(sc.n_sequences, n_in, n_rec, n_out, proj.sparse)
+    weights = SynapseSnapshots(sc.n_sequences, [hidden, readout], n_rec, n_out)
     events = WeightEventLog()
     losses = []
     for s in range(sc.n_sequences):
         n0 = s * T
-        iv = simulate_interval(sc, c, ro, n0, w_hidden, w_out, B, x_all, tr)
+        iv = simulate_interval(sc, c, ro, n0, hidden, w_hidden, readout, w_out, B, x_all, tr)
         fr = c.c_reg * (iv.n_spikes / T - c.f_target * sc.dt) / T
         tr["fr_reg"][n0 : n0 + T] = fr
         if record_weight_events:
-            add_weight_events(events, n0, iv, w_in, w_rec, w_out, masks)
+            tt, pre = np.nonzero(iv.arrivals)
+            hidden.add_events(events, n0 + tt, pre, w_hidden)
+            to, jo = np.nonzero(iv.z)
+            readout.add_events(events, n0 + to, jo, w_out)
         # NEST computes an interval's gradient at the synapse's next presynaptic spike; one arriving at
         # position 1 of the next interval comes before the learning signal of this interval's last step
         # has reached the neuron's history, so that synapse integrates L = 0 there (NEST 3.10 behaviour).
@@ -292,15 +300,15 @@ def run_original(
         early = np.zeros(n_in + n_rec, dtype=bool)
         if n0 + T + 1 < N:
             early[:n_in] = x_all[n0 + T + 1]
-        grad, grad_out = interval_gradients(sc, c, ro, n0, iv, tr["learning_signal"][n0 : n0 + T], fr, early, syn)
+        grad, grad_out = interval_gradients(sc, c, ro, n0, iv, tr["learning_signal"][n0 : n0 + T], fr, early, syn,
+                                            hidden, readout)
 
         # optimizer (idx = next interval)
         w_hidden = opt_hidden.step(s + 1, grad, w_hidden)
-        w_in, w_rec = w_hidden[:, :n_in], w_hidden[:, n_in:]
         w_out = opt_out.step(s + 1, grad_out, w_out)
         if sc.network["feedback"] == "symmetric":
-            B = w_out.T.copy()
-        weights.record(s, w_in, w_rec, w_out, B)
+            B = readout.dense(w_out).T.copy()
+        weights.record(s, [(hidden, w_hidden), (readout, w_out)], B)
         loss = iteration_loss(sc, tr, s)
         if loss is not None:
             losses.append(loss)
@@ -321,6 +329,7 @@ def run_original(
     )
 
 
-def _record_index(rs, n_in: int) -> list[int]:
-    """Column of each recorded in/rec synapse in the concatenated [inputs, recurrent] presynaptic axis."""
-    return [pre if proj == "in" else n_in + pre for proj, pre, _ in rs]
+def _record_index(rs, n_in: int, hidden: SynapseSet, readout: SynapseSet) -> list[int]:
+    """Position of each recorded synapse in its synapse set (inputs then recurrent on the hidden axis)."""
+    return [readout.index(post, pre) if proj == "out" else hidden.index(post, pre if proj == "in" else n_in + pre)
+            for proj, pre, post in rs]
