@@ -29,14 +29,16 @@ learning signal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from eprop_plugins.parameters import ParameterError
 
 from . import online_code as oc
+from .attach_inspect import IncompatibleModelError
 from .derivation import NeuronDerivation, derive, to_code
+from .online_replay import Recorder, record_input
 
 __all__ = ["online_eprop", "OnlineEprop"]
 
@@ -79,12 +81,58 @@ class OnlineEprop:
     derivation: NeuronDerivation
     weight: str
     objects: list[Any] = field(default_factory=list)
+    recorder: Recorder | None = None
 
     def write_back(self) -> None:
         """Copy the trained weights into the user's Synapses (same synapse order)."""
         for name, syn in self.synapses.items():
             self.user_synapses[name].variables[self.weight].set_value(
                 np.asarray(syn.variables[self.weight].get_value()))
+
+    def run_standalone(self, duration, directory: str | None = None, *, monitors: Callable[[dict], list] | None = None
+                       ) -> dict[str, Any]:
+        """Run the same learning in Brian2's cpp_standalone mode; return the final values.
+
+        The objects are built again (from their recorded definitions and values) under
+        ``set_device('cpp_standalone')``, compiled, run for ``duration`` and read back; the device
+        is reset to runtime afterwards.  The runtime objects of :attr:`network` are not changed.
+
+        Parameters
+        ----------
+        duration : Brian2 time
+        directory : str, optional
+            Build directory (default: a temporary one).
+        monitors : callable, optional
+            ``monitors(objects) -> [monitor, ...]`` with ``objects`` the rebuilt objects by name.
+
+        Returns
+        -------
+        dict
+            ``weights`` (per user Synapses name, the trained weights in synapse order, SI),
+            ``w_out`` (SI), ``objects`` (rebuilt, by name; read their values) and ``monitors``.
+        """
+        import tempfile
+
+        import brian2 as b2
+
+        saved = b2.get_device()
+        b2.set_device("cpp_standalone", directory=directory or tempfile.mkdtemp(prefix="eprop_online_"),
+                      build_on_run=False)
+        try:
+            built = self.recorder.replay()
+            by_name = {o.name: o for o in built}
+            extra = list(monitors(by_name)) if monitors else []
+            net = b2.Network(*built, *extra)
+            net.run(duration)
+            b2.device.build(directory=b2.device.project_dir, compile=True, run=True)
+            out = {"weights": {name: np.asarray(by_name[syn.name].variables[self.weight].get_value())
+                               for name, syn in self.synapses.items()},
+                   "w_out": np.asarray(by_name[self.readout_synapses.name].variables["w_out"].get_value()),
+                   "objects": by_name, "monitors": extra}
+        finally:
+            b2.device.reinit()
+            b2.set_device(saved)
+        return out
 
     def gradients(self) -> dict[str, np.ndarray]:
         """Gradients accumulated in the current update interval (SI), per Synapses and ``'readout'``."""
@@ -118,9 +166,9 @@ def _user_variables(obj) -> list[str]:
             and n in obj.equations and obj.equations[n].type != "subexpression"]
 
 
-def _copy_values(src, dst, names: Sequence[str]) -> None:
+def _copy_values(rb, src, dst, names: Sequence[str]) -> None:
     for name in names:
-        dst.variables[name].set_value(np.asarray(src.variables[name].get_value()))
+        rb.values(dst, name, np.asarray(src.variables[name].get_value()))
 
 
 def _slot_index(when: str) -> int:
@@ -201,7 +249,7 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
 
 
 # ---------------------------------------------------------------------------------------------- objects
-def _recurrent_copy(recurrent, der, st: _Settings, ns, restart_at):
+def _recurrent_copy(rb, recurrent, der, st: _Settings, ns, restart_at):
     """The user's NeuronGroup with the e-prop neuron variables and blocks."""
     b2 = _b2()
     extra = b2.Equations(f"""
@@ -213,18 +261,19 @@ def _recurrent_copy(recurrent, der, st: _Settings, ns, restart_at):
     name, dt = recurrent.name, recurrent.clock.dt
     own = b2.Equations([eq for eq in recurrent.equations.values()  # Brian2 adds these two for refractoriness
                         if eq.varname not in ("not_refractory", "lastspike")])
-    rec = b2.NeuronGroup(len(recurrent), own + extra, threshold=recurrent.events["spike"],
+    rec = rb.new(b2.NeuronGroup, len(recurrent), own + extra, threshold=recurrent.events["spike"],
                          reset=recurrent.event_codes.get("spike", ""), refractory=recurrent._refractory,
                          method=recurrent.state_updater.method_choice,
                          namespace={**ns, "eprop_height": st.height, "eprop_width": st.width}, dt=dt,
                          name=f"{name}_eprop")
-    for src, dst in ((recurrent.state_updater, rec.state_updater),
-                     (recurrent.thresholder["spike"], rec.thresholder["spike"]),
-                     (recurrent.resetter["spike"], rec.resetter["spike"])):
-        dst.when, dst.order = src.when, src.order
-    _copy_values(recurrent, rec, _user_variables(recurrent))
+    for src, dst in ((recurrent.state_updater, ("state_updater",)),
+                     (recurrent.thresholder["spike"], ("thresholder", ("spike",))),
+                     (recurrent.resetter["spike"], ("resetter", ("spike",)))):
+        rb.set(rec, dst, "when", src.when)
+        rb.set(rec, dst, "order", src.order)
+    _copy_values(rb, recurrent, rec, _user_variables(recurrent))
     for s in der.states:
-        rec.variables[f"eprop_init_{s}"].set_value(np.asarray(recurrent.variables[s].get_value()))
+        rb.values(rec, f"eprop_init_{s}", np.asarray(recurrent.variables[s].get_value()))
     refractory = recurrent._refractory is not False
     thr = recurrent.thresholder["spike"]
     # z of this step and psi on the state the threshold saw (0 while refractory; the thresholder has
@@ -232,18 +281,18 @@ def _recurrent_copy(recurrent, der, st: _Settings, ns, restart_at):
     z = "int(lastspike == t)" if refractory else f"int({recurrent.events['spike']})"
     active = "int(not_refractory or lastspike == t)" if refractory else "1"
     psi = oc.SURROGATE_CODE[st.fn].format(d=f"({to_code(der.threshold)})")
-    rec.run_regularly(f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z", when=thr.when,
+    rb.call(rec, "run_regularly", f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z", when=thr.when,
                       order=thr.order + 1, name=f"{name}_eprop_psi")
-    rec.run_regularly("eprop_nspikes = 0", dt=st.T * dt, when="start", order=1, name=f"{name}_eprop_count")
+    rb.call(rec, "run_regularly", "eprop_nspikes = 0", dt=st.T * dt, when="start", order=1, name=f"{name}_eprop_count")
     if restart_at is not None:
         code = "\n".join(f"{s} = eprop_init_{s}" for s in der.states) + "\neprop_z = 0"
         if refractory:
             code += "\nlastspike = -1e4*second\nnot_refractory = True"
-        rec.run_regularly(code, dt=st.T * dt, when=restart_at[0], order=restart_at[1], name=f"{name}_eprop_restart")
+        rb.call(rec, "run_regularly", code, dt=st.T * dt, when=restart_at[0], order=restart_at[1], name=f"{name}_eprop_restart")
     return rec
 
 
-def _readout(rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool):
+def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool):
     """Readout neurons, their plastic synapses and the learning signal (a summed variable)."""
     b2 = _b2()
     name, dt, T = rec.name, rec.clock.dt, st.T
@@ -255,7 +304,7 @@ def _readout(rec, st: _Settings, target, readout_tau, regular_arrival: bool, fee
         raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
     yu = oc.unit_string(st.y_dim)
     space = {**ns, "eprop_target": target, "eprop_tau_out": readout_tau}
-    readout = b2.NeuronGroup(st.w_out.shape[0], f"""
+    readout = rb.new(b2.NeuronGroup, st.w_out.shape[0], f"""
         dy/dt = -y/eprop_tau_out : {yu}
         err = (y - {tcode})*int((t_in_timesteps % {T}) >= {T - st.TL}) : {yu}
     """, method="exact", namespace=space, dt=dt, name=f"{name}_readout")
@@ -269,35 +318,36 @@ def _readout(rec, st: _Settings, target, readout_tau, regular_arrival: bool, fee
     syn_ns = {**space, "eprop_eta": _q(float(st.opt.get("eta_out", st.opt["eta"])), st.y_dim / G_dim),
               "eprop_w_min": st.opt["w_min"] if st.opt["w_min"] is not None else _q(-np.inf, st.y_dim),
               "eprop_w_max": st.opt["w_max"] if st.opt["w_max"] is not None else _q(np.inf, st.y_dim)}
-    ro_syn = b2.Synapses(rec, readout, model, on_pre=f"y_post += {zeta}*w_out\neprop_zbar += {zeta}",
+    ro_syn = rb.new(b2.Synapses, rec, readout, model, on_pre=f"y_post += {zeta}*w_out\neprop_zbar += {zeta}",
                          namespace=syn_ns, dt=dt, name=f"{name}_readout_syn")
-    ro_syn.connect()
-    ro_syn.w_out = np.asarray(st.w_out)[ro_syn.j[:], ro_syn.i[:]] * _q(1.0, st.y_dim)
+    rb.call(ro_syn, "connect")
+    rb.values(ro_syn, "w_out", np.asarray(st.w_out)[ro_syn.j[:], ro_syn.i[:]])
     kappa = float(np.exp(-float(dt / readout_tau)))
-    ro_syn.run_regularly(f"eprop_zbar = {kappa!r}*eprop_zbar", when="before_groups", name=f"{name}_readout_decay")
-    ro_syn.run_regularly("eprop_G += err_post*eprop_zbar", when="end", order=0, name=f"{name}_readout_grad")
+    rb.call(ro_syn, "run_regularly", f"eprop_zbar = {kappa!r}*eprop_zbar", when="before_groups", name=f"{name}_readout_decay")
+    rb.call(ro_syn, "run_regularly", "eprop_G += err_post*eprop_zbar", when="end", order=0, name=f"{name}_readout_grad")
     # the readout learns by gradient descent (eta_out, default eta), at each interval start
     code = oc.optimizer_code({"type": "gradient_descent"}, "w_out", "int(t_in_timesteps > 0)")
-    ro_syn.run_regularly(code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
+    rb.call(ro_syn, "run_regularly", code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
                          order=0, name=f"{name}_readout_optimize")
     objects = [readout, ro_syn]
     if restart:
-        readout.run_regularly("y = 0*y", dt=T * dt, when="start", order=1, name=f"{name}_readout_restart")
+        rb.call(readout, "run_regularly", "y = 0*y", dt=T * dt, when="start", order=1, name=f"{name}_readout_restart")
     fb = None
     if symmetric:
-        updater = ro_syn.summed_updaters["eprop_L_pre"]
+        owner, key = ro_syn, "eprop_L_pre"
     else:
-        fb = b2.Synapses(readout, rec, f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
+        fb = rb.new(b2.Synapses, readout, rec, f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
                          namespace=space, dt=dt, name=f"{name}_feedback")
-        fb.connect()
-        fb.B = np.asarray(st.w_fb)[fb.j[:], fb.i[:]] * _q(1.0, st.y_dim)
-        updater = fb.summed_updaters["eprop_L_post"]
+        rb.call(fb, "connect")
+        rb.values(fb, "B", np.asarray(st.w_fb)[fb.j[:], fb.i[:]])
+        owner, key = fb, "eprop_L_post"
         objects.append(fb)
-    updater.when, updater.order = "end", -10  # after the readout received this step's spikes
+    rb.set(owner, ("summed_updaters", (key,)), "when", "end")  # after the readout received this step's spikes
+    rb.set(owner, ("summed_updaters", (key,)), "order", -10)
     return readout, ro_syn, fb, objects, kappa
 
 
-def _plastic_copy(inp, der, recurrent, rec, st: _Settings, ns, weight: str, kappa: float, restart_at, nest_boundary):
+def _plastic_copy(rb, inp, der, recurrent, rec, st: _Settings, ns, weight: str, kappa: float, restart_at, nest_boundary):
     """The user's Synapses with the eligibility vector, traces, gradient and optimizer."""
     b2 = _b2()
     s = inp.synapses
@@ -322,26 +372,29 @@ def _plastic_copy(inp, der, recurrent, rec, st: _Settings, ns, weight: str, kapp
               "eprop_c_reg": st.c_reg, "eprop_f_target": st.f_target,
               "eprop_refractory": recurrent._refractory if recurrent._refractory is not False else 0 * b2.second}
     source = rec if s.source is recurrent else s.source
-    syn = b2.Synapses(source, rec, model, on_pre=on_pre, namespace=syn_ns, dt=dt, name=f"{s.name}_eprop")
-    syn.connect(i=np.asarray(s.i[:]), j=np.asarray(s.j[:]))
-    syn._pathways[0].when, syn._pathways[0].order = user_path.when, user_path.order
+    syn = rb.new(b2.Synapses, source, rec, model, on_pre=on_pre, namespace=syn_ns, dt=dt, name=f"{s.name}_eprop")
+    rb.call(syn, "connect", i=np.asarray(s.i[:]), j=np.asarray(s.j[:]))
+    rb.set(syn, ("pre",), "when", user_path.when)
+    rb.set(syn, ("pre",), "order", user_path.order)
+    rb.set(syn, ("eprop_arrive",), "when", user_path.when)
+    rb.set(syn, ("eprop_arrive",), "order", user_path.order - 3)
     delays = np.asarray(s.delay[:])
-    for path in syn._pathways:
-        path.delay[:] = delays * b2.second if delays.size else 0 * b2.second
-    syn.eprop_arrive.when, syn.eprop_arrive.order = user_path.when, user_path.order - 3
-    _copy_values(s, syn, _user_variables(s))
+    if delays.size and np.any(delays != 0):
+        for path in ("pre", "eprop_arrive"):
+            rb.set(syn, (path,), "delay", delays * b2.second)
+    _copy_values(rb, s, syn, _user_variables(s))
     su, thr, rs = recurrent.state_updater, recurrent.thresholder["spike"], recurrent.resetter["spike"]
-    syn.run_regularly(oc.jacobian_code(der), when=su.when, order=su.order - 1, name=f"{s.name}_eprop_jacobian")
-    syn.run_regularly(oc.trace_code(der), when=thr.when, order=thr.order + 2, name=f"{s.name}_eprop_trace")
+    rb.call(syn, "run_regularly", oc.jacobian_code(der), when=su.when, order=su.order - 1, name=f"{s.name}_eprop_jacobian")
+    rb.call(syn, "run_regularly", oc.trace_code(der), when=thr.when, order=thr.order + 2, name=f"{s.name}_eprop_trace")
     code = oc.reset_code(der)
     if code:
-        syn.run_regularly(code, when=rs.when, order=rs.order - 1, name=f"{s.name}_eprop_reset")
-    syn.run_regularly(oc.accumulate_code(T, kappa, split_last=nest_boundary), when="end", order=0,
+        rb.call(syn, "run_regularly", code, when=rs.when, order=rs.order - 1, name=f"{s.name}_eprop_reset")
+    rb.call(syn, "run_regularly", oc.accumulate_code(T, kappa, split_last=nest_boundary), when="end", order=0,
                       name=f"{s.name}_eprop_accumulate")
     restart = "\n".join([f"{oc.eps_name(k)} = 0*{oc.eps_name(k)}" for k in reach]
                         + ["eprop_ebar = 0*eprop_ebar", "eprop_esum = 0*eprop_esum"])
     if nest_boundary:
-        syn.run_regularly(restart, dt=T * dt, when=restart_at[0], order=restart_at[1], name=f"{s.name}_eprop_restart")
+        rb.call(syn, "run_regularly", restart, dt=T * dt, when=restart_at[0], order=restart_at[1], name=f"{s.name}_eprop_restart")
         # NEST applies an interval's update when the synapse's next spike passes it; one arriving in
         # step 1 of the next interval comes before the last step's learning signal (docs/model.rst §6)
         early = "int(eprop_arrival == t)" if s.source is not recurrent else "0"
@@ -349,10 +402,10 @@ def _plastic_copy(inp, der, recurrent, rec, st: _Settings, ns, weight: str, kapp
         code = oc.optimizer_code(opt, weight, apply, gradient="eprop_G") 
         code = code.replace("eprop_g = eprop_G", f"eprop_g = eprop_G + (1 - {early})*eprop_G_last")
         code += "\neprop_G_last = (1 - eprop_apply)*eprop_G_last"
-        syn.run_regularly(code, when=user_path.when, order=user_path.order - 2, name=f"{s.name}_eprop_optimize")
+        rb.call(syn, "run_regularly", code, when=user_path.when, order=user_path.order - 2, name=f"{s.name}_eprop_optimize")
     else:
         code = oc.optimizer_code(opt, weight, "int(t_in_timesteps > 0)")
-        syn.run_regularly(code + "\neprop_esum = 0*eprop_esum" + ("\n" + restart if restart_at else ""),
+        rb.call(syn, "run_regularly", code + "\neprop_esum = 0*eprop_esum" + ("\n" + restart if restart_at else ""),
                           dt=T * dt, when="start", order=0, name=f"{s.name}_eprop_optimize")
     return syn
 
@@ -426,20 +479,34 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     st = _settings(der, dt, n_out=n_out, update_interval=update_interval, learning_window=learning_window,
                    surrogate=surrogate, optimizer=optimizer, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb,
                    seed=seed)
+    rb = Recorder()
+    inputs = list(dict.fromkeys(s.source for s in synapses if s.source is not recurrent))
+    for group in inputs:
+        rb.adopt(group, _input_rebuild(group))
     restart_at = None
     if reset_state_on_update:
         when, order = _last_pathway(synapses)
         restart_at = (when, order + 1)
-    rec = _recurrent_copy(recurrent, der, st, ns, restart_at)
-    readout, ro_syn, fb, ro_objects, kappa = _readout(rec, st, target, readout_tau, readout_regular_spike_arrival,
+    rec = _recurrent_copy(rb, recurrent, der, st, ns, restart_at)
+    readout, ro_syn, fb, ro_objects, kappa = _readout(rb, rec, st, target, readout_tau, readout_regular_spike_arrival,
                                                       feedback, ns, reset_state_on_update)
     copies, users = {}, {}
     for inp in der.inputs:
-        copies[inp.synapses.name] = _plastic_copy(inp, der, recurrent, rec, st, ns, weight, kappa, restart_at,
+        copies[inp.synapses.name] = _plastic_copy(rb, inp, der, recurrent, rec, st, ns, weight, kappa, restart_at,
                                                   reset_state_on_update)
         users[inp.synapses.name] = inp.synapses
     objects = [rec, *ro_objects, *copies.values()]
-    inputs = [s.source for s in synapses if s.source is not recurrent]
-    net = b2.Network(*dict.fromkeys(inputs), *objects)
+    net = b2.Network(*inputs, *objects)
     return OnlineEprop(network=net, recurrent=rec, synapses=copies, user_synapses=users, readout=readout,
-                       readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight, objects=objects)
+                       readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight, objects=objects,
+                       recorder=rb)
+
+
+def _input_rebuild(group):
+    """How to build an input group again for cpp_standalone (the error is raised only if it is needed)."""
+    try:
+        return record_input(group)
+    except IncompatibleModelError as exc:
+        def refuse(exc=exc):
+            raise exc
+        return refuse

@@ -99,8 +99,12 @@ def _matrix(syn, values, shape):
     return out
 
 
+STANDALONE = pytest.mark.slow  # a cpp_standalone build compiles for about 2 min on 2 shared cores
+
+
+@pytest.mark.parametrize("mode", ["runtime", pytest.param("standalone", marks=STANDALONE)])
 @pytest.mark.parametrize("model", ["iaf", "iaf_adapt"])
-def test_canonical_lif_and_alif_equal_the_reference(model):
+def test_canonical_lif_and_alif_equal_the_reference(model, mode):
     """Sine task (original family): spikes identical, traces and weights <= 1e-10 relative of the reference."""
     from brian2 import Hz, SpikeMonitor, StateMonitor, TimedArray, mV, ms
 
@@ -119,11 +123,23 @@ def test_canonical_lif_and_alif_equal_the_reference(model):
         c_reg=300.0, f_target=10 * Hz, feedback="random", w_out=data.w_out * mV, w_fb=data.w_fb * mV,
         optimizer={"type": "gradient_descent", "eta": 1e-4, "w_min": -100 * mV, "w_max": 100 * mV},
         reset_state_on_update=True)
-    spikes = SpikeMonitor(learner.recurrent)
-    state = StateMonitor(learner.recurrent, ["v", "eprop_psi", "eprop_L"], record=True, when="end", order=100)
-    out = StateMonitor(learner.readout, ["y", "err"], record=True, when="end", order=100)
-    learner.network.add(spikes, state, out)
-    learner.network.run((N + 2) * ms)
+
+    def monitors(objects):
+        rec_copy, readout = objects[learner.recurrent.name], objects[learner.readout.name]
+        return [SpikeMonitor(rec_copy), StateMonitor(rec_copy, ["v", "eprop_psi", "eprop_L"], record=True, when="end",
+                                                     order=100),
+                StateMonitor(readout, ["y", "err"], record=True, when="end", order=100)]
+
+    if mode == "runtime":
+        spikes, state, out = monitors({o.name: o for o in learner.objects})
+        learner.network.add(spikes, state, out)
+        learner.network.run((N + 2) * ms)
+        final = {name: np.asarray(syn.w[:]) for name, syn in learner.synapses.items()}
+        final_out = np.asarray(learner.readout_synapses.w_out[:])
+    else:
+        run = learner.run_standalone((N + 2) * ms, monitors=monitors)
+        spikes, state, out = run["monitors"]
+        final, final_out = run["weights"], run["w_out"]
 
     z = np.zeros((N + 2, 100), dtype=bool)
     z[np.round(np.asarray(spikes.t / ms)).astype(int), np.asarray(spikes.i)] = True
@@ -137,12 +153,43 @@ def test_canonical_lif_and_alif_equal_the_reference(model):
     np.testing.assert_allclose(0.5 * np.sum(err.reshape(ITERATIONS, T) ** 2, axis=1), ref.losses[:ITERATIONS],
                                rtol=1e-10, atol=0)
     last = ITERATIONS - 1
-    for name, syn, key in (("s_in", learner.synapses["s_in"], "w_in"), ("s_rec", learner.synapses["s_rec"], "w_rec")):
-        got = _matrix(syn, np.asarray(syn.w[:] / mV), (100, 100))
+    for name, key in (("s_in", "w_in"), ("s_rec", "w_rec")):
+        got = _matrix(learner.synapses[name], final[name] / float(mV), (100, 100))
         assert rel(got, ref.weights[key][last]) <= 1e-10, (name, rel(got, ref.weights[key][last]))
         assert rel(ref.weights[key][last], getattr(data, key)) > 1e-4  # the weights did change
     ro = learner.readout_synapses
-    assert rel(_matrix(ro, np.asarray(ro.w_out[:] / mV), (1, 100)), ref.weights["w_out"][last]) <= 1e-10
+    assert rel(_matrix(ro, final_out / float(mV), (1, 100)), ref.weights["w_out"][last]) <= 1e-10
+
+
+@STANDALONE
+def test_standalone_equals_runtime_on_frozen_input():
+    """AdEx ('euler'), Adam, random feedback, 3 intervals: cpp_standalone gives the runtime weights (measured 1.1e-15)."""
+    import sys
+
+    from brian2 import Hz, TimedArray, mV, ms
+
+    from brian2_ext.online import online_eprop
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_brian2_derivation as d
+
+    m = d.MODELS["adex"]()
+    net = d._user_network(m)
+    inp, dt = net["inp"], m["dt"]
+    inp.set_spikes(inp._neuron_index, inp._spike_time * b2.second, period=d.T_STEPS * dt)  # frozen, repeated
+    learner = online_eprop(net["rec"], [net["s_in"], net["s_rec"]], n_out=d.N_OUT,
+                           target=TimedArray(net["target"], dt=dt), update_interval=d.T_STEPS * dt, readout_tau=10 * ms,
+                           surrogate={"function": "piecewise_linear", "height": m["height"], "width": m["width"]},
+                           c_reg=300.0, f_target=10 * Hz, optimizer={"type": "adam", "eta": 0.5 * mV},
+                           feedback="random")
+    duration = (3 * d.T_STEPS + 2) * dt
+    learner.network.run(duration)
+    run = learner.run_standalone(duration)
+    for name, syn in learner.synapses.items():
+        w = np.asarray(syn.w[:])
+        assert _rel(run["weights"][name], w) <= 1e-10, name
+        assert _rel(w, np.asarray(learner.user_synapses[name].w[:])) > 0.05  # learned
+    assert _rel(run["w_out"], np.asarray(learner.readout_synapses.w_out[:])) <= 1e-10
 
 
 def _rel(got, want):
