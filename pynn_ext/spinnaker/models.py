@@ -493,7 +493,19 @@ def _write_struct(spec: DataSpecificationBase, name: str, records: np.ndarray | 
         struct_values(SYNAPSE_HEADER, name, records)))
 
 
-class EpropTimingDependence(AbstractTimingDependence):
+class _KernelSettings:
+    """Settings shared by the synapses of a population, and their kernel records (set by the glue)."""
+
+    def __init__(self, settings: Values) -> None:
+        self.settings = dict(settings)
+        self.records: np.ndarray | None = None
+
+    def is_same_as(self, other: Any) -> bool:
+        """sPyNNaker merges the dynamics of a population's projections: equal only with equal settings."""
+        return type(other) is type(self) and other.settings == self.settings
+
+
+class EpropTimingDependence(_KernelSettings, AbstractTimingDependence):
     """The eligibility filter of e-prop synapses (``eprop_synapse_params_t``): no spike-pair timing."""
 
     def __init__(self, synapse: Values) -> None:
@@ -502,13 +514,13 @@ class EpropTimingDependence(AbstractTimingDependence):
         :attr:`records` (the kernel's ``eprop_synapse_params_t``, which needs the readouts) is set once the
         network is complete (``pynn_ext.spinnaker.glue.prepare``).
         """
-        super().__init__(EpropSynapseStructure())
-        self.synapse = dict(synapse)
-        self.records: np.ndarray | None = None
+        AbstractTimingDependence.__init__(self, EpropSynapseStructure())
+        _KernelSettings.__init__(self, synapse)
 
-    @overrides(AbstractTimingDependence.is_same_as)
-    def is_same_as(self, timing_dependence: AbstractTimingDependence) -> bool:
-        return isinstance(timing_dependence, EpropTimingDependence) and timing_dependence.synapse == self.synapse
+    @property
+    def synapse(self) -> dict[str, Any]:
+        """The synapse options (and the learning window's length in steps)."""
+        return self.settings
 
     @property
     def vertex_executable_suffix(self) -> str:
@@ -545,7 +557,7 @@ class EpropTimingDependence(AbstractTimingDependence):
         return tuple(self.synapse)
 
 
-class EpropWeightDependence(AbstractWeightDependence):
+class EpropWeightDependence(_KernelSettings, AbstractWeightDependence):
     """The optimizer of e-prop synapses (``eprop_optimizer_params_t``), shared by a population's synapses."""
 
     def __init__(self, optimizer: Values) -> None:
@@ -553,12 +565,12 @@ class EpropWeightDependence(AbstractWeightDependence):
 
         :attr:`records` (the kernel's ``eprop_optimizer_params_t``) is set with the network's data.
         """
-        self.optimizer = dict(optimizer)
-        self.records: np.ndarray | None = None
+        _KernelSettings.__init__(self, optimizer)
 
-    @overrides(AbstractWeightDependence.is_same_as)
-    def is_same_as(self, weight_dependence: AbstractWeightDependence) -> bool:
-        return isinstance(weight_dependence, EpropWeightDependence) and weight_dependence.optimizer == self.optimizer
+    @property
+    def optimizer(self) -> dict[str, Any]:
+        """The canonical optimizer dictionary."""
+        return self.settings
 
     @property
     def vertex_executable_suffix(self) -> str:
