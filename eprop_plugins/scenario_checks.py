@@ -336,16 +336,21 @@ def check_weight_bounds(where: str, arr: np.ndarray, optimizer: Mapping[str, Any
         )
 
 
+def _raw_array(value: Any) -> np.ndarray:
+    """``value`` as an array without conversion (ragged or mixed data as an object array)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError):
+        return np.asarray(value, dtype=object)
+
+
 def _index_vector(where: str, value: Any) -> np.ndarray:
     """A flat vector of integers (int64); floats, booleans and strings are refused."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray)):
         raise ParameterError(f"{where} = {show(value)}: allowed values are flat lists of integer indices")
     if len(value) == 0:
         return np.zeros(0, dtype=np.int64)
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError):
-        raw = np.asarray(value, dtype=object)
+    raw = _raw_array(value)
     if raw.ndim == 1 and raw.dtype.kind in "iu":
         return raw.astype(np.int64)
     if raw.ndim != 1:
@@ -509,10 +514,7 @@ def _spike_steps(where: str, train: Any) -> np.ndarray:
     """One spike train as int64 steps; integral floats (``3.0``) are the same steps, anything else is refused."""
     if len(train) == 0:
         return np.zeros(0, dtype=np.int64)
-    try:
-        raw = np.asarray(train)
-    except (TypeError, ValueError):
-        raw = np.asarray(train, dtype=object)
+    raw = _raw_array(train)
     if raw.ndim != 1:
         raise ParameterError(f"{where} = {show(train)}: allowed values are flat lists of integer time steps")
     if raw.dtype.kind in "iu":

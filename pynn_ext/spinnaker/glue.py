@@ -77,6 +77,7 @@ from . import models
 from .kernel_params import kernel_network
 
 __all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_board_config", "setup", "run",
+           "run_until",
            "prepare", "mapping_summary", "FeedbackProjection", "NetworkState", "MAPPING_FILE"]
 
 #: sPyNNaker's name for a user configuration file (``$HOME``, the XDG config directories)
@@ -118,6 +119,7 @@ def write_virtual_board_config(directory: Path | None = None) -> Path:
 
 _spynnaker_setup = spynnaker_pynn.setup
 _spynnaker_run = spynnaker_pynn.run
+_spynnaker_run_until = spynnaker_pynn.run_until
 
 
 def setup(timestep: float | None = None, *args: Any, **kwargs: Any) -> int:
@@ -523,12 +525,24 @@ def run(simtime: float, callbacks: Any = None) -> float:
     """sPyNNaker's ``run`` after :func:`prepare`; writes :func:`mapping_summary` into the run directory."""
     prepare()
     result = _spynnaker_run(simtime, callbacks)
+    _report()
+    return result
+
+
+def run_until(tstop: float) -> float:
+    """sPyNNaker's ``run_until`` after :func:`prepare`, with the mapping summary as :func:`run`."""
+    prepare()
+    result = _spynnaker_run_until(tstop)
+    _report()
+    return result
+
+
+def _report() -> None:
     summary = mapping_summary()
     path = atomic_write(Path(SpynnakerDataView.get_run_dir_path()) / MAPPING_FILE, json.dumps(summary, indent=1))
     board = "a virtual board" if summary["virtual_board"] else "the machine"
     print(f"eprop: {len(STATE.recurrent) + len(STATE.readouts)} e-prop populations on {summary['n_cores']} cores "
           f"of {board}; mapping summary {path}", file=sys.stderr, flush=True)
-    return result
 
 
 def mapping_summary() -> dict[str, Any]:
@@ -617,7 +631,8 @@ Population.get = _population_get_eprop  # type: ignore[method-assign]
 SpiNNakerProjection.__init__ = _projection_init_eprop  # type: ignore[method-assign]
 for _module in (spynnaker_pynn, pynn_spinnaker):
     _module.setup = setup
-    _module.run = run
+    _module.run = _module.run_for = run
+    _module.run_until = run_until
     _module.Projection = _projection
     _module.Sequence = Sequence  # PyNN's name, which sPyNNaker does not re-export
     _module.simulator = _Simulator()  # type: ignore[attr-defined]
