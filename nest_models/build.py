@@ -2,10 +2,12 @@
 
 ``build_module()`` generates C++ from the ``*.nestml`` sources with NESTML, overlays the project's
 templates (``nest_models/templates``) and headers (``nest_models/include``), compiles the module
-against the NEST wheel and installs it into a cache directory outside the repository
-(``$EPROP_CACHE_DIR/nestml/<key>``, default root ``~/.cache/eprop-plugins``).  The key is a hash of
-every source, template and header, this file, the model list and the NEST and NESTML versions, so
-a cached module is loaded in well under a second and any change rebuilds.
+against the NEST that ``import nest`` loads (the pip wheel, or any NEST 3.10 installation through
+its own ``nest-config``, :func:`nest_installation`) and installs it into a cache directory outside
+the repository (``$EPROP_CACHE_DIR/nestml/<key>``, default root ``~/.cache/eprop-plugins``).  The
+key is a hash of every source, template and header, this file, the model list, the NEST and NESTML
+versions and which NEST installation, so a cached module is loaded in well under a second, any
+change rebuilds, and a module built for one NEST is never loaded into another.
 
 Safe under concurrent use and interruption (``docs/builds.rst``), through :mod:`eprop_plugins.cache`:
 
@@ -27,7 +29,9 @@ Why the build needs more than ``pynestml.frontend.generate_nest_target``
   compiler path that does not exist here; :func:`write_nest_config` writes a corrected script
   (prefix ``site-packages/nest``, headers ``site-packages/nest/include/nest``, Boost headers from the
   ``boost-headers`` package, ``-D_GLIBCXX_USE_CXX11_ABI=0`` because the wheel uses the old C++ ABI,
-  compiler ``g++``).
+  compiler ``g++``).  Any other NEST 3.10 installation (built from source, with MPI, a cluster's
+  module) is used through its own ``nest-config`` (:func:`nest_installation` says which NEST a
+  build is for; the cache key includes it).
 * NESTML 9 has no e-prop archiving node: the templates give every generated neuron an e-prop parent
   class and register a project wrapper class under the model's name (see ``docs/nestml.rst``).
 * A NESTML code-generation call without an install path writes into the NEST installation: an
@@ -75,6 +79,8 @@ __all__ = [
     "module_directory",
     "source_hash",
     "is_built",
+    "NestInstallation",
+    "nest_installation",
     "write_nest_config",
     "check_toolchain",
     "build_module",
@@ -158,11 +164,127 @@ def _sources() -> list[Path]:
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {"nest-simulator": version("nest-simulator"), "nestml": version("nestml")}
+    inst = nest_installation()
+    nest_version = version("nest-simulator") if inst.kind == "wheel" else inst.version
+    return {"nest-simulator": nest_version, "nestml": version("nestml")}
+
+
+#: environment variable naming the ``nest-config`` of the NEST installation to build for
+NEST_CONFIG_VARIABLE = "EPROP_NEST_CONFIG"
+
+
+@dataclass(frozen=True)
+class NestInstallation:
+    """The NEST installation the module is built for and loaded into.
+
+    Attributes
+    ----------
+    kind : str
+        ``"wheel"`` (the pip wheel: a corrected ``nest-config`` is written, :func:`write_nest_config`)
+        or ``"nest-config"`` (any other installation, used through its own ``nest-config``).
+    package : Path
+        The ``nest`` Python package that ``import nest`` finds (resolved).
+    nest_config : Path or None
+        The installation's own ``nest-config`` (None for the wheel).
+    version : str
+        ``nest-config --version`` (the wheel: its package version).
+    identity : dict
+        What the cache key records of the installation (none for the wheel, whose key is that of
+        its version; otherwise prefix, ``nest-config`` answers and the kernel library's size and
+        modification time), so that a module built for one NEST is never loaded into another.
+    """
+
+    kind: str
+    package: Path
+    nest_config: Path | None
+    version: str
+    identity: dict
+
+
+#: nest_installation() of this process, by the environment and search path it was derived from
+_installations: dict[tuple, NestInstallation] = {}
+
+
+def _nest_package() -> Path:
+    """The directory of the ``nest`` package ``import nest`` would load (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nest")
+    if spec is None or spec.origin is None:
+        raise BuildError("nest-simulator is not installed: pip install 'eprop-plugins[nest]'")
+    return Path(spec.origin).resolve().parent
+
+
+def _ask(nest_config: Path, option: str) -> str:
+    try:
+        proc = subprocess.run([str(nest_config), option], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise BuildError(f"cannot run {nest_config}: {exc}") from None
+    if proc.returncode != 0:
+        raise BuildError(f"{nest_config} {option} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout.strip()
+
+
+def nest_installation() -> NestInstallation:
+    """Which NEST the module is built for: ``$EPROP_NEST_CONFIG``, else the ``nest`` package on ``sys.path``.
+
+    * ``EPROP_NEST_CONFIG`` set: that ``nest-config``; the ``nest`` package Python imports must be
+      the one of that installation (below its ``--prefix``), otherwise the module would be built
+      for one NEST and loaded into another.
+    * the ``nest`` package is the pip wheel's (``site-packages/nest`` beside
+      ``nest_simulator.libs``): the wheel (its own ``nest-config`` is broken; a corrected one is
+      written).
+    * otherwise the installation the package belongs to
+      (``<prefix>/lib/python3.x/site-packages/nest`` with ``<prefix>/bin/nest-config``), as
+      installed by NEST's ``make install``.
+
+    Raises
+    ------
+    BuildError
+        NEST is not installed, or its ``nest-config`` is missing or does not match the package.
+    """
+    configured = os.environ.get(NEST_CONFIG_VARIABLE) or None
+    state = (configured, tuple(sys.path), os.environ.get("PYTHONPATH"))
+    known = _installations.get(state)
+    if known is not None:
+        return known
+    package = _nest_package()
+    if configured is None and (package.parent / "nest_simulator.libs").is_dir():
+        from importlib.metadata import version
+
+        inst = NestInstallation("wheel", package, None, version("nest-simulator"), {})
+    else:
+        if configured is not None:
+            nest_config = Path(configured).expanduser()
+            origin = f"{NEST_CONFIG_VARIABLE}={configured}"
+        else:
+            # <prefix>/lib(64)/python3.x/site-packages/nest
+            nest_config = package.parents[3] / "bin" / "nest-config"
+            origin = f"the nest package {package}"
+        if not (nest_config.is_file() and os.access(nest_config, os.X_OK)):
+            raise BuildError(f"no executable nest-config at {nest_config} (from {origin}); set "
+                             f"{NEST_CONFIG_VARIABLE} to the nest-config of the NEST installation that "
+                             "`import nest` loads")
+        nest_config = nest_config.resolve()
+        prefix = Path(_ask(nest_config, "--prefix")).resolve()
+        if not package.is_relative_to(prefix):
+            raise BuildError(
+                f"{origin} belongs to the NEST installed in {prefix}, but `import nest` loads {package}: "
+                f"put {prefix}/lib/python3.x/site-packages first on PYTHONPATH (or unset {NEST_CONFIG_VARIABLE})")
+        answers = {opt: _ask(nest_config, opt) for opt in ("--version", "--cflags", "--includes", "--libs", "--compiler")}
+        kernel = sorted(prefix.glob("lib*/nest/libnestkernel.so")) + sorted(prefix.glob("lib*/libnestkernel.so"))
+        stamp = [[str(k), k.stat().st_size, k.stat().st_mtime_ns] for k in kernel]
+        inst = NestInstallation("nest-config", package, nest_config, answers["--version"],
+                                {"prefix": str(prefix), "nest_config": answers, "kernel": stamp})
+    _installations[state] = inst
+    return inst
 
 
 def source_hash() -> str:
-    """Hash of all sources, templates, headers, this file, the model list and the NEST/NESTML versions.
+    """Hash of all sources, templates, headers, this file, the model list, the NEST/NESTML versions and which NEST.
+
+    A module built for the wheel and one built for another installation (:func:`nest_installation`)
+    never share a key.
 
     Returns
     -------
@@ -175,7 +297,11 @@ def source_hash() -> str:
         h.update(b"\0")
         h.update(p.read_bytes())
         h.update(b"\0")
-    h.update(json.dumps({"versions": _versions(), "models": MODELS}, sort_keys=True).encode())
+    described = {"versions": _versions(), "models": MODELS}
+    inst = nest_installation()
+    if inst.kind != "wheel":  # which NEST (the wheel's key is that of its version, as before)
+        described["nest"] = inst.identity
+    h.update(json.dumps(described, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
@@ -226,15 +352,62 @@ def check_toolchain() -> dict[str, str]:
             f"missing build tool(s): {', '.join(missing)}; install a C++ compiler, cmake and make "
             "(Debian: apt-get install g++ cmake make)"
         )
+    inst = nest_installation()
+    if inst.kind != "wheel":
+        return _check_installation(inst)
     site = _site_packages()
     include = site / "nest" / "include" / "nest"
     if not (include / "eprop_archiving_node_recurrent.h").is_file():
         raise BuildError(f"NEST headers not found in {include}: the nest-simulator wheel must ship its include/ directory")
+    _check_nestml()
+    return {"site": str(site), "include": str(include), "boost": str(_boost_include()), "cxx": shutil.which("g++") or ""}
+
+
+def _check_nestml() -> None:
     try:
         import pynestml  # noqa: F401
     except ImportError as exc:
         raise BuildError(f"NESTML is not installed ({exc}): pip install 'nestml==9.0.*'") from None
-    return {"site": str(site), "include": str(include), "boost": str(_boost_include()), "cxx": shutil.which("g++") or ""}
+
+
+def _check_installation(inst: NestInstallation) -> dict[str, str]:
+    """The headers and compiler of a NEST installation with its own ``nest-config`` (:func:`check_toolchain`)."""
+    prefix = Path(inst.identity["prefix"])
+    include = prefix / "include" / "nest"
+    if not (include / "eprop_archiving_node_recurrent.h").is_file():
+        raise BuildError(f"NEST headers not found in {include} (the installation of {inst.nest_config}); "
+                         "NEST >= 3.10 installed with `make install` has them")
+    compiler = inst.identity["nest_config"]["--compiler"]
+    if shutil.which(compiler) is None:
+        raise BuildError(f"{inst.nest_config} names the compiler {compiler!r}, which is not on PATH")
+    _check_nestml()
+    return {"prefix": str(prefix), "include": str(include), "nest_config": str(inst.nest_config), "cxx": compiler}
+
+
+def _forwarding_nest_config(directory: Path, inst: NestInstallation) -> Path:
+    """Write ``directory/bin/nest-config`` forwarding to an installation's own script; return ``directory``.
+
+    NESTML finds ``nest-config`` as ``<nest_path>/bin/nest-config``; the forwarding script answers
+    as the installation's own and only adds ``-fno-semantic-interposition`` to ``--cflags`` (the
+    reason is in :func:`write_nest_config`; it changes no floating-point semantics).
+    """
+    check_toolchain()
+    bindir = directory / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    real = str(inst.nest_config).replace("'", "'\\''")
+    script = bindir / "nest-config"
+    script.write_text("\n".join([
+        "#!/bin/sh",
+        f"# forwards to {inst.nest_config} (written by nest_models.build)",
+        f"real='{real}'",
+        'case "$1" in',
+        '  --cflags) echo "$("$real" --cflags) -fno-semantic-interposition" ;;',
+        '  *) exec "$real" "$@" ;;',
+        "esac",
+        "",
+    ]))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return directory
 
 
 def write_nest_config(directory: Path) -> Path:
@@ -406,7 +579,9 @@ def _build(entry: Path, key: str, verbose: bool) -> BuiltModule:
     work = private_directory(entry)
     keep = verbose
     try:
-        nest_dir = write_nest_config(work / "nest")
+        inst = nest_installation()
+        nest_dir = (write_nest_config(work / "nest") if inst.kind == "wheel"
+                    else _forwarding_nest_config(work / "nest", inst))
         templates = _assemble_templates(work / "templates")
         target = work / "target"
         install = work / "install"
@@ -447,7 +622,8 @@ def _build(entry: Path, key: str, verbose: bool) -> BuiltModule:
             shutil.copy2(work / "build.log", staged / "build.log")
         atomic_write(staged / "build.json", json.dumps(
             {"key": key, "versions": _versions(), "models": list(MODELS), "build_seconds": round(seconds, 1),
-             "python": sys.executable}, indent=1))
+             "python": sys.executable, "nest": {"kind": inst.kind, "package": str(inst.package), **inst.identity}},
+            indent=1))
         write_manifest(staged)
         install_directory(staged, entry)
     except BaseException:
@@ -575,6 +751,10 @@ def load_module(*, build: bool = True, cache: str | os.PathLike | None = None) -
     import nest
 
     global _current
+    loaded = Path(nest.__file__).resolve().parent
+    if loaded != nest_installation().package:  # the module must be built for the NEST that runs
+        raise BuildError(f"the running NEST is {loaded}, not {nest_installation().package} that "
+                         f"{NEST_CONFIG_VARIABLE} or PYTHONPATH now select (changed after NEST was imported)")
     key = source_hash()
     # the entry loaded before (its own key: NEST cannot load a second module of the same name anyway)
     mod = _cached_module(_current, _current.name) if cache is None and _current is not None else None
