@@ -21,7 +21,7 @@ import pytest
 
 from eprop_plugins import tasks
 from pynn_ext.spinnaker import environment, fixed_point, host
-from pynn_ext.spinnaker.kernel_params import kernel_network
+from pynn_ext.spinnaker.kernel_params import NEURON_PARAMS, kernel_network
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "pynn_sine.py"
@@ -208,3 +208,66 @@ def test_wrong_use_names_the_parameter(tmp_path):
     assert "delay = 2.0 ms" in delay
     assert "FeedbackSynapse" in feedback and "EpropReadout" in feedback
     assert "EpropSynapse" in readout_source and "presynaptic" in readout_source
+
+
+SPARSE_ADAPTIVE = r'''
+import numpy as np
+import pyNN.spiNNaker as sim
+from pyNN.random import NumpyRNG
+from pynn_ext import Adam, EpropIFAdaptive, EpropReadout, EpropSynapse, FeedbackSynapse
+
+sim.setup(timestep=1.0)
+rng = np.random.default_rng(3)
+inputs = sim.Population(20, sim.SpikeSourceArray(spike_times=[sim.Sequence([2.0 + i]) for i in range(20)]))
+rec = sim.Population(50, EpropIFAdaptive(family="original", tau_m=20.0, v_thresh=-60.0, c_reg=10.0), label="alif")
+out = sim.Population(2, EpropReadout(family="original", sequence=100.0, learning_window=50.0), label="out")
+optimizer = Adam(eta=1e-3)
+sim.Projection(inputs, rec, sim.FixedProbabilityConnector(0.3, rng=NumpyRNG(seed=1)),
+               EpropSynapse(optimizer=optimizer, weight=rng.normal(0, 1, (20, 50))))
+sim.Projection(rec, rec, sim.FixedProbabilityConnector(0.1, allow_self_connections=False, rng=NumpyRNG(seed=2)),
+               EpropSynapse(optimizer=optimizer, weight=rng.normal(0, 1, (50, 50))))
+sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=optimizer, weight=rng.normal(0, 1, (50, 2))))
+sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0, 1, (2, 50))))
+out.set(target=[sim.Sequence(np.sin(np.arange(300) / 10)), sim.Sequence(np.cos(np.arange(300) / 10))])
+rec.record(["spikes", "v", "psi", "learning_signal", "adaptation"])
+out.record(["v", "target", "error"])
+sim.run(300.0)
+print("tau_m", rec.get("tau_m"))
+sim.end()
+'''
+
+
+def test_sparse_adaptive_adam_network_maps(tmp_path):
+    """ALIF neurons, Adam, FixedProbabilityConnector, two readouts: rows, feedback and errors as laid out."""
+    python = environment.ensure()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir()
+    proc = subprocess.run([str(python), "-c", SPARSE_ADAPTIVE], cwd=tmp_path / "run", env=_clean_environ(
+        tmp_path / "home"), capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tau_m 20.0" in proc.stdout and "'target' is not recorded on SpiNNaker" in proc.stderr
+    (path,) = (tmp_path / "run").glob("reports/*/run_*/eprop_mapping.json")
+    summary = json.loads(path.read_text())
+    lib, _ = host.load()
+    recurrent = [c for c in summary["cores"] if c["role"] == "recurrent"]
+    (readout,) = [c for c in summary["cores"] if c["role"] == "readout"]
+    # sparse rows: the row length (24 plastic synapses of 40 bytes in 256 words) binds before the DTCM budget
+    assert int(lib.eprop_neurons_per_core(70, 50, 2, True)) > 24
+    assert [c["n_atoms"] for c in recurrent] == [24, 24, 2] and readout["n_atoms"] == 2
+    assert {c["binary"] for c in recurrent} == {"eprop_original_recurrent_eprop_adam.aplx"}
+    n_out, sizeof = 2, {name: int(lib.eprop_host_sizeof(code)) for name, code in SIZEOF_CODES.items()}
+    for core in recurrent:
+        n = core["n_atoms"]
+        assert core["regions"]["neuron_params"] == n * (sizeof["neuron_params_t"] + sizeof["neuron_t"] + 4 * n_out)
+        params = np.frombuffer(bytes.fromhex(core["contents"]["neuron_params"])[:n * NEURON_PARAMS.itemsize],
+                               NEURON_PARAMS)
+        # the adaptive model's rho = exp(-dt/tau_a) and beta (defaults 10 ms, 1 mV), alpha of tau_m = 20 ms
+        assert (params["rho"] == fixed_point.to_decay(np.exp(-1.0 / 10.0))).all()
+        assert (params["beta"] == fixed_point.to_fx(1.0)).all()
+        assert (params["alpha"] == fixed_point.to_decay(np.exp(-1.0 / 20.0))).all()
+        optimizer = np.frombuffer(bytes.fromhex(core["contents"]["synapse_dynamics"])[16:56], "<u4")
+        assert optimizer[-1] == 1  # kind: Adam
+    assert readout["regions"]["neuron_params"] == 2 * (sizeof["readout_params_t"] + sizeof["readout_t"] + 4 * 300)
+    (route,) = summary["error_routes"].values()
+    reached = {(tuple(map(int, xy.split(","))), p) for xy, cores in route["cores"].items() for p in cores}
+    assert reached == {((c["x"], c["y"]), c["p"]) for c in recurrent}

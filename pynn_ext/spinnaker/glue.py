@@ -27,6 +27,7 @@ virtual board nothing runs: recorded data and weights read back are empty.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,8 @@ from .kernel_params import kernel_network
 __all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_board_config", "setup", "run",
            "run_until",
            "prepare", "mapping_summary", "FeedbackProjection", "NetworkState", "MAPPING_FILE"]
+
+logger = logging.getLogger(__name__)
 
 #: sPyNNaker's name for a user configuration file (``$HOME``, the XDG config directories)
 CONFIG_NAME = ".spynnaker.cfg"
@@ -240,6 +243,26 @@ def _population_get_eprop(self: Population, parameter_names: Any, gather: bool =
         array = np.broadcast_to(np.asarray(model.canonical[name], dtype=float), (self.size,))
         values.append(float(array[0]) if simplify and np.all(array == array[0]) else array.copy())
     return values[0] if isinstance(parameter_names, str) else values
+
+
+_population_record = Population.record
+
+#: PyNN recordables of the e-prop types that the kernel does not hold: the target is the series the
+#: script gave (``Population.set(target=...)``), not a state of the core
+NOT_ON_THE_CORE = {"target": "the target is the series given with set(target=...); the core does not record it"}
+
+
+def _population_record_eprop(self: Population, variables: Any, to_file: Any = None,
+                             sampling_interval: Any = None) -> None:
+    """``Population.record``: the e-prop recordables the core holds; the others with a warning saying why not."""
+    if getattr(self.celltype, "eprop_celltype", None) is not None:
+        names = [variables] if isinstance(variables, str) else list(variables)
+        for name in (n for n in names if n in NOT_ON_THE_CORE):
+            logger.warning("%s: %r is not recorded on SpiNNaker: %s", self.label, name, NOT_ON_THE_CORE[name])
+        variables = [n for n in names if n not in NOT_ON_THE_CORE]
+        if not variables:
+            return
+    _population_record(self, variables, to_file, sampling_interval)
 
 
 # ----------------------------------------------------------------------------------- projections
@@ -628,6 +651,7 @@ SpikeSourceArray.__init__ = _spike_source_array_init_sequences  # type: ignore[m
 Population.__init__ = _population_init_eprop  # type: ignore[method-assign]
 Population.set = _population_set_eprop  # type: ignore[method-assign]
 Population.get = _population_get_eprop  # type: ignore[method-assign]
+Population.record = _population_record_eprop  # type: ignore[method-assign]
 SpiNNakerProjection.__init__ = _projection_init_eprop  # type: ignore[method-assign]
 for _module in (spynnaker_pynn, pynn_spinnaker):
     _module.setup = setup
