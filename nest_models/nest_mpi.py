@@ -152,14 +152,6 @@ def _ensure_debian_packages(install: bool) -> None:
         raise NestMpiError(f"apt-get did not provide: {' '.join(still)}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _download_sources(work: Path, sdist: str | os.PathLike | None) -> Path:
     """NEST's source tree, from a given sdist or PyPI's (``pip download``), its hash checked; returns the tree."""
     if sdist is None:
@@ -174,7 +166,7 @@ def _download_sources(work: Path, sdist: str | os.PathLike | None) -> Path:
             raise NestMpiError(f"pip could not download the NEST {NEST_VERSION} sources from PyPI:\n{proc.stderr[-2000:]}")
         sdist = found[0]
     sdist = Path(sdist)
-    digest = _sha256(sdist)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()  # 36 MB
     if digest != SDIST_SHA256:
         raise NestMpiError(f"{sdist} has SHA-256 {digest}, not that of PyPI's nest_simulator-{NEST_VERSION}.tar.gz "
                            f"({SDIST_SHA256})")
@@ -307,6 +299,8 @@ def build_nest(
     return prefix
 
 
+#: the directory holding this package (put on the ranks' PYTHONPATH after NEST's package)
+_REPOSITORY = Path(__file__).resolve().parents[1]
 #: the NEST backends this runner runs (their layouts: NESTML neurons or NEST's built-in ones)
 BACKENDS = ("nestml", "nest-builtin")
 #: seconds rank 0 waits for the other ranks' recordings after its own simulation ended
@@ -410,6 +404,8 @@ def run(
     if backend == "nest-builtin" and sc.family == "original":
         check_original_supported(sc)
     env, nest_described = _selected_environment(prefix)
+    # the ranks import this code, whether or not the project is installed where they run
+    env["PYTHONPATH"] = os.pathsep.join([*env.get("PYTHONPATH", "").split(os.pathsep), str(_REPOSITORY)]).strip(os.pathsep)
     compile_seconds, cached = 0.0, True
     if backend == "nestml":  # build (or find) the module for this NEST once, before the ranks load it
         proc = subprocess.run([sys.executable, "-m", "nest_models.build"], env=env, capture_output=True, text=True)
