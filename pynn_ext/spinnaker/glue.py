@@ -302,11 +302,23 @@ def _pairs(connector: Any, pre: Population, post: Population) -> tuple[np.ndarra
             np.fill_diagonal(drawn, False)
         return np.nonzero(drawn)
     if isinstance(connector, FromListConnector):
-        return connector.sources.astype(int), connector.targets.astype(int)
+        conn_list = np.asarray(connector.conn_list)
+        return conn_list[:, 0].astype(int), conn_list[:, 1].astype(int)
     if isinstance(connector, ArrayConnector):
-        return np.nonzero(np.asarray(connector._ArrayConnector__array_connector))  # noqa: SLF001
+        return np.nonzero(np.asarray(connector._ArrayConnector__array))  # noqa: SLF001 - sPyNNaker keeps it private
     raise ParameterError(f"{type(connector).__name__}: e-prop projections on SpiNNaker accept AllToAllConnector, "
                          "OneToOneConnector, FixedProbabilityConnector, FromListConnector or ArrayConnector")
+
+
+def _list_weights(connector: Any) -> np.ndarray | None:
+    """The weights of a ``FromListConnector`` whose list has them (PyNN: they take precedence), else None."""
+    if not isinstance(connector, FromListConnector):
+        return None
+    names = list(connector.column_names or ("weight", "delay"))
+    conn_list = np.asarray(connector.conn_list)
+    if "weight" not in names or conn_list.shape[1] <= 2 + names.index("weight"):
+        return None
+    return conn_list[:, 2 + names.index("weight")].astype(float)
 
 
 def _weights(value: Any, i: np.ndarray, j: np.ndarray, where: str) -> np.ndarray:
@@ -372,7 +384,9 @@ def _projection_init_eprop(self: SpiNNakerProjection, pre_synaptic_population: A
     dt = SpynnakerDataView.get_simulation_time_step_ms()
     check_projection(_Roles(pre), _Roles(post), synapse_type, dt)
     i, j = _pairs(connector, pre, post)
-    w = _weights(synapse_type.parameter_space["weight"], i, j, "EpropSynapse")
+    w = _list_weights(connector)
+    if w is None:
+        w = _weights(synapse_type.parameter_space["weight"], i, j, "EpropSynapse")
     synapse, optimizer = _synapse_settings(synapse_type)
     dynamics = models.EpropSynapseDynamics(synapse, optimizer, weight=0.0, delay=dt)
     conn_list = np.column_stack([i, j, w, np.full(len(i), dt)])
@@ -388,7 +402,9 @@ def _projection(presynaptic_population: Any, postsynaptic_population: Any, conne
         pre, post = presynaptic_population, postsynaptic_population
         check_projection(_Roles(pre), _Roles(post), synapse_type, SpynnakerDataView.get_simulation_time_step_ms())
         i, j = _pairs(connector, pre, post)
-        w = _weights(synapse_type.parameter_space["weight"], i, j, "FeedbackSynapse")
+        w = _list_weights(connector)
+        if w is None:
+            w = _weights(synapse_type.parameter_space["weight"], i, j, "FeedbackSynapse")
         projection = FeedbackProjection(pre, post, i, j, w, kwargs.get("label"))
         STATE.feedback.append(projection)
         STATE.prepared = False
