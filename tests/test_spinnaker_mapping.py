@@ -29,7 +29,7 @@ EXAMPLE = REPO / "examples" / "pynn_sine.py"
 SIZEOF_CODES = {"neuron_params_t": 0, "neuron_t": 1, "readout_params_t": 2, "readout_t": 3,
                 "eprop_syn_trace_t": 4, "eprop_plastic_synapse_t": 5, "eprop_optimizer_params_t": 6,
                 "eprop_synapse_params_t": 7}
-#: the example's target lead: its target element j is the target of the readout at t = j dt
+#: the example's leading zeros of the target: its element j is the target of the readout at t = j dt
 READOUT_LAG = 4
 
 
