@@ -45,10 +45,13 @@ def mapped(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run ``pynn_sine.py --simulator spinnaker`` (one iteration) in sPyNNaker's environment."""
     python = environment.ensure()  # creates .venv-spinnaker when it is missing: never skipped
     home, run = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("run")
+    real_home = Path.home() / ".spynnaker.cfg"
+    before = real_home.stat().st_mtime_ns if real_home.exists() else None
     env = _clean_environ(home)
     proc = subprocess.run([str(python), str(EXAMPLE), "--simulator", "spinnaker", "--iterations", "1"],
                           cwd=run, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (real_home.stat().st_mtime_ns if real_home.exists() else None) == before  # the real $HOME too
     summaries = sorted(run.glob("reports/*/run_*/eprop_mapping.json"))
     assert len(summaries) == 1, list(run.rglob("*"))[:20]
     scenario = tasks.sine(family="original", iterations=1).validated()
