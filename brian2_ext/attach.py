@@ -6,9 +6,10 @@
 optimizer with the canonical parameters, and returns an :class:`EpropAttachment`.
 
 ``EpropAttachment.train`` builds the *equivalent scenario* (the user's parameters, weights and
-input spikes in canonical units), runs it with brian2_ext's e-prop network (the generated code of
-the ``brian2`` backends, equal to the NumPy reference) and writes the trained weights back into the
-user's ``Synapses``.  The user's network stays a plain Brian2 network: run it as before, now with
+input spikes in canonical units, which also checks them) and trains the user's own objects with
+:func:`brian2_ext.online.online_eprop` -- the e-prop derived from their equations, in the e-prop
+slots -- which equals the NumPy reference of that scenario; the trained weights go back into the
+user's ``Synapses``.  attach_eprop is thus the canonical special case of the online learner.  The user's network stays a plain Brian2 network: run it as before, now with
 trained weights.  The readout weights (which have no Brian2 counterpart in the user's model) are
 on the attachment.
 
@@ -30,7 +31,6 @@ from eprop_plugins.scenario import Population, Scenario
 
 from .attach_inspect import (EPROP_SLOTS, IncompatibleModelError, common_dt, quantity_to_canonical, read_inputs, read_recurrent,
                              read_synapses)
-from .runner import run_scenario
 
 __all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError", "schedule_like_eprop"]
 
@@ -45,6 +45,9 @@ PARAMETER_SECTIONS = ("network", "readout", "optimizer", "synapse", "eprop")
 
 #: keys of ``readout_weights=``
 READOUT_WEIGHT_KEYS = ("w_out", "w_fb", "seed")
+
+#: code generation of :meth:`EpropAttachment.train`
+TRAIN_MODES = ("cython", "numpy", "standalone")
 
 
 def _canonical(table: str, values: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
@@ -124,6 +127,22 @@ class EpropAttachment:
         self.population_voltage = voltage_name
         self._namespace: Mapping[str, Any] = dict(namespace or {})
         self.results: list[Result] = []
+
+    # ---------------------------------------------------------------- the user's objects
+    @property
+    def synapses(self) -> dict[str, Any]:
+        """The user's plastic Synapses by projection (``'in'``, ``'rec'``; None where there are none)."""
+        return dict(self._syn)
+
+    @property
+    def weight_name(self) -> str:
+        """Name of the weight variable in the user's Synapses."""
+        return self._weight
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """External names of the user's model strings."""
+        return dict(self._namespace)
 
     # ---------------------------------------------------------------- sizes
     @property
@@ -220,9 +239,11 @@ class EpropAttachment:
               on_iteration: Callable[[int, float], None] | None = None) -> Result:
         """Train with e-prop; return the Result (losses, traces in aligned time, weight snapshots).
 
-        Each call starts from the current weights with a fresh optimizer state (Adam moments and
-        batch accumulators start at zero): one call with all iterations equals the reference run of
-        :meth:`scenario`.
+        The training is :func:`brian2_ext.online.online_eprop` on the user's own objects, in the
+        e-prop slots (:func:`schedule_like_eprop`) with NEST's interval boundary, driven by the
+        input spikes of :meth:`scenario` (each sequence replayed).  Each call starts from the
+        current weights with a fresh optimizer state: one call with all iterations equals the
+        reference run of :meth:`scenario`.
 
         Parameters
         ----------
@@ -230,27 +251,35 @@ class EpropAttachment:
         target : array_like or Quantity
             See :meth:`scenario`.
         mode : {'cython', 'numpy', 'standalone'}
-            Brian2 code generation (:func:`brian2_ext.runner.run_scenario`).
+            Brian2 code generation (runtime with the Cython or NumPy target, or cpp_standalone).
         record : bool
-            Keep the per-step traces in the Result (``False`` drops them after the run; the run
-            itself records them, because brian2_ext's runner returns weights only from recorded runs).
+            Keep the per-step traces in the Result.
         record_synapses : list of (str, int, int)
             Synapses whose z-bar, e and e-bar traces to record.
         write_back : bool
             Write the trained input and recurrent weights into the user's Synapses.
         on_iteration : callable, optional
-            ``on_iteration(index, loss)`` after each iteration.
+            ``on_iteration(index, loss)`` after the run, for each iteration.
         """
+        import time
+
+        from .attach_training import train_online
+
+        if mode not in TRAIN_MODES:
+            raise ParameterError(f"mode = {mode!r}: valid modes are {', '.join(TRAIN_MODES)}")
         sc = self.scenario(iterations, target, record_synapses=record_synapses)
+        t0 = time.perf_counter()
         with _brian2_state_preserved():
-            # record=True: run_scenario returns the weight snapshots (the trained weights) only from recorded runs
-            res = run_scenario(sc, mode=mode, record=True, record_weight_events=False, on_iteration=on_iteration,
-                               backend=f"brian2-attach-{mode}")
+            res = train_online(self, sc, mode=mode)
+        res.meta["seconds"] = time.perf_counter() - t0
         for key, proj in (("w_in", "in"), ("w_rec", "rec"), ("w_out", "out"), ("w_fb", "fb")):
             self.weights[proj] = np.array(res.weights[key][-1], dtype=float)
         if self.network["feedback"] == "symmetric_initial":
             # B was fixed at the first call's initial W_out; later calls keep it
             self.network = dict(self.network, feedback="random")
+        if on_iteration is not None:
+            for k, loss in enumerate(res.losses):
+                on_iteration(k, float(loss))
         if not record:
             res.traces, res.synapse_traces = {}, {}
         self.results.append(res)

@@ -36,7 +36,7 @@ import numpy as np
 from eprop_plugins.parameters import ParameterError
 
 from . import online_code as oc
-from .attach_inspect import IncompatibleModelError
+from .attach_inspect import EPROP_SLOTS, IncompatibleModelError
 from .derivation import NeuronDerivation, derive, to_code
 from .online_replay import Recorder, record_input
 
@@ -166,6 +166,18 @@ def _user_variables(obj) -> list[str]:
             and n in obj.equations and obj.equations[n].type != "subexpression"]
 
 
+def _eta(value, dim, where: str):
+    """A learning rate in ``dim``: a Quantity of those dimensions, or a number (its SI value)."""
+    b2 = _b2()
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    if isinstance(value, b2.Quantity) and _dim(value) is not DIMENSIONLESS or dim is DIMENSIONLESS:
+        if _dim(value) is not dim:
+            raise ParameterError(f"{where} = {value}: needs dimensions '{dim}'")
+        return value
+    return _q(float(value), dim)
+
+
 def _copy_values(rb, src, dst, names: Sequence[str]) -> None:
     for name in names:
         rb.values(dst, name, np.asarray(src.variables[name].get_value()))
@@ -180,11 +192,27 @@ def _slot_index(when: str) -> int:
     return 3 * base.index(when) + 1
 
 
-def _last_pathway(synapses) -> tuple[str, int]:
-    """The schedule position of the latest ``on_pre`` of the plastic Synapses."""
-    paths = [s._pathways[0] for s in synapses]
-    p = max(paths, key=lambda p: (_slot_index(p.when), p.order))
-    return p.when, p.order
+@dataclass
+class _Schedule:
+    """Where the copies' code runners run: (when, order) of the user's, or the e-prop slots."""
+
+    update: tuple[str, int]
+    threshold: tuple[str, int]
+    reset: tuple[str, int]
+    pathways: dict[str, tuple[str, int]]
+
+    @classmethod
+    def of(cls, recurrent, synapses, eprop_slots: bool) -> "_Schedule":
+        su, thr, rs = recurrent.state_updater, recurrent.thresholder["spike"], recurrent.resetter["spike"]
+        if eprop_slots:  # as schedule_like_eprop(): reset and arrivals after the leak, before the threshold
+            return cls((su.when, su.order), (thr.when, thr.order), (EPROP_SLOTS[0], 0),
+                       {s.name: (EPROP_SLOTS[0], 1) for s in synapses})
+        return cls((su.when, su.order), (thr.when, thr.order), (rs.when, rs.order),
+                   {s.name: (s._pathways[0].when, s._pathways[0].order) for s in synapses})
+
+    def last_pathway(self) -> tuple[str, int]:
+        """The latest ``on_pre`` of the plastic Synapses."""
+        return max(self.pathways.values(), key=lambda p: (_slot_index(p[0]), p[1]))
 
 
 @dataclass
@@ -203,6 +231,7 @@ class _Settings:
     f_target: Any
     w_out: Any
     w_fb: Any
+    grad_scale: str = ""  # "(1.0/T_L)*" with average_gradient
 
 
 def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, optimizer, c_reg, f_target, w_out,
@@ -240,7 +269,9 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
         if _dim(arr) is not y_dim:
             raise ParameterError(f"{key}: dimensions '{_dim(arr)}', expected those of the target and w_out ('{y_dim}')")
     L_dim = y_dim ** 2
-    if not isinstance(c_reg, b2.Quantity) or _dim(c_reg) is b2.DIMENSIONLESS:
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    if not isinstance(c_reg, b2.Quantity) or _dim(c_reg) is DIMENSIONLESS:
         # canonical c_reg: the loss in mV² (docs/model.rst §2) when the readout is in volt
         c_reg = float(c_reg) * (b2.mV ** 2 if y_dim is b2.volt.dim else _q(1.0, L_dim))
     f_target = f_target if isinstance(f_target, b2.Quantity) else float(f_target) * b2.Hz
@@ -249,7 +280,7 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
 
 
 # ---------------------------------------------------------------------------------------------- objects
-def _recurrent_copy(rb, recurrent, der, st: _Settings, ns, restart_at):
+def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, restart_at, restart_values):
     """The user's NeuronGroup with the e-prop neuron variables and blocks."""
     b2 = _b2()
     extra = b2.Equations(f"""
@@ -266,23 +297,22 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, ns, restart_at):
                          method=recurrent.state_updater.method_choice,
                          namespace={**ns, "eprop_height": st.height, "eprop_width": st.width}, dt=dt,
                          name=f"{name}_eprop")
-    for src, dst in ((recurrent.state_updater, ("state_updater",)),
-                     (recurrent.thresholder["spike"], ("thresholder", ("spike",))),
-                     (recurrent.resetter["spike"], ("resetter", ("spike",)))):
-        rb.set(rec, dst, "when", src.when)
-        rb.set(rec, dst, "order", src.order)
+    for slot, path in ((sched.update, ("state_updater",)), (sched.threshold, ("thresholder", ("spike",))),
+                       (sched.reset, ("resetter", ("spike",)))):
+        rb.set(rec, path, "when", slot[0])
+        rb.set(rec, path, "order", slot[1])
     _copy_values(rb, recurrent, rec, _user_variables(recurrent))
     for s in der.states:
-        rb.values(rec, f"eprop_init_{s}", np.asarray(recurrent.variables[s].get_value()))
+        value = restart_values[s] if s in (restart_values or {}) else recurrent.variables[s].get_value()
+        rb.values(rec, f"eprop_init_{s}", np.broadcast_to(np.asarray(value), len(recurrent)))
     refractory = recurrent._refractory is not False
-    thr = recurrent.thresholder["spike"]
     # z of this step and psi on the state the threshold saw (0 while refractory; the thresholder has
     # already marked this step's spikes as refractory, hence lastspike == t)
     z = "int(lastspike == t)" if refractory else f"int({recurrent.events['spike']})"
     active = "int(not_refractory or lastspike == t)" if refractory else "1"
     psi = oc.SURROGATE_CODE[st.fn].format(d=f"({to_code(der.threshold)})")
-    rb.call(rec, "run_regularly", f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z", when=thr.when,
-                      order=thr.order + 1, name=f"{name}_eprop_psi")
+    rb.call(rec, "run_regularly", f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z",
+            when=sched.threshold[0], order=sched.threshold[1] + 1, name=f"{name}_eprop_psi")
     rb.call(rec, "run_regularly", "eprop_nspikes = 0", dt=st.T * dt, when="start", order=1, name=f"{name}_eprop_count")
     if restart_at is not None:
         code = "\n".join(f"{s} = eprop_init_{s}" for s in der.states) + "\neprop_z = 0"
@@ -292,7 +322,8 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, ns, restart_at):
     return rec
 
 
-def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool):
+def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool,
+             trace_tau):
     """Readout neurons, their plastic synapses and the learning signal (a summed variable)."""
     b2 = _b2()
     name, dt, T = rec.name, rec.clock.dt, st.T
@@ -313,20 +344,26 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     if feedback not in ("random", "symmetric"):
         raise ParameterError(f"feedback = {feedback!r}: valid values are 'random', 'symmetric'")
     G_dim = st.L_dim / st.y_dim
-    model = f"w_out : {yu}\neprop_zbar : 1\neprop_G : {oc.unit_string(G_dim)}\n" + (
+    model = (f"w_out : {yu}\neprop_zbar : 1\neprop_G : {oc.unit_string(G_dim)}\neprop_m : {oc.unit_string(G_dim)}\n"
+             f"eprop_v2 : {oc.unit_string(G_dim ** 2)}\neprop_step : 1\n") + (
         f"eprop_L_pre = w_out*err_post : {oc.unit_string(st.L_dim)} (summed)" if symmetric else "")
-    syn_ns = {**space, "eprop_eta": _q(float(st.opt.get("eta_out", st.opt["eta"])), st.y_dim / G_dim),
+    adam = st.opt["type"] == "adam"
+    syn_ns = {**space, "eprop_eta": _eta(st.opt.get("eta_out", st.opt["eta"]), st.y_dim if adam else st.y_dim / G_dim,
+                                      "optimizer.eta_out"),
+              "eprop_eps_adam": _eta(st.opt["epsilon"], G_dim, "optimizer.epsilon"),
               "eprop_w_min": st.opt["w_min"] if st.opt["w_min"] is not None else _q(-np.inf, st.y_dim),
               "eprop_w_max": st.opt["w_max"] if st.opt["w_max"] is not None else _q(np.inf, st.y_dim)}
     ro_syn = rb.new(b2.Synapses, rec, readout, model, on_pre=f"y_post += {zeta}*w_out\neprop_zbar += {zeta}",
                          namespace=syn_ns, dt=dt, name=f"{name}_readout_syn")
     rb.call(ro_syn, "connect")
     rb.values(ro_syn, "w_out", np.asarray(st.w_out)[ro_syn.j[:], ro_syn.i[:]])
-    kappa = float(np.exp(-float(dt / readout_tau)))
-    rb.call(ro_syn, "run_regularly", f"eprop_zbar = {kappa!r}*eprop_zbar", when="before_groups", name=f"{name}_readout_decay")
+    kappa_out = float(np.exp(-float(dt / readout_tau)))
+    kappa = float(np.exp(-float(dt / (trace_tau if trace_tau is not None else readout_tau))))
+    rb.call(ro_syn, "run_regularly", f"eprop_zbar = {kappa_out!r}*eprop_zbar", when="before_groups", name=f"{name}_readout_decay")
     rb.call(ro_syn, "run_regularly", "eprop_G += err_post*eprop_zbar", when="end", order=0, name=f"{name}_readout_grad")
-    # the readout learns by gradient descent (eta_out, default eta), at each interval start
-    code = oc.optimizer_code({"type": "gradient_descent"}, "w_out", "int(t_in_timesteps > 0)")
+    # the readout learns with the same optimizer (eta_out, default eta), at each interval start
+    code = oc.optimizer_code(st.opt, "w_out", "int(t_in_timesteps > 0)", gradient=st.grad_scale + "eprop_G")
+    code += "\neprop_G = (1 - eprop_apply)*eprop_G"
     rb.call(ro_syn, "run_regularly", code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
                          order=0, name=f"{name}_readout_optimize")
     objects = [readout, ro_syn]
@@ -347,7 +384,8 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     return readout, ro_syn, fb, objects, kappa
 
 
-def _plastic_copy(rb, inp, der, recurrent, rec, st: _Settings, ns, weight: str, kappa: float, restart_at, nest_boundary):
+def _plastic_copy(rb, inp, der, recurrent, rec, source, st: _Settings, sched: _Schedule, ns, weight: str, kappa: float,
+                  restart_at, nest_boundary):
     """The user's Synapses with the eligibility vector, traces, gradient and optimizer."""
     b2 = _b2()
     s = inp.synapses
@@ -362,33 +400,34 @@ def _plastic_copy(rb, inp, der, recurrent, rec, st: _Settings, ns, weight: str, 
            f"eprop_G_last : {oc.unit_string(G_dim)}", f"eprop_m : {oc.unit_string(G_dim)}",
            f"eprop_v2 : {oc.unit_string(G_dim ** 2)}", "eprop_step : 1", "eprop_arrival : second"]))
     user_path = s._pathways[0]
+    path_when, path_order = sched.pathways[s.name]
     on_pre = {"pre": user_path.code + oc.input_code(der, inp.coefficients), "eprop_arrive": "eprop_arrival = t"}
     opt = st.opt
     syn_ns = {**dict(s.namespace or {}), **ns,
-              "eprop_eta": _q(float(opt["eta"]), w_dim if opt["type"] == "adam" else w_dim / G_dim),
-              "eprop_eps_adam": _q(float(opt["epsilon"]), G_dim),
+              "eprop_eta": _eta(opt["eta"], w_dim if opt["type"] == "adam" else w_dim / G_dim, "optimizer.eta"),
+              "eprop_eps_adam": _eta(opt["epsilon"], G_dim, "optimizer.epsilon"),
               "eprop_w_min": opt["w_min"] if opt["w_min"] is not None else _q(-np.inf, w_dim),
               "eprop_w_max": opt["w_max"] if opt["w_max"] is not None else _q(np.inf, w_dim),
               "eprop_c_reg": st.c_reg, "eprop_f_target": st.f_target,
               "eprop_refractory": recurrent._refractory if recurrent._refractory is not False else 0 * b2.second}
-    source = rec if s.source is recurrent else s.source
     syn = rb.new(b2.Synapses, source, rec, model, on_pre=on_pre, namespace=syn_ns, dt=dt, name=f"{s.name}_eprop")
     rb.call(syn, "connect", i=np.asarray(s.i[:]), j=np.asarray(s.j[:]))
-    rb.set(syn, ("pre",), "when", user_path.when)
-    rb.set(syn, ("pre",), "order", user_path.order)
-    rb.set(syn, ("eprop_arrive",), "when", user_path.when)
-    rb.set(syn, ("eprop_arrive",), "order", user_path.order - 3)
+    rb.set(syn, ("pre",), "when", path_when)
+    rb.set(syn, ("pre",), "order", path_order)
+    rb.set(syn, ("eprop_arrive",), "when", path_when)
+    rb.set(syn, ("eprop_arrive",), "order", path_order - 3)
     delays = np.asarray(s.delay[:])
     if delays.size and np.any(delays != 0):
         for path in ("pre", "eprop_arrive"):
             rb.set(syn, (path,), "delay", delays * b2.second)
     _copy_values(rb, s, syn, _user_variables(s))
-    su, thr, rs = recurrent.state_updater, recurrent.thresholder["spike"], recurrent.resetter["spike"]
-    rb.call(syn, "run_regularly", oc.jacobian_code(der), when=su.when, order=su.order - 1, name=f"{s.name}_eprop_jacobian")
-    rb.call(syn, "run_regularly", oc.trace_code(der), when=thr.when, order=thr.order + 2, name=f"{s.name}_eprop_trace")
+    (su_when, su_order), (thr_when, thr_order), (rs_when, rs_order) = sched.update, sched.threshold, sched.reset
+    rb.call(syn, "run_regularly", oc.jacobian_code(der), when=su_when, order=su_order - 1,
+            name=f"{s.name}_eprop_jacobian")
+    rb.call(syn, "run_regularly", oc.trace_code(der), when=thr_when, order=thr_order + 2, name=f"{s.name}_eprop_trace")
     code = oc.reset_code(der)
     if code:
-        rb.call(syn, "run_regularly", code, when=rs.when, order=rs.order - 1, name=f"{s.name}_eprop_reset")
+        rb.call(syn, "run_regularly", code, when=rs_when, order=rs_order - 1, name=f"{s.name}_eprop_reset")
     rb.call(syn, "run_regularly", oc.accumulate_code(T, kappa, split_last=nest_boundary), when="end", order=0,
                       name=f"{s.name}_eprop_accumulate")
     restart = "\n".join([f"{oc.eps_name(k)} = 0*{oc.eps_name(k)}" for k in reach]
@@ -399,13 +438,12 @@ def _plastic_copy(rb, inp, der, recurrent, rec, st: _Settings, ns, weight: str, 
         # step 1 of the next interval comes before the last step's learning signal (docs/model.rst §6)
         early = "int(eprop_arrival == t)" if s.source is not recurrent else "0"
         apply = f"int((t_in_timesteps % {T}) == 1 and t_in_timesteps > {T})"
-        code = oc.optimizer_code(opt, weight, apply, gradient="eprop_G") 
-        code = code.replace("eprop_g = eprop_G", f"eprop_g = eprop_G + (1 - {early})*eprop_G_last")
-        code += "\neprop_G_last = (1 - eprop_apply)*eprop_G_last"
-        rb.call(syn, "run_regularly", code, when=user_path.when, order=user_path.order - 2, name=f"{s.name}_eprop_optimize")
+        code = oc.optimizer_code(opt, weight, apply, gradient=f"{st.grad_scale}(eprop_G + (1 - {early})*eprop_G_last)")
+        code += "\neprop_G = (1 - eprop_apply)*eprop_G\neprop_G_last = (1 - eprop_apply)*eprop_G_last"
+        rb.call(syn, "run_regularly", code, when=path_when, order=path_order - 2, name=f"{s.name}_eprop_optimize")
     else:
-        code = oc.optimizer_code(opt, weight, "int(t_in_timesteps > 0)")
-        rb.call(syn, "run_regularly", code + "\neprop_esum = 0*eprop_esum" + ("\n" + restart if restart_at else ""),
+        code = oc.optimizer_code(opt, weight, "int(t_in_timesteps > 0)", gradient=st.grad_scale + "eprop_G")
+        rb.call(syn, "run_regularly", code + "\neprop_G = 0*eprop_G\neprop_esum = 0*eprop_esum",
                           dt=T * dt, when="start", order=0, name=f"{s.name}_eprop_optimize")
     return syn
 
@@ -416,7 +454,9 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  optimizer: Mapping[str, Any] | None = None, feedback: str = "random", w_out: Any = None,
                  w_fb: Any = None, seed: int = 0, weight: str = "w", voltage: str | None = None,
                  stop_reset_gradient: Sequence[str] | None = None, reset_state_on_update: bool = False,
-                 namespace: Mapping[str, Any] | None = None) -> OnlineEprop:
+                 namespace: Mapping[str, Any] | None = None, inputs: Mapping[Any, Any] | None = None,
+                 eprop_schedule: bool = False, restart_values: Mapping[str, Any] | None = None,
+                 average_gradient: bool = False, trace_tau: Any = None) -> OnlineEprop:
     """Build online e-prop learning (original family) for a user's Brian2 network.
 
     Parameters
@@ -462,7 +502,18 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         interval start (after the arrivals of its first step, which are dropped) and apply the
         update in step 1 as NEST 3.10 does (docs/model.rst §6).
     namespace : mapping, optional
-        External names of the model strings; default: the recurrent group's namespace.
+        External names of the model strings (the objects' own namespaces take precedence, as in Brian2).
+    inputs : mapping, optional
+        Input groups to use instead of the user's (``{user_group: other_group}``, same size).
+    eprop_schedule : bool
+        Run the copies' reset and ``on_pre`` in the e-prop slots (as :func:`brian2_ext.schedule_like_eprop`)
+        whatever the user's schedule.
+    restart_values : mapping, optional
+        State values at each interval start (default: the values the user set).
+    average_gradient : bool
+        Divide the gradients by the learning window's length (docs/model.rst §2).
+    trace_tau : Brian2 time, optional
+        Time constant of the ``ebar`` filter (default ``readout_tau``).
 
     Raises
     ------
@@ -472,31 +523,38 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         A setting is missing, has the wrong dimensions or is out of range.
     """
     b2 = _b2()
-    ns = dict(recurrent.namespace or {}) if namespace is None else dict(namespace)
+    ns = {**dict(namespace or {}), **dict(recurrent.namespace or {})}  # the group's own names take precedence
+    ns = {k: v for k, v in ns.items() if not k.startswith("_")}  # Brian2 reserves these (a caller's locals)
     der = derive(recurrent, synapses, namespace=ns, weight=weight, voltage=voltage,
                  stop_reset_gradient=stop_reset_gradient)
     dt = recurrent.clock.dt
     st = _settings(der, dt, n_out=n_out, update_interval=update_interval, learning_window=learning_window,
                    surrogate=surrogate, optimizer=optimizer, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb,
                    seed=seed)
+    if average_gradient:
+        st.grad_scale = f"(1.0/{st.TL})*"
     rb = Recorder()
-    inputs = list(dict.fromkeys(s.source for s in synapses if s.source is not recurrent))
-    for group in inputs:
+    replace = dict(inputs or {})
+    groups = list(dict.fromkeys(replace.get(s.source, s.source) for s in synapses if s.source is not recurrent))
+    for group in groups:
         rb.adopt(group, _input_rebuild(group))
+    sched = _Schedule.of(recurrent, synapses, eprop_schedule)
     restart_at = None
     if reset_state_on_update:
-        when, order = _last_pathway(synapses)
+        when, order = sched.last_pathway()
         restart_at = (when, order + 1)
-    rec = _recurrent_copy(rb, recurrent, der, st, ns, restart_at)
+    rec = _recurrent_copy(rb, recurrent, der, st, sched, ns, restart_at, restart_values)
     readout, ro_syn, fb, ro_objects, kappa = _readout(rb, rec, st, target, readout_tau, readout_regular_spike_arrival,
-                                                      feedback, ns, reset_state_on_update)
+                                                      feedback, ns, reset_state_on_update, trace_tau)
     copies, users = {}, {}
     for inp in der.inputs:
-        copies[inp.synapses.name] = _plastic_copy(rb, inp, der, recurrent, rec, st, ns, weight, kappa, restart_at,
+        source = rec if inp.synapses.source is recurrent else replace.get(inp.synapses.source, inp.synapses.source)
+        copies[inp.synapses.name] = _plastic_copy(rb, inp, der, recurrent, rec, source, st, sched, ns, weight, kappa,
+                                                  restart_at,
                                                   reset_state_on_update)
         users[inp.synapses.name] = inp.synapses
     objects = [rec, *ro_objects, *copies.values()]
-    net = b2.Network(*inputs, *objects)
+    net = b2.Network(*groups, *objects)
     return OnlineEprop(network=net, recurrent=rec, synapses=copies, user_synapses=users, readout=readout,
                        readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight, objects=objects,
                        recorder=rb)

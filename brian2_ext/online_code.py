@@ -116,7 +116,9 @@ def accumulate_code(T: int, kappa: float, split_last: bool) -> str:
 
 
 def optimizer_code(opt: Mapping[str, object], weight: str, apply: str, gradient: str = "eprop_G") -> str:
-    """One optimizer call (docs/model.rst §4) on ``weight`` where ``apply`` (code, 0 or 1) is 1.
+    """One optimizer call (docs/model.rst §4) on ``weight`` with the gradient ``gradient`` (code) where ``apply`` is 1.
+
+    The caller zeroes its accumulators afterwards (``eprop_apply`` holds the mask).
 
     Written as ``apply*new + (1 - apply)*old`` so that a masked call leaves every value bit for bit.
     Adam (TensorFlow-1 form) counts its calls in ``eprop_step``.
@@ -138,5 +140,4 @@ def optimizer_code(opt: Mapping[str, object], weight: str, apply: str, gradient:
         from eprop_plugins.parameters import ParameterError
 
         raise ParameterError(f"optimizer.type = {opt['type']!r}: valid values are 'gradient_descent', 'adam'")
-    lines.append(f"{gradient} = (1 - eprop_apply)*{gradient}")
     return "\n".join(lines)

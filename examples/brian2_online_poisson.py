@@ -56,7 +56,7 @@ def attach(rec, s_in, s_rec, *, eta: float = 2e-3):
     return online_eprop(
         rec, [s_in, s_rec], n_out=1, target="sine(t % (1*second), i)", update_interval=1 * second,
         readout_tau=30 * ms, surrogate={"function": "piecewise_linear", "height": 0.3, "width": 1.0},
-        c_reg=0.0, f_target=10 * Hz, optimizer={"type": "adam", "eta": eta}, feedback="random",
+        c_reg=0.0, f_target=10 * Hz, optimizer={"type": "adam", "eta": eta, "eta_out": 0.01 * mV}, feedback="random",
         namespace={"sine": target, **rec.namespace}, seed=1)
 
 

@@ -1,0 +1,184 @@
+"""Training of :class:`brian2_ext.attach.EpropAttachment`: the online learner on the user's own objects.
+
+The attachment's *equivalent scenario* (canonical parameters, weights and replayed input spikes)
+is translated into a call of :func:`brian2_ext.online.online_eprop` on the user's ``NeuronGroup``
+and ``Synapses`` in the e-prop slots with NEST's interval boundary; the run is read back into a
+:class:`~eprop_plugins.results.Result` in aligned time and canonical units (mV, 1/mV), like every
+backend's.  There is no second implementation of the e-prop math here: only the translation of
+units and the recording.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eprop_plugins.parameters import ParameterError
+from eprop_plugins.results import Result, compute_losses
+
+from .online import online_eprop
+from .online_code import eps_name
+
+__all__ = ["train_online", "online_arguments"]
+
+
+def _refuse(sc) -> None:
+    """Settings of the canonical model that the online learner does not generate."""
+    pop, ro, opt = sc.populations[0].params, sc.readout, sc.optimizer
+    for ok, what in ((ro["loss"] == "mean_squared_error", f"readout.loss = {ro['loss']!r} (mean squared error only)"),
+                     (opt["batch_size"] == 1, f"optimizer.batch_size = {opt['batch_size']} (1 only)"),
+                     (pop["i_offset"] == 0.0, f"i_offset = {pop['i_offset']} nA (0 only: the interval restart)"),
+                     (pop.get("v_min") is None, f"v_min = {pop.get('v_min')} (no clamp)"),
+                     (ro.get("v_min") is None and ro.get("i_offset", 0.0) == 0.0, "a readout v_min or i_offset")):
+        if not ok:
+            raise ParameterError(f"{what}: not supported by the online training of attach_eprop")
+
+
+def online_arguments(att, sc) -> dict[str, Any]:
+    """Keyword arguments of :func:`online_eprop` equivalent to the attachment's scenario ``sc``."""
+    import brian2 as b2
+    from brian2 import Hz, TimedArray, mV, ms
+
+    _refuse(sc)
+    pop, ro, opt, net = sc.populations[0].params, sc.readout, sc.optimizer, sc.network
+    dt = sc.dt * ms
+    idx = np.concatenate([np.full(len(s), k) for k, s in enumerate(sc.input_spikes)] + [np.zeros(0, int)])
+    steps = np.concatenate([np.asarray(s) - 1 for s in sc.input_spikes] + [np.zeros(0, int)])
+    # the scenario's arrivals, emitted one step earlier; nothing after the last sequence (NEST's boundary rule
+    # then applies the last update without a next interval, as the reference does)
+    replay = b2.SpikeGeneratorGroup(sc.n_in, idx.astype(int), steps * dt, dt=dt, name=f"{att.inputs.name}_replay")
+    fb = net["feedback"]
+    w_fb = sc.w_fb if fb == "random" else sc.w_out.T
+    adam = opt["type"] == "adam"
+    return dict(
+        n_out=sc.n_out, target=TimedArray((sc.target.T - ro["v_rest"]) * mV, dt=dt),
+        update_interval=sc.steps_per_sequence * dt, learning_window=sc.learning_window_steps() * dt,
+        readout_tau=ro["tau_m"] * ms, readout_regular_spike_arrival=ro["regular_spike_arrival"],
+        surrogate={"function": pop["surrogate_gradient_function"], "height": pop["surrogate_gradient_height"] / mV,
+                   "width": pop["surrogate_gradient_width"] * mV},
+        c_reg=pop["c_reg"], f_target=pop["f_target"] * Hz,
+        optimizer={"type": opt["type"], "eta": opt["eta"] * mV if adam else opt["eta"], "beta_1": opt["beta_1"],
+                   "beta_2": opt["beta_2"], "epsilon": opt["epsilon"] * mV, "w_min": opt["w_min"] * mV,
+                   "w_max": opt["w_max"] * mV},
+        feedback="symmetric" if fb == "symmetric" else "random", w_out=sc.w_out * mV, w_fb=w_fb * mV,
+        weight=att.weight_name, voltage=att.population_voltage, reset_state_on_update=True,
+        namespace=att.namespace, inputs={att.inputs: replay}, eprop_schedule=True,
+        restart_values={att.population_voltage: pop["v_rest"] * mV},
+        average_gradient=sc.synapse["average_gradient"],
+        trace_tau=(sc.synapse["tau_m_readout"] or ro["tau_m"]) * ms)
+
+
+def _monitors(learner, sc, attach_syn: dict[str, Any], voltage: str):
+    """Monitors for the traces, the weight snapshots and the recorded synapses (on the given objects)."""
+    from brian2 import SpikeMonitor, StateMonitor, ms
+
+    def make(objects):
+        rec, readout = objects[learner.recurrent.name], objects[learner.readout.name]
+        T = sc.steps_per_sequence
+        mons = [SpikeMonitor(rec), StateMonitor(rec, [voltage, "eprop_psi", "eprop_L"], record=True, when="end",
+                                                order=100),
+                StateMonitor(readout, ["y", "err"], record=True, when="end", order=100)]
+        snap = {}
+        for proj, syn in attach_syn.items():
+            copy = objects[learner.synapses[syn.name].name] if syn is not None else None
+            snap[proj] = copy
+            if copy is not None:
+                mons.append(StateMonitor(copy, learner.weight, record=True, dt=T * sc.dt * ms, when="start", order=-100))
+        ro = objects[learner.readout_synapses.name]
+        mons.append(StateMonitor(ro, "w_out", record=True, dt=T * sc.dt * ms, when="start", order=-100))
+        for proj, pre, post in sc.record_synapses:
+            if proj == "out":
+                k = int(np.nonzero((np.asarray(learner.readout_synapses.i[:]) == pre)
+                                   & (np.asarray(learner.readout_synapses.j[:]) == post))[0][0])
+                mons.append(StateMonitor(ro, "eprop_zbar", record=[k], when="end", order=100))
+            else:
+                s = learner.synapses[attach_syn[proj].name]
+                k = int(np.nonzero((np.asarray(s.i[:]) == pre) & (np.asarray(s.j[:]) == post))[0][0])
+                mons.append(StateMonitor(snap[proj], [eps_name(voltage), "eprop_e", "eprop_ebar"], record=[k],
+                                         when="end", order=100))
+        return mons
+
+    return make
+
+
+def train_online(att, sc, *, mode: str) -> Result:
+    """Train the attachment's model on scenario ``sc`` with the online learner; a Result in canonical units."""
+    import time
+
+    import brian2 as b2
+    from brian2 import mV, ms
+
+    t0 = time.perf_counter()
+    attach_syn = {p: s for p, s in att.synapses.items() if s is not None}
+    learner = online_eprop(att.recurrent, list(attach_syn.values()), **online_arguments(att, sc))
+    for proj, syn in attach_syn.items():  # the attachment's current weights (the user's, unless not written back)
+        copy = learner.synapses[syn.name]
+        learner.recorder.values(copy, learner.weight, att.weights[proj][np.asarray(copy.j[:]), np.asarray(copy.i[:])]
+                                * float(mV))
+    make = _monitors(learner, sc, attach_syn, att.population_voltage)
+    N, T = sc.n_steps, sc.steps_per_sequence
+    duration = (N + 2) * sc.dt * ms  # the last update is applied in step 1 of the (empty) next interval
+    if mode == "standalone":
+        run = learner.run_standalone(duration, monitors=make)
+        mons, final = run["monitors"], run["objects"]
+    else:
+        b2.prefs.codegen.target = mode
+        mons = make({o.name: o for o in learner.objects})
+        learner.network.add(*mons)
+        learner.network.run(duration)
+        final = {o.name: o for o in learner.objects}
+    spikes, state, out, *snapshots = mons
+    n_w = len(attach_syn) + 1
+    weight_mons, syn_mons = snapshots[:n_w], snapshots[n_w:]
+
+    z = np.zeros((N + 2, sc.n_rec), dtype=np.int8)
+    z[np.round(np.asarray(spikes.t / ms) / sc.dt).astype(int), np.asarray(spikes.i)] = 1
+    ro = sc.readout
+    y = np.asarray(out.y / mV).T[:N] + ro["v_rest"]
+    traces = {"v": np.asarray(getattr(state, att.population_voltage) / mV).T[:N], "z": z[:N],
+              "psi": np.asarray(state.eprop_psi * mV).T[:N], "learning_signal": np.asarray(state.eprop_L / mV ** 2).T[:N],
+              "readout_v": y, "y": y, "target": sc.target.T[:N].copy(), "error": np.asarray(out.err / mV).T[:N]}
+
+    weights = {}
+    keys = {"in": "w_in", "rec": "w_rec"}
+    for (proj, syn), mon in zip(attach_syn.items(), weight_mons):
+        copy = final[learner.synapses[syn.name].name]
+        i, j = np.asarray(copy.i[:]), np.asarray(copy.j[:])
+        rows = [np.asarray(getattr(mon, learner.weight))[:, k] for k in range(2, sc.n_sequences + 1)]
+        rows.append(np.asarray(copy.variables[learner.weight].get_value()))
+        shape = (sc.n_rec, sc.n_in if proj == "in" else sc.n_rec)
+        weights[keys[proj]] = np.stack([_dense(r / float(mV), i, j, shape) for r in rows])
+    if "w_rec" not in weights:
+        weights["w_rec"] = np.zeros((sc.n_sequences, sc.n_rec, sc.n_rec))
+    ro_copy = final[learner.readout_synapses.name]
+    i, j = np.asarray(ro_copy.i[:]), np.asarray(ro_copy.j[:])
+    rows = [np.asarray(weight_mons[-1].w_out)[:, k] for k in range(2, sc.n_sequences + 1)]
+    rows.append(np.asarray(ro_copy.variables["w_out"].get_value()))
+    weights["w_out"] = np.stack([_dense(r / float(mV), i, j, (sc.n_out, sc.n_rec)) for r in rows])
+    B = sc.w_fb if sc.network["feedback"] == "random" else sc.w_out.T
+    weights["w_fb"] = (np.transpose(weights["w_out"], (0, 2, 1)).copy() if sc.network["feedback"] == "symmetric"
+                       else np.repeat(B[None], sc.n_sequences, axis=0))
+    syn_traces = {}
+    if sc.record_synapses:
+        q = len(sc.record_synapses)
+        syn_traces = {k: np.zeros((N, q)) for k in ("zbar", "e", "ebar")}
+        for col, ((proj, pre, post), mon) in enumerate(zip(sc.record_synapses, syn_mons)):
+            if proj == "out":
+                zb = np.asarray(mon.eprop_zbar)[0][:N]
+                syn_traces["zbar"][:, col] = syn_traces["ebar"][:, col] = zb
+                syn_traces["e"][:, col] = traces["error"][:, post] * zb
+            else:
+                syn_traces["zbar"][:, col] = np.asarray(getattr(mon, eps_name(att.population_voltage)))[0][:N]
+                syn_traces["e"][:, col] = np.asarray(mon.eprop_e * mV)[0][:N]
+                syn_traces["ebar"][:, col] = np.asarray(mon.eprop_ebar * mV)[0][:N]
+    return Result(scenario=sc.name, family="original", backend=f"brian2-attach-{mode}",
+                  losses=compute_losses(sc, traces["y"], traces["target"]), traces=traces,
+                  synapse_traces=syn_traces, weights=weights,
+                  meta={"compile_seconds": 0.0, "cached": mode != "standalone", "seconds": time.perf_counter() - t0})
+
+
+def _dense(values, i, j, shape) -> np.ndarray:
+    out = np.zeros(shape)
+    out[j, i] = values
+    return out
