@@ -4,13 +4,16 @@ The network is built the way a PyNN user writes it (``SpikeSourceArray`` inputs,
 projections with :class:`~pynn_ext.EpropSynapse`, a :class:`~pynn_ext.FeedbackSynapse` projection,
 ``EpropReadout(target=...)``), run with ``sim.run`` and read back through ``get_data`` (neo); only
 what PyNN does not record (firing-rate term, weight snapshots, synapse traces) comes from Brian2
-monitors added to PyNN's network.  Original family only (see :mod:`pynn_ext.brian2`).
+monitors added to PyNN's network.  Both families; sparse projections are ``FromListConnector`` lists
+(:mod:`pynn_ext.scenario_weights`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,7 +22,10 @@ import numpy as np
 import pyNN.brian2 as sim
 from pyNN.parameters import Sequence
 
+from brian2_ext.builds import runtime_marker
 from brian2_ext.config import cache_dir
+from eprop_plugins import connectivity as cn
+from eprop_plugins.cache import atomic_write
 from eprop_plugins.backends import check_supported
 from eprop_plugins.parameters import ADAPTIVE_MODELS, SYNAPSE, ParameterError
 from eprop_plugins.reference.common import recurrent_constants
@@ -29,9 +35,50 @@ from . import brian2 as glue
 from . import standardmodels as sm
 from .scenario_weights import block_connector
 
-__all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason"]
+__all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason", "build_key", "is_built"]
 
 NAME = "pynn-brian2"
+
+#: the modules whose text decides the generated code of a network (with Brian2's version)
+CODE_SOURCES = ("pynn_ext/brian2.py", "pynn_ext/backend_brian2.py", "brian2_ext/equations.py",
+                "brian2_ext/equations_event.py", "brian2_ext/event_functions.py", "brian2_ext/network_common.py")
+
+
+def _code_structure(sc) -> tuple:
+    """What the generated code of a scenario's PyNN network depends on (numbers, sizes and weights do not).
+
+    The Brian2 objects are named by role and count (:meth:`pynn_ext.brian2.NetworkGlue.object_name`), so this is
+    the populations' models and surrogate functions, the readout's loss, the optimizer, which projection blocks
+    have synapses, and which synapse traces are recorded.
+    """
+    blocks = []
+    n_pop = len(sc.populations)
+    offsets = np.cumsum([0] + [p.size for p in sc.populations])
+    for kind, w in sc.projections().items():
+        post, pre, _ = cn.connections(w, autapses=kind != "rec")
+        pre_pop = np.searchsorted(offsets, pre, side="right") - 1 if kind != "in" else np.zeros_like(pre)
+        post_pop = np.searchsorted(offsets, post, side="right") - 1 if kind != "out" else np.zeros_like(post)
+        blocks.append((kind, sorted({(int(a), int(b)) for a, b in zip(pre_pop, post_pop)})))
+    opt = sc.optimizer
+    return (sc.family, tuple((p.model, p.params["surrogate_gradient_function"]) for p in sc.populations), n_pop,
+            sc.n_out > 1, sc.readout.get("loss"), opt["type"], bool(opt.get("optimize_each_step", False)),
+            tuple(blocks), tuple(sorted({r[0] for r in sc.record_synapses})),
+            sc.family == "event" and sc.learning_window_signal is not None)
+
+
+def build_key(scenario) -> str:
+    """Key of the Cython modules a scenario's PyNN network needs (no code generation): its code structure and the
+    sources that write the code."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(f"{b2.__version__}\0{_code_structure(scenario.validated())!r}".encode())
+    for rel in CODE_SOURCES:
+        h.update(hashlib.sha256((root / rel).read_bytes()).digest())
+    return f"pynn-{h.hexdigest()[:16]}"
+
+
+def is_built(scenario) -> bool:
+    """True if a network of this scenario's code structure ran here before (a marker file; no compilation)."""
+    return runtime_marker(build_key(scenario)).is_file()
 
 
 def unsupported_reason(sc) -> str | None:
@@ -224,6 +271,7 @@ def run(scenario, *, record_weight_events: bool = True,
         wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
     sim.end()
     compiled = sum(1 for _ in cache_dir("cython").glob("*.so")) > modules_before
+    atomic_write(runtime_marker(build_key(sc)), f"{sc.name}\n")
     return Result(scenario=sc.name, family=sc.family, backend=NAME, losses=np.array(losses), traces=traces,
                   synapse_traces=synapse_traces, weight_events=wev, weights=weights,
                   meta={"seconds": time.perf_counter() - t_start,
@@ -299,9 +347,13 @@ def _traces(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
     tr["fr_reg"] = tr.pop("fr") if fam == "event" else np.repeat(tr.pop("fr"), T, axis=0)
     ob = net.readout.get_data()
     tr["readout_v"] = _signal(ob, "v", N, "readout")
-    tr["y"] = _signal(ob, "readout_signal", N, "readout")
     tr["error"] = _signal(ob, "error", N, "readout")
-    tr["target"] = _signal(ob, "target", N, "readout")
+    if fam == "event":  # PyNN records readout and target signal times the learning window, as NEST does
+        tr["y"] = np.asarray(mons["sig"].sig)[:, shift: N + shift].T
+        tr["target"] = sc.target[:, :N].T.copy()
+    else:
+        tr["y"] = _signal(ob, "readout_signal", N, "readout")
+        tr["target"] = _signal(ob, "target", N, "readout")
     return tr
 
 
@@ -437,7 +489,7 @@ def _weight_events(sc, net: PynnNetwork, z, snaps) -> dict[str, np.ndarray]:
     for it in range(sc.n_iterations):
         n0 = it * L
         if it == 0:
-            w = {"in": sc.w_in, "rec": sc.w_rec, "out": sc.w_out}
+            w = {"in": cn.to_dense(sc.w_in), "rec": cn.to_dense(sc.w_rec), "out": cn.to_dense(sc.w_out)}
         else:
             s = it * sc.optimizer["batch_size"] - 1
             w = {"in": snaps["w_in"][s], "rec": snaps["w_rec"][s], "out": snaps["w_out"][s]}

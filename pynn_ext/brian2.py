@@ -7,7 +7,8 @@ How the types become Brian2 objects
     PyNN creates every ``NeuronGroup`` (through the cell type's ``brian2_model``) and every
     ``Synapses`` (from the synapse type's ``eqs``/``pre`` strings) itself and adds them to
     ``pyNN.brian2.simulator.state.network``.  The model strings and code blocks are those of
-    :mod:`brian2_ext.equations` (original family, Brian2 runtime mode).  What depends on the whole
+    :mod:`brian2_ext.equations` (original family) and :mod:`brian2_ext.equations_event` (event family),
+    in Brian2's runtime mode.  What depends on the whole
     network (update interval and learning window from the readout, optimizer constants from the
     synapse type, the e-bar filter from the readout's ``tau_m``, the interval blocks, the per-step
     trace code, the spike-arrival order, the target table) is added by a :class:`NetworkGlue` right
@@ -19,16 +20,16 @@ How the types become Brian2 objects
 Weights: ``Projection.get("weight")`` of plastic synapses returns NEST's convention, the weight of each
 synapse's last transmitted spike (``w_sent``, kept by :func:`sent_weight_step`; docs/pynn.rst).
 
-Time stamps: those a script sees on pyNN.nest (NEST 3.10's, :data:`STAMPS`), so that one script gives
-one result on both: a ``SpikeSourceArray`` spike at ``(n + 2) dt`` arrives at aligned step ``n``;
-``target`` element ``j`` is the target of the readout potential recorded at ``j dt``; the state of
-step ``n`` is recorded at ``(n + 3) dt`` (recurrent neurons, spikes), ``(n + 4) dt`` (readout
-potential), ``(n + 5) dt`` (readout signal, target, error), ``(n + 6) dt`` (learning signal).
-Internally Brian2 step ``n`` is aligned step ``n``: the e-prop synapses of a ``SpikeSourceArray`` read
-a copy of its spikes shifted three steps earlier (:meth:`NetworkGlue.shadow`).
+Time stamps: those a script sees on pyNN.nest (NEST 3.10's, :data:`FAMILY_STAMPS`), so that one script
+gives one result on both: a ``SpikeSourceArray`` spike at ``(n + 2) dt`` arrives at aligned step ``n``;
+``target`` (and the event family's ``learning_window_signal``) element ``j`` belongs to the readout
+potential recorded at ``j dt``; the state of step ``n`` is recorded at ``(n + 3) dt`` (recurrent neurons,
+spikes), ``(n + 4) dt`` (readout potential), ``(n + 5) dt`` (readout signal, target, error; event family
+``(n + 4) dt``), ``(n + 6) dt`` (learning signal; event family ``(n + 5) dt``).  Internally Brian2 step
+``n + TIME_SHIFT[family]`` is aligned step ``n``: the e-prop synapses of a ``SpikeSourceArray`` read a
+copy of its spikes shifted ``SHADOW_SHIFT[family]`` steps earlier (:meth:`NetworkGlue.shadow`).
 
-Limits of this translation: the original family only; one surrogate-gradient function per
-population; one feedback projection per recurrent population (Brian2 sums a learning signal from one
+Limits of this translation: one surrogate-gradient function per population; one feedback projection per recurrent population (Brian2 sums a learning signal from one
 ``Synapses`` only); all e-prop projections onto one population share one optimizer; the feedback
 weights are fixed (no ``symmetric`` feedback); with ``SpikeSourcePoisson`` inputs the NEST 3.10
 quirk of the last learning-signal term of an interval (docs/model.rst §3) cannot be known in
@@ -37,7 +38,9 @@ advance and is not applied.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -105,6 +108,8 @@ RECURRENT_RECORDABLES = {"v": "v_abs", "psi": "psi", "learning_signal": "L", "ad
                          "v_th_adapt": "thr_abs"}
 #: Brian2 variable of each readout recordable
 READOUT_RECORDABLES = {"v": "y_abs", "readout_signal": "sig", "target": "target_value", "error": "err"}
+#: those of the event family: readout and target signal times the learning-window signal, as NEST records them
+EVENT_READOUT_RECORDABLES = {**READOUT_RECORDABLES, "readout_signal": "sig_window", "target": "target_window"}
 
 
 def _structure(**fields: Any) -> eq.Structure:
@@ -160,7 +165,7 @@ class RecurrentGroup(_NativeParameters, b2.NeuronGroup):
         thr_abs = thr + v_rest_abs : 1
         """
         b2.NeuronGroup.__init__(self, n, model, threshold="z > 0.5", reset="",
-                                clock=simulator.state.network.clock, name="eprop_recurrent*")
+                                clock=simulator.state.network.clock, name=glue().object_name("recurrent"))
         self._store_parameters(native)
         self.add_attribute("eprop_index")
         self.eprop_index = glue().next_index()
@@ -173,7 +178,11 @@ class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
         configure("cython")
         self.celltype = celltype
         if celltype.family == "event":
-            model = eqe.readout_model(_event_structure())
+            # NEST records the event family's readout and target signals times the learning-window signal
+            model = eqe.readout_model(_event_structure()) + """
+        sig_window = sig*lam(t, i) : 1
+        target_window = target(t, i)*lam(t, i) : 1
+        """
         else:
             model = eq.readout_model(_structure(loss=celltype.options["loss"]), rt=True)
         model += """
@@ -181,7 +190,7 @@ class ReadoutGroup(_NativeParameters, b2.NeuronGroup):
         y_abs = y + v_rest_out : 1
         """
         b2.NeuronGroup.__init__(self, n, model, clock=simulator.state.network.clock, namespace={},
-                                name="eprop_readout*")
+                                name=glue().object_name("readout"))
         self._store_parameters(native)
         self.add_attribute("eprop_index")
         self.eprop_index = glue().next_index()
@@ -207,7 +216,8 @@ def install_cell(celltype: sm.EpropCellType) -> None:
     celltype.voltage_based_synapses = True
     if isinstance(celltype, sm.EpropReadout):
         celltype.post_synaptic_variables = {"default": "syn_out"}
-        celltype.state_variable_translations = _state_translations(READOUT_RECORDABLES)
+        celltype.state_variable_translations = _state_translations(
+            EVENT_READOUT_RECORDABLES if celltype.family == "event" else READOUT_RECORDABLES)
         celltype.brian2_model = functools.partial(ReadoutGroup, celltype=celltype)
         celltype.default_initial_values = {"v": ps["v_rest"].base_value, "readout_signal": 0.0, "target": 0.0,
                                            "error": 0.0}
@@ -312,6 +322,7 @@ class NetworkGlue:
         self.built = False
         self.added: list[Any] = []
         self._count = 0
+        self._names: dict[str, int] = {}  # role -> objects named so far (object_name)
         self.family: str | None = None  # the network's e-prop family (pynn_ext.standardmodels.join_family)
         self.shadows: dict[str, tuple[Any, Any]] = {}  # SpikeSourceArray group name -> (shadow, group)
         self.initialized = False  # initial states assigned (event family: the pre-roll state)
@@ -327,6 +338,18 @@ class NetworkGlue:
         """Creation index of the next e-prop Synapses object."""
         self._count += 1
         return self._count
+
+    def object_name(self, role: str) -> str:
+        """The Brian2 name of the next e-prop object of ``role`` in this network: ``eprop_<role><k>``, k counting from
+        0 per role and network.
+
+        Brian2's Cython code names every array after its object, and its cache keys modules by the code: names that
+        depend only on the network's structure (not on how many Brian2 objects the process made before, as
+        Brian2's automatic names do) let networks of the same structure share compiled modules.
+        """
+        k = self._names.get(role, 0)
+        self._names[role] = k + 1
+        return f"eprop_{role}{k}"
 
     # PyNN's recorder protocol
     def _finalize(self) -> None:
@@ -650,7 +673,7 @@ class NetworkGlue:
         """
         if group.name not in self.shadows:
             shadow = b2.SpikeGeneratorGroup(group.N, np.zeros(0, dtype=int), np.zeros(0) * b2.second,
-                                            clock=self.network.clock, name=f"{group.name}_eprop_arrivals")
+                                            clock=self.network.clock, name=self.object_name("arrivals"))
             self.network.add(shadow)
             self.shadows[group.name] = (shadow, group)
         return self.shadows[group.name][0]
@@ -802,8 +825,13 @@ def _eprop_projection_init(self, presynaptic_population, postsynaptic_population
             swapped = group
             presynaptic_population.brian2_group = glue().shadow(group)
     try:
-        _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args,
-                         **kwargs)
+        if eprop:
+            with _named_synapses(glue().object_name(kind)):
+                _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type,
+                                 *args, **kwargs)
+        else:
+            _projection_init(self, presynaptic_population, postsynaptic_population, connector, synapse_type, *args,
+                             **kwargs)
     finally:
         if swapped is not None:
             presynaptic_population.brian2_group = swapped
@@ -824,6 +852,32 @@ def _event_synapse_structure(syntype: sm.EpropSynapse, post) -> eqe.EventStructu
                             adaptive=getattr(celltype, "model", None) in ADAPTIVE_MODELS)
 
 
+class _Brian2WithNames:
+    """The ``brian2`` module as pyNN.brian2's projection code sees it while it creates an e-prop projection:
+    ``Synapses`` get a name (:meth:`NetworkGlue.object_name`); everything else is Brian2's."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(b2, attr)
+
+    def Synapses(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - Brian2's name
+        kwargs.setdefault("name", self._name)
+        return b2.Synapses(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _named_synapses(name: str):
+    """PyNN 0.13 names no ``Synapses`` (Brian2 then numbers them per process): give the one it creates ``name``."""
+    module = sys.modules[Projection.__module__]
+    module.brian2 = _Brian2WithNames(name)
+    try:
+        yield
+    finally:
+        module.brian2 = b2
+
+
 def _is_eprop(projection) -> bool:
     return isinstance(projection.synapse_type, sm.EpropSynapseType) and hasattr(projection, "_brian2_synapses")
 
@@ -839,7 +893,15 @@ def _native_values(projection, name: str) -> np.ndarray:
 
 def _eprop_set_attributes(self, connection_parameters) -> None:
     """``Projection.set``: a plastic synapse's new weight is also the weight it holds and had (``w_sent``,
-    ``w_before``), as when NEST's stored weight is set."""
+    ``w_before``), as when NEST's stored weight is set; the delay stays one time step."""
+    if _is_eprop(self) and "d_syn" in connection_parameters.keys():
+        connection_parameters.evaluate()
+        d = np.asarray(connection_parameters["d_syn"], dtype=float).ravel()
+        dt = simulator.state.dt
+        if np.any(np.abs(d - dt) > 1e-9 * dt):
+            bad = float(d[np.argmax(np.abs(d - dt))])
+            raise ParameterError(f"{type(self.synapse_type).__name__}: delay = {bad} ms: e-prop connections have a "
+                                 f"delay of one time step ({dt} ms)")
     _set_attributes(self, connection_parameters)
     if _is_eprop(self) and isinstance(self.synapse_type, sm.EpropSynapse) and "w" in connection_parameters.keys():
         syn = self._brian2_synapses[0][0]

@@ -53,6 +53,7 @@ from nest_models import build
 
 from .standardmodels import (
     EpropCellType,
+    EpropConnectionError,
     EpropReadout,
     EpropSynapse,
     EpropSynapseType,
@@ -455,7 +456,7 @@ class EpropProjection(pynn_nest.Projection):
 
     # -- connections: PyNN's connectors call these; no synapse_label anywhere
     def _check_delays(self, delays: Any) -> None:
-        d = np.atleast_1d(np.asarray(delays, dtype=float))
+        d = np.atleast_1d(np.asarray(delays, dtype=float)).ravel()
         dt = simulator.state.dt
         if np.any(np.abs(d - dt) > 1e-9 * dt):
             bad = float(d[np.argmax(np.abs(d - dt))])
@@ -564,6 +565,12 @@ def _population_new(cls: type, *args: Any, **kwargs: Any) -> Any:
 def _projection_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     synapse_type = args[3] if len(args) > 3 else kwargs.get("synapse_type")
     eprop = isinstance(synapse_type, EpropSynapseType)
+    post = args[1] if len(args) > 1 else kwargs.get("postsynaptic_population")
+    if not eprop and any(isinstance(getattr(p, "celltype", None), EpropCellType)
+                         for p in getattr(post, "populations", [post])):
+        raise EpropConnectionError(f"{type(synapse_type).__name__}: postsynaptic population "
+                                   f"{getattr(post, 'label', post)!r} has an e-prop cell type; connections onto "
+                                   "e-prop cells use EpropSynapse or FeedbackSynapse")
     return object.__new__(EpropProjection if cls is pynn_nest.Projection and eprop else cls)
 
 
