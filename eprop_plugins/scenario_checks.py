@@ -36,7 +36,7 @@ __all__ = [
 #: Plastic projections, in the order used by weight events (``proj`` index).
 PROJECTIONS = ("in", "rec", "out")
 
-#: Every key of the ``eprop-scenario/1`` JSON form, and the ones without a default
+#: Every key of the ``eprop-scenario/1`` and ``/2`` JSON forms, and the ones without a default
 SCENARIO_KEYS = (
     "format", "name", "description", "tolerance", "network", "populations", "readout", "optimizer", "synapse",
     "n_in", "n_out", "n_sequences", "iteration_sequences", "float32_weights", "w_in", "w_rec", "w_out", "w_fb",
