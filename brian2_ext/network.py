@@ -95,8 +95,8 @@ def runtime_structure(st):
 
     In runtime mode sizes, step counts, the batch size and the learning window are run-time values
     (:mod:`brian2_ext.network_common`) and the gradient is always divided (by 1.0 when not averaged);
-    what remains is whether recurrent synapses exist (more than one neuron, or a sparse recurrent
-    projection with synapses) and whether the feedback is a projection of its own.  Which pairs are
+    what remains is which projections have synapses (recurrent: more than one neuron and, if
+    sparse, some listed) and whether the feedback is a projection of its own.  Which pairs are
     connected, and how many, is run-time data (Brian2 creates synapses from arrays without
     generated code of their size), and runtime mode has no grid loops.  Networks of equal runtime
     structures generate the same Cython code.
@@ -105,7 +105,9 @@ def runtime_structure(st):
                               if hasattr(st, f)}
     no_rec = st.n_rec < 2 or ("rec", 0) in st.sparse
     fields["n_rec"] = 1 if no_rec else 2  # no recurrent synapses, or some
-    fields["sparse"] = (("out", 0),) if eq.feedback_apart(st) else ()
+    # what changes the code: input or readout projections without synapses, feedback synapses of their own
+    code = [(name, 0) for name in ("in", "out") if (name, 0) in st.sparse]
+    fields["sparse"] = tuple(code + ([("feedback", 1)] if eq.feedback_apart(st) else []))
     if hasattr(st, "average_gradient"):
         fields["average_gradient"] = False
     return dataclasses.replace(st, **fields)
@@ -189,21 +191,17 @@ class EpropNetwork(PlasticNetwork):
             objects.append(self.norm)
 
         # ------------------------------------------------------------ plastic synapses
+        # a projection without synapses (one recurrent neuron, or an empty connection list) has no Synapses
         hidden_model = eq.hidden_synapse_model(st, rt)
-        self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_in")
-        self.s_in.connect(i=syn["in"].pre, j=syn["in"].post)
-        self.s_rec = None  # no recurrent synapses: a single neuron (no autapses), or none listed
-        if len(syn["rec"]):
-            self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, on_pre="syn_post += w", name="eprop_syn_rec")
-            self.s_rec.connect(i=syn["rec"].pre, j=syn["rec"].post)
-        self.s_out = b2.Synapses(self.rec, self.out, eq.out_synapse_model(st, rt), on_pre="syn_out_post += w",
-                                 name="eprop_syn_out")
-        self.s_out.connect(i=syn["out"].pre, j=syn["out"].post)
         # inputs before recurrent spikes: the reference sums arrivals in [inputs, recurrent] order
-        self.s_in.pre.order, self.s_out.pre.order = 0, 2
-        if self.s_rec is not None:
-            self.s_rec.pre.order = 1
-        self._schedule_summed(self.s_out, order=3)
+        self.s_in = self._synapses("in", self.inp, self.rec, hidden_model, 0, on_pre="syn_post += w",
+                                   name="eprop_syn_in")
+        self.s_rec = self._synapses("rec", self.rec, self.rec, hidden_model, 1, on_pre="syn_post += w",
+                                    name="eprop_syn_rec")
+        self.s_out = self._synapses("out", self.rec, self.out, eq.out_synapse_model(st, rt), 2,
+                                    on_pre="syn_out_post += w", name="eprop_syn_out")
+        if self.s_out is not None:
+            self._schedule_summed(self.s_out, order=3)
         self.s_fb = None
         if eq.feedback_apart(st):  # all-to-all readout -> recurrent, pre-major: sums over readouts ascending
             self.s_fb = b2.Synapses(self.out, self.rec, eq.FEEDBACK_MODEL, name="eprop_feedback")
@@ -220,10 +218,11 @@ class EpropNetwork(PlasticNetwork):
                                                           not syn[name].sparse))
             s.run_regularly(eq.optimizer_block(st, "grad + fr_post*sum_e", eq.hidden_reset(st), rt), dt=interval,
                             when="start", order=1, name=f"eprop_syn_{name}_update")
-        self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
-        out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
-        self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset, rt), dt=interval, when="start", order=1,
-                                 name="eprop_syn_out_update")
+        if self.s_out is not None:
+            self.s_out.run_regularly(eq.out_trace_step(), when="after_synapses", order=4, name="eprop_syn_out_trace")
+            out_reset = eq.OUT_RESET + ("B = w\n" if st.symmetric_feedback else "")
+            self.s_out.run_regularly(eq.optimizer_block(st, "grad", out_reset, rt), dt=interval, when="start",
+                                     order=1, name="eprop_syn_out_update")
         objects += [s for s in (self.s_in, self.s_rec, self.s_out) if s is not None]
 
         # ------------------------------------------------------------ monitors
@@ -245,7 +244,7 @@ class EpropNetwork(PlasticNetwork):
                                                                  when="end", name=f"eprop_mon_w_{proj}")
         for proj, s in (("in", self.s_in), ("rec", self.s_rec), ("out", self.s_out)):
             idx = [self.synapse_index(p, pre, post) for p, pre, post in self.record_synapses if p == proj]
-            if idx and st.record:
+            if idx and st.record:  # (recorded synapses exist)
                 shared = st.shared_zbar and proj != "out"
                 variables = ["zbar"] if proj == "out" else (["elig", "ebar"] if shared else ["zbar", "elig", "ebar"])
                 self.monitors[f"syn_{proj}"] = b2.StateMonitor(s, variables, record=idx, when="end",

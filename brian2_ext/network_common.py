@@ -340,6 +340,21 @@ class PlasticNetwork:
             synapses = {name: projection_synapses(name, None, n_pre, n_post) for name, (n_pre, n_post) in sizes.items()}
         self.synapses = synapses
 
+    def _synapses(self, proj: str, source, target, model: str, order: int, **kwargs):
+        """The Synapses of projection ``proj`` connected as :attr:`synapses` lists (None: it has none).
+
+        ``order``: the slot of its spike propagation (``pre.order``); ``kwargs`` go to ``Synapses``.
+        """
+        import brian2 as b2
+
+        syn = self.synapses[proj]
+        if not len(syn):
+            return None
+        s = b2.Synapses(source, target, model, **kwargs)
+        s.connect(i=syn.pre, j=syn.post)
+        s.pre.order = order
+        return s
+
     def synapse_index(self, proj: str, pre: int, post: int) -> int:
         """Index of one synapse in its Synapses object (creation order)."""
         return int(self.synapses[proj].index(pre, post))
@@ -362,6 +377,8 @@ class PlasticNetwork:
         if getattr(self, "s_fb", None) is not None:
             return {self.s_fb.B: np.ascontiguousarray(fb.T).reshape(-1)}
         out = self.synapses["out"]
+        if self.s_out is None:  # no readout synapses, symmetric feedback: no B anywhere
+            return {}
         return {self.s_out.B: np.ascontiguousarray(fb.T[out.post, out.pre])}
 
     def _set_numbers(self, numbered, dt: float) -> None:

@@ -98,28 +98,23 @@ class EventNetwork(PlasticNetwork):
 
         hidden_model = eqe.hidden_synapse_model(st, rt)
         ns = dict(fns)
-        self.s_in = b2.Synapses(self.inp, self.rec, hidden_model, name="eprop_syn_in", namespace=ns,
-                                on_pre=eqe.arrive_code(st, True, "syn_post += w", rt))
-        self.s_in.connect(i=syn["in"].pre, j=syn["in"].post)
-        self.s_rec = None
-        if len(syn["rec"]):
-            self.s_rec = b2.Synapses(self.rec, self.rec, hidden_model, name="eprop_syn_rec", namespace=ns,
-                                     on_pre=eqe.arrive_code(st, True, "syn_post += w", rt), on_event="hid")
-            self.s_rec.connect(i=syn["rec"].pre, j=syn["rec"].post)
-        self.s_out = b2.Synapses(self.rec, self.out, eqe.out_synapse_model(st, rt), name="eprop_syn_out",
-                                 namespace=ns, on_pre=eqe.arrive_code(st, False, "syn_out_post += w", rt))
-        self.s_out.connect(i=syn["out"].pre, j=syn["out"].post)
-        self.s_in.pre.order, self.s_out.pre.order = 0, 2
-        if self.s_rec is not None:
-            self.s_rec.pre.order = 1
-        self._schedule_summed(self.s_out, order=1)
+        # a projection without synapses (one recurrent neuron, or an empty connection list) has no Synapses
+        self.s_in = self._synapses("in", self.inp, self.rec, hidden_model, 0, name="eprop_syn_in", namespace=ns,
+                                   on_pre=eqe.arrive_code(st, True, "syn_post += w", rt))
+        self.s_rec = self._synapses("rec", self.rec, self.rec, hidden_model, 1, name="eprop_syn_rec", namespace=ns,
+                                    on_pre=eqe.arrive_code(st, True, "syn_post += w", rt), on_event="hid")
+        self.s_out = self._synapses("out", self.rec, self.out, eqe.out_synapse_model(st, rt), 2, name="eprop_syn_out",
+                                    namespace=ns, on_pre=eqe.arrive_code(st, False, "syn_out_post += w", rt))
+        out = [("out", self.s_out)] if self.s_out is not None else []
+        if self.s_out is not None:
+            self._schedule_summed(self.s_out, order=1)
         self.s_fb = None
         if feedback_apart(st):  # all-to-all readout -> recurrent, pre-major: sums over readouts ascending
             self.s_fb = b2.Synapses(self.out, self.rec, FEEDBACK_MODEL, name="eprop_feedback")
             self.s_fb.connect(i=np.repeat(np.arange(n_out), n_rec), j=np.tile(np.arange(n_rec), n_out))
             self._schedule_summed(self.s_fb, order=1)
             objects.append(self.s_fb)
-        if st.symmetric_feedback:
+        if st.symmetric_feedback and self.s_out is not None:
             self.s_out.run_regularly("B = w", when="after_synapses", order=2, name="eprop_syn_out_feedback")
         hidden = [(name, s) for name, s in (("in", self.s_in), ("rec", self.s_rec)) if s is not None]
         for name, s in hidden:
@@ -130,8 +125,9 @@ class EventNetwork(PlasticNetwork):
                             name=f"eprop_syn_{name}_trace",
                             codeobj_class=grid_codeobject(n_in if name == "in" else n_rec, n_rec, name == "rec",
                                                           not syn[name].sparse))
-        self.s_out.run_regularly(eqe.out_integrate(st, rt), when="after_synapses", order=5, name="eprop_syn_out_trace")
-        objects += [s for _, s in hidden] + [self.s_out]
+        for _, s in out:
+            s.run_regularly(eqe.out_integrate(st, rt), when="after_synapses", order=5, name="eprop_syn_out_trace")
+        objects += [s for _, s in hidden + out]
 
         self.monitors: dict[str, Any] = {}
         self.monitors["out"] = b2.StateMonitor(self.out, ["sig", "err"] if st.record else ["sig"], record=True,
@@ -142,14 +138,15 @@ class EventNetwork(PlasticNetwork):
             for name, s in hidden:
                 self.monitors[f"snap_{name}"] = b2.StateMonitor(s, "wsnap", record=True, dt=interval, when="end",
                                                                 name=f"eprop_mon_snap_{name}")
-            self.monitors["snap_out"] = b2.StateMonitor(self.s_out, ["w", "B"] if self.s_fb is None else ["w"],
-                                                        record=True, dt=interval,
-                                                        when="after_synapses", order=4, name="eprop_mon_snap_out")
+            for _, s in out:
+                self.monitors["snap_out"] = b2.StateMonitor(s, ["w", "B"] if self.s_fb is None else ["w"],
+                                                            record=True, dt=interval, when="after_synapses", order=4,
+                                                            name="eprop_mon_snap_out")
             if st.weight_trace:
-                for name, s in hidden + [("out", self.s_out)]:
+                for name, s in hidden + out:
                     self.monitors[f"w_{name}"] = b2.StateMonitor(s, "w", record=True, when="after_synapses", order=4,
                                                                  name=f"eprop_mon_w_{name}")
-            for proj, s in hidden + [("out", self.s_out)]:
+            for proj, s in hidden + out:
                 idx = [self.synapse_index(p, pre, post) for p, pre, post in self.record_synapses if p == proj]
                 if idx:
                     variables = ["zbar", "elig", "dec"] + (["ebar", "ebar_reg"] if proj != "out" else [])

@@ -123,18 +123,15 @@ def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
     """One event per spike transmitted by an existing synapse, with the weight it carried (per-step monitors)."""
     N, syn = m.n_steps, m.synapses
     log = WeightEventLog()
-    w_in = np.asarray(m.monitors["w_in"].w)  # (synapse, Brian2 step)
-    steps, pres = input_spike_pairs(sc, 0, N)  # an input arriving at aligned n is transmitted in Brian2 step n
-    spike, idx = syn["in"].outgoing(pres)
-    log.add(steps[spike], 0, pres[spike], syn["in"].post[idx], w_in[idx, steps[spike]])
     t_sp, j_sp = np.nonzero(z)
-    if m.s_rec is not None:
-        w_rec = np.asarray(m.monitors["w_rec"].w)
-        ok = t_sp + 1 < N
-        ta, ja = t_sp[ok] + 1, j_sp[ok]
-        spike, idx = syn["rec"].outgoing(ja)
-        log.add(ta[spike], 1, ja[spike], syn["rec"].post[idx], w_rec[idx, ta[spike]])
-    w_out = np.asarray(m.monitors["w_out"].w)
-    spike, idx = syn["out"].outgoing(j_sp)
-    log.add(t_sp[spike], 2, j_sp[spike], syn["out"].post[idx], w_out[idx, t_sp[spike] + 1])
+    ok = t_sp + 1 < N
+    # (arrival steps, presynaptic neurons, offset of the monitor column: per-step weights (synapse, Brian2 step));
+    # an input arriving at aligned n is transmitted in Brian2 step n
+    spikes = {"in": input_spike_pairs(sc, 0, N) + (0,), "rec": (t_sp[ok] + 1, j_sp[ok], 0), "out": (t_sp, j_sp, 1)}
+    for code, proj in enumerate(("in", "rec", "out")):
+        if f"w_{proj}" in m.monitors:  # the projection has synapses
+            w = np.asarray(m.monitors[f"w_{proj}"].w)
+            at, pre, offset = spikes[proj]
+            spike, idx = syn[proj].outgoing(pre)
+            log.add(at[spike], code, pre[spike], syn[proj].post[idx], w[idx, at[spike] + offset])
     return log.arrays()

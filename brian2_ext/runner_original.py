@@ -165,15 +165,13 @@ def _iteration_weight_events(log: WeightEventLog, sc, m: EpropNetwork, n0: int, 
     spikes of the last step of an interval arrive at interval position 0 and are dropped.
     """
     syn = m.synapses
-    steps, pres = input_spike_pairs(sc, n0, n0 + n_steps)
-    spike, idx = syn["in"].outgoing(pres)
-    log.add(steps[spike], 0, pres[spike], syn["in"].post[idx], w["in"][idx])
     t_sp, j_sp = np.nonzero(z)
     arrive = t_sp + 1
     ok = (arrive < n_steps) & (arrive % T != 0)
-    if "rec" in w:
-        ta, ja = arrive[ok], j_sp[ok]
-        spike, idx = syn["rec"].outgoing(ja)
-        log.add(n0 + ta[spike], 1, ja[spike], syn["rec"].post[idx], w["rec"][idx])
-    spike, idx = syn["out"].outgoing(j_sp)
-    log.add(n0 + t_sp[spike], 2, j_sp[spike], syn["out"].post[idx], w["out"][idx])
+    steps, pres = input_spike_pairs(sc, n0, n0 + n_steps)
+    spikes = {"in": (steps, pres), "rec": (n0 + arrive[ok], j_sp[ok]), "out": (n0 + t_sp, j_sp)}
+    for code, proj in enumerate(("in", "rec", "out")):
+        if proj in w:  # the projection has synapses
+            at, pre = spikes[proj]
+            spike, idx = syn[proj].outgoing(pre)
+            log.add(at[spike], code, pre[spike], syn[proj].post[idx], w[proj][idx])

@@ -21,10 +21,11 @@ from brian2_ext.runner import run_scenario
 RTOL = 1e-10
 
 
-def assert_equal_to_reference(res, ref) -> None:
+def assert_equal_to_reference(res, ref, events: bool = True) -> None:
     """Spikes identical; traces, synapse traces, snapshots, weight events and losses within RTOL.
 
-    Sparse projections: the snapshots' connection pairs identical too (either family).
+    Sparse projections: the snapshots' connection pairs identical too (either family).  ``events``:
+    the scenario has weight events (False: a silent network).
     """
     assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
     for group, want_d, got_d in (("trace", ref.traces, res.traces), ("synapse", ref.synapse_traces, res.synapse_traces),
@@ -37,7 +38,7 @@ def assert_equal_to_reference(res, ref) -> None:
     assert set(res.weight_connections) == set(ref.weight_connections)
     for name, pairs in ref.weight_connections.items():
         assert np.array_equal(res.weight_connections[name], pairs), name
-    assert ref.weight_events["step"].size > 0
+    assert (ref.weight_events["step"].size > 0) == events
     for name in ("step", "proj", "pre", "post"):
         assert np.array_equal(res.weight_events[name], ref.weight_events[name]), name
     np.testing.assert_allclose(res.weight_events["w"], ref.weight_events["w"], rtol=RTOL, atol=0)
