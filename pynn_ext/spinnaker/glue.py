@@ -77,8 +77,8 @@ from . import fixed_point as fx
 from . import models
 from .kernel_params import kernel_network
 
-__all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "user_config", "write_virtual_board_config", "setup", "run",
-           "run_until",
+__all__ = ["CONFIG_NAME", "VIRTUAL_BOARD_CONFIG", "BINARIES_VARIABLE", "user_config", "write_virtual_board_config",
+           "binary_directories", "setup", "run", "run_until",
            "prepare", "mapping_summary", "FeedbackProjection", "NetworkState", "MAPPING_FILE"]
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = ".spynnaker.cfg"
 #: the configuration the project writes when the user has none: map on a virtual SpiNN-5 board
 VIRTUAL_BOARD_CONFIG = "[Machine]\nvirtual_board = True\nversion = 5\n"
+#: directories (``os.pathsep``-separated) holding e-prop ``.aplx`` binaries built with the SpiNNaker toolchain
+BINARIES_VARIABLE = "EPROP_SPINNAKER_BINARIES"
 #: the synapse table's names (options of EpropSynapse that the kernel data uses)
 SYNAPSE_NAMES = tuple(r.name for r in SYNAPSE)
 #: the mapping summary written into sPyNNaker's run directory after each run
@@ -134,19 +136,28 @@ def setup(timestep: float | None = None, *args: Any, **kwargs: Any) -> int:
     sPyNNaker loads its configuration.
     """
     STATE.reset()
-    if user_config() is not None:
-        return _spynnaker_setup(timestep, *args, **kwargs)
-    if write_virtual_board_config().resolve() in _config_paths():  # the working directory is $HOME (or so)
-        return _spynnaker_setup(timestep, *args, **kwargs)
-    previous = os.environ.get("XDG_CONFIG_DIRS")
-    os.environ["XDG_CONFIG_DIRS"] = os.pathsep.join([str(Path.cwd()), previous or "/etc/xdg"])
-    try:
-        return _spynnaker_setup(timestep, *args, **kwargs)
-    finally:
-        if previous is None:
-            del os.environ["XDG_CONFIG_DIRS"]
-        else:
-            os.environ["XDG_CONFIG_DIRS"] = previous
+    if user_config() is not None or write_virtual_board_config().resolve() in _config_paths():
+        rank = _spynnaker_setup(timestep, *args, **kwargs)  # the user's (or, in $HOME itself, the written) one
+    else:
+        previous = os.environ.get("XDG_CONFIG_DIRS")
+        os.environ["XDG_CONFIG_DIRS"] = os.pathsep.join([str(Path.cwd()), previous or "/etc/xdg"])
+        try:
+            rank = _spynnaker_setup(timestep, *args, **kwargs)
+        finally:
+            if previous is None:
+                del os.environ["XDG_CONFIG_DIRS"]
+            else:
+                os.environ["XDG_CONFIG_DIRS"] = previous
+    for directory in binary_directories():
+        SpynnakerDataView.register_binary_search_path(str(directory))
+    return rank
+
+
+def binary_directories() -> list[Path]:
+    """Where the e-prop ``.aplx`` binaries are looked for, besides sPyNNaker's own: ``$EPROP_SPINNAKER_BINARIES``
+    (``os.pathsep``-separated) and the kernel's build directory ``pynn_ext/spinnaker/c/build/aplx``, if they exist."""
+    given = [Path(d) for d in os.environ.get(BINARIES_VARIABLE, "").split(os.pathsep) if d]
+    return [d.resolve() for d in (*given, models.C_DIRECTORY / "build" / "aplx") if d.is_dir()]
 
 
 # ----------------------------------------------------------------------------------- network state
