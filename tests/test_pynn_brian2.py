@@ -23,6 +23,7 @@ from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference_numbers import SINE_ORIGINAL_NEST
 from eprop_plugins.scenario import load
 from pynn_ext import Adam, EpropIF, EpropReadout, EpropSynapse, FeedbackSynapse
+from pynn_ext import backend_brian2
 from pynn_ext import brian2 as glue
 from validation.compare import compare_results
 
@@ -33,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "validation" / "scenarios"
 
 #: small scenarios in the default suite (single neurons: a cold compile of a few tens of seconds each)
-FAST_SCENARIOS = ["orig-lif-single", "orig-alif-single"]
-#: the other original-family scenarios the backend expresses (several populations: minutes of compilation)
+FAST_SCENARIOS = ["orig-lif-single", "orig-alif-single", "event-lif-single"]
+#: the other scenarios the backend expresses (several populations: minutes of compilation; `eprop validate` runs all)
 SLOW_SCENARIOS = ["orig-lif-tref0", "orig-lif-tref5", "orig-rec-mse-gd", "orig-rec-batch2-gd", "orig-rec-batch2-adam",
                   "orig-rec-ce-adam", "orig-rec-firing-reg", "orig-rec-surrogates", "orig-rec-symmetric-initial",
-                  "orig-rec-tf-arrival"]
+                  "orig-rec-tf-arrival", "orig-rec-sparse10", "event-alif-single", "event-psc-delta-single",
+                  "event-psc-delta-adapt-single", "event-rec-mse-gd", "event-rec-adam-batch2", "event-rec-sparse10",
+                  "event-rec-optimize-per-spike", "event-rec-isi-cutoff"]
 
 
 def test_pynn_brian2_imports_and_the_types_bind():
@@ -70,6 +73,18 @@ def _check_backend(name: str) -> None:
 @pytest.mark.parametrize("name", FAST_SCENARIOS)
 def test_backend_matches_reference(name):
     _check_backend(name)
+    sc = load(SCENARIOS / f"{name}.json")
+    assert backend_brian2.is_built(sc)  # the run left its marker: the validation counts it as built
+
+
+def test_build_keys_group_scenarios_by_generated_code():
+    """Scenarios whose PyNN networks generate the same code share a key (and so Brian2's compiled modules)."""
+    key = {n: backend_brian2.build_key(load(SCENARIOS / f"{n}.json"))
+           for n in ("orig-lif-single", "orig-lif-tref0", "orig-lif-tref5", "orig-alif-single", "event-lif-single",
+                     "event-lif-tref0")}
+    assert key["orig-lif-single"] == key["orig-lif-tref0"] == key["orig-lif-tref5"]  # numbers differ, code does not
+    assert key["event-lif-single"] == key["event-lif-tref0"]
+    assert len({key["orig-lif-single"], key["orig-alif-single"], key["event-lif-single"]}) == 3
 
 
 @pytest.mark.slow
@@ -78,11 +93,11 @@ def test_backend_matches_reference_several_populations(name):
     _check_backend(name)
 
 
-def test_symmetric_feedback_and_event_family_are_not_applicable():
+def test_only_symmetric_feedback_is_not_applicable():
     sc = load(SCENARIOS / "orig-rec-symmetric.json").validated()
     assert "FeedbackSynapse" in backends.unsupported("pynn-brian2", sc)
-    ev = load(SCENARIOS / "event-lif-single.json").validated()
-    assert "original" in backends.unsupported("pynn-brian2", ev)
+    for name in ("event-lif-single", "event-rec-sparse10", "orig-rec-sparse10"):  # both families, sparse networks
+        assert backends.unsupported("pynn-brian2", load(SCENARIOS / f"{name}.json").validated()) is None
     with pytest.raises(ParameterError):
         backends.run("pynn-brian2", sc)
 
@@ -172,10 +187,96 @@ def test_wrong_use_gives_pynn_style_errors():
         sim.Projection(inputs, plain, sim.AllToAllConnector(), EpropSynapse(weight=1.0))
     with pytest.raises(PyNNConnectionError, match="EpropReadout"):
         sim.Projection(rec, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0))
-    with pytest.raises(ParameterError, match="family"):
-        sim.Population(2, EpropIF(family="event"))
+    with pytest.raises(ParameterError, match="family = 'event', but this network uses family 'original'"):
+        sim.Population(1, EpropReadout(family="event"))
+    with pytest.raises(PyNNConnectionError, match="EpropSynapse or FeedbackSynapse, not StaticSynapse"):
+        sim.Projection(inputs, rec, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(NonExistentParameterError, match="tau_x.*valid parameters.*tau_m"):
+        rec.set(tau_x=3.0)
+    p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0))
+    with pytest.raises(ParameterError, match="delay = 2.0 ms"):
+        p_in.set(delay=2.0)
     sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=1.0))
     sim.end()
+
+
+#: one PyNN script of either family (``argv[3]``) on either simulator (``argv[1]``): adaptive neurons, every
+#: recordable of the e-prop types recorded, the weights of every projection saved (``argv[2]``)
+RECORD_SCRIPT = '''
+import importlib, sys
+import numpy as np
+sim = importlib.import_module("pyNN." + sys.argv[1])
+from pynn_ext import Adam, EpropIFAdaptive, EpropReadout, EpropSynapse, FeedbackSynapse
+family = sys.argv[3]
+rng = np.random.default_rng(2)
+sim.setup(timestep=1.0, min_delay=1.0)
+inputs = sim.Population(5, sim.SpikeSourceArray(spike_times=[
+    sim.Sequence(np.sort(rng.choice(np.arange(3.0, 120.0), 15, replace=False))) for _ in range(5)]))
+rec = sim.Population(6, EpropIFAdaptive(family=family, tau_m=10.0, v_rest=0.0, v_thresh=0.5, beta=0.3,
+                                        surrogate_gradient_height=0.3, surrogate_gradient_width=0.5))
+extra = {"sequence": 60.0} if family == "original" else {}
+out = sim.Population(1, EpropReadout(family=family, tau_m=10.0, v_rest=0.0, **extra))
+out.set(target=sim.Sequence(np.sin(np.arange(140) / 8.0)))
+if family == "event":
+    out.set(learning_window_signal=sim.Sequence(np.r_[np.zeros(20), np.ones(120)]))
+opt = Adam(eta=1e-2)
+p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(),
+                      EpropSynapse(optimizer=opt, weight=rng.normal(0.4, 0.2, (5, 6))))
+p_rec = sim.Projection(rec, rec, sim.AllToAllConnector(allow_self_connections=False),
+                       EpropSynapse(optimizer=opt, weight=rng.normal(0.0, 0.2, (6, 6))))
+p_out = sim.Projection(rec, out, sim.AllToAllConnector(), EpropSynapse(optimizer=Adam(eta=1e-2, w_max=50.0),
+                                                                       weight=rng.normal(0.0, 0.3, (6, 1))))
+sim.Projection(out, rec, sim.AllToAllConnector(), FeedbackSynapse(weight=rng.normal(0.0, 1.0, (1, 6))))
+rec.record(["spikes", "v", "psi", "adaptation", "v_th_adapt", "learning_signal"])
+out.record(["v", "readout_signal", "target", "error"])
+sim.run(125.0)
+saved = {}
+for pop, role in ((rec, "rec"), (out, "out")):
+    seg = pop.get_data().segments[0]
+    for sig in seg.analogsignals:
+        saved[f"{role}_{sig.name}"] = np.asarray(sig.magnitude)
+        saved[f"{role}_{sig.name}_unit"] = str(sig.units.dimensionality)
+        saved[f"{role}_{sig.name}_t"] = np.asarray(sig.times.rescale("ms").magnitude)
+    if role == "rec":
+        saved["spikes"] = np.concatenate([np.c_[np.full(len(s), k), s.rescale("ms").magnitude]
+                                          for k, s in enumerate(seg.spiketrains)])
+for name, proj in (("w_in", p_in), ("w_rec", p_rec), ("w_out", p_out)):
+    saved[name] = proj.get("weight", format="array")
+np.savez(sys.argv[2], **saved)
+sim.end()
+'''
+
+#: recordable -> unit of the neo signals (mean squared error: signals in mV)
+RECORD_UNITS = {"rec_v": "mV", "rec_psi": "1/mV", "rec_adaptation": "dimensionless", "rec_v_th_adapt": "mV",
+                "rec_learning_signal": "mV", "out_v": "mV", "out_readout_signal": "mV", "out_target": "mV",
+                "out_error": "mV"}
+
+
+@pytest.mark.parametrize("family", ["original", "event"])
+def test_recordings_and_weights_same_on_pynn_nest_and_pynn_brian2(tmp_path, family):
+    """One script per family on both simulators: every recordable comes back through neo with its unit, at the
+    same time stamps and with the same values (<= 1e-10 relative), the same spikes and the same final weights."""
+    runs = {}
+    for simulator in ("nest", "brian2"):
+        path = tmp_path / f"{simulator}.npz"
+        subprocess.run([sys.executable, "-c", RECORD_SCRIPT, simulator, str(path), family], check=True, cwd=ROOT,
+                       timeout=3000)
+        runs[simulator] = dict(np.load(path))
+    nest, b2 = runs["nest"], runs["brian2"]
+    assert set(nest) == set(b2)
+    for name, unit in RECORD_UNITS.items():
+        assert str(nest[f"{name}_unit"]) == str(b2[f"{name}_unit"]) == unit, name
+        np.testing.assert_array_equal(b2[f"{name}_t"], nest[f"{name}_t"])
+        a, b = b2[name], nest[name]
+        assert a.shape == b.shape and np.abs(b).max() > 0, name
+        assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max(), name
+    assert len(nest["spikes"]) > 0
+    np.testing.assert_array_equal(b2["spikes"], nest["spikes"])
+    assert np.abs(nest["rec_adaptation"]).max() > 0 and np.abs(nest["rec_learning_signal"]).max() > 0
+    for name in ("w_in", "w_rec", "w_out"):
+        a, b = b2[name], nest[name]
+        assert np.array_equal(np.isnan(a), np.isnan(b)), name
+        assert np.nanmax(np.abs(a - b)) <= 1e-10 * np.nanmax(np.abs(b)), name
 
 
 @pytest.mark.slow

@@ -231,6 +231,13 @@ def test_wrong_use_gives_pynn_style_errors():
         sim.Projection(out, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0))
     with pytest.raises(ParameterError, match="family = 'event'.*family 'original'"):
         sim.Population(2, EpropIFAdaptive(family="event"))
+    with pytest.raises(sim.errors.ConnectionError, match="StaticSynapse: postsynaptic population 'rec'.*e-prop"):
+        sim.Projection(inputs, rec, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(sim.errors.NonExistentParameterError, match="tau_x.*valid parameters.*tau_m"):
+        rec.set(tau_x=3.0)
+    p_in = sim.Projection(inputs, rec, sim.AllToAllConnector(), EpropSynapse(weight=1.0))
+    with pytest.raises(ParameterError, match="delay = 2.0 ms"):
+        p_in.set(delay=2.0)
     with pytest.raises(sim.errors.NonExistentParameterError, match="'tau_mem'.*tau_m"):
         EpropIF(tau_mem=3.0)
     with pytest.raises(ParameterError, match="eprop_models"):
