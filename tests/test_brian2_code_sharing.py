@@ -18,6 +18,7 @@ from validation import scenario_library as library
 
 from brian2_ext.config import configure
 from brian2_ext.network import EpropNetwork, runtime_structure_hash, structure_hash, structure_of
+from brian2_ext.network_common import network_synapses
 from brian2_ext.network_event import EventNetwork, event_structure_of
 
 
@@ -28,7 +29,7 @@ def _modules(sc) -> set[str]:
     configure("cython")
     b2.set_device("runtime")
     cls = EventNetwork if sc.family == "event" else EpropNetwork
-    model = cls(_structure(sc), sc.dt, sc.record_synapses)
+    model = cls(_structure(sc), sc.dt, sc.record_synapses, network_synapses(sc))
     model.net.run(0 * b2.ms, namespace={})  # generates and compiles every code object
     names = set()
     todo = list(model.net.objects)
@@ -66,3 +67,31 @@ def test_resized_scenario_uses_the_same_compiled_modules(first, second):
     used = _modules(a)
     assert len(used) > 20, used
     assert _modules(b) == used, "the resized scenario needs other Cython modules"
+
+
+def test_sparse_projections_use_the_compiled_modules_of_dense_ones():
+    """Connections are run-time data: sparse input and recurrent projections run the dense network's modules."""
+    import dataclasses
+
+    import numpy as np
+
+    from eprop_plugins import connectivity as cn
+
+    dense = library.build("orig-rec-tf-arrival").validated()
+    rng = np.random.RandomState(1)
+    sparse = {}
+    for proj in ("in", "rec"):
+        w = dense.projections()[proj]
+        mask = rng.rand(*w.shape) < 0.3
+        for q, pre, post in dense.record_synapses:
+            if q == proj:
+                mask[post, pre] = True
+        sparse[f"w_{proj}"] = cn.from_dense(w, mask, autapses=proj != "rec")
+    sc = dataclasses.replace(dense, **sparse).validated()
+    st_d, st_s = _structure(dense), _structure(sc)
+    assert st_s.sparse and not st_d.sparse
+    # another standalone build (the synapse counts are compiled in there), the same runtime code
+    assert structure_hash(st_d, dense.dt) != structure_hash(st_s, sc.dt)
+    assert runtime_structure_hash(st_d, dense.dt, dense.record_synapses) == \
+        runtime_structure_hash(st_s, sc.dt, sc.record_synapses)
+    assert _modules(sc) == _modules(dense)
