@@ -49,7 +49,7 @@ NOT_REFRACTORY = sympy.Symbol("eprop_not_refractory", real=True)
 
 #: functions whose derivative is defined everywhere they are (the derivation refuses all others)
 SMOOTH_FUNCTIONS = {"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "sqrt", "arcsin", "arccos",
-                    "arctan", "asin", "acos", "atan", "log10", "expm1", "log1p", "exprel", "Pow", "int_"}
+                    "arctan", "asin", "acos", "atan", "log10", "expm1", "log1p", "exprel"}
 
 def _sym(name: str):
     """A symbol as Brian2's parser makes it (real)."""
@@ -91,6 +91,8 @@ def to_code(expr) -> str:
 
 def _check_smooth(expr, where: str, what: str) -> None:
     """Refuse functions without a derivative everywhere (abs, clip, floor, sign, int of a state, ...)."""
+    if any(type(f).__name__ in ("rand", "randn") for f in expr.atoms(sympy.Function)):
+        raise IncompatibleModelError(f"{where}: {what} is random (rand/randn); e-prop needs a deterministic update")
     for f in expr.atoms(sympy.Function):
         name = type(f).__name__
         if name == "int_" and f.args[0].free_symbols <= {_sym("not_refractory")}:
@@ -100,13 +102,11 @@ def _check_smooth(expr, where: str, what: str) -> None:
                 f"{where}: {what} uses '{to_code(f)}', which has no derivative where it switches (at an active "
                 f"bound of clip, at 0 of abs/sign, at the steps of floor/int); e-prop would use a wrong gradient "
                 f"there: write the model without it")
+    switches = (sympy.Piecewise, sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction)
     for sub in sympy.preorder_traversal(expr):
-        if isinstance(sub, (sympy.Piecewise, sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction)) and not isinstance(
-                sub, sympy.Symbol):
+        if isinstance(sub, switches):
             raise IncompatibleModelError(f"{where}: {what} contains the condition '{to_code(sub)}'; a switch has "
                                          f"no derivative where it switches: write the model without it")
-    if expr.atoms(sympy.Function) & {f for f in expr.atoms(sympy.Function) if type(f).__name__ in ("rand", "randn")}:
-        raise IncompatibleModelError(f"{where}: {what} is random (rand/randn); e-prop needs a deterministic update")
 
 
 @dataclass
@@ -153,6 +153,10 @@ class NeuronDerivation:
         ``R_k - x_k`` for the reset variables in :attr:`reach` that are not stopped (non-zero only).
     dimensions : dict of str -> brian2 Dimension
         Of every state variable.
+    unless_refractory : tuple of str
+        Variables Brian2 does not integrate while refractory.
+    threshold_dimensions : brian2 Dimension
+        Of ``g`` (the surrogate width has them, the height their inverse).
     """
 
     group: Any
@@ -171,11 +175,7 @@ class NeuronDerivation:
     reset_jump: dict[str, Any] = field(default_factory=dict)
     dimensions: dict[str, Any] = field(default_factory=dict)
     unless_refractory: tuple[str, ...] = ()
-
-    @property
-    def threshold_dimensions(self):
-        """Dimensions of ``g`` (those of the threshold's left-hand side)."""
-        return self._g_dim
+    threshold_dimensions: Any = None
 
     def describe(self) -> str:
         """A readable summary of the derived recursion (for users and the docs)."""
@@ -267,7 +267,7 @@ def _threshold(group, states: Sequence[str]):
     return g, isinstance(rel, (sympy.StrictGreaterThan, sympy.StrictLessThan))
 
 
-def _reset(group, states: Sequence[str], parameters: set[str]):
+def _reset(group, states: Sequence[str]):
     where = f"NeuronGroup '{group.name}'"
     code = group.event_codes.get("spike", "")
     values: dict[str, Any] = {}
@@ -322,10 +322,10 @@ def _synaptic_input(syn, group, weight: str) -> SynapticInput:
         elif op != "+=":
             raise IncompatibleModelError(f"{where}: on_pre '{name} {op} {rhs}' is not an increment ('+=' or '-=')")
         coef = sympy.diff(expr, w)
-        state_syms = {str(s) for s in coef.free_symbols} | {str(s) for s in (expr - coef * w).free_symbols}
         if sympy.simplify(expr - coef * w) != 0 or w in coef.free_symbols:
             raise IncompatibleModelError(f"{where}: on_pre '{name} {op} {rhs}' is not proportional to {weight}")
-        dep = sorted(n for n in state_syms if n.endswith("_post") or n.endswith("_pre") or n in syn.equations.names)
+        names = {str(s) for s in coef.free_symbols}
+        dep = sorted(n for n in names if n.endswith("_post") or n.endswith("_pre") or n in syn.equations.names)
         if dep:
             raise IncompatibleModelError(
                 f"{where}: on_pre '{name} {op} {rhs}' adds an amount that depends on {', '.join(dep)}; the "
@@ -384,7 +384,7 @@ def derive(group, synapses: Sequence[Any], *, namespace: Mapping[str, Any] | Non
             states.append(name)
             update[name] = _sym(name)  # not integrated: constant between resets and arrivals
     g, strict = _threshold(group, states)
-    reset = _reset(group, states, set())
+    reset = _reset(group, states)
     if voltage is None:
         thr_vars = [s for s in states if _sym(s) in g.free_symbols]
         voltage = "v" if "v" in states else (thr_vars[0] if len(thr_vars) == 1 else None)
@@ -422,8 +422,8 @@ def derive(group, synapses: Sequence[Any], *, namespace: Mapping[str, Any] | Non
     out = NeuronDerivation(group=group, states=tuple(states), update=update, refractory_code=refractory_code,
                            threshold=g, strict=strict, reset=reset, stopped=stopped, inputs=inputs, reach=order,
                            jacobian=jac, grad_threshold=grad_g, reset_jacobian=rjac, reset_jump=rjump,
-                           dimensions=dims, unless_refractory=unless)
-    out._g_dim = _dimensions_of(group, g, ns)
+                           dimensions=dims, unless_refractory=unless,
+                           threshold_dimensions=_dimensions_of(group, g, ns))
     if not grad_g:
         raise IncompatibleModelError(
             f"{where}: the synaptic input ({', '.join(sorted({k for i in inputs for k in i.coefficients}))}) never "
@@ -433,7 +433,6 @@ def derive(group, synapses: Sequence[Any], *, namespace: Mapping[str, Any] | Non
 
 def _dimensions_of(group, expr, namespace: Mapping[str, Any]):
     """Physical dimensions of a sympy expression in the group's variables and namespace."""
-    from brian2.equations.unitcheck import get_dimensions  # noqa: F401  (brian2's own unit rules)
     from brian2.parsing.expressions import parse_expression_dimensions
 
     names = {str(s) for s in expr.free_symbols}
