@@ -126,20 +126,15 @@ def test_full_connection_list_equals_dense_matrix():
 def test_new_pattern_needs_no_compile():
     sc = library.build("orig-rec-sparse10").validated()
     other = repatterned(repatterned(sc, "rec"), "in", seed=6).validated()
-    # runtime mode: connections and their number are run-time data (one Cython module set)
-    assert builds.build_key(other, "cython") == builds.build_key(sc, "cython")
-    backend_runtime.run(sc)
-    assert backend_runtime.is_built(other)
-    res = backend_runtime.run(other)
-    assert res.meta["cached"] and res.meta["compile_seconds"] == 0.0
-    assert_equal_to_reference(res, reference.run(other))
+    # runtime mode: connections and their number are run-time data (one Cython module set);
     # cpp_standalone: the number of synapses is compiled in, which pairs they connect is not
-    assert builds.build_key(other, "standalone") == builds.build_key(sc, "standalone")
-    backend_standalone.run(sc)
-    assert backend_standalone.is_built(other)
-    res = backend_standalone.run(other)
-    assert res.meta["cached"] and res.meta["compile_seconds"] == 0.0
-    assert_equal_to_reference(res, reference.run(other))
+    for mode, backend in (("cython", backend_runtime), ("standalone", backend_standalone)):
+        assert builds.build_key(other, mode) == builds.build_key(sc, mode)
+        backend.run(sc)
+        assert backend.is_built(other)
+        res = backend.run(other)
+        assert res.meta["cached"] and res.meta["compile_seconds"] == 0.0, mode
+        assert_equal_to_reference(res, reference.run(other))
     # a different number of synapses is another standalone structure, the same runtime code
     fewer = dataclasses.replace(sc, w_rec=cn.SparseWeights(sc.w_rec.shape, sc.w_rec.post[1:], sc.w_rec.pre[1:],
                                                            sc.w_rec.weight[1:]), record_synapses=[
