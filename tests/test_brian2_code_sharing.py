@@ -95,3 +95,36 @@ def test_sparse_projections_use_the_compiled_modules_of_dense_ones():
     assert runtime_structure_hash(st_d, dense.dt, dense.record_synapses) == \
         runtime_structure_hash(st_s, sc.dt, sc.record_synapses)
     assert _modules(sc) == _modules(dense)
+
+
+def test_standalone_source_key_ignores_what_varies_between_processes(tmp_path):
+    """Brian2 suffixes code-object and clock names ("_1") while the names are taken in the process and
+    writes the clock resets in set order: the build's source key is the same regardless."""
+    import brian2 as b2
+
+    from brian2_ext import builds
+
+    sc = library.build("orig-rec-batch2-adam").validated()
+
+    def generate(directory):
+        configure("cython", 1, standalone=True)
+        b2.defaultclock.dt = sc.dt * b2.ms
+        b2.set_device("cpp_standalone", build_on_run=False)
+        try:
+            m = EpropNetwork(_structure(sc), sc.dt, sc.record_synapses, network_synapses(sc))
+            m.net.run(m.R * sc.dt * b2.ms, namespace={})
+            b2.get_device().build(directory=str(directory), compile=False, run=False, with_output=False)
+        finally:
+            b2.get_device().reinit()
+            b2.set_device("runtime")
+        return {p.relative_to(directory).as_posix() for p in directory.rglob("*.cpp")}
+
+    first = generate(tmp_path / "a")
+    configure("cython")
+    alive = EpropNetwork(_structure(sc), sc.dt, sc.record_synapses, network_synapses(sc))
+    alive.net.run(0 * b2.ms, namespace={})  # its code objects take the names
+    second = generate(tmp_path / "b")
+    assert first != second  # other names (suffixed)
+    assert builds.source_key(tmp_path / "a") == builds.source_key(tmp_path / "b")
+    del alive
+    gc.collect()
