@@ -119,15 +119,22 @@ def train_online(att, sc, *, mode: str) -> Result:
     make = _monitors(learner, sc, attach_syn, att.population_voltage)
     N, T = sc.n_steps, sc.steps_per_sequence
     duration = (N + 2) * sc.dt * ms  # the last update is applied in step 1 of the (empty) next interval
+    names = [learner.synapses[s.name].name for s in attach_syn.values()] + [learner.readout_synapses.name]
+
+    def read(objects):  # connectivity and final weights of the copies, SI
+        return {n: (np.asarray(objects[n].i[:]), np.asarray(objects[n].j[:]),
+                    np.asarray(objects[n].variables[learner.weight if n != names[-1] else "w_out"].get_value()))
+                for n in names}
+
     if mode == "standalone":
-        run = learner.run_standalone(duration, monitors=make)
-        mons, final = run["monitors"], run["objects"]
+        run = learner.run_standalone(duration, monitors=make, read=read)
+        mons, final = run["monitors"], run["read"]
     else:
         b2.prefs.codegen.target = mode
         mons = make({o.name: o for o in learner.objects})
         learner.network.add(*mons)
         learner.network.run(duration)
-        final = {o.name: o for o in learner.objects}
+        final = read({o.name: o for o in learner.objects})
     spikes, state, out, *snapshots = mons
     n_w = len(attach_syn) + 1
     weight_mons, syn_mons = snapshots[:n_w], snapshots[n_w:]
@@ -143,18 +150,16 @@ def train_online(att, sc, *, mode: str) -> Result:
     weights = {}
     keys = {"in": "w_in", "rec": "w_rec"}
     for (proj, syn), mon in zip(attach_syn.items(), weight_mons):
-        copy = final[learner.synapses[syn.name].name]
-        i, j = np.asarray(copy.i[:]), np.asarray(copy.j[:])
+        i, j, w_final = final[learner.synapses[syn.name].name]
         rows = [np.asarray(getattr(mon, learner.weight))[:, k] for k in range(2, sc.n_sequences + 1)]
-        rows.append(np.asarray(copy.variables[learner.weight].get_value()))
+        rows.append(w_final)
         shape = (sc.n_rec, sc.n_in if proj == "in" else sc.n_rec)
         weights[keys[proj]] = np.stack([_dense(r / float(mV), i, j, shape) for r in rows])
     if "w_rec" not in weights:
         weights["w_rec"] = np.zeros((sc.n_sequences, sc.n_rec, sc.n_rec))
-    ro_copy = final[learner.readout_synapses.name]
-    i, j = np.asarray(ro_copy.i[:]), np.asarray(ro_copy.j[:])
+    i, j, w_final = final[learner.readout_synapses.name]
     rows = [np.asarray(weight_mons[-1].w_out)[:, k] for k in range(2, sc.n_sequences + 1)]
-    rows.append(np.asarray(ro_copy.variables["w_out"].get_value()))
+    rows.append(w_final)
     weights["w_out"] = np.stack([_dense(r / float(mV), i, j, (sc.n_out, sc.n_rec)) for r in rows])
     B = sc.w_fb if sc.network["feedback"] == "random" else sc.w_out.T
     weights["w_fb"] = (np.transpose(weights["w_out"], (0, 2, 1)).copy() if sc.network["feedback"] == "symmetric"

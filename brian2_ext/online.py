@@ -89,8 +89,8 @@ class OnlineEprop:
             self.user_synapses[name].variables[self.weight].set_value(
                 np.asarray(syn.variables[self.weight].get_value()))
 
-    def run_standalone(self, duration, directory: str | None = None, *, monitors: Callable[[dict], list] | None = None
-                       ) -> dict[str, Any]:
+    def run_standalone(self, duration, directory: str | None = None, *, monitors: Callable[[dict], list] | None = None,
+                       read: Callable[[dict], Any] | None = None) -> dict[str, Any]:
         """Run the same learning in Brian2's cpp_standalone mode; return the final values.
 
         The objects are built again (from their recorded definitions and values) under
@@ -104,12 +104,14 @@ class OnlineEprop:
             Build directory (default: a temporary one).
         monitors : callable, optional
             ``monitors(objects) -> [monitor, ...]`` with ``objects`` the rebuilt objects by name.
+        read : callable, optional
+            ``read(objects)``, called after the run while the values can still be read.
 
         Returns
         -------
         dict
-            ``weights`` (per user Synapses name, the trained weights in synapse order, SI),
-            ``w_out`` (SI), ``objects`` (rebuilt, by name; read their values) and ``monitors``.
+            ``weights`` (per user Synapses name, the trained weights in synapse order, SI), ``w_out``
+            (SI), ``monitors`` (their recorded values, as attributes of the same names) and ``read``.
         """
         import tempfile
 
@@ -128,7 +130,7 @@ class OnlineEprop:
             out = {"weights": {name: np.asarray(by_name[syn.name].variables[self.weight].get_value())
                                for name, syn in self.synapses.items()},
                    "w_out": np.asarray(by_name[self.readout_synapses.name].variables["w_out"].get_value()),
-                   "objects": by_name, "monitors": extra}
+                   "monitors": [_recorded(m) for m in extra], "read": read(by_name) if read else None}
         finally:
             b2.device.reinit()
             b2.set_device(saved)
@@ -558,6 +560,19 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     return OnlineEprop(network=net, recurrent=rec, synapses=copies, user_synapses=users, readout=readout,
                        readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight, objects=objects,
                        recorder=rb)
+
+
+def _recorded(monitor):
+    """A monitor's recorded values as plain attributes (readable after the standalone device is reset)."""
+    from types import SimpleNamespace
+
+    import brian2 as b2
+
+    if isinstance(monitor, b2.SpikeMonitor):
+        return SimpleNamespace(t=monitor.t[:], i=np.asarray(monitor.i[:]))
+    if isinstance(monitor, b2.StateMonitor):
+        return SimpleNamespace(t=monitor.t[:], **{v: getattr(monitor, v)[:] for v in monitor.record_variables})
+    raise TypeError(f"monitor {monitor.name}: only SpikeMonitor and StateMonitor values are read back")
 
 
 def _input_rebuild(group):
