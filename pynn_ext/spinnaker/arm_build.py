@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["C_DIR", "ARM_CC", "ARM_FLAGS", "VARIANTS", "ITCM_BYTES", "ArmBuild", "ensure_toolchain", "build"]
+__all__ = ["C_DIR", "ARM_CC", "ARM_FLAGS", "VARIANTS", "ITCM_BYTES", "ArmBuild", "ensure_toolchain", "apt_tool", "build"]
 
 C_DIR = Path(__file__).resolve().parent / "c"
 ARM_CC = "arm-none-eabi-gcc"
@@ -51,22 +51,33 @@ def ensure_toolchain() -> str:
     RuntimeError
         The compiler is missing and cannot be installed (not root, no apt-get, or apt-get failed).
     """
-    cc = shutil.which(ARM_CC)
-    if cc:
-        return cc
+    return apt_tool(ARM_CC, "gcc-arm-none-eabi", "the ARM968 cross-compiler")
+
+
+def apt_tool(program: str, package: str, purpose: str) -> str:
+    """The path of ``program``, installing the Debian ``package`` with apt-get (as root) if it is missing.
+
+    Raises
+    ------
+    RuntimeError
+        The program is missing and cannot be installed (not root, no apt-get, or apt-get failed).
+    """
+    path = shutil.which(program)
+    if path:
+        return path
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RuntimeError(f"{ARM_CC} is missing; install Debian's gcc-arm-none-eabi as root "
-                           "(apt-get update && apt-get install -y gcc-arm-none-eabi)")
-    print("eprop: installing gcc-arm-none-eabi with apt-get (the ARM968 cross-compiler)", file=sys.stderr, flush=True)
+        raise RuntimeError(f"{program} is missing; install Debian's {package} as root "
+                           f"(apt-get update && apt-get install -y {package})")
+    print(f"eprop: installing {package} with apt-get ({purpose})", file=sys.stderr, flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "gcc-arm-none-eabi"]):
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    cc = shutil.which(ARM_CC)
-    if not cc:
-        raise RuntimeError(f"gcc-arm-none-eabi installed but {ARM_CC} is not on the PATH")
-    return cc
+    path = shutil.which(program)
+    if not path:
+        raise RuntimeError(f"{package} installed but {program} is not on the PATH")
+    return path
 
 
 def _run(cmd: list[str], cwd: Path) -> str:

@@ -12,15 +12,13 @@ that the compiled ARM code computes the same bits as the host build, not only th
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .arm_build import ARM_FLAGS, C_DIR, ensure_toolchain
+from .arm_build import ARM_FLAGS, C_DIR, apt_tool, ensure_toolchain
 from .kernel_params import KernelNetwork, allocate_raw
 
 __all__ = ["QEMU", "QEMU_CPU", "ensure_emulator", "build_runner", "run_kernel"]
@@ -39,21 +37,7 @@ def ensure_emulator() -> str:
     RuntimeError
         It is missing and cannot be installed (not root, no apt-get, or apt-get failed).
     """
-    path = shutil.which(QEMU)
-    if path:
-        return path
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RuntimeError(f"{QEMU} is missing; install Debian's qemu-user as root (apt-get install -y qemu-user)")
-    print("eprop: installing qemu-user with apt-get (to run the ARM build of the kernel)", file=sys.stderr, flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "qemu-user"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    path = shutil.which(QEMU)
-    if not path:
-        raise RuntimeError(f"qemu-user installed but {QEMU} is not on the PATH")
-    return path
+    return apt_tool(QEMU, "qemu-user", "to run the ARM build of the kernel")
 
 
 def build_runner(out_dir: str | os.PathLike, extra_flags: tuple[str, ...] = ()) -> Path:
