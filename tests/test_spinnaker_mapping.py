@@ -102,6 +102,8 @@ def test_placements_neurons_per_core_from_the_kernels_dtcm_budget(mapped):
     recurrent = _cores(mapped, "recurrent")
     assert [c["n_atoms"] for c in recurrent] == [per_core] * (sc.n_rec // per_core) + [sc.n_rec % per_core]
     assert [c["lo_atom"] for c in recurrent] == list(range(0, sc.n_rec, per_core))
+    # traces advanced per step: 100 inputs + 99 recurrent synapses per neuron (docs: ~1000 per 1 ms in real time)
+    assert [c["synapses"] for c in recurrent] == [c["n_atoms"] * fan_in for c in recurrent]
     assert len({(c["x"], c["y"], c["p"]) for c in mapped["summary"]["cores"]}) == mapped["summary"]["n_cores"] == 7
     (readout,) = _cores(mapped, "readout")
     assert readout["n_atoms"] == sc.n_out == 1

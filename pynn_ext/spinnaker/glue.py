@@ -595,6 +595,12 @@ def _report() -> None:
           f"of {board}; mapping summary {path}", file=sys.stderr, flush=True)
 
 
+def _synapses_on(vertex: Any, lo: int, n: int) -> int:
+    """E-prop synapses onto neurons lo .. lo + n - 1 of ``vertex``: the traces the core advances every step."""
+    return int(sum(fan_in[lo:lo + n].sum() for _, post, _, fan_in, _ in STATE.plastic
+                   if post._vertex is vertex))  # noqa: SLF001
+
+
 def mapping_summary() -> dict[str, Any]:
     """What the last run mapped: per e-prop core its placement, neurons, binary and region sizes.
 
@@ -603,7 +609,8 @@ def mapping_summary() -> dict[str, Any]:
     dict
         ``virtual_board`` (bool), ``cores`` (list of dicts: ``population``, ``role``, ``x``, ``y``,
         ``p``, ``lo_atom``, ``n_atoms``, ``binary``, ``regions`` {name: bytes}, ``contents`` {name: hex} of
-        :data:`CONTENT_REGIONS`), ``struct_sizes``
+        :data:`CONTENT_REGIONS`, ``synapses``: the e-prop synapses whose traces it advances each step),
+        ``struct_sizes``
         (C struct -> bytes), ``error_routes`` (readout core -> ``key``, ``mask`` and the ``cores``
         {"x,y": [p, ...]} its packets reach) and ``n_cores``.
     """
@@ -621,10 +628,11 @@ def mapping_summary() -> dict[str, Any]:
             contents = {PopulationMachineVertex.REGIONS(number).name.lower(): bytes(content[:CONTENT_BYTES]).hex()
                         for number, _, content in ds.get_regions_content(placement.x, placement.y, placement.p)
                         if number in CONTENT_REGIONS}
+            lo, n = vertex.vertex_slice.lo_atom, vertex.vertex_slice.n_atoms
             cores.append({"population": roles[id(app)][1], "role": roles[id(app)][0], "x": placement.x,
-                          "y": placement.y, "p": placement.p, "lo_atom": vertex.vertex_slice.lo_atom,
-                          "n_atoms": vertex.vertex_slice.n_atoms, "binary": vertex.get_binary_file_name(),
-                          "regions": regions, "contents": contents})
+                          "y": placement.y, "p": placement.p, "lo_atom": lo, "n_atoms": n,
+                          "binary": vertex.get_binary_file_name(), "regions": regions, "contents": contents,
+                          "synapses": _synapses_on(app, lo, n)})
     routes: dict[str, Any] = {}
     infos = SpynnakerDataView.get_routing_infos()
     tables = SpynnakerDataView.get_uncompressed().routing_tables
