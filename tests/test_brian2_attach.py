@@ -248,3 +248,16 @@ def test_parameters_read_from_a_model_with_rest_current_and_refractoriness():
     assert len(s_rec) == 6 and np.all(np.asarray(s_rec.w[:]) == 0.0)
     sc = att.scenario(2, np.zeros(10))
     assert [list(s) for s in sc.input_spikes] == [[3, 13], [4, 14]]  # emitted at m, arrive at m + 1, replayed
+
+
+@pytest.mark.slow
+def test_training_in_cpp_standalone_equals_reference(example):
+    """mode='standalone': the online learner's objects rebuilt and compiled (about 2 min on 2 shared cores)."""
+    model = example["build_model"]()
+    att = example["attach"](model)
+    res = att.train(2, model["data"].target[:, :1000], mode="standalone")
+    ref = reference.run(tasks.sine("original", 2), record_weight_events=False)
+    np.testing.assert_allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
+    assert np.array_equal(res.traces["z"], ref.traces["z"])
+    for name in ("w_in", "w_rec", "w_out"):
+        assert _rel(res.weights[name], ref.weights[name]) <= RTOL, name
