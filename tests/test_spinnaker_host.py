@@ -146,3 +146,41 @@ def test_validation_reports_the_backend_with_its_tolerance():
         sc = library.get(name)[0].validated()
         assert cell.comparison.rtol == pytest.approx(backend.tolerance(sc)["rtol"])
     assert cells["task-sine-original"].comparison.horizon == tol.HORIZONS["task-sine-original"]
+
+
+@pytest.mark.parametrize("op", host.FIXED_OPS)
+def test_c_and_numpy_arithmetic_agree_on_random_and_extreme_operands(op):
+    """Every operation of eprop_fixed.h equals its NumPy emulation, including saturation and negative rounding."""
+    rng = np.random.default_rng(7)
+    edge = np.array([0, 1, -1, 2, -2, fx.ONE, -fx.ONE, fx.ONE // 2, -fx.ONE // 2, fx.FX_MAX, fx.FX_MIN,
+                     fx.FX_MAX - 1, fx.FX_MIN + 1], dtype=np.int64)
+    small = rng.integers(-4 * fx.ONE, 4 * fx.ONE, 20000)
+    wide = rng.integers(fx.FX_MIN, fx.FX_MAX, 20000, endpoint=True)
+    a = np.concatenate([np.repeat(edge, edge.size), small, wide, small])
+    b = np.concatenate([np.tile(edge, edge.size), small[::-1], rng.integers(fx.FX_MIN, fx.FX_MAX, 20000), wide])
+    if op in ("decay", "decay_mul"):
+        b = b - fx.FX_MIN  # u0.32 bits
+        if op == "decay_mul":
+            a = a - fx.FX_MIN
+    if op == "div_int":
+        b = np.where(b == 0, 3, b)
+    if op == "exp":
+        a = np.concatenate([a, np.arange(fx.EXP_LO - 50, fx.EXP_HI + 50, 7)])
+        b = np.zeros_like(a)
+    emulated = {"add": fx.add, "sub": fx.sub, "mul": fx.mul, "decay": fx.decay, "div": fx.div,
+                "div_int": lambda x, y: fx.sat(fx.rdiv(x, y)), "sqrt": lambda x, y: fx.sqrt(x),
+                "exp": lambda x, y: fx.exp(x), "decay_mul": fx.decay_mul}[op](a, b)
+    assert np.array_equal(host.fixed_op(op, a, b), np.asarray(emulated, dtype=np.int64))
+
+
+def test_neurons_per_core_as_documented():
+    """The budget of docs/spinnaker.rst: 19/14 at the sine task's fan-in, 26/20 at the evidence task's."""
+    assert host.neurons_per_core(200, 199, 1, False) == 19
+    assert host.neurons_per_core(200, 199, 1, True) == 14
+    assert host.neurons_per_core(140, 139, 2, False) == 26
+    assert host.neurons_per_core(140, 139, 2, True) == 20
+    assert host.neurons_per_core(100, 100, 1, False) == 36
+    assert host.neurons_per_core(500, 499, 1, False) == 7
+    # the formula of the docs, from the struct sizes
+    n_pre, f, n_out = 200, 199, 1
+    assert (65536 - 16384 - 4 * n_pre) // (72 + 48 + 28 + 4 * n_out + 12 * f) == 19

@@ -26,7 +26,7 @@ from eprop_plugins.cache import cache_root, install_directory, locked, private_d
 from .kernel_params import NEURON_PARAMS, OPTIMIZER_PARAMS, READOUT_PARAMS, SYNAPSE_PARAMS, KernelNetwork, allocate_raw
 
 __all__ = ["C_DIR", "KERNEL_SOURCES", "HOST_DRIVER", "CFLAGS", "LIBRARY", "compiler", "build_key", "library_path",
-           "is_built", "build", "load", "struct_sizes", "run_kernel"]
+           "is_built", "build", "load", "struct_sizes", "FIXED_OPS", "fixed_op", "neurons_per_core", "run_kernel"]
 
 #: the kernel's C sources and headers
 C_DIR = Path(__file__).resolve().parent / "c"
@@ -146,6 +146,8 @@ def _load(path: str) -> ctypes.CDLL:
     lib.eprop_host_sizeof.restype = _U
     lib.eprop_neurons_per_core.argtypes = [_U, _U, _U, ctypes.c_bool]
     lib.eprop_neurons_per_core.restype = _U
+    lib.eprop_host_fixed_op.argtypes = [_U, _U, _P, _P, _P]
+    lib.eprop_host_fixed_op.restype = ctypes.c_int32
     return lib
 
 
@@ -165,6 +167,28 @@ def struct_sizes() -> dict[str, tuple[int, int]]:
     """``name -> (sizeof in C, size in Python)`` of the structs both sides lay out."""
     lib, _ = load()
     return {name: (int(lib.eprop_host_sizeof(code)), size) for code, (name, size) in _SHARED.items()}
+
+
+#: eprop_host_fixed_op codes
+FIXED_OPS = ("add", "sub", "mul", "decay", "div", "div_int", "sqrt", "exp", "decay_mul")
+
+
+def fixed_op(op: str, a, b=None) -> np.ndarray:
+    """One operation of ``eprop_fixed.h`` element-wise on int32 bits (u0.32 bits for ``decay``'s ``b``
+    and both ``decay_mul`` operands), computed by the compiled C; returns int64."""
+    lib, _ = load()
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(np.zeros_like(a) if b is None else b, dtype=np.int64)
+    out = np.zeros_like(a)
+    if lib.eprop_host_fixed_op(FIXED_OPS.index(op), a.size, _ptr(a), _ptr(b), _ptr(out)) != 0:
+        raise ValueError(f"unknown operation {op!r}")
+    return out
+
+
+def neurons_per_core(n_pre: int, fan_in: int, n_out: int, adaptive: bool) -> int:
+    """``eprop_neurons_per_core`` of the compiled kernel (docs/spinnaker.rst)."""
+    lib, _ = load()
+    return int(lib.eprop_neurons_per_core(n_pre, fan_in, n_out, adaptive))
 
 
 def _ptr(a: np.ndarray) -> int:

@@ -283,3 +283,22 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
     }
     return 0;
 }
+
+int32_t eprop_host_fixed_op(uint32_t op, uint32_t n, const int64_t *a, const int64_t *b, int64_t *out) {
+    for (uint32_t i = 0; i < n; i++) {
+        fx_t x = (fx_t) a[i], y = (fx_t) b[i];
+        switch (op) {
+        case 0: out[i] = fx_add(x, y); break;
+        case 1: out[i] = fx_sub(x, y); break;
+        case 2: out[i] = fx_mul(x, y); break;
+        case 3: out[i] = fx_decay(x, (fxd_t) b[i]); break;
+        case 4: out[i] = fx_div(x, y); break;
+        case 5: out[i] = fx_div_int(x, y); break;
+        case 6: out[i] = fx_sqrt(x); break;
+        case 7: out[i] = fx_exp(x); break;
+        case 8: out[i] = fxd_mul((fxd_t) a[i], (fxd_t) b[i]); break;
+        default: return -1;
+        }
+    }
+    return 0;
+}

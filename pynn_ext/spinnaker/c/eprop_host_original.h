@@ -65,4 +65,9 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net);
  *  7 eprop_synapse_params_t, 8 eprop_host_network_t), for the layout checks of the Python side */
 uint32_t eprop_host_sizeof(uint32_t which);
 
+/*! The arithmetic of eprop_fixed.h element-wise, for the tests that compare it with
+ *  pynn_ext/spinnaker/fixed_point.py: out[i] = op(a[i], b[i]) with op 0 add, 1 sub, 2 mul, 3 decay
+ *  (b as u0.32 bits), 4 div, 5 div_int, 6 sqrt (a), 7 exp (a), 8 fxd_mul; returns -1 for an unknown op */
+int32_t eprop_host_fixed_op(uint32_t op, uint32_t n, const int64_t *a, const int64_t *b, int64_t *out);
+
 #endif /* EPROP_HOST_ORIGINAL_H */
