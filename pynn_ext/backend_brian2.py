@@ -230,17 +230,21 @@ def run(scenario, *, record_weight_events: bool = True,
         pop.record(["spikes", "v", "psi", "learning_signal"] + (["adaptation"] if model.model in ADAPTIVE_MODELS
                                                                else []))
     net.readout.record(["v", "readout_signal", "target", "error"])
-    mons = {("rec", a): b2.StateMonitor(p.brian2_group, ["fr", "thr_abs"], record=True, when="end")
-            for a, p in enumerate(net.recurrent)}
-    mons["sig"] = b2.StateMonitor(net.readout.brian2_group, ["sig"], record=True, when="end")
+    # monitors named by role (Brian2's Cython modules are keyed by code that names them: see build_key)
+    mons = {("rec", a): b2.StateMonitor(p.brian2_group, ["fr", "thr_abs"], record=True, when="end",
+                                        name=f"eprop_mon_rec{a}") for a, p in enumerate(net.recurrent)}
+    mons["sig"] = b2.StateMonitor(net.readout.brian2_group, ["sig"], record=True, when="end", name="eprop_mon_sig")
     interval = T * dt * b2.ms
     for key, proj in net.projections.items():
         if key[0] == "fb":
             continue
+        name = "eprop_mon_w_" + "_".join(map(str, key))
         if event:  # every step, after the arrivals and before the per-step optimizer (brian2_ext's schedule)
-            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, when="after_synapses", order=4)
+            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, when="after_synapses", order=4,
+                                                 name=name)
         else:
-            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, dt=interval, when="end")
+            mons[("w",) + key] = b2.StateMonitor(_synapses(proj), "w", record=True, dt=interval, when="end",
+                                                 name=name)
     syn_rows = _synapse_monitors(sc, net, mons)
     sim.simulator.state.network.add(*mons.values())
     losses, chunk_seconds = [], []
@@ -305,7 +309,8 @@ def _synapse_monitors(sc, net: PynnNetwork, mons) -> dict:
             variables = ["zbar", "elig", "dec"] + ([] if key[0] == "out" else ["ebar", "ebar_reg"])
         else:
             variables = ["zbar"] if key[0] == "out" else ["zbar", "elig", "ebar"]
-        mons[("syn",) + key] = b2.StateMonitor(_synapses(net.projections[key]), variables, record=idx, when="end")
+        mons[("syn",) + key] = b2.StateMonitor(_synapses(net.projections[key]), variables, record=idx, when="end",
+                                               name="eprop_mon_syn_" + "_".join(map(str, key)))
         for name, k in items:
             rows[name] = (("syn",) + key, idx.index(k))
     return rows

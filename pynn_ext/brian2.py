@@ -96,6 +96,9 @@ def recording_stamps(family: str) -> dict[str, dict[str, int]]:
 #: recording stamps of the original family
 RECORDING_STAMPS = recording_stamps("original")
 
+#: the name of the clock of every pyNN.brian2 network (see ``_eprop_state_clear``)
+CLOCK_NAME = "pynn_clock"
+
 #: the ISI cutoff "none" as a 32-bit step count (runs are far shorter; as brian2_ext's event network)
 NO_CUTOFF = 2**30
 
@@ -853,8 +856,8 @@ def _event_synapse_structure(syntype: sm.EpropSynapse, post) -> eqe.EventStructu
 
 
 class _Brian2WithNames:
-    """The ``brian2`` module as pyNN.brian2's projection code sees it while it creates an e-prop projection:
-    ``Synapses`` get a name (:meth:`NetworkGlue.object_name`); everything else is Brian2's."""
+    """The ``brian2`` module as a pyNN.brian2 module sees it while it creates an e-prop object: the ``Synapses`` or
+    monitor it creates gets a name (:meth:`NetworkGlue.object_name`); everything else is Brian2's."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -862,20 +865,34 @@ class _Brian2WithNames:
     def __getattr__(self, attr: str) -> Any:
         return getattr(b2, attr)
 
-    def Synapses(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - Brian2's name
+    def _named(self, cls: Any, args: tuple, kwargs: dict) -> Any:
         kwargs.setdefault("name", self._name)
-        return b2.Synapses(*args, **kwargs)
+        return cls(*args, **kwargs)
+
+    def Synapses(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - Brian2's names
+        return self._named(b2.Synapses, args, kwargs)
+
+    def StateMonitor(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        return self._named(b2.StateMonitor, args, kwargs)
+
+    def SpikeMonitor(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        return self._named(b2.SpikeMonitor, args, kwargs)
 
 
 @contextlib.contextmanager
-def _named_synapses(name: str):
-    """PyNN 0.13 names no ``Synapses`` (Brian2 then numbers them per process): give the one it creates ``name``."""
-    module = sys.modules[Projection.__module__]
+def _named_objects(module_name: str, name: str):
+    """PyNN 0.13 names no ``Synapses`` or recording monitors (Brian2 then numbers them per process): give the one
+    the pyNN.brian2 module ``module_name`` creates meanwhile ``name``."""
+    module = sys.modules[module_name]
     module.brian2 = _Brian2WithNames(name)
     try:
         yield
     finally:
         module.brian2 = b2
+
+
+def _named_synapses(name: str):
+    return _named_objects(Projection.__module__, name)
 
 
 def _is_eprop(projection) -> bool:
@@ -938,6 +955,15 @@ def _eprop_get_attributes_as_list(self, attribute_names):
 
 _get_all_signals = Recorder._get_all_signals
 _get_spiketimes = Recorder._get_spiketimes
+_create_device = Recorder._create_device
+
+
+def _eprop_create_device(self, group, variable):
+    """PyNN's recording monitors of e-prop populations, named after the group and the variable."""
+    if not isinstance(getattr(self.population, "celltype", None), sm.EpropCellType):
+        return _create_device(self, group, variable)
+    with _named_objects(Recorder.__module__, f"{group.name}_rec_{variable.name}"):
+        return _create_device(self, group, variable)
 
 
 def _stamp(recorder, name: str) -> int | None:
@@ -975,7 +1001,21 @@ def _eprop_get_spiketimes(self, requested_ids, clear=False):
     return ids[keep], times[keep]
 
 
+_state_clear = type(simulator.state).clear
+
+
+def _eprop_state_clear(self) -> None:
+    """PyNN's network reset (``setup``), with the network's clock named: Brian2 names the clock variables (t, dt)
+    in every code object after their clock, and an automatic name ("clock_3") differs in every network."""
+    _state_clear(self)
+    self.network.clock = b2.Clock(self.network.clock.dt, name=CLOCK_NAME)
+
+
+type(simulator.state).clear = _eprop_state_clear
+if getattr(simulator.state.network.clock, "name", CLOCK_NAME) != CLOCK_NAME:
+    simulator.state.network.clock = b2.Clock(simulator.state.network.clock.dt, name=CLOCK_NAME)
 Recorder._get_all_signals = _eprop_get_all_signals
+Recorder._create_device = _eprop_create_device
 Recorder._get_spiketimes = _eprop_get_spiketimes
 Population._create_cells = _eprop_create_cells
 Projection.__init__ = _eprop_projection_init
