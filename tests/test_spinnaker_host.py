@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -184,3 +185,14 @@ def test_neurons_per_core_as_documented():
     # the formula of the docs, from the struct sizes
     n_pre, f, n_out = 200, 199, 1
     assert (65536 - 16384 - 4 * n_pre) // (72 + 48 + 28 + 4 * n_out + 12 * f) == 19
+
+
+@pytest.mark.parametrize("name", ["orig-rec-ce-adam", "orig-rec-sparse10", "orig-lif-tref5", "orig-rec-firing-reg"])
+def test_learning_signal_delay_line_changes_no_bit(runs, name):
+    """On a board the error payloads of step t arrive one or two steps later; integrating the recurrent
+    synapses late from a delay line of the rows and of psi gives the same bits."""
+    _, net, raw, _, _ = runs[name]
+    for delay in (1, 2, 4):
+        late, _ = host.run_kernel(dataclasses.replace(net, learning_delay=delay))
+        for key in raw:
+            assert np.array_equal(raw[key], late[key]), f"{name}: {key} differs with learning_delay={delay}"

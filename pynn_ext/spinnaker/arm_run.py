@@ -86,7 +86,7 @@ def run_kernel(elf: str | os.PathLike, net: KernelNetwork, timeout: float = 600.
     qemu = ensure_emulator()
     n_record = net.record.shape[0]
     sizes = np.array([net.n_in, net.n_rec, net.n_out, net.T, net.n_sequences, net.T_L, net.n_cores, n_record,
-                      int(net.symmetric)], dtype=np.uint32)
+                      int(net.symmetric), net.learning_delay], dtype=np.uint32)
     arrays = [sizes, net.core_start.astype(np.uint32), net.neuron_params, net.readout_params, net.synapse_params,
               net.optimizer, net.inputs.astype(np.uint8), net.zero_L.astype(np.uint8), net.target.astype(np.int32),
               net.w_hidden.astype(np.int32), net.w_out.astype(np.int32), net.w_fb.astype(np.int32),

@@ -126,7 +126,7 @@ class _Network(ctypes.Structure):
     """ctypes mirror of ``eprop_host_network_t`` (eprop_host_original.h)."""
 
     _fields_ = [(name, _U) for name in ("n_in", "n_rec", "n_out", "T", "n_sequences", "T_L", "n_cores", "n_record",
-                                        "symmetric")] + \
+                                        "symmetric", "learning_delay")] + \
                [(name, _P) for name in ("core_start", "neuron_params", "readout_params", "synapse_params", "optimizer",
                                         "inputs", "zero_L", "target", "w_hidden", "w_out", "w_fb", "record",
                                         "mask_hidden", "mask_out",
@@ -230,7 +230,8 @@ def run_kernel(net: KernelNetwork) -> tuple[dict[str, np.ndarray], float]:
     nbytes = int(lib.eprop_host_workspace_bytes(net.n_in, n_rec, n_out, net.n_cores, n_record))
     workspace = np.zeros(nbytes // 8 + 1, dtype=np.uint64)
     cnet = _Network(n_in=net.n_in, n_rec=n_rec, n_out=n_out, T=net.T, n_sequences=net.n_sequences, T_L=net.T_L,
-                    n_cores=net.n_cores, n_record=n_record, symmetric=int(net.symmetric), workspace=_ptr(workspace),
+                    n_cores=net.n_cores, n_record=n_record, symmetric=int(net.symmetric),
+                    learning_delay=net.learning_delay, workspace=_ptr(workspace),
                     **{k: _ptr(a) for k, a in keep.items()}, **{k: _ptr(a) for k, a in out.items()})
     status = lib.eprop_host_original_run(ctypes.byref(cnet))
     if status != 0:

@@ -86,6 +86,9 @@ class KernelNetwork:
     v_rest: np.ndarray  # float (n_rec,) [mV], to report absolute potentials
     readout_v_rest: float
     adaptive: np.ndarray  # bool (n_rec,)
+    #: steps by which the recurrent synapses integrate late, as on a board where the error payloads of
+    #: step t arrive at t + 1 or t + 2 (host driver: 0 .. 4; the results do not depend on it)
+    learning_delay: int = 0
 
     @property
     def n_cores(self) -> int:

@@ -23,6 +23,9 @@ typedef struct {
     REAL *grad_out_before;            /* n_record */
     uint8_t *arrived;                 /* n_pre */
     uint8_t *spiked;                  /* n_rec */
+    uint8_t *hist_arrived;            /* (EPROP_MAX_LEARNING_DELAY + 1) x n_pre: the delay line of the rows */
+    REAL *hist_psi;                   /* (EPROP_MAX_LEARNING_DELAY + 1) x n_rec: ... of psi */
+    REAL *hist_L;                     /* (EPROP_MAX_LEARNING_DELAY + 1) x n_rec: ... of the learning signal */
 } workspace_t;
 
 static uint32_t carve(workspace_t *w, uint8_t *base, uint32_t n_in, uint32_t n_rec, uint32_t n_out,
@@ -46,6 +49,9 @@ static uint32_t carve(workspace_t *w, uint8_t *base, uint32_t n_in, uint32_t n_r
     TAKE(grad_out_before, REAL, n_record);
     TAKE(arrived, uint8_t, n_pre);
     TAKE(spiked, uint8_t, n_rec);
+    TAKE(hist_arrived, uint8_t, (EPROP_MAX_LEARNING_DELAY + 1) * n_pre);
+    TAKE(hist_psi, REAL, (EPROP_MAX_LEARNING_DELAY + 1) * n_rec);
+    TAKE(hist_L, REAL, (EPROP_MAX_LEARNING_DELAY + 1) * n_rec);
 #undef TAKE
     return off;
 }
@@ -97,10 +103,54 @@ static uint32_t core_of(const eprop_host_network_t *net, uint32_t j) {
     return c;
 }
 
+/*! The recurrent synapses' work of step t of sequence s, from the delay line: z-bar of every row
+ *  (per core), e, epsilon, e-bar and the gradient sum of every neuron with that step's psi and L,
+ *  and the recordings of the recorded input/recurrent synapses at that step. */
+static void recurrent_synapses(const eprop_host_network_t *net, workspace_t *w, uint32_t s, uint32_t t,
+                               const uint8_t *zero_L) {
+    const uint32_t n_in = net->n_in, n_rec = net->n_rec, n_pre = n_in + n_rec, T = net->T;
+    const uint32_t slot = t % (net->learning_delay + 1);
+    const uint8_t *arrived = &w->hist_arrived[slot * n_pre];
+    const uint64_t n = (uint64_t) s * T + t;
+    for (uint32_t c = 0; c < net->n_cores; c++) {
+        synapse_dynamics_eprop_zbar_update(&w->z_bar[c * n_pre], arrived, n_pre,
+                                           &net->neuron_params[net->core_start[c]]);
+    }
+    for (uint32_t q = 0; q < net->n_record; q++) {
+        int32_t proj = net->record[3 * q], pre = net->record[3 * q + 1], post = net->record[3 * q + 2];
+        if (proj != 2) {
+            uint32_t col = (uint32_t) (proj == 0 ? pre : (int32_t) n_in + pre);
+            w->sum_e_before[q] = w->traces[post * n_pre + col].sum_e;
+        }
+    }
+    for (uint32_t j = 0; j < n_rec; j++) {
+        neuron_t late;  /* the neuron as the synapses see it at step t */
+        late.psi = w->hist_psi[slot * n_rec + j];
+        late.learning_signal = w->hist_L[slot * n_rec + j];
+        synapse_dynamics_eprop_step(&w->traces[j * n_pre], &w->epsilon[j * n_pre],
+                                    &w->z_bar[core_of(net, j) * n_pre], n_pre, &net->neuron_params[j],
+                                    &late, net->synapse_params, t == T - 1 ? zero_L : 0);
+    }
+    for (uint32_t q = 0; q < net->n_record; q++) {
+        int32_t proj = net->record[3 * q], pre = net->record[3 * q + 1], post = net->record[3 * q + 2];
+        if (proj == 2) {
+            continue;
+        }
+        uint64_t o = n * net->n_record + q;
+        uint32_t col = (uint32_t) (proj == 0 ? pre : (int32_t) n_in + pre);
+        const eprop_syn_trace_t *tr = &w->traces[post * n_pre + col];
+        net->syn_zbar[o] = w->z_bar[core_of(net, (uint32_t) post) * n_pre + col];
+        net->syn_e[o] = EPROP_REAL(fx_sub(EPROP_BITS(tr->sum_e), EPROP_BITS(w->sum_e_before[q])));
+        net->syn_ebar[o] = tr->e_bar;
+    }
+}
+
 int32_t eprop_host_original_run(const eprop_host_network_t *net) {
     const uint32_t n_in = net->n_in, n_rec = net->n_rec, n_out = net->n_out, T = net->T;
     const uint32_t n_pre = n_in + n_rec;
-    if (n_out > EPROP_MAX_READOUTS || net->n_cores == 0 || net->core_start[net->n_cores] != n_rec) {
+    const uint32_t D = net->learning_delay;
+    if (n_out > EPROP_MAX_READOUTS || net->n_cores == 0 || net->core_start[net->n_cores] != n_rec
+            || D > EPROP_MAX_LEARNING_DELAY) {
         return -1;
     }
     workspace_t w;
@@ -158,10 +208,10 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
                 w.spiked[j] = neuron_model_eprop_state_update(&w.neurons[j], &net->neuron_params[j],
                                                              EPROP_REAL(fx_sat(sum))) ? 1 : 0;
             }
-            /* z-bar of every presynaptic row, per core */
-            for (uint32_t c = 0; c < net->n_cores; c++) {
-                synapse_dynamics_eprop_zbar_update(&w.z_bar[c * n_pre], w.arrived, n_pre,
-                                                   &net->neuron_params[net->core_start[c]]);
+            /* the rows, psi and L of this step go into the delay line (L is formed below) */
+            uint32_t slot = t % (D + 1);
+            for (uint32_t i = 0; i < n_pre; i++) {
+                w.hist_arrived[slot * n_pre + i] = w.arrived[i];
             }
             /* readouts: this step's recurrent spikes arrive now */
             for (uint32_t k = 0; k < n_out; k++) {
@@ -177,23 +227,20 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
             for (uint32_t k = 0; k < n_out; k++) {
                 w.errors[k] = w.readouts[k].error;  /* the multicast payloads */
             }
-            /* recorded synapses: values before this step's trace update */
-            for (uint32_t q = 0; q < net->n_record; q++) {
-                int32_t proj = net->record[3 * q], pre = net->record[3 * q + 1], post = net->record[3 * q + 2];
-                if (proj == 2) {
-                    w.grad_out_before[q] = w.grad_out[post * n_rec + pre];
-                } else {
-                    uint32_t col = (uint32_t) (proj == 0 ? pre : (int32_t) n_in + pre);
-                    w.sum_e_before[q] = w.traces[post * n_pre + col].sum_e;
-                }
-            }
-            /* learning signal and eligibility traces of every recurrent neuron */
+            /* learning signal of every recurrent neuron, from the readouts' error payloads */
             for (uint32_t j = 0; j < n_rec; j++) {
                 neuron_t *nj = &w.neurons[j];
                 nj->learning_signal = neuron_model_eprop_learning_signal(&w.w_fb[j * n_out], w.errors, n_out);
-                synapse_dynamics_eprop_step(&w.traces[j * n_pre], &w.epsilon[j * n_pre],
-                                            &w.z_bar[core_of(net, j) * n_pre], n_pre, &net->neuron_params[j],
-                                            nj, sp, t == T - 1 ? zero_L : 0);
+                w.hist_psi[slot * n_rec + j] = nj->psi;
+                w.hist_L[slot * n_rec + j] = nj->learning_signal;
+            }
+            if (t >= D) {
+                recurrent_synapses(net, &w, s, t - D, zero_L);
+            }
+            for (uint32_t q = 0; q < net->n_record; q++) {
+                if (net->record[3 * q] == 2) {
+                    w.grad_out_before[q] = w.grad_out[net->record[3 * q + 2] * n_rec + net->record[3 * q + 1]];
+                }
             }
             synapse_dynamics_eprop_readout_zbar_update(w.z_bar_out, w.spiked, n_rec, rp);
             for (uint32_t k = 0; k < n_out; k++) {
@@ -222,14 +269,12 @@ int32_t eprop_host_original_run(const eprop_host_network_t *net) {
                     net->syn_e[o] = EPROP_REAL(fx_sub(EPROP_BITS(w.grad_out[post * n_rec + pre]),
                                                       EPROP_BITS(w.grad_out_before[q])));
                     net->syn_ebar[o] = w.z_bar_out[pre];
-                } else {
-                    uint32_t col = (uint32_t) (proj == 0 ? pre : (int32_t) n_in + pre);
-                    const eprop_syn_trace_t *tr = &w.traces[post * n_pre + col];
-                    net->syn_zbar[o] = w.z_bar[core_of(net, (uint32_t) post) * n_pre + col];
-                    net->syn_e[o] = EPROP_REAL(fx_sub(EPROP_BITS(tr->sum_e), EPROP_BITS(w.sum_e_before[q])));
-                    net->syn_ebar[o] = tr->e_bar;
                 }
             }
+        }
+        /* the delay line's last steps: their learning signals have arrived by the interval end */
+        for (uint32_t t = T > D ? T - D : 0; t < T; t++) {
+            recurrent_synapses(net, &w, s, t, zero_L);
         }
 
         /* interval end: firing-rate terms, gradients, one optimizer call per synapse (idx = s + 1) */

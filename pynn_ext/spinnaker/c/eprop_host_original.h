@@ -16,6 +16,9 @@
 #include "neuron_model_eprop_original_impl.h"
 #include "synapse_dynamics_eprop_original_impl.h"
 
+/*! Longest learning-signal delay the driver's history rings hold */
+#define EPROP_MAX_LEARNING_DELAY 4
+
 /*! Everything one run needs, laid out by the caller (mirrored by ctypes in pynn_ext/spinnaker/host.py).
  *  Arrays are row-major; n_pre = n_in + n_rec (inputs first, then the recurrent neurons).  Sparse
  *  projections are dense arrays with weight 0 and mask 0 where there is no synapse (a core on the
@@ -28,6 +31,10 @@ typedef struct eprop_host_network_t {
     uint32_t n_cores;           /*!< recurrent cores (one per population) */
     uint32_t n_record;          /*!< recorded synapses */
     uint32_t symmetric;         /*!< 1: B follows W_out^T after every update (docs/model.rst §3b) */
+    uint32_t learning_delay;    /*!< steps by which the recurrent synapses integrate late (0 ..
+                                     EPROP_MAX_LEARNING_DELAY): on a board the readouts' error payloads of
+                                     step t arrive at t + 1 or t + 2, so the cores keep the arrivals and psi
+                                     of the last steps and integrate step t when L_t is there */
     const uint32_t *core_start;                  /*!< n_cores + 1 neuron offsets */
     const neuron_params_t *neuron_params;        /*!< n_rec */
     const readout_params_t *readout_params;      /*!< 1, shared by the readouts */

@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot open %s\n", argv[1]);
         return 2;
     }
-    uint32_t *sizes = read_block(in, NULL);  /* n_in n_rec n_out T n_sequences T_L n_cores n_record symmetric */
+    uint32_t *sizes = read_block(in, NULL);  /* n_in n_rec n_out T n_sequences T_L n_cores n_record symmetric
+                                                learning_delay */
     if (sizes == NULL) {
         return 3;
     }
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     net.n_in = sizes[0]; net.n_rec = sizes[1]; net.n_out = sizes[2]; net.T = sizes[3];
     net.n_sequences = sizes[4]; net.T_L = sizes[5]; net.n_cores = sizes[6]; net.n_record = sizes[7];
     net.symmetric = sizes[8];
+    net.learning_delay = sizes[9];
     const void **inputs[] = {
         (const void **) &net.core_start, (const void **) &net.neuron_params, (const void **) &net.readout_params,
         (const void **) &net.synapse_params, (const void **) &net.optimizer, (const void **) &net.inputs,
