@@ -43,6 +43,7 @@ from .plots import write_plots
 from .scenarios import SCALING_DENSITY, scaled_sine, sparse_scaling
 from .sections import (goals, memory_summary, section_iteration, section_memory, section_scaling,
                        section_threads)
+from .tables import report_tables
 
 __all__ = ["add_arguments", "main", "measure", "scaled_sine", "sparse_scaling", "machine", "time_backend",
            "SCHEMA", "NOTES", "NO_RECORDERS", "SPARSE_NOTE"]
@@ -86,10 +87,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per measurement")
     p.add_argument("--quick", action="store_true", help="every section at small sizes (a few minutes)")
     p.add_argument("--out", default=None, help="directory for bench.json and the plots")
+    p.add_argument("--tables", default=None, metavar="BENCH_JSON",
+                   help="print the reStructuredText tables of an existing bench.json and exit (runs nothing)")
 
 
-def _say(*parts) -> None:
-    print(*parts, flush=True)
+def _say(*parts, end: str = "\n") -> None:
+    print(*parts, end=end, flush=True)
 
 
 def _plan(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,6 +116,9 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     """Run the chosen sections, print tables, write ``bench.json`` and plots to ``--out``; exit 1 on a failure."""
+    if args.tables:
+        _say(report_tables(json.loads(Path(args.tables).read_text())), end="")
+        return 0
     plan = _plan(args)
     sections, families, timeout = plan["sections"], plan["families"], args.timeout
     report: dict[str, Any] = {"schema": SCHEMA, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -34,10 +34,40 @@ DEFAULT_TIMEOUT = 1800.0
 ON_ROW: list[Callable[[dict], None]] = []
 
 
+def _status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MB, None where there is none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux ``clear_refs`` 5); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_mb() -> float:
-    """Peak RSS (MB) of this process and of the children it waited for (a standalone binary)."""
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024.0
+    """Peak RSS (MB) of this process (since the last reset) and of the children it waited for (a standalone binary).
+
+    ``VmHWM`` rather than ``ru_maxrss``: a spawned child's ``ru_maxrss`` keeps the peak of the
+    parent's pages it shared before ``exec``, which would hide a small run under the parent's size.
+    A child's own ``ru_maxrss`` (``RUSAGE_CHILDREN``) has the same floor, the RSS of this process at
+    the fork, which is below this process's peak: the maximum of both stays right.
+    """
+    own = _status_mb("VmHWM")
+    if own is None:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
 
 
 def _import_simulator(backend: str) -> None:
@@ -131,8 +161,10 @@ def _child(job: dict, queue) -> None:
     traced = job["backend"] in PYTHON_BACKENDS
     try:
         _import_simulator(job["backend"])
-        row["baseline_rss_mb"] = peak_mb()
         sc = job_scenario(job) if sc is None else sc
+        # the baseline: imports and the received scenario, resident now; the peak counts from here
+        row["peak_reset"] = _reset_peak()
+        row["baseline_rss_mb"] = _status_mb("VmRSS") if row["peak_reset"] else peak_mb()
         stamps: list[float] = []
         if traced:
             tracemalloc.start()
@@ -171,7 +203,7 @@ def _child(job: dict, queue) -> None:
         "n_rec": sum(p.size for p in sc.populations),
         "simulated_s_per_iteration": seq_steps * float(sc.dt) * 1e-3 * getattr(sc, "iteration_sequences", 1),
         "peak_rss_mb": peak_mb(),
-        "peak_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_self_mb": _status_mb("VmHWM"),
         "peak_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
         "result_mb": _result_mb(res),
         "losses": losses,
