@@ -45,7 +45,7 @@ from .sections import (goals, memory_summary, section_iteration, section_memory,
                        section_threads)
 from .tables import report_tables
 
-__all__ = ["add_arguments", "main", "measure", "scaled_sine", "sparse_scaling", "machine", "time_backend",
+__all__ = ["add_arguments", "main", "merge_reports", "measure", "scaled_sine", "sparse_scaling", "machine", "time_backend",
            "SCHEMA", "NOTES", "NO_RECORDERS", "SPARSE_NOTE"]
 
 SCHEMA = "eprop-bench/3"
@@ -87,6 +87,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per measurement")
     p.add_argument("--quick", action="store_true", help="every section at small sizes (a few minutes)")
     p.add_argument("--out", default=None, help="directory for bench.json and the plots")
+    p.add_argument("--merge", nargs="+", default=None, metavar="BENCH_JSON",
+                   help="merge the sections of finished runs (a later file's section replaces an earlier one's) "
+                        "into --out/bench.json with new plots and goals; runs nothing")
     p.add_argument("--tables", default=None, metavar="BENCH_JSON",
                    help="print the reStructuredText tables of an existing bench.json and exit (runs nothing)")
 
@@ -114,11 +117,47 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     return plan
 
 
+def merge_reports(reports: list[dict]) -> dict[str, Any]:
+    """One report from several runs: each section from the last run that has it; ``runs`` lists every
+    run's time stamps, plan and load; the machine is the first run's with the load span of all."""
+    merged: dict[str, Any] = {"schema": SCHEMA, "started": min(r["started"] for r in reports),
+                              "finished": max(r["finished"] for r in reports), "machine": dict(reports[0]["machine"]),
+                              "notes": list(NOTES), "runs": []}
+    merged["machine"]["load_average_end"] = reports[-1]["machine"].get("load_average_end")
+    for r in reports:
+        present = [s for s in SECTIONS if s in r]
+        merged["runs"].append({"started": r["started"], "finished": r["finished"], "sections": present,
+                               "plan": r.get("plan"), "arguments": r.get("arguments"),
+                               "load_average_start": r["machine"].get("load_average_start"),
+                               "load_average_end": r["machine"].get("load_average_end")})
+        for s in present:
+            merged[s] = r[s]
+    if "memory" in merged:
+        merged["memory_summary"] = memory_summary(merged["memory"])
+    merged["goals"] = goals(merged)
+    return merged
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from ..cache import atomic_write
+
+    if not args.out:
+        raise ValueError("--merge needs --out (the directory of the merged bench.json and its plots)")
+    merged = merge_reports([json.loads(Path(p).read_text()) for p in args.merge])
+    out = Path(args.out)
+    merged["plots"] = write_plots(merged, out)
+    atomic_write(out / "bench.json", json.dumps(merged, indent=1, default=float))
+    _say(f"wrote {out / 'bench.json'} ({len(merged['runs'])} runs) and {len(merged['plots'])} plots")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the chosen sections, print tables, write ``bench.json`` and plots to ``--out``; exit 1 on a failure."""
     if args.tables:
         _say(report_tables(json.loads(Path(args.tables).read_text())), end="")
         return 0
+    if args.merge:
+        return _merge(args)
     plan = _plan(args)
     sections, families, timeout = plan["sections"], plan["families"], args.timeout
     report: dict[str, Any] = {"schema": SCHEMA, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

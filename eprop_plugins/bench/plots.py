@@ -63,7 +63,7 @@ def write_plots(report: dict, out: Path) -> list[str]:
             growth = [r.get("traced_peak_mb", r["memory_mb"]) for r in ok]
             axes[1].plot(T, np.maximum(growth, 0.1), style, label=f"{name} ({family})")
         for ax, lab in zip(axes, ("peak RSS of the process (MB)",
-                                  "growth above baseline (MB; BPTT: Python allocations)")):
+                                  "MB above baseline (bptt: tracemalloc)")):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("sequence length T (steps)")
