@@ -196,3 +196,23 @@ def test_learning_signal_delay_line_changes_no_bit(runs, name):
         late, _ = host.run_kernel(dataclasses.replace(net, learning_delay=delay))
         for key in raw:
             assert np.array_equal(raw[key], late[key]), f"{name}: {key} differs with learning_delay={delay}"
+
+
+def test_build_goes_through_the_cache_helpers(tmp_path, monkeypatch):
+    """From an empty cache: one compile into <cache>/spinnaker-host/<key>/ with a verified manifest,
+    then the cached build (compile_seconds 0.0); a corrupted library is rebuilt, not loaded."""
+    from eprop_plugins.cache import MANIFEST, verify_manifest
+
+    monkeypatch.setenv("EPROP_CACHE_DIR", str(tmp_path))
+    assert not host.is_built()
+    path, seconds = host.build()
+    assert seconds > 0.0 and path == tmp_path / "spinnaker-host" / host.build_key() / host.LIBRARY
+    assert (path.parent / MANIFEST).is_file() and verify_manifest(path.parent)
+    assert host.build() == (path, 0.0)
+    path.write_bytes(b"truncated")  # a damaged entry does not count as built
+    assert not verify_manifest(path.parent)
+    rebuilt, seconds = host.build()
+    assert seconds > 0.0 and verify_manifest(rebuilt.parent)
+    sc = library.get("orig-lif-single")[0].validated()
+    result = backend.run(sc)
+    assert result.meta["cached"] is True and result.meta["compile_seconds"] == 0.0
