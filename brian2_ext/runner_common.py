@@ -39,8 +39,8 @@ def synapse_trace_arrays(n_steps: int, record_synapses: Sequence, names: Sequenc
     return {k: np.zeros((n_steps, len(record_synapses))) for k in names}
 
 
-def weight_snapshots(sc, m, initial: dict[str, Any],
-                     sources: Sequence[tuple[str, str, str, str]]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def weight_snapshots(sc, m, initial: dict[str, Any], sources: Sequence[tuple[str, str, str, str]]
+                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Weights at the end of every sequence, as :class:`~eprop_plugins.results.Result` stores them.
 
     Dense projections ``(n_sequences, post, pre)``; sparse ones ``(n_sequences, n_connections)`` in
@@ -73,24 +73,22 @@ def weight_snapshots(sc, m, initial: dict[str, Any],
         if var == "B" and (mon is None or m.s_fb is not None):  # B constant (feedback synapses of their own)
             snaps[key] = np.broadcast_to(initial["fb"], (n_seq,) + initial["fb"].shape).copy()
             continue
-        if syn.sparse:
-            pairs[key] = syn.connection_pairs()
         if mon is None:  # no synapses in this projection: constant
             first = cn.snapshot(initial[proj]) if syn.sparse else initial[proj]
             snaps[key] = np.broadcast_to(first, (n_seq,) + first.shape).copy()
-            continue
-        vals = np.asarray(getattr(mon, var))[:, 1 : n_seq + 1]  # (synapse, sequence)
-        if var == "B" and syn.sparse:  # B of the readout synapses (symmetric feedback), 0 elsewhere
-            pairs.pop(key)
-            fb = np.broadcast_to(initial["fb"], (n_seq,) + initial["fb"].shape).copy()
-            fb[:, syn.pre, syn.post] = vals.T
-            snaps[key] = fb
-        elif syn.sparse:
-            snaps[key] = np.stack([syn.snapshot(vals[:, s]) for s in range(n_seq)]) if n_seq else \
-                np.zeros((0, len(syn)))
         else:
-            dense = np.stack([m.snapshot(proj, vals[:, s]) for s in range(n_seq)])
-            snaps[key] = dense.transpose(0, 2, 1) if var == "B" else dense
+            vals = np.asarray(getattr(mon, var))[:, 1 : n_seq + 1].T  # (sequence, synapse)
+            if var == "B" and syn.sparse:  # B on the readout synapses (symmetric feedback), 0 elsewhere
+                snaps[key] = np.broadcast_to(initial["fb"], (n_seq,) + initial["fb"].shape).copy()
+                snaps[key][:, syn.pre, syn.post] = vals
+            elif syn.sparse:
+                snaps[key] = np.empty((n_seq, len(syn)))
+                snaps[key][:, syn.canonical] = vals
+            else:
+                dense = np.stack([m.snapshot(proj, vals[s]) for s in range(n_seq)])
+                snaps[key] = dense.transpose(0, 2, 1) if var == "B" else dense
+        if syn.sparse and var != "B":
+            pairs[key] = syn.connection_pairs()
     return snaps, pairs
 
 

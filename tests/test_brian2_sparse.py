@@ -1,4 +1,4 @@
-"""Sparse connectivity on the Brian2 backends (runtime Cython and cpp_standalone) against the NumPy reference.
+"""Sparse connectivity on the Brian2 backends (runtime Cython and numpy, cpp_standalone) against the NumPy reference.
 
 Sparse projections (:class:`eprop_plugins.connectivity.SparseWeights`) create only the listed
 synapses: traces, synapse traces and weight snapshots equal the reference to 1e-10 relative
@@ -24,6 +24,7 @@ from eprop_plugins import reference
 from validation import scenario_library as library
 
 from brian2_ext import backend_runtime, backend_standalone, builds
+from brian2_ext.runner import run_scenario
 from test_brian2_event import assert_equal_to_reference  # the comparison of every Brian2 test (both families)
 
 #: the sparse validation scenarios: 30 neurons, recurrent 10 %, input 30 %, readout 50 % connected
@@ -52,12 +53,35 @@ def test_cython_sparse_equals_reference(name):
     assert_equal_to_reference(backend_runtime.run(sc), reference.run(sc))
 
 
+def test_numpy_target_sparse_equals_reference():
+    sc = library.build("orig-rec-sparse10")
+    assert_equal_to_reference(run_scenario(sc, mode="numpy"), reference.run(sc))
+
+
+@pytest.mark.parametrize("name", ["orig-rec-sparse10", "event-rec-sparse10"])
+def test_symmetric_feedback_with_sparse_readout(name):
+    """B = w on the readout synapses (0 for the pairs without one); the dense w_fb snapshots equal the reference's."""
+    sc = library.build(name)
+    sc = dataclasses.replace(sc, network={**sc.network, "feedback": "symmetric"}).validated()
+    res = backend_runtime.run(sc)
+    assert res.weights["w_fb"].shape == (sc.n_sequences, sc.n_rec, sc.n_out)
+    assert_equal_to_reference(res, reference.run(sc))
+
+
 @pytest.mark.parametrize("name", ["orig-rec-sparse10", "event-rec-sparse-adam",
                                   pytest.param("orig-rec-sparse-ce", marks=pytest.mark.slow),
                                   pytest.param("event-rec-sparse10", marks=pytest.mark.slow)])
 def test_standalone_sparse_equals_reference(name):
     sc = library.build(name)
     assert_equal_to_reference(backend_standalone.run(sc), reference.run(sc))
+
+
+@pytest.mark.slow
+def test_standalone_two_threads_sparse_equals_reference():
+    """OpenMP with 2 threads: Brian2's flat loops over the listed synapses give the same numbers."""
+    sc = library.build("orig-rec-sparse10")
+    res = run_scenario(sc, mode="standalone", threads=2, backend="brian2-standalone")
+    assert_equal_to_reference(res, reference.run(sc))
 
 
 def test_unconnected_pairs_have_no_synapse_weight_or_event():
