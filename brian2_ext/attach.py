@@ -9,7 +9,8 @@ optimizer with the canonical parameters, and returns an :class:`EpropAttachment`
 input spikes in canonical units, which also checks them) and trains the user's own objects with
 :func:`brian2_ext.online.online_eprop` -- the e-prop derived from their equations, in the e-prop
 slots -- which equals the NumPy reference of that scenario; the trained weights go back into the
-user's ``Synapses``.  attach_eprop is thus the canonical special case of the online learner.  The user's network stays a plain Brian2 network: run it as before, now with
+user's ``Synapses``.  attach_eprop is thus the canonical special case of the online learner.
+The user's network stays a plain Brian2 network: run it as before, now with
 trained weights.  The readout weights (which have no Brian2 counterpart in the user's model) are
 on the attachment.
 

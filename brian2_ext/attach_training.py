@@ -84,9 +84,13 @@ def _monitors(learner, sc, attach_syn: dict[str, Any], voltage: str):
             copy = objects[learner.synapses[syn.name].name] if syn is not None else None
             snap[proj] = copy
             if copy is not None:
-                mons.append(StateMonitor(copy, learner.weight, record=True, dt=T * sc.dt * ms, when="start", order=-100))
+                # explicit indices: cpp_standalone cannot resolve record=True for synapses before the run
+                every = np.arange(len(learner.synapses[syn.name]))
+                mons.append(StateMonitor(copy, learner.weight, record=every, dt=T * sc.dt * ms, when="start",
+                                         order=-100))
         ro = objects[learner.readout_synapses.name]
-        mons.append(StateMonitor(ro, "w_out", record=True, dt=T * sc.dt * ms, when="start", order=-100))
+        mons.append(StateMonitor(ro, "w_out", record=np.arange(len(learner.readout_synapses)), dt=T * sc.dt * ms,
+                                 when="start", order=-100))
         for proj, pre, post in sc.record_synapses:
             if proj == "out":
                 k = int(np.nonzero((np.asarray(learner.readout_synapses.i[:]) == pre)
@@ -144,7 +148,8 @@ def train_online(att, sc, *, mode: str) -> Result:
     ro = sc.readout
     y = np.asarray(out.y / mV).T[:N] + ro["v_rest"]
     traces = {"v": np.asarray(getattr(state, att.population_voltage) / mV).T[:N], "z": z[:N],
-              "psi": np.asarray(state.eprop_psi * mV).T[:N], "learning_signal": np.asarray(state.eprop_L / mV ** 2).T[:N],
+              "psi": np.asarray(state.eprop_psi * mV).T[:N],
+              "learning_signal": np.asarray(state.eprop_L / mV ** 2).T[:N],
               "readout_v": y, "y": y, "target": sc.target.T[:N].copy(), "error": np.asarray(out.err / mV).T[:N]}
 
     weights = {}

@@ -256,7 +256,8 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
                                  f"expression '{to_code(der.threshold)}'{', inverted' if key == 'height' else ''})")
     unknown = sorted(set(optimizer or {}) - set(OPTIMIZER_DEFAULTS) - {"eta_out"})
     if unknown:
-        raise ParameterError(f"optimizer.{unknown[0]}: unknown; valid names are {', '.join(OPTIMIZER_DEFAULTS)}, eta_out")
+        raise ParameterError(f"optimizer.{unknown[0]}: unknown; valid names are "
+                             f"{', '.join(OPTIMIZER_DEFAULTS)}, eta_out")
     opt = {**OPTIMIZER_DEFAULTS, **dict(optimizer or {})}
     n_rec = len(der.group)
     rng = np.random.default_rng(seed)
@@ -264,7 +265,8 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
     w_fb_default = rng.standard_normal((n_rec, n_out)) / np.sqrt(n_rec) * b2.mV
     w_out = w_out_default if w_out is None else w_out
     y_dim = _dim(w_out)
-    w_fb = (w_fb_default if _dim(w_out) is b2.volt.dim else np.asarray(w_out).T * _q(1.0, y_dim)) if w_fb is None else w_fb
+    if w_fb is None:
+        w_fb = w_fb_default if _dim(w_out) is b2.volt.dim else np.asarray(w_out).T * _q(1.0, y_dim)
     for key, arr, shape in (("w_out", w_out, (n_out, n_rec)), ("w_fb", w_fb, (n_rec, n_out))):
         if np.shape(arr) != shape:
             raise ParameterError(f"{key}: shape {np.shape(arr)}, expected {shape}")
@@ -320,7 +322,8 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
         code = "\n".join(f"{s} = eprop_init_{s}" for s in der.states) + "\neprop_z = 0"
         if refractory:
             code += "\nlastspike = -1e4*second\nnot_refractory = True"
-        rb.call(rec, "run_regularly", code, dt=st.T * dt, when=restart_at[0], order=restart_at[1], name=f"{name}_eprop_restart")
+        rb.call(rec, "run_regularly", code, dt=st.T * dt, when=restart_at[0], order=restart_at[1],
+                name=f"{name}_eprop_restart")
     return rec
 
 
@@ -361,7 +364,8 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     rb.values(ro_syn, "w_out", np.asarray(st.w_out)[ro_syn.j[:], ro_syn.i[:]])
     kappa_out = float(np.exp(-float(dt / readout_tau)))
     kappa = float(np.exp(-float(dt / (trace_tau if trace_tau is not None else readout_tau))))
-    rb.call(ro_syn, "run_regularly", f"eprop_zbar = {kappa_out!r}*eprop_zbar", when="before_groups", name=f"{name}_readout_decay")
+    rb.call(ro_syn, "run_regularly", f"eprop_zbar = {kappa_out!r}*eprop_zbar", when="before_groups",
+            name=f"{name}_readout_decay")
     rb.call(ro_syn, "run_regularly", "eprop_G += err_post*eprop_zbar", when="end", order=0, name=f"{name}_readout_grad")
     # the readout learns with the same optimizer (eta_out, default eta), at each interval start
     code = oc.optimizer_code(st.opt, "w_out", "int(t_in_timesteps > 0)", gradient=st.grad_scale + "eprop_G")
@@ -375,7 +379,8 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     if symmetric:
         owner, key = ro_syn, "eprop_L_pre"
     else:
-        fb = rb.new(b2.Synapses, readout, rec, f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
+        fb = rb.new(b2.Synapses, readout, rec,
+                    f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
                          namespace=space, dt=dt, name=f"{name}_feedback")
         rb.call(fb, "connect")
         rb.values(fb, "B", np.asarray(st.w_fb)[fb.j[:], fb.i[:]])
@@ -435,7 +440,8 @@ def _plastic_copy(rb, inp, der, recurrent, rec, source, st: _Settings, sched: _S
     restart = "\n".join([f"{oc.eps_name(k)} = 0*{oc.eps_name(k)}" for k in reach]
                         + ["eprop_ebar = 0*eprop_ebar", "eprop_esum = 0*eprop_esum"])
     if nest_boundary:
-        rb.call(syn, "run_regularly", restart, dt=T * dt, when=restart_at[0], order=restart_at[1], name=f"{s.name}_eprop_restart")
+        rb.call(syn, "run_regularly", restart, dt=T * dt, when=restart_at[0], order=restart_at[1],
+                name=f"{s.name}_eprop_restart")
         # NEST applies an interval's update when the synapse's next spike passes it; one arriving in
         # step 1 of the next interval comes before the last step's learning signal (docs/model.rst §6)
         early = "int(eprop_arrival == t)" if s.source is not recurrent else "0"

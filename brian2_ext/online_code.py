@@ -133,7 +133,8 @@ def optimizer_code(opt: Mapping[str, object], weight: str, apply: str, gradient:
             "eprop_step += eprop_apply",
             f"eprop_m = eprop_apply*({b1!r}*eprop_m + (1 - {b1!r})*eprop_g) + (1 - eprop_apply)*eprop_m",
             f"eprop_v2 = eprop_apply*({b2!r}*eprop_v2 + (1 - {b2!r})*eprop_g**2) + (1 - eprop_apply)*eprop_v2",
-            f"eprop_alpha = eprop_eta*sqrt(1 - {b2!r}**clip(eprop_step, 1, inf))/(1 - {b1!r}**clip(eprop_step, 1, inf))",
+            "eprop_k = clip(eprop_step, 1, inf)",
+            f"eprop_alpha = eprop_eta*sqrt(1 - {b2!r}**eprop_k)/(1 - {b1!r}**eprop_k)",
             f"{weight} = eprop_apply*clip({weight} - eprop_alpha*eprop_m/(sqrt(eprop_v2) + eprop_eps_adam), "
             f"eprop_w_min, eprop_w_max) + (1 - eprop_apply)*{weight}"]
     else:
