@@ -109,7 +109,16 @@ def _izhikevich():
                 y_unit=mV)
 
 
-MODELS = {"lif_isyn": _lif_isyn, "coba_lif": _coba_lif, "adex": _adex, "izhikevich": _izhikevich}
+def _lif_isyn_refractory():
+    """The current-based LIF with a 3 ms refractory period during which v is not integrated."""
+    m = _lif_isyn()
+    m.update(eqs="dv/dt = (I_syn - v)/tau : volt (unless refractory)\ndI_syn/dt = -I_syn/tau_s : volt",
+             refractory=3 * ms, n_ref=3, unless=("v",), w_scale=(4.0, 1.0))
+    return m
+
+
+MODELS = {"lif_isyn": _lif_isyn, "coba_lif": _coba_lif, "adex": _adex, "izhikevich": _izhikevich,
+          "lif_isyn_refractory": _lif_isyn_refractory}
 T_STEPS = 200
 
 
@@ -118,7 +127,7 @@ def _user_network(m, seed=3):
     rng = np.random.default_rng(seed)
     b2.defaultclock.dt = m["dt"]
     rec = b2.NeuronGroup(N_REC, m["eqs"], threshold=m["threshold"], reset=m["reset"], method=m["method"],
-                         namespace=m["ns"], name="rec")
+                         refractory=m.get("refractory", False), namespace=m["ns"], name="rec")
     for k, v in m["init"].items():
         setattr(rec, k, v * rec.variables[k].unit)
     steps = rng.random((T_STEPS, N_IN)) < 0.08
@@ -179,29 +188,33 @@ def _jax_bptt(m, net, c_reg_si=0.0, f_target_dt=0.0):
         return spike(g), height * jnp.maximum(0.0, 1.0 - jnp.abs(g) / width) * g_dot
 
     def loss(W_in, W_rec, W_out):
-        x = {k: jnp.full(N_REC, v) for k, v in m["init"].items()}
-        y = jnp.zeros(N_OUT)
-        total, zs, counts = 0.0, [], jnp.zeros(N_REC)
-        for t in range(T_STEPS):
-            u = m["step"](x)
-            z = spike(m["g"](u))
-            zs.append(z)
-            counts = counts + z
-            u = dict(u)
+        def step(carry, xs):
+            x, y, counts, last, total = carry
+            t, spk, target, win = xs
+            nr = (t - last >= m.get("n_ref", 0)).astype(float)
+            u = dict(m["step"](x))
+            for k in m.get("unless", ()):  # Brian2 does not write these while refractory
+                u[k] = nr * u[k] + (1 - nr) * x[k]
+            z = spike(m["g"](u)) * nr  # no spike and psi = 0 while refractory
+            last = jnp.where(jax.lax.stop_gradient(z) > 0.5, t, last)  # refractoriness: no gradient through it
             # arrivals of step t: input spikes and this step's recurrent spikes (stopped: other neurons' states)
-            u[m["target"]] = u[m["target"]] + W_in @ x_spk[t] + W_rec @ jax.lax.stop_gradient(z)
+            u[m["target"]] = u[m["target"]] + W_in @ spk + W_rec @ jax.lax.stop_gradient(z)
             r = m["reset_fn"](u)
             for k, val in r.items():
                 gate = jax.lax.stop_gradient(z) if k == "v" else z  # Bellec: no gradient through the voltage reset
                 u[k] = u[k] + gate * (val - u[k])
-            x = u
             y = kappa * y + (1 - kappa) * (W_out @ z)
-            err = (y - tgt[t]) * window[t]
-            total = total + 0.5 * jnp.sum(err ** 2)
-        total = total + 0.5 * c_reg_si * jnp.sum((counts / T_STEPS - f_target_dt) ** 2)
-        return total, jnp.stack(zs)
+            err = (y - target) * win
+            return (u, y, counts + z, last, total + 0.5 * jnp.sum(err ** 2)), z
 
-    (value, zs), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(W_in0, W_rec0, W_out0)
+        x0 = {k: jnp.full(N_REC, float(v)) for k, v in m["init"].items()}
+        carry = (x0, jnp.zeros(N_OUT), jnp.zeros(N_REC), jnp.full(N_REC, -10 ** 6), jnp.asarray(0.0))
+        xs = (jnp.arange(T_STEPS), x_spk, tgt, jnp.asarray(window))
+        (_, _, counts, _, total), zs = jax.lax.scan(step, carry, xs)
+        total = total + 0.5 * c_reg_si * jnp.sum((counts / T_STEPS - f_target_dt) ** 2)
+        return total, zs
+
+    (value, zs), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(W_in0, W_rec0, W_out0)
     return grads, np.asarray(zs) > 0.5
 
 
