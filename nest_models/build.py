@@ -272,7 +272,9 @@ def nest_installation() -> NestInstallation:
                 f"{origin} belongs to the NEST installed in {prefix}, but `import nest` loads {package}: "
                 f"put {prefix}/lib/python3.x/site-packages first on PYTHONPATH (or unset {NEST_CONFIG_VARIABLE})")
         answers = {opt: _ask(nest_config, opt) for opt in ("--version", "--cflags", "--includes", "--libs", "--compiler")}
-        kernel = sorted(prefix.glob("lib*/nest/libnestkernel.so")) + sorted(prefix.glob("lib*/libnestkernel.so"))
+        # the kernel: a shared library of the installation, or linked into the Python extension (NEST 3.10)
+        kernel = [*sorted(prefix.glob("lib*/nest/libnestkernel.so")), *sorted(prefix.glob("lib*/libnestkernel.so")),
+                  *sorted(package.glob("nestkernel_api*.so"))]
         stamp = [[str(k), k.stat().st_size, k.stat().st_mtime_ns] for k in kernel]
         inst = NestInstallation("nest-config", package, nest_config, answers["--version"],
                                 {"prefix": str(prefix), "nest_config": answers, "kernel": stamp})
@@ -601,6 +603,10 @@ def _build(entry: Path, key: str, verbose: bool) -> BuiltModule:
                 "module_templates": ["setup"],
             },
         }
+        if inst.kind != "wheel":
+            # NESTML detects the version by creating models (volume_transmitter, ...) that a NEST built with
+            # a reduced model set lacks, and then generates code for an old NEST: tell it the version
+            codegen_opts["nest_version"] = f"v{inst.version}"
         # headers the generated code includes; cmake compiles in the target directory
         for h in (HERE / "include").glob("*.h"):  # compat/ is reached through nest-config --includes
             shutil.copy2(h, target / h.name)
