@@ -117,8 +117,15 @@ def _lif_isyn_refractory():
     return m
 
 
+def _adex_delayed():
+    """AdEx with recurrent delays of one step (a spike reaches the other neurons in the next step)."""
+    m = _adex()
+    m.update(rec_delay=0.1 * ms)
+    return m
+
+
 MODELS = {"lif_isyn": _lif_isyn, "coba_lif": _coba_lif, "adex": _adex, "izhikevich": _izhikevich,
-          "lif_isyn_refractory": _lif_isyn_refractory}
+          "lif_isyn_refractory": _lif_isyn_refractory, "adex_delayed": _adex_delayed}
 T_STEPS = 200
 
 
@@ -138,7 +145,8 @@ def _user_network(m, seed=3):
                     on_pre=m["on_pre"], name="s_in")
     s_in.connect()
     s_in.w = rng.normal(m["w_scale"][0] / 2, m["w_scale"][0] / 2, len(s_in)) * m["w_unit"]
-    s_rec = Synapses(rec, rec, f"w : {b2.get_unit(m['w_unit'].dim).name}", on_pre=m["on_pre"], name="s_rec")
+    s_rec = Synapses(rec, rec, f"w : {b2.get_unit(m['w_unit'].dim).name}", on_pre=m["on_pre"],
+                     delay=m.get("rec_delay", 0 * ms), name="s_rec")
     s_rec.connect(condition="i != j")
     s_rec.w = rng.normal(0, m["w_scale"][1], len(s_rec)) * m["w_unit"]
     w_out = rng.normal(0, 1, (N_OUT, N_REC)) * m["y_unit"]
@@ -188,8 +196,10 @@ def _jax_bptt(m, net, c_reg_si=0.0, f_target_dt=0.0):
         return spike(g), height * jnp.maximum(0.0, 1.0 - jnp.abs(g) / width) * g_dot
 
     def loss(W_in, W_rec, W_out):
+        delayed = "rec_delay" in m
+
         def step(carry, xs):
-            x, y, counts, last, total = carry
+            x, y, counts, last, total, z_prev = carry
             t, spk, target, win = xs
             nr = (t - last >= m.get("n_ref", 0)).astype(float)
             u = dict(m["step"](x))
@@ -198,19 +208,20 @@ def _jax_bptt(m, net, c_reg_si=0.0, f_target_dt=0.0):
             z = spike(m["g"](u)) * nr  # no spike and psi = 0 while refractory
             last = jnp.where(jax.lax.stop_gradient(z) > 0.5, t, last)  # refractoriness: no gradient through it
             # arrivals of step t: input spikes and this step's recurrent spikes (stopped: other neurons' states)
-            u[m["target"]] = u[m["target"]] + W_in @ spk + W_rec @ jax.lax.stop_gradient(z)
+            z_rec = jax.lax.stop_gradient(z_prev if delayed else z)
+            u[m["target"]] = u[m["target"]] + W_in @ spk + W_rec @ z_rec
             r = m["reset_fn"](u)
             for k, val in r.items():
                 gate = jax.lax.stop_gradient(z) if k == "v" else z  # Bellec: no gradient through the voltage reset
                 u[k] = u[k] + gate * (val - u[k])
             y = kappa * y + (1 - kappa) * (W_out @ z)
             err = (y - target) * win
-            return (u, y, counts + z, last, total + 0.5 * jnp.sum(err ** 2)), z
+            return (u, y, counts + z, last, total + 0.5 * jnp.sum(err ** 2), z), z
 
         x0 = {k: jnp.full(N_REC, float(v)) for k, v in m["init"].items()}
-        carry = (x0, jnp.zeros(N_OUT), jnp.zeros(N_REC), jnp.full(N_REC, -10 ** 6), jnp.asarray(0.0))
+        carry = (x0, jnp.zeros(N_OUT), jnp.zeros(N_REC), jnp.full(N_REC, -10 ** 6), jnp.asarray(0.0), jnp.zeros(N_REC))
         xs = (jnp.arange(T_STEPS), x_spk, tgt, jnp.asarray(window))
-        (_, _, counts, _, total), zs = jax.lax.scan(step, carry, xs)
+        (_, _, counts, _, total, _), zs = jax.lax.scan(step, carry, xs)
         total = total + 0.5 * c_reg_si * jnp.sum((counts / T_STEPS - f_target_dt) ** 2)
         return total, zs
 
@@ -229,7 +240,8 @@ def test_gradient_of_one_interval_equals_jax_bptt(name, c_reg):
     net = _user_network(m)
     learner, z_b2 = _brian2_eprop(m, net, c_reg=c_reg)
     (g_in, g_rec, g_out), z_jax = _jax_bptt(m, net, c_reg_si=c_reg * 1e-6, f_target_dt=10.0 * float(m["dt"]))
-    assert np.array_equal(z_b2, z_jax), f"forward spikes differ (first at step {np.nonzero((z_b2 != z_jax).any(1))[0][:1]})"
+    first = np.nonzero((z_b2 != z_jax).any(1))[0][:1]
+    assert np.array_equal(z_b2, z_jax), f"forward spikes differ (first at step {first})"
     assert 0.02 < z_b2.mean() < 0.5, f"spiking too little or too much to test the reset terms: {z_b2.mean()}"
     grads = learner.gradients()
     s_in, s_rec = learner.synapses["s_in"], learner.synapses["s_rec"]
@@ -275,7 +287,8 @@ def _group(eqs="dv/dt = -v/(10*ms) : volt", threshold="v > 1*mV", reset="v -= 1*
                                              "comparison of two differentiable expressions"),
     ({"threshold": "abs(v) > 1*mV"}, "NeuronGroup 'rec': the threshold 'abs\\(v\\) > 1\\*mV' uses 'abs\\(v\\)', which "
                                      "has no derivative"),
-    ({"reset": "v = rand()*mV"}, "NeuronGroup 'rec': reset 'v = rand\\(\\)\\*mV' is not a function of the neuron's state"),
+    ({"reset": "v = rand()*mV"},
+     "NeuronGroup 'rec': reset 'v = rand\\(\\)\\*mV' is not a function of the neuron's state"),
     ({"reset": "v = t*mV/ms"}, "reset 'v = t\\*mV/ms' is not a function of the neuron's state \\(t\\)"),
     ({"eqs": "dv/dt = (clip(I, 0*mV, 1*mV) - v)/(10*ms) : volt\nI : volt", "method": "euler"},
      "the update of v \\(method 'euler'\\) uses 'clip\\(I, 0, 0.001\\)|uses 'clip"),
