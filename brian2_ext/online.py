@@ -83,6 +83,15 @@ class OnlineEprop:
     objects: list[Any] = field(default_factory=list)
     recorder: Recorder | None = None
 
+    def install(self, network) -> None:
+        """Make the user's own ``network.run(...)`` learn: swap the user's recurrent group and plastic
+        Synapses for their e-prop copies (input groups and other objects stay; monitors of the user's
+        group then see nothing: monitor :attr:`recurrent` instead)."""
+        for obj in [self.derivation.group, *self.user_synapses.values()]:
+            if obj in network.objects:
+                network.remove(obj)
+        network.add(*[o for o in self.objects if o not in network.objects])
+
     def write_back(self) -> None:
         """Copy the trained weights into the user's Synapses (same synapse order)."""
         for name, syn in self.synapses.items():

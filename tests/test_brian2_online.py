@@ -194,3 +194,31 @@ def test_standalone_equals_runtime_on_frozen_input():
 
 def _rel(got, want):
     return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-300))
+
+
+def test_the_users_own_network_run_learns_after_install():
+    """learner.install(net): the user's Network (inputs, their monitor) runs the e-prop copies and learns."""
+    from brian2 import Network, NeuronGroup, PoissonGroup, SpikeMonitor, Synapses, defaultclock, mV, ms
+
+    from brian2_ext.online import online_eprop
+
+    defaultclock.dt = 1 * ms
+    inp = PoissonGroup(20, rates="20*Hz", name="inp_install")
+    rec = NeuronGroup(10, "dv/dt = -v/(20*ms) : 1", threshold="v > 1", reset="v = 0", method="exact",
+                      name="rec_install")
+    syn = Synapses(inp, rec, "w : 1", on_pre="v_post += w", name="syn_install")
+    syn.connect(p=0.5)
+    syn.w = 0.3
+    inputs = SpikeMonitor(inp, name="inputs_install")
+    net = Network(inp, rec, syn, inputs)
+    learner = online_eprop(rec, [syn], target="2*mV*sin(2*pi*t/(100*ms))", update_interval=100 * ms,
+                           readout_tau=20 * ms, surrogate={"height": 0.3, "width": 1.0},
+                           optimizer={"eta": 0.1 / mV ** 2, "eta_out": 1e-2})  # [w]/[G] for w : 1, G in V²
+    learner.install(net)
+    assert rec not in net.objects and syn not in net.objects and learner.recurrent in net.objects
+    net.run(300 * ms)
+    assert inputs.num_spikes > 0
+    w = np.asarray(learner.synapses["syn_install"].w[:])
+    assert 1e-4 < np.max(np.abs(w - 0.3)) < 1 and np.all(np.isfinite(w))
+    learner.write_back()
+    np.testing.assert_array_equal(np.asarray(syn.w[:]), w)
