@@ -610,13 +610,7 @@ class NetworkGlue:
 
     # -------------------------------------------------------------------------- values
     def _recurrent_values(self, g: RecurrentGroup, readout: ReadoutGroup, syns, dt: float) -> None:
-        opts = g.celltype.options
-        pops = []
-        for k in range(g.N):
-            params = {name: float(np.asarray(g.native(name))[k]) for name in g.celltype.default_parameters}
-            params.update(opts)
-            pops.append(_Pop(g.celltype.model, params))
-        c = recurrent_constants(_Pops(dt, pops))
+        c = recurrent_constants(_Pops(dt, self._pops(g)))
         incoming = [s for s in syns if s.target is g and isinstance(s.eprop_type, sm.EpropSynapse)]
         tau_kappa = None
         for s in incoming:
@@ -740,11 +734,9 @@ w_sent = sent_old*w_then + (1 - sent_old)*w_sent
 """
 
 
-#: event family: Brian2 transmits a spike (and NEST's synapse would store its weight) this many steps before
-#: pyNN.nest has passed it by the same time of a run, in every projection kind (see SENT_LAG)
-EVENT_SENT_LAG = 1
-
 #: event family, per step after the synapses: the transmission of the previous step becomes the weight NEST holds
+#: (NEST's synapse stores the weight a spike carries when it passes it; Brian2 transmits the spike one step before
+#: pyNN.nest has passed it by the same time of a run, in every projection kind; see SENT_LAG)
 EVENT_SENT_STEP = """
 w_sent = sent_prev*w_prev + (1 - sent_prev)*w_sent
 sent_prev = sent_now
