@@ -117,9 +117,13 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     return plan
 
 
+_JOB_FIELDS = ("task", "family", "backend", "sequence_steps", "n_rec", "density", "threads")
+
+
 def merge_reports(reports: list[dict]) -> dict[str, Any]:
-    """One report from several runs: each section from the last run that has it; ``runs`` lists every
-    run's time stamps, plan and load; the machine is the first run's with the load span of all."""
+    """One report from several runs: the rows of every section, a later run's row replacing an earlier
+    one of the same job (task, family, backend, T, size, density, threads); ``runs`` lists every run's
+    time stamps, plan and load; the machine is the first run's with the last run's final load."""
     merged: dict[str, Any] = {"schema": SCHEMA, "started": min(r["started"] for r in reports),
                               "finished": max(r["finished"] for r in reports), "machine": dict(reports[0]["machine"]),
                               "notes": list(NOTES), "runs": []}
@@ -131,7 +135,9 @@ def merge_reports(reports: list[dict]) -> dict[str, Any]:
                                "load_average_start": r["machine"].get("load_average_start"),
                                "load_average_end": r["machine"].get("load_average_end")})
         for s in present:
-            merged[s] = r[s]
+            rows = {tuple(x.get(k) for k in _JOB_FIELDS): x for x in merged.get(s, [])}
+            rows.update({tuple(x.get(k) for k in _JOB_FIELDS): x for x in r[s]})
+            merged[s] = list(rows.values())
     if "memory" in merged:
         merged["memory_summary"] = memory_summary(merged["memory"])
     merged["goals"] = goals(merged)

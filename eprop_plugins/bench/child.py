@@ -20,12 +20,18 @@ import numpy as np
 from .machine import load_average
 from .scenarios import job_scenario
 
-__all__ = ["measure", "time_backend", "peak_mb", "ON_ROW", "NO_RECORDERS", "PYTHON_BACKENDS", "DEFAULT_TIMEOUT"]
+__all__ = ["measure", "time_backend", "peak_mb", "ON_ROW", "NO_RECORDERS", "NO_RECORDERS_FLUSH", "FLUSH_MS", "PYTHON_BACKENDS", "DEFAULT_TIMEOUT"]
 
 #: ``nest-builtin`` with the recurrent multimeters and the spike recorder switched off (``stop = 0``):
 #: the losses come from the readout multimeter as usual.  A diagnostic of the memory section: what
 #: NEST's e-prop needs without the per-step recording that ``nest-builtin`` always makes.
 NO_RECORDERS = "nest-builtin/no-recorders"
+#: :data:`NO_RECORDERS` with NEST's flush events every :data:`FLUSH_MS` instead of once per sequence
+#: (event family; the numbers do not change): the e-prop history a neuron keeps for a silent
+#: presynaptic partner then spans at most that long, not the whole sequence
+NO_RECORDERS_FLUSH = "nest-builtin/no-recorders/flush"
+#: ms between flush events of :data:`NO_RECORDERS_FLUSH`
+FLUSH_MS = 100.0
 #: pure NumPy/Python computations: their memory is also measured with ``tracemalloc`` (exact, no baseline)
 PYTHON_BACKENDS = ("bptt", "reference")
 #: seconds a child may take before it is stopped and its row records the timeout
@@ -84,11 +90,13 @@ def _import_simulator(backend: str) -> None:
         import brian2  # noqa: F401
 
 
-def _run_nest_wiring(sc, on_iteration, *, threads: int = 1, recorders: bool = True):
+def _run_nest_wiring(sc, on_iteration, *, threads: int = 1, recorders: bool = True,
+                     flush_interval: float | None = None):
     """``nest-builtin``'s network through the public NEST wiring, with a thread count or without recorders.
 
     Without recorders only the readout multimeter records (the losses need it); the Result is not
-    collected.  Returns ``(None, losses)``.
+    collected.  ``flush_interval``: ms between NEST's flush events (default one sequence).
+    Returns ``(None, losses)``.
     """
     from ..backends import nest_builtin
     from ..backends import nest_wiring as nw
@@ -103,7 +111,8 @@ def _run_nest_wiring(sc, on_iteration, *, threads: int = 1, recorders: bool = Tr
 
     with nw.nest_errors("nest-builtin", sc.name):
         nw.reset_kernel(sc, threads=threads)
-        net = nw.create_network(sc, nw.layout(sc.family), record_weight_events=False)
+        net = nw.create_network(sc, nw.layout(sc.family), record_weight_events=False,
+                                flush_interval=flush_interval)
         if not recorders:
             for mm, _names, _nodes in net.multimeters:
                 mm.set(stop=0.0)
@@ -125,6 +134,8 @@ def _run(job: dict, sc, on_iteration):
         return None, [g["loss"]]
     if backend == NO_RECORDERS:
         return _run_nest_wiring(sc, on_iteration, recorders=False)
+    if backend == NO_RECORDERS_FLUSH:
+        return _run_nest_wiring(sc, on_iteration, recorders=False, flush_interval=FLUSH_MS)
     from .. import backends
 
     if threads != 1 and backend == "nestml":

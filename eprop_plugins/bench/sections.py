@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .child import NO_RECORDERS, measure
+from .child import NO_RECORDERS, NO_RECORDERS_FLUSH, measure
 from .scenarios import SCALING_DENSITY
 
 __all__ = ["summary", "section_iteration", "section_memory", "section_scaling", "section_threads",
@@ -104,7 +104,7 @@ def section_memory(backends: list[str], lengths: list[int], out: list[dict] | No
             for T in lengths:
                 r = _measure_built({"backend": name, "task": "sine", "family": family, "iterations": 1,
                                     "sequence_steps": T}, **kw)
-                if name == NO_RECORDERS:
+                if name in (NO_RECORDERS, NO_RECORDERS_FLUSH):
                     full = next((x for x in out if x["backend"] == "nest-builtin" and x["family"] == family
                                  and x.get("sequence_steps") == T and "error" not in x), None)
                     if full is not None and "error" not in r:
