@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 from brian2 import (Hz, NeuronGroup, PoissonGroup, StateMonitor, Synapses, TimedArray, defaultclock, mV, ms,
-                    second)
+                    second, seed as brian2_seed)
 
 from brian2_ext.online import online_eprop
 from eprop_plugins.tasks.common import superimposed_sines
@@ -25,6 +25,7 @@ from eprop_plugins.tasks.common import superimposed_sines
 def build_model(n_in: int = 100, n_rec: int = 100, seed: int = 1):
     """The user's network: Poisson inputs with rate profiles, LIF neurons, sparse recurrence."""
     rng = np.random.default_rng(seed)
+    brian2_seed(seed)  # the Poisson spikes too: the example is reproducible
     defaultclock.dt = 1 * ms
     # fixed random rate profiles over one second (smooth bumps), repeated every second
     centers = rng.uniform(0, 1000, n_in)

@@ -31,7 +31,7 @@ def example():
 
 def test_tutorial_network_learns_online_and_writes_back(example):
     losses, learner, (s_in, s_rec) = example["main"](20, 100)
-    assert np.mean(losses[-5:]) <= 0.5 * losses[0], losses  # measured: 167.0 -> 34.1 (mean of the last 5)
+    assert np.mean(losses[-5:]) <= 0.5 * losses[0], losses  # measured: 158.5 -> 33.5 (mean of the last 5; seeded)
     copy = learner.synapses["s_rec"]
     # sparse connectivity as the user connected it (connect(p=0.1)), unconnected pairs stay unconnected
     assert np.array_equal(np.asarray(copy.i[:]), np.asarray(s_rec.i[:]))
