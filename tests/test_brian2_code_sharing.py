@@ -105,7 +105,11 @@ def test_standalone_source_key_ignores_what_varies_between_processes(tmp_path):
 
     from brian2_ext import builds
 
+    from brian2_ext.sessions import StandaloneSession
+
     sc = library.build("orig-rec-batch2-adam").validated()
+    if StandaloneSession.active() is not None:  # its results live in the device re-initialised below
+        StandaloneSession.active().discard()
 
     def generate(directory):
         from brian2.devices import device_module
