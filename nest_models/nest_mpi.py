@@ -18,7 +18,7 @@ Command line::
 
 On a cluster, use the cluster's own NEST 3.10 (built with MPI) instead of ``build``: put its
 Python package first on ``PYTHONPATH`` (or set ``EPROP_NEST_CONFIG`` to its ``nest-config``) and
-``run`` with ``--mpirun`` set to the cluster's launcher (``docs/nestml.rst``).
+``run`` with ``--launcher`` set to the cluster's launcher (``docs/nestml.rst``).
 """
 
 from __future__ import annotations
@@ -322,14 +322,18 @@ def mpirun_command(processes: int) -> list[str]:
 def _selected_environment(prefix: str | os.PathLike | None) -> tuple[dict[str, str], str]:
     """The environment of the ranks and a description of the NEST it selects.
 
-    ``prefix`` given: that installation.  Else, when ``EPROP_NEST_CONFIG`` is set (a cluster's NEST,
-    its Python package on ``PYTHONPATH``): the environment as it is.  Else the build of
-    :func:`build_nest` in the cache.
+    ``prefix`` given: that installation.  Else, when ``EPROP_NEST_CONFIG`` is set or the ``nest``
+    package on ``sys.path`` is not the pip wheel's (a cluster's NEST, its Python package on
+    ``PYTHONPATH``): the environment as it is.  Else the build of :func:`build_nest` in the cache.
     """
     if prefix is not None:
         return environment(prefix), str(prefix)
-    if os.environ.get(nestml_build.NEST_CONFIG_VARIABLE):
-        return dict(os.environ), os.environ[nestml_build.NEST_CONFIG_VARIABLE]
+    try:
+        inst = nestml_build.nest_installation()
+    except nestml_build.BuildError as exc:
+        raise NestMpiError(str(exc)) from None
+    if inst.kind != "wheel":
+        return dict(os.environ), str(inst.nest_config)
     own = install_directory_of()
     if not is_installed():
         raise NestMpiError(f"no NEST with MPI in {own}: run `python -m nest_models.nest_mpi build` (or set "

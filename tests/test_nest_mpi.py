@@ -133,3 +133,29 @@ def test_two_ranks_equal_one_rank(mpi_nest, backend, name):
           f"max |w1 - w2| {np.max(np.abs(ev1['w'] - ev2['w'])):.3g}, "
           f"max |v1 - v2| {np.max(np.abs(one.traces['v'] - two.traces['v'])):.3g}, "
           f"1 rank {one.meta['seconds']:.1f} s, 2 ranks {two.meta['seconds']:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", nest_mpi.BACKENDS)
+def test_ranks_and_threads_combine(mpi_nest, backend):
+    sc = SCENARIOS["orig-rec-sparse10"]().validated()
+    one = nest_mpi.run(sc, backend, processes=1, prefix=mpi_nest)
+    four = nest_mpi.run(sc, backend, processes=2, threads=2, prefix=mpi_nest)
+    assert four.meta["virtual_processes"] == 4
+    np.testing.assert_array_equal(one.traces["z"], four.traces["z"])
+    _assert_same(sc, one, four)
+
+
+@pytest.mark.slow
+def test_command_line_run_in_the_selected_environment(mpi_nest, tmp_path):
+    sc = SCENARIOS["event-rec-sparse10"]()
+    sc.save(tmp_path / "sc.json")
+    env = nest_mpi.environment(mpi_nest)  # the NEST chosen by PYTHONPATH / EPROP_NEST_CONFIG, as on a cluster
+    env["PYTHONPATH"] += os.pathsep + str(REPO)
+    proc = subprocess.run([sys.executable, "-m", "nest_models.nest_mpi", "run", str(tmp_path / "sc.json"),
+                           "--backend", "nest-builtin", "--np", "2", "--out", str(tmp_path / "r.npz")],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = nest_mpi.load_result(tmp_path / "r.npz")
+    assert got.meta["mpi_processes"] == 2 and got.meta["nest"] == str(mpi_nest / "bin" / "nest-config")
+    _assert_same(sc.validated(), reference.run(sc.validated()), got)
