@@ -108,7 +108,10 @@ def is_installed(cache: str | os.PathLike | None = None, modelset: str = "eprop"
 
 
 def environment(prefix: str | os.PathLike, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment that selects the NEST installed at ``prefix`` (Python package, ``nest-config``, libraries).
+    """The process environment that selects the NEST installed at ``prefix``.
+
+    Its Python package first on ``PYTHONPATH``, its ``bin`` first on ``PATH``, and
+    ``EPROP_NEST_CONFIG`` naming its ``nest-config`` (the NESTML module is built for it).
 
     Parameters
     ----------
@@ -121,7 +124,7 @@ def environment(prefix: str | os.PathLike, base: dict[str, str] | None = None) -
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join([str(_python_dir(prefix))] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["PATH"] = os.pathsep.join([str(prefix / "bin"), env.get("PATH", "")])
-    env["EPROP_NEST_CONFIG"] = str(prefix / "bin" / "nest-config")
+    env[nestml_build.NEST_CONFIG_VARIABLE] = str(prefix / "bin" / "nest-config")
     return env
 
 
@@ -371,8 +374,8 @@ def run(
     threads : int
         Threads per rank (NEST runs ``processes * threads`` virtual processes).
     prefix : path, optional
-        A NEST installation with MPI (default: ``$EPROP_NEST_CONFIG``'s environment if set, else
-        :func:`build_nest`'s build).
+        A NEST installation with MPI (default: the current environment if it selects a NEST other
+        than the wheel, through ``$EPROP_NEST_CONFIG`` or ``PYTHONPATH``; else :func:`build_nest`'s build).
     launcher : sequence of str, optional
         The command that starts ``processes`` ranks, before ``python ...`` (default
         :func:`mpirun_command`; on a cluster e.g. ``["srun", "-n", "4"]``).
@@ -385,7 +388,8 @@ def run(
     -------
     Result
         As the backend's own ``run``; ``backend`` is the backend's name; ``meta`` adds
-        ``mpi_processes``, ``threads`` (per rank), ``nest`` (the installation) and ``launcher``;
+        ``mpi_processes``, ``threads`` (per rank), ``virtual_processes``, ``nest`` (the installation)
+        and ``launcher``;
         ``seconds`` is the whole call, ``compile_seconds`` the module build if this call built it.
 
     Raises
@@ -546,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--np", type=int, default=2, dest="processes", help="MPI ranks (default 2)")
     r.add_argument("--threads", type=int, default=1, help="threads per rank (default 1)")
     r.add_argument("--prefix", default=None, help="NEST installation with MPI (default: the cache's build, or "
-                   "$EPROP_NEST_CONFIG's environment)")
+                   "the NEST that EPROP_NEST_CONFIG / PYTHONPATH select)")
     r.add_argument("--launcher", default=None, help="command that starts the ranks (default: mpirun -np N ...; "
                    "e.g. 'srun -n 4')")
     r.add_argument("--out", required=True, help="Result file (.npz, with a .json beside it)")
@@ -567,8 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not is_installed(ns.cache_dir, ns.modelset):
                 raise NestMpiError(f"no NEST build in {prefix}: run `python -m nest_models.nest_mpi build`")
             env = environment(prefix, base={})
-            for name in ("PYTHONPATH", "EPROP_NEST_CONFIG"):
-                print(f"export {name}={env[name]}")
+            print(f"export PYTHONPATH={env['PYTHONPATH']}${{PYTHONPATH:+:$PYTHONPATH}}")
+            print(f"export {nestml_build.NEST_CONFIG_VARIABLE}={env[nestml_build.NEST_CONFIG_VARIABLE]}")
             print(f"export PATH={prefix / 'bin'}:$PATH")
         elif ns.command == "run":
             res = run(scenario_io.load(ns.scenario), ns.backend, processes=ns.processes, threads=ns.threads,
