@@ -86,6 +86,8 @@ _DEBIAN = {
     "libltdl-dev": "/usr/include/ltdl.h",  # NEST loads extension modules (the NESTML module) through ltdl
     "libboost-dev": "/usr/include/boost/version.hpp",
 }
+#: and for the ``full`` model set (NEST's GSL-based models)
+_DEBIAN_FULL = {"libgsl-dev": "/usr/include/gsl/gsl_version.h"}
 
 
 class NestMpiError(RuntimeError):
@@ -128,18 +130,18 @@ def environment(prefix: str | os.PathLike, base: dict[str, str] | None = None) -
     return env
 
 
-def _missing_debian_packages() -> list[str]:
+def _missing_debian_packages(modelset: str) -> list[str]:
     missing = []
-    for package, probe in _DEBIAN.items():
+    for package, probe in {**_DEBIAN, **(_DEBIAN_FULL if modelset == "full" else {})}.items():
         present = Path(probe).is_file() if probe.startswith("/") else shutil.which(probe) is not None
         if not present:
             missing.append(package)
     return missing
 
 
-def _ensure_debian_packages(install: bool) -> None:
-    """apt-get the missing build packages (as root), or raise naming them."""
-    missing = _missing_debian_packages()
+def _ensure_debian_packages(install: bool, modelset: str) -> None:
+    """apt-get the missing build packages of a model set (as root), or raise naming them."""
+    missing = _missing_debian_packages(modelset)
     if not missing:
         return
     if not install or os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -150,7 +152,7 @@ def _ensure_debian_packages(install: bool) -> None:
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
     subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-    still = _missing_debian_packages()
+    still = _missing_debian_packages(modelset)
     if still:
         raise NestMpiError(f"apt-get did not provide: {' '.join(still)}")
 
@@ -256,7 +258,6 @@ def build_nest(
     prefix = install_directory_of(cache, modelset)
     if not force and is_installed(cache, modelset) and verify_manifest(prefix, hashes=True):
         return prefix
-    _ensure_debian_packages(apt)
     with locked(prefix.with_name(f"{prefix.name}.lock"), f"another process is building NEST into {prefix}; waiting ..."):
         if not force and is_installed(cache, modelset) and verify_manifest(prefix, hashes=True):
             return prefix
@@ -268,7 +269,8 @@ def build_nest(
         print(f"eprop: building NEST {NEST_VERSION} with MPI ({modelset} models, nice 19, -j{jobs}) into {prefix}; "
               f"log {log}", file=sys.stderr, flush=True)
         try:
-            tree = _download_sources(work, sdist)
+            tree = _download_sources(work, sdist)  # verified before anything is installed or compiled
+            _ensure_debian_packages(apt, modelset)
             build = work / "build"
             build.mkdir()
             venv_bin = Path(sys.executable).parent

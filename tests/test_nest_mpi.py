@@ -159,3 +159,12 @@ def test_command_line_run_in_the_selected_environment(mpi_nest, tmp_path):
     got = nest_mpi.load_result(tmp_path / "r.npz")
     assert got.meta["mpi_processes"] == 2 and got.meta["nest"] == str(mpi_nest / "bin" / "nest-config")
     _assert_same(sc.validated(), reference.run(sc.validated()), got)
+
+
+def test_nest_sources_that_do_not_verify_are_refused_before_anything_is_built(tmp_path):
+    fake = tmp_path / "nest_simulator-3.10.0.tar.gz"
+    fake.write_bytes(b"not NEST")
+    with pytest.raises(nest_mpi.NestMpiError, match="has SHA-256 .* not that of PyPI's nest_simulator-3.10.0"):
+        nest_mpi.build_nest(cache=tmp_path / "cache", sdist=fake, apt=False)
+    assert not nest_mpi.install_directory_of(tmp_path / "cache").exists()
+    assert not nest_mpi.is_installed(tmp_path / "cache")
