@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from eprop_plugins.parameters import ParameterError
+from eprop_plugins.reference.common import recurrent_constants
 from eprop_plugins.results import Result, compute_losses
 
 from .online import online_eprop
@@ -25,14 +26,21 @@ __all__ = ["train_online", "online_arguments"]
 
 def _refuse(sc) -> None:
     """Settings of the canonical model that the online learner does not generate."""
-    pop, ro, opt = sc.populations[0].params, sc.readout, sc.optimizer
+    ro = sc.readout
     for ok, what in ((ro["loss"] == "mean_squared_error", f"readout.loss = {ro['loss']!r} (mean squared error only)"),
-                     (opt["batch_size"] == 1, f"optimizer.batch_size = {opt['batch_size']} (1 only)"),
-                     (pop["i_offset"] == 0.0, f"i_offset = {pop['i_offset']} nA (0 only: the interval restart)"),
-                     (pop.get("v_min") is None, f"v_min = {pop.get('v_min')} (no clamp)"),
                      (ro.get("v_min") is None and ro.get("i_offset", 0.0) == 0.0, "a readout v_min or i_offset")):
         if not ok:
             raise ParameterError(f"{what}: not supported by the online training of attach_eprop")
+
+
+def _restart_voltage(sc) -> np.ndarray:
+    """The membrane potential (mV, per neuron) in an interval's first step after NEST's reset.
+
+    The state is reset after that step's arrivals (which are dropped), so it holds one update
+    from rest without input: ``v_rest + max(P_i I_e, v_min - v_rest)`` (docs/model.rst §2 steps 1, 3).
+    """
+    c = recurrent_constants(sc)
+    return c.v_rest + np.maximum(c.p_i * c.i_e, c.v_min)
 
 
 def online_arguments(att, sc) -> dict[str, Any]:
@@ -64,8 +72,9 @@ def online_arguments(att, sc) -> dict[str, Any]:
         feedback="symmetric" if fb == "symmetric" else "random", w_out=sc.w_out * mV, w_fb=w_fb * mV,
         weight=att.weight_name, voltage=att.population_voltage, reset_state_on_update=True,
         namespace=att.namespace, inputs={att.inputs: replay}, eprop_schedule=True,
-        restart_values={att.population_voltage: pop["v_rest"] * mV},
-        average_gradient=sc.synapse["average_gradient"],
+        restart_values={att.population_voltage: _restart_voltage(sc) * mV},
+        lower_bounds={} if pop.get("v_min") is None else {att.population_voltage: pop["v_min"] * mV},
+        batch_size=opt["batch_size"], average_gradient=sc.synapse["average_gradient"],
         trace_tau=(sc.synapse["tau_m_readout"] or ro["tau_m"]) * ms)
 
 

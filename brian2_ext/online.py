@@ -243,6 +243,7 @@ class _Settings:
     w_out: Any
     w_fb: Any
     grad_scale: str = ""  # "(1.0/T_L)*" with average_gradient
+    batch_size: int = 1
 
 
 def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, optimizer, c_reg, f_target, w_out,
@@ -293,7 +294,8 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
 
 
 # ---------------------------------------------------------------------------------------------- objects
-def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, restart_at, restart_values):
+def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, restart_at, restart_values,
+                    lower_bounds):
     """The user's NeuronGroup with the e-prop neuron variables and blocks."""
     b2 = _b2()
     extra = b2.Equations(f"""
@@ -301,7 +303,9 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
         eprop_z : 1
         eprop_nspikes : 1
         eprop_L : {oc.unit_string(st.L_dim)}
-    """) + b2.Equations("\n".join(f"eprop_init_{s} : {oc.unit_string(der.dimensions[s])}" for s in der.states))
+    """) + b2.Equations("\n".join(f"eprop_init_{s} : {oc.unit_string(der.dimensions[s])}" for s in der.states)
+                         + "".join(f"\neprop_lower_{s} : {oc.unit_string(der.dimensions[s])}" for s in der.states
+                                   if s in (lower_bounds or {})))
     name, dt = recurrent.name, recurrent.clock.dt
     own = b2.Equations([eq for eq in recurrent.equations.values()  # Brian2 adds these two for refractoriness
                         if eq.varname not in ("not_refractory", "lastspike")])
@@ -327,13 +331,44 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
     rb.call(rec, "run_regularly", f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z",
             when=sched.threshold[0], order=sched.threshold[1] + 1, name=f"{name}_eprop_psi")
     rb.call(rec, "run_regularly", "eprop_nspikes = 0", dt=st.T * dt, when="start", order=1, name=f"{name}_eprop_count")
+    bounds = _lower_bounds(rb, rec, der, lower_bounds)
+    if bounds:  # the clamp of docs/model.rst §2 step 3: after the reset and the arrivals, before the threshold
+        rb.call(rec, "run_regularly", bounds, when=sched.threshold[0], order=sched.threshold[1] - 1,
+                name=f"{name}_eprop_clamp")
     if restart_at is not None:
         code = "\n".join(f"{s} = eprop_init_{s}" for s in der.states) + "\neprop_z = 0"
+        if bounds:  # a restart after the clamp's slot (the user's schedule) is clamped too
+            code += "\n" + bounds
         if refractory:
             code += "\nlastspike = -1e4*second\nnot_refractory = True"
         rb.call(rec, "run_regularly", code, dt=st.T * dt, when=restart_at[0], order=restart_at[1],
                 name=f"{name}_eprop_restart")
     return rec
+
+
+def _batch_due(st: _Settings) -> str:
+    """Factor of an optimizer mask at an interval boundary: due after every ``batch_size`` intervals (§4)."""
+    return "" if st.batch_size == 1 else f"*int(((t_in_timesteps // {st.T}) % {st.batch_size}) == 0)"
+
+
+def _batch_scale(st: _Settings) -> str:
+    """The mean over the batch: ``cumulative /= batch_size`` (docs/model.rst §4)."""
+    return "" if st.batch_size == 1 else f"(1.0/{st.batch_size})*"
+
+
+def _lower_bounds(rb, rec, der, lower_bounds) -> str:
+    """Code clamping states at their lower bounds (``eprop_lower_<x>`` per neuron); no gradient through it."""
+    lines = []
+    for var, bound in (lower_bounds or {}).items():
+        if var not in der.states:
+            raise ParameterError(f"lower_bounds: '{var}' is not a state variable of NeuronGroup '{der.group.name}' "
+                                 f"(its states are {', '.join(der.states)})")
+        if _dim(bound) is not der.dimensions[var]:
+            raise ParameterError(f"lower_bounds['{var}'] = {bound}: needs dimensions '{der.dimensions[var]}'")
+        rb.values(rec, f"eprop_lower_{var}", np.broadcast_to(np.asarray(bound), len(rec)))
+        # the int() form leaves a value above its bound bit for bit (np.maximum of the reference)
+        lines.append(f"{var} = {var}*int({var} >= eprop_lower_{var}) + eprop_lower_{var}*int({var} < eprop_lower_{var})")
+    return "\n".join(lines)
 
 
 def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool,
@@ -377,7 +412,8 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
             name=f"{name}_readout_decay")
     rb.call(ro_syn, "run_regularly", "eprop_G += err_post*eprop_zbar", when="end", order=0, name=f"{name}_readout_grad")
     # the readout learns with the same optimizer (eta_out, default eta), at each interval start
-    code = oc.optimizer_code(st.opt, "w_out", "int(t_in_timesteps > 0)", gradient=st.grad_scale + "eprop_G")
+    code = oc.optimizer_code(st.opt, "w_out", "int(t_in_timesteps > 0)" + _batch_due(st),
+                             gradient=_batch_scale(st) + st.grad_scale + "eprop_G")
     code += "\neprop_G = (1 - eprop_apply)*eprop_G"
     rb.call(ro_syn, "run_regularly", code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
                          order=0, name=f"{name}_readout_optimize")
@@ -454,13 +490,23 @@ def _plastic_copy(rb, inp, der, recurrent, rec, source, st: _Settings, sched: _S
         # NEST applies an interval's update when the synapse's next spike passes it; one arriving in
         # step 1 of the next interval comes before the last step's learning signal (docs/model.rst §6)
         early = "int(eprop_arrival == t)" if s.source is not recurrent else "0"
-        apply = f"int((t_in_timesteps % {T}) == 1 and t_in_timesteps > {T})"
-        code = oc.optimizer_code(opt, weight, apply, gradient=f"{st.grad_scale}(eprop_G + (1 - {early})*eprop_G_last)")
-        code += "\neprop_G = (1 - eprop_apply)*eprop_G\neprop_G_last = (1 - eprop_apply)*eprop_G_last"
+        boundary = f"int((t_in_timesteps % {T}) == 1 and t_in_timesteps > {T})"
+        if st.batch_size == 1:
+            code = oc.optimizer_code(opt, weight, boundary,
+                                     gradient=f"{st.grad_scale}(eprop_G + (1 - {early})*eprop_G_last)")
+            code += "\neprop_G = (1 - eprop_apply)*eprop_G\neprop_G_last = (1 - eprop_apply)*eprop_G_last"
+        else:  # every interval's gradient is complete at its boundary; the optimizer is due every B intervals
+            code = (f"eprop_boundary = {boundary}\n"
+                    f"eprop_G = eprop_G + eprop_boundary*(1 - {early})*eprop_G_last\n"
+                    "eprop_G_last = (1 - eprop_boundary)*eprop_G_last\n")
+            code += oc.optimizer_code(opt, weight, "eprop_boundary" + _batch_due(st),
+                                      gradient=_batch_scale(st) + st.grad_scale + "eprop_G")
+            code += "\neprop_G = (1 - eprop_apply)*eprop_G"
         rb.call(syn, "run_regularly", code, when=path_when, order=path_order - 2, name=f"{s.name}_eprop_optimize")
     else:
-        code = oc.optimizer_code(opt, weight, "int(t_in_timesteps > 0)", gradient=st.grad_scale + "eprop_G")
-        rb.call(syn, "run_regularly", code + "\neprop_G = 0*eprop_G\neprop_esum = 0*eprop_esum",
+        code = oc.optimizer_code(opt, weight, "int(t_in_timesteps > 0)" + _batch_due(st),
+                                 gradient=_batch_scale(st) + st.grad_scale + "eprop_G")
+        rb.call(syn, "run_regularly", code + "\neprop_G = (1 - eprop_apply)*eprop_G\neprop_esum = 0*eprop_esum",
                           dt=T * dt, when="start", order=0, name=f"{s.name}_eprop_optimize")
     return syn
 
@@ -473,7 +519,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  stop_reset_gradient: Sequence[str] | None = None, reset_state_on_update: bool = False,
                  namespace: Mapping[str, Any] | None = None, inputs: Mapping[Any, Any] | None = None,
                  eprop_schedule: bool = False, restart_values: Mapping[str, Any] | None = None,
-                 average_gradient: bool = False, trace_tau: Any = None) -> OnlineEprop:
+                 average_gradient: bool = False, trace_tau: Any = None, batch_size: int = 1,
+                 lower_bounds: Mapping[str, Any] | None = None) -> OnlineEprop:
     """Build online e-prop learning (original family) for a user's Brian2 network.
 
     Parameters
@@ -531,6 +578,13 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         Divide the gradients by the learning window's length (docs/model.rst §2).
     trace_tau : Brian2 time, optional
         Time constant of the ``ebar`` filter (default ``readout_tau``).
+    batch_size : int
+        Update intervals per optimizer call: the gradients of ``batch_size`` consecutive intervals
+        are averaged and applied once (docs/model.rst §4).
+    lower_bounds : mapping, optional
+        ``{state: Quantity}`` (a value or one per neuron): the state is clamped at its bound after
+        the reset and the arrivals, before the threshold (``v_min`` of docs/model.rst §2 step 3);
+        like NEST and the reference, no gradient flows through the clamp.
 
     Raises
     ------
@@ -550,6 +604,9 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                    seed=seed)
     if average_gradient:
         st.grad_scale = f"(1.0/{st.TL})*"
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ParameterError(f"batch_size = {batch_size!r}: allowed range is integer >= 1")
+    st.batch_size = int(batch_size)
     rb = Recorder()
     replace = dict(inputs or {})
     groups = list(dict.fromkeys(replace.get(s.source, s.source) for s in synapses if s.source is not recurrent))
@@ -560,7 +617,7 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     if reset_state_on_update:
         when, order = sched.last_pathway()
         restart_at = (when, order + 1)
-    rec = _recurrent_copy(rb, recurrent, der, st, sched, ns, restart_at, restart_values)
+    rec = _recurrent_copy(rb, recurrent, der, st, sched, ns, restart_at, restart_values, lower_bounds)
     readout, ro_syn, fb, ro_objects, kappa = _readout(rb, rec, st, target, readout_tau, readout_regular_spike_arrival,
                                                       feedback, ns, reset_state_on_update, trace_tau)
     copies, users = {}, {}
