@@ -261,3 +261,72 @@ def test_training_in_cpp_standalone_equals_reference(example):
     assert np.array_equal(res.traces["z"], ref.traces["z"])
     for name in ("w_in", "w_rec", "w_out"):
         assert _rel(res.weights[name], ref.weights[name]) <= RTOL, name
+
+
+# ---------------------------------------------------------------------------------------------- scenarios the
+# canonical model has beyond NEST's sine task, trained in runtime mode (Cython) against the reference
+def _sine_variant(eqs="dv/dt = -v/tau : volt (unless refractory)", current=None, n_in=20, n_rec=10):
+    """NEST's sine task on a smaller network (the first inputs and neurons of its draws), as a user writes it."""
+    data = tasks.sine("original", iterations=1)
+    b2.defaultclock.dt = 1 * ms
+    ns = {"tau": 30 * ms, "v_th": 0.03 * mV, "R": 100 * Mohm}
+    rec = NeuronGroup(n_rec, eqs, threshold="v > v_th", reset="v -= v_th", refractory=0 * ms, method="exact",
+                      namespace=ns, name="rec")
+    if current is not None:
+        rec.I = current
+    spikes = data.input_spikes[:n_in]
+    idx = np.concatenate([np.full(len(s), i) for i, s in enumerate(spikes)])
+    inp = SpikeGeneratorGroup(n_in, idx, np.concatenate([np.asarray(s) - 1 for s in spikes]) * ms, name="inp")
+    on_pre = "v_post += (1 - exp(-dt/tau))*w"
+    s_in = Synapses(inp, rec, "w : volt", on_pre=on_pre, namespace=ns, name="s_in")
+    s_in.connect()
+    s_in.w = data.w_in[s_in.j[:], s_in.i[:]] * 3 * mV
+    s_rec = Synapses(rec, rec, "w : volt", on_pre=on_pre, namespace=ns, name="s_rec")
+    s_rec.connect(condition="i != j")
+    s_rec.w = data.w_rec[s_rec.j[:], s_rec.i[:]] * mV
+    return (inp, rec, s_in, s_rec), data.target[:, :1000]
+
+
+def _sine_parameters(**optimizer):
+    return {"network": {"sequence": 1000 * ms, "feedback": "random"},
+            "readout": {"tau_m": 30 * ms, "v_rest": 0 * mV, "regular_spike_arrival": False},
+            "optimizer": {"type": "gradient_descent", "eta": 1e-3, **optimizer},
+            "synapse": {"tau_m_readout": 30 * ms},
+            "eprop": {"surrogate_gradient_height": 10.0, "surrogate_gradient_width": 0.03, "c_reg": 300.0,
+                      "f_target": 10 * Hz}}
+
+
+def _assert_equals_reference(res, ref):
+    np.testing.assert_allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
+    assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
+    assert ref.traces["z"].sum() > 50
+    for name in ("v", "psi", "learning_signal", "y", "error"):
+        assert _rel(res.traces[name], ref.traces[name]) <= RTOL, name
+    for name in ("w_in", "w_rec", "w_out"):
+        assert _rel(res.weights[name], ref.weights[name]) <= RTOL, name
+
+
+def test_constant_current_i_offset_trains_as_the_reference():
+    """i_offset (dv/dt = (-v + R*I)/tau, I constant): the first step of an interval holds P_i I_e (Cython)."""
+    parts, target = _sine_variant("dv/dt = (-v + R*I)/tau : volt (unless refractory)\nI : amp (constant)",
+                                  current=0.0002 * nA)
+    att = _attach(parts, _sine_parameters())
+    sc = att.scenario(3, target)
+    assert np.isclose(sc.populations[0].params["i_offset"], 0.0002, rtol=1e-12)
+    ref = reference.run(sc, record_weight_events=False)
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref)
+
+
+def test_lower_bound_v_min_trains_as_the_reference():
+    """v_min on the attachment's scenario: v clamped after the reset and the arrivals (no gradient through it)."""
+    import copy
+
+    from brian2_ext.attach_training import train_online
+
+    parts, target = _sine_variant()
+    att = _attach(parts, _sine_parameters())
+    sc = copy.deepcopy(att.scenario(3, target))
+    sc.populations[0].params["v_min"] = -0.06  # mV: the clamp holds v in about 6 % of the steps
+    ref = reference.run(sc, record_weight_events=False)
+    assert np.mean(ref.traces["v"] == -0.06) > 0.03
+    _assert_equals_reference(train_online(att, sc, mode="cython"), ref)
