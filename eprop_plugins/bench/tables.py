@@ -55,7 +55,11 @@ def report_tables(report: dict) -> str:
                     cells.append(f"{r['peak_rss_mb']:.0f} ({r['memory_mb']:.0f})")
             m = next((m for m in report.get("memory_summary", []) if m["backend"] == name and m["family"] == family),
                      None)
-            cells.append("-" if m is None or m["peak_change"] is None else f"{100 * m['peak_change']:+.0f} %")
+            if m is None or m["peak_change"] is None:
+                cells.append("-")
+            else:
+                upto = "" if m["lengths"][-1] == lengths[-1] else f" (to T = {m['lengths'][-1]})"
+                cells.append(f"{100 * m['peak_change']:+.0f} %{upto}")
             rows.append(cells)
         parts.append(f"peak RSS in MB (growth above the baseline), load {_load(report['memory'])}:\n\n" + rst_table(
             ["backend", "family", *[f"T = {T}" for T in lengths], "change"], rows))
