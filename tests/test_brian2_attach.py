@@ -330,3 +330,14 @@ def test_lower_bound_v_min_trains_as_the_reference():
     ref = reference.run(sc, record_weight_events=False)
     assert np.mean(ref.traces["v"] == -0.06) > 0.03
     _assert_equals_reference(train_online(att, sc, mode="cython"), ref)
+
+
+@pytest.mark.parametrize("optimizer", [{"batch_size": 2}, {"batch_size": 3, "type": "adam", "eta": 1e-4}])
+def test_batches_of_intervals_train_as_the_reference(optimizer):
+    """optimizer.batch_size > 1: the mean gradient of B consecutive intervals applied once (docs/model.rst §4)."""
+    parts, target = _sine_variant()
+    att = _attach(parts, _sine_parameters(**optimizer))
+    sc = att.scenario(2, target)
+    assert sc.n_sequences == 2 * optimizer["batch_size"]
+    ref = reference.run(sc, record_weight_events=False)
+    _assert_equals_reference(att.train(2, target, mode="cython"), ref)
