@@ -86,10 +86,10 @@ def test_nestml_identical_across_threads(name):
 def test_nest_builtin_two_threads_equal_one_to_rounding(name):
     """NEST's built-in models through the NEST wiring (what the bench's threads section runs), 1 and 2 threads.
 
-    Not bit-identical: with 2 threads NEST delivers the spikes arriving at a neuron in the same step
-    in another order (sources grouped by thread), and NEST's built-in neurons sum the translated
-    weights, which rounds (the NESTML neurons sum the task's weights, whose sums are exact here, and
-    are bit-identical above).  Spikes and weight events are identical, traces agree to 1e-12.
+    Not bit-identical (last-bit differences in v from the first steps with input): with 2 threads
+    NEST delivers the spikes arriving at a neuron in the same step in another order, and the sum
+    rounds differently (the NESTML neurons are bit-identical above; why was not investigated).
+    Spikes and weight events are identical, traces agree to 1e-12.
     """
     from eprop_plugins.backends import nest_wiring as nw
     from validation import scenario_library as library

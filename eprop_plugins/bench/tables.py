@@ -90,5 +90,5 @@ def report_tables(report: dict) -> str:
     if report.get("goals"):
         rows = [[g["goal"], "-" if g["measured"] is None else f"{g['measured']:.3g}",
                  {True: "met", False: "**missed**", None: "no number"}[g["met"]]] for g in report["goals"]]
-        parts.append("goals:\n\n" + rst_table(["goal", "measured", ""], rows))
+        parts.append("goals:\n\n" + rst_table(["goal", "measured", "result"], rows))
     return "\n\n".join(parts) + "\n"
