@@ -27,10 +27,9 @@ __all__ = ["train_online", "online_arguments"]
 def _refuse(sc) -> None:
     """Settings of the canonical model that the online learner does not generate."""
     ro = sc.readout
-    for ok, what in ((ro["loss"] == "mean_squared_error", f"readout.loss = {ro['loss']!r} (mean squared error only)"),
-                     (ro.get("v_min") is None and ro.get("i_offset", 0.0) == 0.0, "a readout v_min or i_offset")):
-        if not ok:
-            raise ParameterError(f"{what}: not supported by the online training of attach_eprop")
+    if ro.get("v_min") is not None or ro.get("i_offset", 0.0) != 0.0:
+        raise ParameterError(f"readout v_min = {ro.get('v_min')}, i_offset = {ro.get('i_offset', 0.0)} nA: a readout "
+                             f"clamp or current is not supported by the online training of attach_eprop")
 
 
 def _restart_voltage(sc) -> np.ndarray:
@@ -59,15 +58,21 @@ def online_arguments(att, sc) -> dict[str, Any]:
     fb = net["feedback"]
     w_fb = sc.w_fb if fb == "random" else sc.w_out.T
     adam = opt["type"] == "adam"
+    ce = ro["loss"] == "cross_entropy"
+    # the learning signal B err is in mV (cross-entropy) or mV² (mean squared error): gradients are
+    # dimensionless or in mV, so gradient descent's eta is in mV or dimensionless
+    g_unit = 1.0 if ce else mV
     return dict(
-        n_out=sc.n_out, target=TimedArray((sc.target.T - ro["v_rest"]) * mV, dt=dt),
+        n_out=sc.n_out, loss=ro["loss"], softmax={"offset": ro["v_rest"] * mV, "scale": 1.0 * mV},
+        target=TimedArray(sc.target.T.copy() if ce else (sc.target.T - ro["v_rest"]) * mV, dt=dt),
         update_interval=sc.steps_per_sequence * dt, learning_window=sc.learning_window_steps() * dt,
         readout_tau=ro["tau_m"] * ms, readout_regular_spike_arrival=ro["regular_spike_arrival"],
         surrogate={"function": pop["surrogate_gradient_function"], "height": pop["surrogate_gradient_height"] / mV,
                    "width": pop["surrogate_gradient_width"] * mV},
         c_reg=pop["c_reg"], f_target=pop["f_target"] * Hz,
-        optimizer={"type": opt["type"], "eta": opt["eta"] * mV if adam else opt["eta"], "beta_1": opt["beta_1"],
-                   "beta_2": opt["beta_2"], "epsilon": opt["epsilon"] * mV, "w_min": opt["w_min"] * mV,
+        optimizer={"type": opt["type"], "eta": opt["eta"] * mV if adam or ce else opt["eta"],
+                   "beta_1": opt["beta_1"], "beta_2": opt["beta_2"], "epsilon": opt["epsilon"] * g_unit,
+                   "w_min": opt["w_min"] * mV,
                    "w_max": opt["w_max"] * mV},
         feedback="symmetric" if fb == "symmetric" else "random", w_out=sc.w_out * mV, w_fb=w_fb * mV,
         weight=att.weight_name, voltage=att.population_voltage, reset_state_on_update=True,
@@ -82,12 +87,15 @@ def _monitors(learner, sc, attach_syn: dict[str, Any], voltage: str):
     """Monitors for the traces, the weight snapshots and the recorded synapses (on the given objects)."""
     from brian2 import SpikeMonitor, StateMonitor, ms
 
+    ce = sc.readout["loss"] == "cross_entropy"
+
     def make(objects):
         rec, readout = objects[learner.recurrent.name], objects[learner.readout.name]
         T = sc.steps_per_sequence
         mons = [SpikeMonitor(rec), StateMonitor(rec, [voltage, "eprop_psi", "eprop_L"], record=True, when="end",
                                                 order=100),
-                StateMonitor(readout, ["y", "err"], record=True, when="end", order=100)]
+                StateMonitor(readout, ["y", "err"] + (["eprop_pi"] if ce else []), record=True, when="end",
+                             order=100)]
         snap = {}
         for proj, syn in attach_syn.items():
             copy = objects[learner.synapses[syn.name].name] if syn is not None else None
@@ -155,11 +163,14 @@ def train_online(att, sc, *, mode: str) -> Result:
     z = np.zeros((N + 2, sc.n_rec), dtype=np.int8)
     z[np.round(np.asarray(spikes.t / ms) / sc.dt).astype(int), np.asarray(spikes.i)] = 1
     ro = sc.readout
-    y = np.asarray(out.y / mV).T[:N] + ro["v_rest"]
+    ce = ro["loss"] == "cross_entropy"
+    v_out = np.asarray(out.y / mV).T[:N] + ro["v_rest"]
+    y = np.asarray(out.eprop_pi).T[:N] if ce else v_out
     traces = {"v": np.asarray(getattr(state, att.population_voltage) / mV).T[:N], "z": z[:N],
               "psi": np.asarray(state.eprop_psi * mV).T[:N],
-              "learning_signal": np.asarray(state.eprop_L / mV ** 2).T[:N],
-              "readout_v": y, "y": y, "target": sc.target.T[:N].copy(), "error": np.asarray(out.err / mV).T[:N]}
+              "learning_signal": np.asarray(state.eprop_L / (mV if ce else mV ** 2)).T[:N],
+              "readout_v": v_out, "y": y, "target": sc.target.T[:N].copy(),
+              "error": np.asarray(out.err if ce else out.err / mV).T[:N]}
 
     weights = {}
     keys = {"in": "w_in", "rec": "w_rec"}

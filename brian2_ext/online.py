@@ -244,10 +244,11 @@ class _Settings:
     w_fb: Any
     grad_scale: str = ""  # "(1.0/T_L)*" with average_gradient
     batch_size: int = 1
+    cross_entropy: bool = False
 
 
 def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, optimizer, c_reg, f_target, w_out,
-              w_fb, seed) -> _Settings:
+              w_fb, seed, loss="mean_squared_error") -> _Settings:
     b2 = _b2()
     T = int(round(float(update_interval / dt)))
     TL = T if learning_window is None else int(round(float(learning_window / dt)))
@@ -282,15 +283,18 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
             raise ParameterError(f"{key}: shape {np.shape(arr)}, expected {shape}")
         if _dim(arr) is not y_dim:
             raise ParameterError(f"{key}: dimensions '{_dim(arr)}', expected those of the target and w_out ('{y_dim}')")
-    L_dim = y_dim ** 2
+    if loss not in ("mean_squared_error", "cross_entropy"):
+        raise ParameterError(f"loss = {loss!r}: valid values are 'mean_squared_error', 'cross_entropy'")
+    ce = loss == "cross_entropy"
+    L_dim = y_dim if ce else y_dim ** 2  # L = B err: the error is a probability with cross-entropy
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
     if not isinstance(c_reg, b2.Quantity) or _dim(c_reg) is DIMENSIONLESS:
-        # canonical c_reg: the loss in mV² (docs/model.rst §2) when the readout is in volt
-        c_reg = float(c_reg) * (b2.mV ** 2 if y_dim is b2.volt.dim else _q(1.0, L_dim))
+        # canonical c_reg: the loss in mV² (mV with cross-entropy, docs/model.rst §2) when the readout is in volt
+        c_reg = float(c_reg) * ((b2.mV if ce else b2.mV ** 2) if y_dim is b2.volt.dim else _q(1.0, L_dim))
     f_target = f_target if isinstance(f_target, b2.Quantity) else float(f_target) * b2.Hz
     return _Settings(T=T, TL=TL, fn=fn, height=surrogate["height"], width=surrogate["width"], opt=opt, y_dim=y_dim,
-                     L_dim=L_dim, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb)
+                     L_dim=L_dim, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb, cross_entropy=ce)
 
 
 # ---------------------------------------------------------------------------------------------- objects
@@ -346,6 +350,20 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
     return rec
 
 
+def _softmax_constants(softmax, y_dim) -> dict[str, Any]:
+    """``eprop_offset`` and ``eprop_scale`` of ``pi_k = exp((y_k + offset)/scale) / sum_l exp((y_l + offset)/scale)``."""
+    b2 = _b2()
+    unknown = sorted(set(softmax or {}) - {"offset", "scale"})
+    if unknown:
+        raise ParameterError(f"softmax.{unknown[0]}: unknown; valid names are offset, scale")
+    scale = (softmax or {}).get("scale", b2.mV if y_dim is b2.volt.dim else _q(1.0, y_dim))
+    offset = (softmax or {}).get("offset", _q(0.0, y_dim))
+    for key, value in (("scale", scale), ("offset", offset)):
+        if _dim(value) is not y_dim:
+            raise ParameterError(f"softmax.{key} = {value}: needs the dimensions of the readout ('{y_dim}')")
+    return {"eprop_offset": offset, "eprop_scale": scale}
+
+
 def _batch_due(st: _Settings) -> str:
     """Factor of an optimizer mask at an interval boundary: due after every ``batch_size`` intervals (§4)."""
     return "" if st.batch_size == 1 else f"*int(((t_in_timesteps // {st.T}) % {st.batch_size}) == 0)"
@@ -372,7 +390,7 @@ def _lower_bounds(rb, rec, der, lower_bounds) -> str:
 
 
 def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool,
-             trace_tau):
+             trace_tau, softmax):
     """Readout neurons, their plastic synapses and the learning signal (a summed variable)."""
     b2 = _b2()
     name, dt, T = rec.name, rec.clock.dt, st.T
@@ -384,10 +402,22 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
         raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
     yu = oc.unit_string(st.y_dim)
     space = {**ns, "eprop_target": target, "eprop_tau_out": readout_tau}
-    readout = rb.new(b2.NeuronGroup, st.w_out.shape[0], f"""
+    window = f"int((t_in_timesteps % {T}) >= {T - st.TL})"
+    if st.cross_entropy:  # err = pi - target with pi the softmax of the potentials (docs/model.rst §2)
+        space.update(_softmax_constants(softmax, st.y_dim))
+        eqs = f"""
         dy/dt = -y/eprop_tau_out : {yu}
-        err = (y - {tcode})*int((t_in_timesteps % {T}) >= {T - st.TL}) : {yu}
-    """, method="exact", namespace=space, dt=dt, name=f"{name}_readout")
+        eprop_norm : 1
+        eprop_pi = exp((y + eprop_offset)/eprop_scale)/eprop_norm : 1
+        err = (eprop_pi - {tcode})*{window} : 1
+        """
+    else:
+        eqs = f"""
+        dy/dt = -y/eprop_tau_out : {yu}
+        err = (y - {tcode})*{window} : {yu}
+        """
+    readout = rb.new(b2.NeuronGroup, st.w_out.shape[0], eqs, method="exact", namespace=space, dt=dt,
+                     name=f"{name}_readout")
     zeta = "1" if regular_arrival else "(1 - exp(-dt/eprop_tau_out))"
     symmetric = feedback == "symmetric"
     if feedback not in ("random", "symmetric"):
@@ -418,6 +448,14 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     rb.call(ro_syn, "run_regularly", code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
                          order=0, name=f"{name}_readout_optimize")
     objects = [readout, ro_syn]
+    if st.cross_entropy:  # the readouts exchange u = exp(v) (NEST's rate connections): the softmax normaliser
+        norm = rb.new(b2.Synapses, readout, readout,
+                      "eprop_norm_post = exp((y_pre + eprop_offset)/eprop_scale) : 1 (summed)", namespace=space,
+                      dt=dt, name=f"{name}_readout_norm")
+        rb.call(norm, "connect")
+        rb.set(norm, ("summed_updaters", ("eprop_norm_post",)), "when", "end")  # this step's potentials
+        rb.set(norm, ("summed_updaters", ("eprop_norm_post",)), "order", -20)  # before the learning signal
+        objects.append(norm)
     if restart:
         rb.call(readout, "run_regularly", "y = 0*y", dt=T * dt, when="start", order=1, name=f"{name}_readout_restart")
     fb = None
@@ -520,7 +558,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  namespace: Mapping[str, Any] | None = None, inputs: Mapping[Any, Any] | None = None,
                  eprop_schedule: bool = False, restart_values: Mapping[str, Any] | None = None,
                  average_gradient: bool = False, trace_tau: Any = None, batch_size: int = 1,
-                 lower_bounds: Mapping[str, Any] | None = None) -> OnlineEprop:
+                 lower_bounds: Mapping[str, Any] | None = None, loss: str = "mean_squared_error",
+                 softmax: Mapping[str, Any] | None = None) -> OnlineEprop:
     """Build online e-prop learning (original family) for a user's Brian2 network.
 
     Parameters
@@ -585,6 +624,13 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         ``{state: Quantity}`` (a value or one per neuron): the state is clamped at its bound after
         the reset and the arrivals, before the threshold (``v_min`` of docs/model.rst §2 step 3);
         like NEST and the reference, no gradient flows through the clamp.
+    loss : {'mean_squared_error', 'cross_entropy'}
+        ``cross_entropy``: the error is ``pi - target`` with ``pi`` the softmax of the readouts
+        (docs/model.rst §2) and ``target`` the class probabilities (dimensionless); the learning
+        signal then has the units of the feedback weights.
+    softmax : mapping, optional
+        ``scale`` (default 1 mV) and ``offset`` (default 0) of the softmax,
+        ``pi_k = exp((y_k + offset)/scale) / sum_l exp((y_l + offset)/scale)``.
 
     Raises
     ------
@@ -601,7 +647,7 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     dt = recurrent.clock.dt
     st = _settings(der, dt, n_out=n_out, update_interval=update_interval, learning_window=learning_window,
                    surrogate=surrogate, optimizer=optimizer, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb,
-                   seed=seed)
+                   seed=seed, loss=loss)
     if average_gradient:
         st.grad_scale = f"(1.0/{st.TL})*"
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -619,7 +665,7 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         restart_at = (when, order + 1)
     rec = _recurrent_copy(rb, recurrent, der, st, sched, ns, restart_at, restart_values, lower_bounds)
     readout, ro_syn, fb, ro_objects, kappa = _readout(rb, rec, st, target, readout_tau, readout_regular_spike_arrival,
-                                                      feedback, ns, reset_state_on_update, trace_tau)
+                                                      feedback, ns, reset_state_on_update, trace_tau, softmax)
     copies, users = {}, {}
     for inp in der.inputs:
         source = rec if inp.synapses.source is recurrent else replace.get(inp.synapses.source, inp.synapses.source)

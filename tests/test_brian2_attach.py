@@ -341,3 +341,17 @@ def test_batches_of_intervals_train_as_the_reference(optimizer):
     assert sc.n_sequences == 2 * optimizer["batch_size"]
     ref = reference.run(sc, record_weight_events=False)
     _assert_equals_reference(att.train(2, target, mode="cython"), ref)
+
+
+def test_cross_entropy_readouts_train_as_the_reference():
+    """readout.loss = 'cross_entropy' with 3 readouts: softmax error pi - pi* (docs/model.rst §2), in Cython."""
+    parts, _ = _sine_variant()
+    params = _sine_parameters()
+    params["readout"] = {**params["readout"], "loss": "cross_entropy"}
+    att = _attach(parts, params, n_out=3)
+    classes = [0, 2, 1]
+    target = np.repeat(np.eye(3)[classes].T, 1000, axis=1)  # one class per sequence
+    sc = att.scenario(3, target)
+    ref = reference.run(sc, record_weight_events=False)
+    assert np.all(np.abs(ref.traces["y"].sum(axis=1) - 1) < 1e-14)
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref)
