@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..backends import names
 from .child import DEFAULT_TIMEOUT, NO_RECORDERS, ON_ROW, measure, time_backend
 from .machine import load_average, machine
 from .plots import write_plots
@@ -59,7 +60,12 @@ NOTES = [
 ]
 #: deprecated: sparse scenarios exist now; kept for code that imported it
 SPARSE_NOTE = NOTES[2]
-DEFAULT_BACKENDS = ["reference", "nest-builtin", "brian2-standalone", "nestml"]
+#: the iteration section of ``--quick`` (a full run: every registered backend)
+QUICK_BACKENDS = ["reference", "nest-builtin", "brian2-standalone", "nestml"]
+#: deprecated name of :data:`QUICK_BACKENDS`
+DEFAULT_BACKENDS = QUICK_BACKENDS
+#: backends of the memory and scaling sections unless given
+LARGE_BACKENDS = ["nest-builtin", "nestml", "brian2-standalone"]
 SECTIONS = ("iteration", "memory", "scaling", "threads")
 
 
@@ -67,7 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``eprop bench``."""
     p.add_argument("--task", default=None, choices=["sine", "evidence"], help="one task (default: sine and evidence)")
     p.add_argument("--family", default=None, choices=["original", "event"], help="one family (default: both)")
-    p.add_argument("--backends", nargs="+", default=DEFAULT_BACKENDS)
+    p.add_argument("--backends", nargs="+", default=None,
+                   help="iteration section (default: every registered backend; --quick: " + " ".join(QUICK_BACKENDS) + ")")
     p.add_argument("--iterations", type=int, default=6, help="iterations per run (the first is not timed)")
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per backend and task")
     p.add_argument("--sequence-steps", type=int, default=None, help="override the sine sequence length (steps)")
@@ -76,12 +83,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-families", nargs="+", default=None, choices=["original", "event"],
                    help="memory: families (default: --family, else both)")
     p.add_argument("--memory-backends", nargs="+", default=None,
-                   help="memory: backends (default: those of --backends except reference; bptt always)")
+                   help="memory: backends (default: " + " ".join(LARGE_BACKENDS) + "; bptt always)")
     p.add_argument("--sizes", nargs="+", type=int, default=[100, 500, 1000, 2000, 5000],
                    help="scaling: recurrent neurons")
     p.add_argument("--density", type=float, default=SCALING_DENSITY, help="scaling: connection probability")
     p.add_argument("--scaling-iterations", type=int, default=3, help="scaling: iterations (0.1 s each)")
-    p.add_argument("--scaling-backends", nargs="+", default=["nest-builtin", "nestml", "brian2-standalone"])
+    p.add_argument("--scaling-backends", nargs="+", default=LARGE_BACKENDS)
     p.add_argument("--threads-backends", nargs="+", default=["nest-builtin", "nestml", "brian2-standalone"],
                    choices=["nest-builtin", "nestml", "brian2-standalone"])
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per measurement")
@@ -105,12 +112,13 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "tasks": [args.task] if args.task else ["sine", "evidence"],
         "families": [args.family] if args.family else ["original", "event"],
         "iterations": args.iterations, "repeats": args.repeats, "lengths": args.lengths, "sizes": args.sizes,
-        "memory_backends": args.memory_backends or [b for b in args.backends if b != "reference"],
+        "backends": args.backends or names(),
+        "memory_backends": args.memory_backends or list(LARGE_BACKENDS),
         "memory_families": args.memory_families or ([args.family] if args.family else ["original", "event"]),
         "scaling_backends": args.scaling_backends, "threads_backends": args.threads_backends,
     }
     if args.quick:  # the same scenarios as a full run (no new builds), fewer of them; NEST only where it compiles
-        plan.update(tasks=[args.task or "sine"], families=[args.family or "original"], repeats=1,
+        plan.update(backends=args.backends or list(QUICK_BACKENDS), tasks=[args.task or "sine"], families=[args.family or "original"], repeats=1,
                     lengths=[1000, 10000], sizes=[100, 200], memory_backends=args.memory_backends or ["nest-builtin"],
                     memory_families=args.memory_families or [args.family or "original"],
                     scaling_backends=["nest-builtin", "nestml"], threads_backends=["nest-builtin", "nestml"])
@@ -182,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     if "iteration" in sections:
         _say(f"time per iteration ({plan['iterations']} iterations, {plan['repeats']} fresh processes each):")
         report["iteration"] = []
-        section_iteration(args.backends, plan["tasks"], families, plan["iterations"], plan["repeats"],
+        section_iteration(plan["backends"], plan["tasks"], families, plan["iterations"], plan["repeats"],
                           args.sequence_steps, out=report["iteration"], timeout=timeout)
     if "memory" in sections:
         _say("peak memory of one iteration of T steps (sine):")

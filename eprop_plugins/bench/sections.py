@@ -42,11 +42,19 @@ def section_iteration(backends: list[str], tasks: list[str], families: list[str]
                       timeout: float | None = None) -> list[dict]:
     """One row per task, family and backend: medians and spreads over ``repeats`` fresh processes,
     ratio to ``nest-builtin`` (always run, first, alternating with the others)."""
+    from ..backends import BACKENDS
+
     out = [] if out is None else out
-    names = list(dict.fromkeys(["nest-builtin"] + list(backends)))  # nest-builtin always, first
     kw = {} if timeout is None else {"timeout": timeout}
     for task in tasks:
         for family in families:
+            names = list(dict.fromkeys(["nest-builtin"] + list(backends)))  # nest-builtin always, first
+            for name in [n for n in names if n in BACKENDS and family not in BACKENDS[n].families]:
+                names.remove(name)  # a family the backend does not implement: a row that says so
+                out.append({"task": task, "family": family, "backend": name, "per_iteration_s": summary([]),
+                            "startup_s": summary([]), "compile_s": [], "peak_rss_mb": summary([]),
+                            "ratio_vs_nest_builtin": None, "load_average": [], "errors": [],
+                            "skipped": f"implements the families {', '.join(BACKENDS[name].families)}"})
             runs: dict[str, list[dict]] = {n: [] for n in names}
             for _ in range(repeats):  # alternate backends: load changes hit all alike
                 for name in names:

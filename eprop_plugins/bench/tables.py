@@ -33,11 +33,11 @@ def report_tables(report: dict) -> str:
             s = r["per_iteration_s"]
             rows.append([r["task"], r["family"], f"``{r['backend']}``", _f(s["median"], 4),
                          f"{_f(s['min'], 3)} … {_f(s['max'], 3)}", str(s["n"]), _f(r["ratio_vs_nest_builtin"], 3),
-                         _f(r["startup_s"]["median"], 2), "; ".join(r["errors"]) or ""])
+                         _f(r["startup_s"]["median"], 2), "; ".join(r["errors"]) or r.get("skipped", "")])
         loads = [x for r in report["iteration"] for x in (r.get("load_average") or []) if x]
         parts.append(f"time per iteration (load {_load([{'load_average': x} for x in loads])}):\n\n" + rst_table(
             ["task", "family", "backend", "s/iteration", "min … max", "runs", "× nest-builtin", "start-up s",
-             "errors"], rows))
+             "errors / not run"], rows))
     if report.get("memory"):
         lengths = sorted({r["sequence_steps"] for r in report["memory"] if r.get("sequence_steps")} |
                          {r["sequence_steps"] for r in report["memory"] if "error" in r and r.get("sequence_steps")})
