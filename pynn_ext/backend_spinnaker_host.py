@@ -62,6 +62,7 @@ def run(scenario, *, record_weight_events: bool = True,
         The kernel failed to compile or to run.
     """
     t0 = time.perf_counter()
+    scenario = scenario.validated()  # a task's scenario has no defaults filled in yet (v_min, ...)
     check_supported(NAME, scenario)
     net = kernel_network(scenario)
     try:
@@ -78,6 +79,7 @@ def run(scenario, *, record_weight_events: bool = True,
 def emulate(scenario, *, record_weight_events: bool = True) -> Result:
     """The same run in the NumPy emulation of the kernel's arithmetic (no compiler involved)."""
     t0 = time.perf_counter()
+    scenario = scenario.validated()  # a task's scenario has no defaults filled in yet (v_min, ...)
     check_supported(NAME, scenario)
     net = kernel_network(scenario)
     result = to_result(scenario, net, emulation.run_kernel(net), "spinnaker-emulation",
