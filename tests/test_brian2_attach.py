@@ -296,7 +296,7 @@ def _sine_parameters(**optimizer):
                       "f_target": 10 * Hz}}
 
 
-def _assert_equals_reference(res, ref):
+def _assert_equals_reference(res, ref, sc):
     np.testing.assert_allclose(res.losses, ref.losses, rtol=RTOL, atol=0)
     assert np.array_equal(res.traces["z"], ref.traces["z"]), "spike trains differ"
     assert ref.traces["z"].sum() > 50
@@ -304,6 +304,10 @@ def _assert_equals_reference(res, ref):
         assert _rel(res.traces[name], ref.traces[name]) <= RTOL, name
     for name in ("w_in", "w_rec", "w_out"):
         assert _rel(res.weights[name], ref.weights[name]) <= RTOL, name
+        # the learned changes themselves (small next to the weights) agree as well
+        w0 = np.asarray(getattr(sc, name))
+        assert np.any(ref.weights[name][-1] != w0), name
+        assert _rel(res.weights[name] - w0, ref.weights[name] - w0) <= RTOL, name
 
 
 def test_constant_current_i_offset_trains_as_the_reference():
@@ -314,7 +318,7 @@ def test_constant_current_i_offset_trains_as_the_reference():
     sc = att.scenario(3, target)
     assert np.isclose(sc.populations[0].params["i_offset"], 0.0002, rtol=1e-12)
     ref = reference.run(sc, record_weight_events=False)
-    _assert_equals_reference(att.train(3, target, mode="cython"), ref)
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
 
 
 def test_lower_bound_v_min_trains_as_the_reference():
@@ -329,7 +333,7 @@ def test_lower_bound_v_min_trains_as_the_reference():
     sc.populations[0].params["v_min"] = -0.06  # mV: the clamp holds v in about 6 % of the steps
     ref = reference.run(sc, record_weight_events=False)
     assert np.mean(ref.traces["v"] == -0.06) > 0.03
-    _assert_equals_reference(train_online(att, sc, mode="cython"), ref)
+    _assert_equals_reference(train_online(att, sc, mode="cython"), ref, sc)
 
 
 @pytest.mark.parametrize("optimizer", [{"batch_size": 2}, {"batch_size": 3, "type": "adam", "eta": 1e-4}])
@@ -340,7 +344,7 @@ def test_batches_of_intervals_train_as_the_reference(optimizer):
     sc = att.scenario(2, target)
     assert sc.n_sequences == 2 * optimizer["batch_size"]
     ref = reference.run(sc, record_weight_events=False)
-    _assert_equals_reference(att.train(2, target, mode="cython"), ref)
+    _assert_equals_reference(att.train(2, target, mode="cython"), ref, sc)
 
 
 def test_cross_entropy_readouts_train_as_the_reference():
@@ -354,4 +358,4 @@ def test_cross_entropy_readouts_train_as_the_reference():
     sc = att.scenario(3, target)
     ref = reference.run(sc, record_weight_events=False)
     assert np.all(np.abs(ref.traces["y"].sum(axis=1) - 1) < 1e-14)
-    _assert_equals_reference(att.train(3, target, mode="cython"), ref)
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
