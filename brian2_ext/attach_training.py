@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from eprop_plugins.parameters import ParameterError
 from eprop_plugins.reference.common import recurrent_constants
 from eprop_plugins.results import Result, compute_losses
 
@@ -22,14 +21,6 @@ from .online import online_eprop
 from .online_code import eps_name
 
 __all__ = ["train_online", "online_arguments"]
-
-
-def _refuse(sc) -> None:
-    """Settings of the canonical model that the online learner does not generate."""
-    ro = sc.readout
-    if ro.get("v_min") is not None or ro.get("i_offset", 0.0) != 0.0:
-        raise ParameterError(f"readout v_min = {ro.get('v_min')}, i_offset = {ro.get('i_offset', 0.0)} nA: a readout "
-                             f"clamp or current is not supported by the online training of attach_eprop")
 
 
 def _restart_voltage(sc) -> np.ndarray:
@@ -47,7 +38,6 @@ def online_arguments(att, sc) -> dict[str, Any]:
     import brian2 as b2
     from brian2 import Hz, TimedArray, mV, ms
 
-    _refuse(sc)
     pop, ro, opt, net = sc.populations[0].params, sc.readout, sc.optimizer, sc.network
     dt = sc.dt * ms
     idx = np.concatenate([np.full(len(s), k) for k, s in enumerate(sc.input_spikes)] + [np.zeros(0, int)])
@@ -80,7 +70,9 @@ def online_arguments(att, sc) -> dict[str, Any]:
         restart_values={att.population_voltage: _restart_voltage(sc) * mV},
         lower_bounds={} if pop.get("v_min") is None else {att.population_voltage: pop["v_min"] * mV},
         batch_size=opt["batch_size"], average_gradient=sc.synapse["average_gradient"],
-        trace_tau=(sc.synapse["tau_m_readout"] or ro["tau_m"]) * ms)
+        trace_tau=(sc.synapse["tau_m_readout"] or ro["tau_m"]) * ms,
+        readout_drive=ro["i_offset"] / ro["cm"] * ro["tau_m"] * mV if ro["i_offset"] != 0.0 else None,
+        readout_lower_bound=None if ro["v_min"] is None else (ro["v_min"] - ro["v_rest"]) * mV)
 
 
 def _monitors(learner, sc, attach_syn: dict[str, Any], voltage: str):

@@ -390,7 +390,7 @@ def _lower_bounds(rb, rec, der, lower_bounds) -> str:
 
 
 def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool,
-             trace_tau, softmax):
+             trace_tau, softmax, drive, lower_bound):
     """Readout neurons, their plastic synapses and the learning signal (a summed variable)."""
     b2 = _b2()
     name, dt, T = rec.name, rec.clock.dt, st.T
@@ -403,19 +403,28 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     yu = oc.unit_string(st.y_dim)
     space = {**ns, "eprop_target": target, "eprop_tau_out": readout_tau}
     window = f"int((t_in_timesteps % {T}) >= {T - st.TL})"
+    leak = "-y/eprop_tau_out"
+    for key, value in (("readout_drive", drive), ("readout_lower_bound", lower_bound)):
+        if value is not None and _dim(value) is not st.y_dim:
+            raise ParameterError(f"{key} = {value}: needs the dimensions of the readout ('{st.y_dim}')")
+    if drive is not None:  # a constant current: y relaxes to the drive (P_i I_e per step, docs/model.rst §2)
+        space["eprop_y_drive"] = drive
+        leak = "(eprop_y_drive - y)/eprop_tau_out"
     if st.cross_entropy:  # err = pi - target with pi the softmax of the potentials (docs/model.rst §2)
         space.update(_softmax_constants(softmax, st.y_dim))
         eqs = f"""
-        dy/dt = -y/eprop_tau_out : {yu}
+        dy/dt = {leak} : {yu}
         eprop_norm : 1
         eprop_pi = exp((y + eprop_offset)/eprop_scale)/eprop_norm : 1
         err = (eprop_pi - {tcode})*{window} : 1
         """
     else:
         eqs = f"""
-        dy/dt = -y/eprop_tau_out : {yu}
+        dy/dt = {leak} : {yu}
         err = (y - {tcode})*{window} : {yu}
         """
+    if lower_bound is not None:
+        eqs += f"eprop_y_min : {yu}\n"
     readout = rb.new(b2.NeuronGroup, st.w_out.shape[0], eqs, method="exact", namespace=space, dt=dt,
                      name=f"{name}_readout")
     zeta = "1" if regular_arrival else "(1 - exp(-dt/eprop_tau_out))"
@@ -448,6 +457,10 @@ def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool,
     rb.call(ro_syn, "run_regularly", code + ("\neprop_zbar = 0*eprop_zbar" if restart else ""), dt=T * dt, when="start",
                          order=0, name=f"{name}_readout_optimize")
     objects = [readout, ro_syn]
+    if lower_bound is not None:  # the readout's v_min: after this step's arrivals, before its error is used
+        rb.values(readout, "eprop_y_min", np.broadcast_to(np.asarray(lower_bound), len(readout)))
+        rb.call(readout, "run_regularly", "y = y*int(y >= eprop_y_min) + eprop_y_min*int(y < eprop_y_min)",
+                when="end", order=-30, name=f"{name}_readout_clamp")
     if st.cross_entropy:  # the readouts exchange u = exp(v) (NEST's rate connections): the softmax normaliser
         norm = rb.new(b2.Synapses, readout, readout,
                       "eprop_norm_post = exp((y_pre + eprop_offset)/eprop_scale) : 1 (summed)", namespace=space,
@@ -559,7 +572,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  eprop_schedule: bool = False, restart_values: Mapping[str, Any] | None = None,
                  average_gradient: bool = False, trace_tau: Any = None, batch_size: int = 1,
                  lower_bounds: Mapping[str, Any] | None = None, loss: str = "mean_squared_error",
-                 softmax: Mapping[str, Any] | None = None) -> OnlineEprop:
+                 softmax: Mapping[str, Any] | None = None, readout_drive: Any = None,
+                 readout_lower_bound: Any = None) -> OnlineEprop:
     """Build online e-prop learning (original family) for a user's Brian2 network.
 
     Parameters
@@ -631,6 +645,12 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     softmax : mapping, optional
         ``scale`` (default 1 mV) and ``offset`` (default 0) of the softmax,
         ``pi_k = exp((y_k + offset)/scale) / sum_l exp((y_l + offset)/scale)``.
+    readout_drive : Quantity, optional
+        A constant input of the readouts as the value they relax to, ``dy/dt = (drive - y)/readout_tau``
+        (``i_offset tau_m / C_m`` of docs/model.rst §2; units of the readout weights).
+    readout_lower_bound : Quantity, optional
+        The readouts' clamp (``v_min``): ``y`` is held at it after the step's arrivals, before the
+        error is taken.
 
     Raises
     ------
@@ -665,7 +685,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         restart_at = (when, order + 1)
     rec = _recurrent_copy(rb, recurrent, der, st, sched, ns, restart_at, restart_values, lower_bounds)
     readout, ro_syn, fb, ro_objects, kappa = _readout(rb, rec, st, target, readout_tau, readout_regular_spike_arrival,
-                                                      feedback, ns, reset_state_on_update, trace_tau, softmax)
+                                                      feedback, ns, reset_state_on_update, trace_tau, softmax,
+                                                      readout_drive, readout_lower_bound)
     copies, users = {}, {}
     for inp in der.inputs:
         source = rec if inp.synapses.source is recurrent else replace.get(inp.synapses.source, inp.synapses.source)

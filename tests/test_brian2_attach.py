@@ -359,3 +359,15 @@ def test_cross_entropy_readouts_train_as_the_reference():
     ref = reference.run(sc, record_weight_events=False)
     assert np.all(np.abs(ref.traces["y"].sum(axis=1) - 1) < 1e-14)
     _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
+
+
+def test_readout_current_and_lower_bound_train_as_the_reference():
+    """readout.i_offset (y relaxes to i_offset tau_m / C_m) and readout.v_min (clamp before the error), in Cython."""
+    parts, target = _sine_variant()
+    params = _sine_parameters()
+    params["readout"] = {**params["readout"], "i_offset": 0.002 * nA, "v_min": 0.18 * mV}
+    att = _attach(parts, params)
+    sc = att.scenario(3, target)
+    ref = reference.run(sc, record_weight_events=False)
+    assert np.mean(ref.traces["readout_v"] == 0.18) > 0.01  # the clamp holds y in 1.6 % of the steps
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
