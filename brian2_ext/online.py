@@ -351,7 +351,10 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
 
 
 def _softmax_constants(softmax, y_dim) -> dict[str, Any]:
-    """``eprop_offset`` and ``eprop_scale`` of ``pi_k = exp((y_k + offset)/scale) / sum_l exp((y_l + offset)/scale)``."""
+    """``eprop_offset`` and ``eprop_scale`` of the softmax.
+
+    ``pi_k = exp((y_k + offset)/scale) / sum_l exp((y_l + offset)/scale)``.
+    """
     b2 = _b2()
     unknown = sorted(set(softmax or {}) - {"offset", "scale"})
     if unknown:
@@ -385,7 +388,8 @@ def _lower_bounds(rb, rec, der, lower_bounds) -> str:
             raise ParameterError(f"lower_bounds['{var}'] = {bound}: needs dimensions '{der.dimensions[var]}'")
         rb.values(rec, f"eprop_lower_{var}", np.broadcast_to(np.asarray(bound), len(rec)))
         # the int() form leaves a value above its bound bit for bit (np.maximum of the reference)
-        lines.append(f"{var} = {var}*int({var} >= eprop_lower_{var}) + eprop_lower_{var}*int({var} < eprop_lower_{var})")
+        low = f"eprop_lower_{var}"
+        lines.append(f"{var} = {var}*int({var} >= {low}) + {low}*int({var} < {low})")
     return "\n".join(lines)
 
 
