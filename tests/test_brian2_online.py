@@ -222,3 +222,25 @@ def test_the_users_own_network_run_learns_after_install():
     assert 1e-4 < np.max(np.abs(w - 0.3)) < 1 and np.all(np.isfinite(w))
     learner.write_back()
     np.testing.assert_array_equal(np.asarray(syn.w[:]), w)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 0}, "batch_size = 0: allowed range is integer >= 1"),
+    ({"lower_bounds": {"u": 0}}, "lower_bounds: 'u' is not a state variable of NeuronGroup 'rec'"),
+    ({"lower_bounds": {"v": 1.0}}, "lower_bounds\\['v'\\] = 1.0: needs dimensions 'm\\^2 kg"),
+    ({"loss": "hinge"}, "loss = 'hinge': valid values are 'mean_squared_error', 'cross_entropy'"),
+    ({"loss": "cross_entropy", "softmax": {"width": 1}}, "softmax.width: unknown; valid names are offset, scale"),
+    ({"readout_drive": 1.0}, "readout_drive = 1.0: needs the dimensions of the readout"),
+])
+def test_settings_of_the_canonical_model_are_checked(kwargs, message):
+    """batch_size, state bounds, the loss and the readout constants: errors name the setting (nothing runs)."""
+    from brian2 import TimedArray, mV, ms
+
+    from brian2_ext.online import online_eprop
+    from eprop_plugins import tasks
+    from eprop_plugins.parameters import ParameterError
+
+    rec, s_in, s_rec = _canonical_user_network("iaf", tasks.sine("original", 1))
+    with pytest.raises(ParameterError, match=message):
+        online_eprop(rec, [s_in, s_rec], target=TimedArray(np.zeros(10) * mV, dt=1 * ms), update_interval=10 * ms,
+                     readout_tau=30 * ms, surrogate={"height": 10 / mV, "width": 0.03 * mV}, **kwargs)
