@@ -371,3 +371,22 @@ def test_readout_current_and_lower_bound_train_as_the_reference():
     ref = reference.run(sc, record_weight_events=False)
     assert np.mean(ref.traces["readout_v"] == 0.18) > 0.01  # the clamp holds y in 1.6 % of the steps
     _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
+
+
+@pytest.mark.slow
+def test_canonical_settings_in_cpp_standalone_equal_reference():
+    """i_offset, v_min, batch 2, cross-entropy and the readout constants at once, rebuilt in cpp_standalone."""
+    import copy
+
+    from brian2_ext.attach_training import train_online
+
+    parts, _ = _sine_variant("dv/dt = (-v + R*I)/tau : volt (unless refractory)\nI : amp (constant)",
+                             current=0.0002 * nA)
+    params = _sine_parameters(batch_size=2)
+    params["readout"] = {**params["readout"], "loss": "cross_entropy", "i_offset": 0.002 * nA, "v_min": 0.18 * mV}
+    att = _attach(parts, params, n_out=3)
+    target = np.repeat(np.eye(3)[[0, 2, 1, 0]].T, 1000, axis=1)
+    sc = copy.deepcopy(att.scenario(2, target))
+    sc.populations[0].params["v_min"] = -0.06
+    ref = reference.run(sc, record_weight_events=False)
+    _assert_equals_reference(train_online(att, sc, mode="standalone"), ref, sc)
