@@ -2,7 +2,9 @@
 
 NEST 3.10's sine-wave test set-up (original family, seed 1: 100 frozen Poisson inputs, 100 LIF
 neurons, one readout, gradient descent): the first five losses reproduce NEST's published numbers
-(``eprop_plugins.reference_numbers.SINE_ORIGINAL_NEST``, docs/model.rst §5) to rtol 1e-8.
+(``eprop_plugins.reference_numbers.SINE_ORIGINAL_NEST``, docs/model.rst §5) to rtol 1e-8, and the
+final weights (``Projection.get("weight")``, docs/pynn.rst "Weights after a run") are the same on
+pyNN.nest and pyNN.brian2.
 
     python examples/pynn_sine.py --simulator nest
     python examples/pynn_sine.py --simulator brian2 --save weights.npz
