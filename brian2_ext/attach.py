@@ -36,7 +36,8 @@ from .attach_inspect import (EPROP_SLOTS, IncompatibleModelError, common_dt, qua
 __all__ = ["attach_eprop", "EpropAttachment", "IncompatibleModelError", "schedule_like_eprop"]
 
 #: recurrent parameters that come from the user's Brian2 model, never from ``parameters['eprop']``
-FROM_MODEL = ("tau_m", "cm", "v_rest", "v_thresh", "v_min", "tau_refrac", "i_offset", "regular_spike_arrival")
+#: (``v_min``, the lower bound of the potential, is not a Brian2 model statement: it comes from ``eprop=``)
+FROM_MODEL = ("tau_m", "cm", "v_rest", "v_thresh", "tau_refrac", "i_offset", "regular_spike_arrival")
 
 #: the e-prop family that attach_eprop maps Brian2 models to
 FAMILY = "original"

@@ -322,18 +322,16 @@ def test_constant_current_i_offset_trains_as_the_reference():
 
 
 def test_lower_bound_v_min_trains_as_the_reference():
-    """v_min on the attachment's scenario: v clamped after the reset and the arrivals (no gradient through it)."""
-    import copy
-
-    from brian2_ext.attach_training import train_online
-
+    """eprop.v_min: v clamped after the reset and the arrivals (no gradient through it), as the reference."""
     parts, target = _sine_variant()
-    att = _attach(parts, _sine_parameters())
-    sc = copy.deepcopy(att.scenario(3, target))
-    sc.populations[0].params["v_min"] = -0.06  # mV: the clamp holds v in about 6 % of the steps
+    params = _sine_parameters()
+    params["eprop"] = {**params["eprop"], "v_min": -0.06 * mV}  # the clamp holds v in about 6 % of the steps
+    att = _attach(parts, params)
+    sc = att.scenario(3, target)
+    assert sc.populations[0].params["v_min"] == pytest.approx(-0.06, rel=1e-12)
     ref = reference.run(sc, record_weight_events=False)
     assert np.mean(ref.traces["v"] == -0.06) > 0.03
-    _assert_equals_reference(train_online(att, sc, mode="cython"), ref, sc)
+    _assert_equals_reference(att.train(3, target, mode="cython"), ref, sc)
 
 
 @pytest.mark.parametrize("optimizer", [{"batch_size": 2}, {"batch_size": 3, "type": "adam", "eta": 1e-4}])
