@@ -88,6 +88,7 @@ def run(
     record_weight_events: bool = True,
     on_iteration: Callable[[int, float], None] | None = None,
     threads: int = 1,
+    record: bool = True,
 ) -> Result:
     """Run a scenario with the NESTML neurons in NEST.
 
@@ -101,14 +102,19 @@ def run(
         ``on_iteration(index, loss)`` after each simulated iteration.
     threads : int
         NEST threads (virtual processes); results are identical for any value.
+    record : bool
+        Record every step.  False: losses only (bit-identical to a recording run), empty
+        ``traces``, no multimeter on the recurrent neurons; weight events still when
+        ``record_weight_events``.
 
     Returns
     -------
     Result
         Traces ``v, z, psi, adaptation, v_th_adapt, learning_signal, readout_v, y, target, error`` in
-        aligned time, weight events and losses (as ``nest-builtin``); ``meta``: ``seconds`` (all of
-        the run), ``compile_seconds`` (the module build if this run built it, else 0.0), ``cached``,
-        ``module``, ``threads``, ``build_seconds``, ``simulate_seconds``, ``notes``.
+        aligned time (``record``), weight events and losses (as ``nest-builtin``); ``meta``:
+        ``seconds`` (all of the run), ``compile_seconds`` (the module build if this run built it,
+        else 0.0), ``cached``, ``module``, ``threads``, ``build_seconds``, ``simulate_seconds``,
+        ``record``, ``notes``.
 
     Raises
     ------
@@ -125,7 +131,7 @@ def run(
     cached, started = is_built(sc), time.time()
     install = _Installer(sc.name)
     res = nw.run(sc, nw.layout(sc.family, nestml=True), backend=NAME, record_weight_events=record_weight_events,
-                 on_iteration=on_iteration, threads=threads, after_reset=install)
+                 on_iteration=on_iteration, threads=threads, after_reset=install, record=record)
     # built in this run: the cache lacked it and the loaded module file was written after the run began
     # (a module this process had loaded before, from any cache, is older)
     built_here = not cached and install.path is not None and install.path.stat().st_mtime >= started

@@ -85,7 +85,7 @@ def check_original_supported(sc) -> None:
 
 
 def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[int, float], None] | None = None,
-        flush_event_send_interval: float | None = None) -> Result:
+        flush_event_send_interval: float | None = None, record: bool = True) -> Result:
     """Run a scenario on NEST's built-in e-prop models.
 
     Parameters
@@ -98,14 +98,18 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
         ``on_iteration(index, loss)`` after each simulated iteration.
     flush_event_send_interval : float, optional
         ms; default one sequence, as NEST's tests.  Flush events do not change any number.
+    record : bool
+        Record every step.  False: losses only (bit-identical to a recording run), empty
+        ``traces``, no multimeter on the recurrent neurons (memory no longer grows with the
+        recording); weight events still when ``record_weight_events``.
 
     Returns
     -------
     Result
         Traces ``v, z, psi, adaptation, v_th_adapt, learning_signal, readout_v, y, target, error``
-        in aligned time, weight events and losses; ``meta``: ``seconds``, ``compile_seconds`` (0.0),
-        ``cached`` (True: nothing to compile), ``build_seconds``, ``simulate_seconds``,
-        ``nest_version``, ``notes``.
+        in aligned time (``record``), weight events and losses; ``meta``: ``seconds``,
+        ``compile_seconds`` (0.0), ``cached`` (True: nothing to compile), ``build_seconds``,
+        ``simulate_seconds``, ``nest_version``, ``record``, ``notes``.
 
     Raises
     ------
@@ -122,6 +126,6 @@ def run(scenario, *, record_weight_events: bool = True, on_iteration: Callable[[
         check_original_supported(sc)
     check()
     res = nw.run(sc, nw.layout(sc.family), backend=NAME, record_weight_events=record_weight_events,
-                 on_iteration=on_iteration, flush_interval=flush_event_send_interval)
+                 on_iteration=on_iteration, flush_interval=flush_event_send_interval, record=record)
     res.meta.update({"seconds": time.perf_counter() - t0, "compile_seconds": 0.0, "cached": True})
     return res

@@ -101,7 +101,7 @@ def reset_kernel(sc, *, threads: int = 1, after_reset: Callable[[], Any] | None 
 
 
 def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
-                   flush_interval: float | None = None) -> NestNetwork:
+                   flush_interval: float | None = None, record: bool = True) -> NestNetwork:
     """Create nodes, connections and stimuli of a validated scenario in the current kernel.
 
     Parameters
@@ -114,11 +114,14 @@ def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
         Attach NEST's weight recorder to the plastic synapses (one entry per transmitted spike).
     flush_interval : float, optional
         ``flush_event_send_interval`` of the recurrent neurons, ms (default one sequence).
+    record : bool
+        Record the recurrent neurons every step (False: losses only; only the readouts' multimeter,
+        and the recurrent spike recorder when ``record_weight_events``).
     """
     if sc.family != layout.family:
         raise ValueError(f"layout of family {layout.family!r} for a scenario of family {sc.family!r}")
     return _family(sc.family).create_network(sc, layout, record_weight_events=record_weight_events,
-                                             flush_interval=flush_interval)
+                                             flush_interval=flush_interval, record=record)
 
 
 def simulate(net: NestNetwork, sc, on_iteration: Callable[[int, float], None] | None = None) -> None:
@@ -126,9 +129,12 @@ def simulate(net: NestNetwork, sc, on_iteration: Callable[[int, float], None] | 
     _family(net.layout.family).simulate(net, sc, on_iteration)
 
 
-def collect(net: NestNetwork, sc, *, record_weight_events: bool = True) -> Recording:
-    """Read the recorders of a simulated network: aligned traces, weight events, notes."""
-    return _family(net.layout.family).collect(net, sc, record_weight_events=record_weight_events)
+def collect(net: NestNetwork, sc, *, record_weight_events: bool = True, record: bool = True) -> Recording:
+    """Read the recorders of a simulated network: aligned traces, weight events, notes.
+
+    ``record`` False, for a network created with ``record=False``: losses and weight events, no traces.
+    """
+    return _family(net.layout.family).collect(net, sc, record_weight_events=record_weight_events, record=record)
 
 
 def run(
@@ -141,6 +147,7 @@ def run(
     threads: int = 1,
     after_reset: Callable[[], Any] | None = None,
     flush_interval: float | None = None,
+    record: bool = True,
 ):
     """Reset the kernel, build, simulate and collect a validated scenario; return its Result.
 
@@ -162,12 +169,15 @@ def run(
         Run after the kernel reset (install an extension module).
     flush_interval : float, optional
         ``flush_event_send_interval``, ms (default one sequence).
+    record : bool
+        Record every step and return the traces.  False: losses only (the same numbers; no
+        multimeter on the recurrent neurons, ``traces`` empty; weight events still when asked).
 
     Returns
     -------
     Result
         ``meta``: ``build_seconds`` (kernel and network), ``simulate_seconds``, ``nest_version``,
-        ``threads``, ``notes``.
+        ``threads``, ``record``, ``notes``.
 
     Raises
     ------
@@ -177,11 +187,12 @@ def run(
     t0 = time.perf_counter()
     with nest_errors(backend, sc.name):
         reset_kernel(sc, threads=threads, after_reset=after_reset)
-        net = create_network(sc, layout, record_weight_events=record_weight_events, flush_interval=flush_interval)
+        net = create_network(sc, layout, record_weight_events=record_weight_events, flush_interval=flush_interval,
+                             record=record)
         t_build = time.perf_counter() - t0
         simulate(net, sc, on_iteration)
         t_sim = time.perf_counter() - t0 - t_build
-        recording = collect(net, sc, record_weight_events=record_weight_events)
+        recording = collect(net, sc, record_weight_events=record_weight_events, record=record)
     meta = {"build_seconds": t_build, "simulate_seconds": t_sim, "nest_version": str(import_nest().__version__),
-            "threads": threads}
+            "threads": threads, "record": record}
     return result(sc, recording, backend, meta)

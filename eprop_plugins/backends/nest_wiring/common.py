@@ -13,7 +13,9 @@ A NEST e-prop network of a scenario has the same skeleton in both families (docs
 * one ``step_rate_generator`` per readout -> readout through ``rate_connection_delayed`` on
   receptor 2 (the target);
 * multimeters on every recurrent population and on the readouts, one spike recorder on the
-  recurrent neurons, one weight recorder for the plastic synapses.
+  recurrent neurons, one weight recorder for the plastic synapses.  A losses-only network
+  (``record=False``) has only the readouts' multimeter (the losses come from it) and, for weight
+  events, the spike recorder (it tells spikes from flush events).
 
 Every delay is one step.  The families differ in the neuron parameters they set, the extra
 connections (cross-entropy normalisation, learning-window signal), the kernel settings, the stamp
@@ -50,6 +52,7 @@ __all__ = [
     "amplitudes",
     "grid",
     "recurrent_traces",
+    "recurrent_spikes",
     "weight_events",
     "result",
     "nest_errors",
@@ -130,9 +133,9 @@ class NestNetwork:
     populations: list[Any]  # one NodeCollection per scenario population
     readouts: Any
     target_generators: Any
-    multimeters: list[tuple[Any, list[str], Any]]  # (multimeter, trace names, recorded population)
+    multimeters: list[tuple[Any, list[str], Any]]  # (multimeter, trace names, recorded population); [] losses only
     readout_multimeter: Any
-    spike_recorder: Any
+    spike_recorder: Any  # None in a losses-only network without weight events
     weight_recorder: Any
     first_parrot: int
     first_rec: int
@@ -148,11 +151,16 @@ class NestNetwork:
 
 @dataclass
 class Recording:
-    """What :func:`collect` read from a network: aligned traces, weight events and notes for ``Result.meta``."""
+    """What :func:`collect` read from a network: aligned traces, weight events and notes for ``Result.meta``.
+
+    ``losses`` is set by a losses-only collection (``traces`` then empty); otherwise :func:`result`
+    computes them from ``traces["y"]`` and ``traces["target"]``.
+    """
 
     traces: dict[str, np.ndarray]
     weight_events: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    losses: np.ndarray | None = None
 
 
 def import_nest() -> Any:
@@ -185,7 +193,7 @@ def concat(collections: list[Any]) -> Any:
 
 
 def create_nodes(sc, layout: Layout, recurrent_status: list[dict[str, Any]], readout_status: dict[str, Any],
-                 *, window: bool = False) -> NestNetwork:
+                 *, window: bool = False, record: bool = True, spikes: bool = True) -> NestNetwork:
     """Create generators, parrots, the recurrent populations (contiguous ids), readouts and recorders.
 
     Parameters
@@ -200,6 +208,10 @@ def create_nodes(sc, layout: Layout, recurrent_status: list[dict[str, Any]], rea
         NEST status of the readouts.
     window : bool
         Also create one ``step_rate_generator`` for the learning-window signal.
+    record : bool
+        Put a multimeter on every recurrent population (False: losses only, none).
+    spikes : bool
+        With ``record`` False: still record the recurrent spikes (needed for weight events).
     """
     nest = import_nest()
     generators = nest.Create("spike_generator", sc.n_in)
@@ -209,7 +221,7 @@ def create_nodes(sc, layout: Layout, recurrent_status: list[dict[str, Any]], rea
     target_generators = nest.Create("step_rate_generator", sc.n_out)
     window_generator = nest.Create("step_rate_generator") if window else None
     multimeters = []
-    for pop, nodes in zip(sc.populations, pops):
+    for pop, nodes in zip(sc.populations if record else [], pops):
         names = dict(layout.recordables["recurrent"])
         if pop.model in ADAPTIVE_MODELS:
             names.update(layout.recordables["adaptive"])
@@ -218,8 +230,10 @@ def create_nodes(sc, layout: Layout, recurrent_status: list[dict[str, Any]], rea
         multimeters.append((mm, list(names), nodes))
     mm_out = nest.Create("multimeter", {"interval": sc.dt, "record_from": list(layout.recordables["readout"].values())})
     nest.Connect(mm_out, readouts)
-    sr = nest.Create("spike_recorder")
-    nest.Connect(concat(pops), sr)
+    sr = None
+    if record or spikes:
+        sr = nest.Create("spike_recorder")
+        nest.Connect(concat(pops), sr)
     wr = nest.Create("weight_recorder")
     first_rec = pops[0][0].global_id
     if any(nodes[0].global_id != first_rec + sum(len(q) for q in pops[:k]) for k, nodes in enumerate(pops)):
@@ -370,9 +384,7 @@ def recurrent_traces(net: NestNetwork, sc) -> tuple[dict[str, np.ndarray], np.nd
             v_th = traces.setdefault("v_th_adapt", np.zeros((N, n_rec)))
             v_th[:, offset : offset + len(nodes)] = pop.params["v_thresh"]
         offset += len(nodes)
-    sev = net.spike_recorder.events
-    s_stamp = np.rint(np.asarray(sev["times"]) / dt).astype(np.int64)
-    s_idx = np.asarray(sev["senders"], dtype=np.int64) - net.first_rec
+    s_stamp, s_idx = recurrent_spikes(net, sc)
     s_step = s_stamp - off.recurrent
     keep = (s_step >= 0) & (s_step < N)
     z = np.zeros((N, n_rec), dtype=np.int8)
@@ -412,16 +424,25 @@ def weight_events(net: NestNetwork, sc, spike_stamps: np.ndarray, spike_idx: np.
     return sort_weight_events({k: v[keep] for k, v in columns.items()})
 
 
+def recurrent_spikes(net: NestNetwork, sc) -> tuple[np.ndarray, np.ndarray]:
+    """NEST stamp and recurrent index of every spike the spike recorder holds."""
+    sev = net.spike_recorder.events
+    s_stamp = np.rint(np.asarray(sev["times"]) / sc.dt).astype(np.int64)
+    return s_stamp, np.asarray(sev["senders"], dtype=np.int64) - net.first_rec
+
+
 def result(sc, recording: Recording, backend: str, meta: dict[str, Any] | None = None) -> Result:
     """The :class:`~eprop_plugins.results.Result` of a recording: losses from ``y`` and ``target``.
+
+    A losses-only recording (``recording.losses`` set) gives its losses and no traces.
 
     ``meta`` gets the recording's notes under ``"notes"`` (after any notes already in ``meta``).
     """
     meta = dict(meta or {})
     meta["notes"] = [*meta.get("notes", []), *recording.notes]
     traces = recording.traces
-    return Result(scenario=sc.name, family=sc.family, backend=backend,
-                  losses=compute_losses(sc, traces["y"], traces["target"]), traces=traces,
+    losses = recording.losses if recording.losses is not None else compute_losses(sc, traces["y"], traces["target"])
+    return Result(scenario=sc.name, family=sc.family, backend=backend, losses=losses, traces=traces,
                   weight_events=recording.weight_events, meta=meta)
 
 

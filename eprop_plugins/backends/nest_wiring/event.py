@@ -82,7 +82,7 @@ def _readout_status(sc) -> dict[str, Any]:
 
 
 def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
-                   flush_interval: float | None = None) -> NestNetwork:
+                   flush_interval: float | None = None, record: bool = True) -> NestNetwork:
     """Create, wire and stimulate the network of a validated event-family scenario in the current kernel.
 
     The kernel must not have simulated yet.
@@ -98,11 +98,14 @@ def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
     flush_interval : float, optional
         ``flush_event_send_interval`` of the recurrent neurons, ms (default one sequence; flush
         events change no number).
+    record : bool
+        Record the recurrent neurons (False: losses only, no recurrent multimeters; the spike
+        recorder only for weight events).
     """
     dt = sc.dt
     flush = flush_interval or sc.steps_per_sequence * dt
     net = common.create_nodes(sc, layout, [_recurrent_status(p, flush) for p in sc.populations], _readout_status(sc),
-                              window=True)
+                              window=True, record=record, spikes=record_weight_events)
     common.connect(net, sc, {}, {}, record_weight_events=record_weight_events)
     common.import_nest().Connect(net.window_generator, net.readouts, "all_to_all",
                                  {"synapse_model": "rate_connection_delayed", "delay": dt, "receptor_type": 1})
@@ -184,10 +187,20 @@ def complete_learning_signal(recorded: np.ndarray, error: np.ndarray, B: np.ndar
     return derived, int(differs.sum())
 
 
-def collect(net: NestNetwork, sc, *, record_weight_events: bool = True) -> Recording:
+def collect(net: NestNetwork, sc, *, record_weight_events: bool = True, record: bool = True) -> Recording:
     """Read all recorders: traces ``v, z, psi, adaptation, v_th_adapt, learning_signal, readout_v, y,
-    target, error`` in aligned time and (``record_weight_events``) the weight events."""
+    target, error`` in aligned time and (``record_weight_events``) the weight events.
+
+    ``record`` False (a network created losses only): the losses and weight events, no traces.
+    """
     N, dt = sc.n_steps, sc.dt
+    if not record:
+        # y is the recorded readout potential, target the scenario's (as in the traces below)
+        y = common.grid(net.readout_multimeter.events, net.layout.recordables["readout"]["readout_v"],
+                        net.first_out, sc.n_out, OFFSETS.readout, N, dt)
+        events = common.weight_events(net, sc, *common.recurrent_spikes(net, sc)) if record_weight_events else {}
+        notes = ["weight recorder entries of NEST flush events were removed", "losses only: no traces were recorded"]
+        return Recording({}, events, notes, losses=compute_losses(sc, y, np.asarray(sc.target, dtype=float).T.copy()))
     traces, s_stamp, s_idx = common.recurrent_traces(net, sc)
     ev = net.readout_multimeter.events
     for name, nest_name in net.layout.recordables["readout"].items():

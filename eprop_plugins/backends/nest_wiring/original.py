@@ -79,7 +79,7 @@ def _readout_status(sc) -> dict[str, Any]:
 
 
 def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
-                   flush_interval: float | None = None) -> NestNetwork:
+                   flush_interval: float | None = None, record: bool = True) -> NestNetwork:
     """Create, wire and stimulate the network of a validated original-family scenario in the current kernel.
 
     The kernel must carry :func:`kernel_status` and must not have simulated yet.
@@ -94,9 +94,13 @@ def create_network(sc, layout: Layout, *, record_weight_events: bool = True,
         Attach the weight recorder to the plastic synapses.
     flush_interval : float, optional
         ``flush_event_send_interval`` of the recurrent neurons, ms (default one sequence).
+    record : bool
+        Record the recurrent neurons (False: losses only, no recurrent multimeters; the spike
+        recorder only for weight events).
     """
     flush = flush_interval or sc.steps_per_sequence * sc.dt
-    net = common.create_nodes(sc, layout, [_recurrent_status(p, flush) for p in sc.populations], _readout_status(sc))
+    net = common.create_nodes(sc, layout, [_recurrent_status(p, flush) for p in sc.populations], _readout_status(sc),
+                              record=record, spikes=record_weight_events)
     tau_kappa = sc.synapse["tau_m_readout"] or sc.readout["tau_m"]
     common.connect(net, sc, {"average_gradient": sc.synapse["average_gradient"]}, {"tau_m_readout": tau_kappa},
                    record_weight_events=record_weight_events)
@@ -159,10 +163,18 @@ def readout_signal_from_potential(v: np.ndarray, loss: str) -> np.ndarray:
     return out
 
 
-def collect(net: NestNetwork, sc, *, record_weight_events: bool = True) -> Recording:
+def collect(net: NestNetwork, sc, *, record_weight_events: bool = True, record: bool = True) -> Recording:
     """Read all recorders: traces ``v, z, psi, adaptation, v_th_adapt, learning_signal, readout_v, y,
-    target, error`` in aligned time and (``record_weight_events``) the weight events."""
+    target, error`` in aligned time and (``record_weight_events``) the weight events.
+
+    ``record`` False (a network created losses only): the losses and weight events, no traces.
+    """
     N, dt = sc.n_steps, sc.dt
+    if not record:
+        y, target = _readout_signals(net, sc, N)
+        events = common.weight_events(net, sc, *common.recurrent_spikes(net, sc)) if record_weight_events else {}
+        return Recording({}, events, [*NOTES[:1], "losses only: no traces were recorded"],
+                         losses=compute_losses(sc, y, target))
     traces, s_stamp, s_idx = common.recurrent_traces(net, sc)
     rn, off = net.layout.recordables["readout"], net.layout.offsets
     ev = net.readout_multimeter.events
