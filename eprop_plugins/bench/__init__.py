@@ -179,8 +179,9 @@ def main(args: argparse.Namespace) -> int:
                               "plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.items()},
                               "notes": list(NOTES)}
 
-    def checkpoint(_row=None) -> None:
+    def checkpoint(row=None) -> None:
         if args.out:
+            report["last_row"] = row  # called before the section appends it
             from ..cache import atomic_write
 
             atomic_write(Path(args.out) / "bench.partial.json", json.dumps(report, indent=1, default=float))
