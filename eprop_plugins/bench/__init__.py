@@ -22,9 +22,9 @@ docs/benchmarks.rst):
     NEST ``local_num_threads`` (``nest-builtin``, ``nestml``) and Brian2 standalone ``openmp_threads``
     (``brian2-standalone``) 1 and 2: time and whether the losses are identical.
 
-Backends run with ``traces=False`` (losses only, :func:`eprop_plugins.backends.run`); the NEST
-backends have no losses-only mode and record their per-step traces regardless (what
-``nest-builtin/no-recorders`` shows).  A measurement that fails (an error, a crash, a timeout) is
+Backends run with ``traces=False`` (losses only, :func:`eprop_plugins.backends.run`; the NEST
+backends: only the readouts' multimeter; ``nest-builtin/no-recorders`` stops the recorders of a
+recording network instead, and compares its losses).  A measurement that fails (an error, a crash, a timeout) is
 a row with ``error`` and the run goes on.  Output: ``bench.json`` (fields in docs/benchmarks.rst),
 PNG plots, and the goals met or missed (:func:`~eprop_plugins.bench.sections.goals`).
 """
@@ -52,9 +52,9 @@ __all__ = ["add_arguments", "main", "merge_reports", "measure", "scaled_sine", "
 SCHEMA = "eprop-bench/3"
 #: what the numbers do not cover (written into every report)
 NOTES = [
-    "NEST backends (nest-builtin, nestml) have no losses-only mode: they record every per-step trace of every "
-    "recurrent neuron, so their memory grows with T and n by the recording; nest-builtin/no-recorders is the same "
-    "network with the recurrent multimeters and the spike recorder stopped",
+    "every backend runs with traces off (backends.run(traces=False): record=False where run() takes it); "
+    "nest-builtin/no-recorders is nest-builtin's recording network with the recurrent multimeters and the spike "
+    "recorder stopped",
     "Brian2 backends run with traces off (record=False)",
     "scaling: sparse networks (every projection 10 % connected, no dense n_rec x n_rec array anywhere)",
 ]
