@@ -23,13 +23,7 @@ b2.BrianLogger.suppress_name("unused_brian_object")  # the error tests build gro
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "brian2_existing_model.py"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numpy_target():
-    """The users' groups here run with the numpy target (no Cython compilation; brian2_ext sets its own)."""
-    saved = b2.prefs.codegen.target
-    b2.prefs.codegen.target = "numpy"
-    yield
-    b2.prefs.codegen.target = saved
+pytestmark = pytest.mark.usefixtures("numpy_target")
 
 
 @pytest.fixture(scope="module")

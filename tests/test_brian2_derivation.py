@@ -29,12 +29,7 @@ N_IN, N_REC, N_OUT = 6, 5, 2
 b2.BrianLogger.suppress_name("unused_brian_object")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numpy_target():
-    saved = b2.prefs.codegen.target
-    b2.prefs.codegen.target = "numpy"
-    yield
-    b2.prefs.codegen.target = saved
+pytestmark = pytest.mark.usefixtures("numpy_target")
 
 
 # ------------------------------------------------------------------------------------------------ models

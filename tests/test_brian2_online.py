@@ -16,12 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "brian2_online_pois
 b2.BrianLogger.suppress_name("unused_brian_object")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numpy_target():
-    saved = b2.prefs.codegen.target
-    b2.prefs.codegen.target = "numpy"
-    yield
-    b2.prefs.codegen.target = saved
+pytestmark = pytest.mark.usefixtures("numpy_target")
 
 
 @pytest.fixture(scope="module")
