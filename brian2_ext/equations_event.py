@@ -35,8 +35,8 @@ from .equations import OPTIMIZER_CONSTANTS, feedback_apart, psi_expression, surr
 from .network_common import declare_numbers, number
 
 __all__ = ["EventStructure", "recurrent_model", "recurrent_step", "readout_model", "readout_step",
-           "hidden_synapse_model", "out_synapse_model", "arrive_code", "hidden_integrate", "out_integrate",
-           "snapshot_step", "NUMBERS"]
+           "hidden_synapse_model", "out_synapse_model", "arrive_code", "optimizer_call", "window_step",
+           "hidden_integrate", "out_integrate", "snapshot_step", "NUMBERS"]
 
 #: run-time numbers (:data:`brian2_ext.network_common.RUN_TIME_NUMBERS`) each object's code reads in
 #: runtime mode (``rt=True``); cpp_standalone code spells them as literals
@@ -258,7 +258,13 @@ opened = 1
     return code
 
 
-def _window_step(integrate: str) -> str:
+def window_step(integrate: str) -> str:
+    """The ISI-cutoff window and NEST's spike buffers around one history step's ``integrate`` code.
+
+    ``c`` is 1 where the step is integrated (the presynaptic neuron has spiked and the cutoff has
+    not passed), ``zcur`` the arrival of the step (``z_previous_buffer``), ``dec`` counts the steps owed
+    as decay (docs/model.rst §3).
+    """
     return f"""
         c = opened*int(rem > 0)
         dec = dec + opened*int(rem == 0)
@@ -282,7 +288,7 @@ def hidden_integrate(st: EventStructure, rt: bool = False) -> str:
         inc = L_post*ebar + fr_post*ebar_reg
         zbar = c*zbar_n + (1 - c)*zbar
         elig = c*e_n"""
-    code = _window_step(body)
+    code = window_step(body)
     if st.each_step:
         return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c", rt)
     return code + "grad = grad + c*inc\n"
@@ -294,7 +300,7 @@ def out_integrate(st: EventStructure, rt: bool = False) -> str:
         inc = errp_post*zbar_n
         zbar = c*zbar_n + (1 - c)*zbar
         elig = c*inc"""
-    code = _window_step(body)
+    code = window_step(body)
     if st.each_step:
         return code + optimizer_call(st, "t_in_timesteps + 2", "inc", "c", rt)
     return code + "grad = grad + c*inc\n"

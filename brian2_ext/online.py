@@ -82,6 +82,7 @@ class OnlineEprop:
     weight: str
     objects: list[Any] = field(default_factory=list)
     recorder: Recorder | None = None
+    family: str = "original"
 
     def install(self, network) -> None:
         """Make the user's own ``network.run(...)`` learn: swap the user's recurrent group and plastic
@@ -213,8 +214,11 @@ class _Schedule:
     pathways: dict[str, tuple[str, int]]
 
     @classmethod
-    def of(cls, recurrent, synapses, eprop_slots: bool) -> "_Schedule":
+    def of(cls, recurrent, synapses, eprop_slots: bool, family: str = "original") -> "_Schedule":
         su, thr, rs = recurrent.state_updater, recurrent.thresholder["spike"], recurrent.resetter["spike"]
+        if eprop_slots and family == "event":  # arrivals after the leak, before the threshold; the reset stays
+            return cls((su.when, su.order), (thr.when, thr.order), (rs.when, rs.order),
+                       {s.name: (EPROP_SLOTS[0], 1) for s in synapses})
         if eprop_slots:  # as schedule_like_eprop(): reset and arrivals after the leak, before the threshold
             return cls((su.when, su.order), (thr.when, thr.order), (EPROP_SLOTS[0], 0),
                        {s.name: (EPROP_SLOTS[0], 1) for s in synapses})
@@ -250,9 +254,12 @@ class _Settings:
 def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, optimizer, c_reg, f_target, w_out,
               w_fb, seed, loss="mean_squared_error") -> _Settings:
     b2 = _b2()
-    T = int(round(float(update_interval / dt)))
-    TL = T if learning_window is None else int(round(float(learning_window / dt)))
-    if T < 2 or not 1 <= TL <= T:
+    if update_interval is None:  # the event family has no update intervals
+        T = TL = 0
+    else:
+        T = int(round(float(update_interval / dt)))
+        TL = T if learning_window is None else int(round(float(learning_window / dt)))
+    if update_interval is not None and (T < 2 or not 1 <= TL <= T):
         raise ParameterError(f"update_interval = {update_interval}, learning_window = {learning_window}: need "
                              f"0 < learning_window <= update_interval (at least 2 steps), whole numbers of dt = {dt}")
     fn = surrogate.get("function", "piecewise_linear")
@@ -265,10 +272,10 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
         if _dim(surrogate[key]) is not dim:
             raise ParameterError(f"surrogate.{key} = {surrogate[key]}: needs dimensions '{dim}' (of the threshold "
                                  f"expression '{to_code(der.threshold)}'{', inverted' if key == 'height' else ''})")
-    unknown = sorted(set(optimizer or {}) - set(OPTIMIZER_DEFAULTS) - {"eta_out"})
+    unknown = sorted(set(optimizer or {}) - set(OPTIMIZER_DEFAULTS) - {"eta_out", "optimize_each_step"})
     if unknown:
         raise ParameterError(f"optimizer.{unknown[0]}: unknown; valid names are "
-                             f"{', '.join(OPTIMIZER_DEFAULTS)}, eta_out")
+                             f"{', '.join(OPTIMIZER_DEFAULTS)}, eta_out, optimize_each_step")
     opt = {**OPTIMIZER_DEFAULTS, **dict(optimizer or {})}
     n_rec = len(der.group)
     rng = np.random.default_rng(seed)
@@ -297,6 +304,35 @@ def _settings(der, dt, *, n_out, update_interval, learning_window, surrogate, op
                      L_dim=L_dim, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb, cross_entropy=ce)
 
 
+def _group_copy(rb, recurrent, extra, st: _Settings, sched: _Schedule, ns):
+    """The user's NeuronGroup built again with the e-prop variables ``extra``, in the copies' schedule, with the
+    user's values."""
+    b2 = _b2()
+    name, dt = recurrent.name, recurrent.clock.dt
+    own = b2.Equations([eq for eq in recurrent.equations.values()  # Brian2 adds these two for refractoriness
+                        if eq.varname not in ("not_refractory", "lastspike")])
+    rec = rb.new(b2.NeuronGroup, len(recurrent), own + extra, threshold=recurrent.events["spike"],
+                 reset=recurrent.event_codes.get("spike", ""), refractory=recurrent._refractory,
+                 method=recurrent.state_updater.method_choice,
+                 namespace={**ns, "eprop_height": st.height, "eprop_width": st.width}, dt=dt, name=f"{name}_eprop")
+    for slot, path in ((sched.update, ("state_updater",)), (sched.threshold, ("thresholder", ("spike",))),
+                       (sched.reset, ("resetter", ("spike",)))):
+        rb.set(rec, path, "when", slot[0])
+        rb.set(rec, path, "order", slot[1])
+    _copy_values(rb, recurrent, rec, _user_variables(recurrent))
+    return rec
+
+
+def _psi_code(recurrent, der, st: _Settings) -> str:
+    """``eprop_z`` of this step and ``eprop_psi`` on the state the threshold saw (0 while refractory; the
+    thresholder has already marked this step's spikes as refractory, hence ``lastspike == t``)."""
+    refractory = recurrent._refractory is not False
+    z = "int(lastspike == t)" if refractory else f"int({recurrent.events['spike']})"
+    active = "int(not_refractory or lastspike == t)" if refractory else "1"
+    psi = oc.SURROGATE_CODE[st.fn].format(d=f"({to_code(der.threshold)})")
+    return f"eprop_z = {z}\neprop_psi = {active}*{psi}"
+
+
 # ---------------------------------------------------------------------------------------------- objects
 def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, restart_at, restart_values,
                     lower_bounds):
@@ -311,28 +347,12 @@ def _recurrent_copy(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, res
                          + "".join(f"\neprop_lower_{s} : {oc.unit_string(der.dimensions[s])}" for s in der.states
                                    if s in (lower_bounds or {})))
     name, dt = recurrent.name, recurrent.clock.dt
-    own = b2.Equations([eq for eq in recurrent.equations.values()  # Brian2 adds these two for refractoriness
-                        if eq.varname not in ("not_refractory", "lastspike")])
-    rec = rb.new(b2.NeuronGroup, len(recurrent), own + extra, threshold=recurrent.events["spike"],
-                         reset=recurrent.event_codes.get("spike", ""), refractory=recurrent._refractory,
-                         method=recurrent.state_updater.method_choice,
-                         namespace={**ns, "eprop_height": st.height, "eprop_width": st.width}, dt=dt,
-                         name=f"{name}_eprop")
-    for slot, path in ((sched.update, ("state_updater",)), (sched.threshold, ("thresholder", ("spike",))),
-                       (sched.reset, ("resetter", ("spike",)))):
-        rb.set(rec, path, "when", slot[0])
-        rb.set(rec, path, "order", slot[1])
-    _copy_values(rb, recurrent, rec, _user_variables(recurrent))
+    rec = _group_copy(rb, recurrent, extra, st, sched, ns)
     for s in der.states:
         value = restart_values[s] if s in (restart_values or {}) else recurrent.variables[s].get_value()
         rb.values(rec, f"eprop_init_{s}", np.broadcast_to(np.asarray(value), len(recurrent)))
     refractory = recurrent._refractory is not False
-    # z of this step and psi on the state the threshold saw (0 while refractory; the thresholder has
-    # already marked this step's spikes as refractory, hence lastspike == t)
-    z = "int(lastspike == t)" if refractory else f"int({recurrent.events['spike']})"
-    active = "int(not_refractory or lastspike == t)" if refractory else "1"
-    psi = oc.SURROGATE_CODE[st.fn].format(d=f"({to_code(der.threshold)})")
-    rb.call(rec, "run_regularly", f"eprop_z = {z}\neprop_psi = {active}*{psi}\neprop_nspikes += eprop_z",
+    rb.call(rec, "run_regularly", _psi_code(recurrent, der, st) + "\neprop_nspikes += eprop_z",
             when=sched.threshold[0], order=sched.threshold[1] + 1, name=f"{name}_eprop_psi")
     rb.call(rec, "run_regularly", "eprop_nspikes = 0", dt=st.T * dt, when="start", order=1, name=f"{name}_eprop_count")
     bounds = _lower_bounds(rb, rec, der, lower_bounds)
@@ -566,7 +586,223 @@ def _plastic_copy(rb, inp, der, recurrent, rec, source, st: _Settings, sched: _S
     return syn
 
 
-def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: Any, update_interval: Any,
+# ---------------------------------------------------------------------------------------------- event family
+@dataclass
+class _EventSettings:
+    """Settings of the event family (docs/model.rst §3)."""
+
+    kappa: Any
+    kappa_reg: Any
+    cutoff: Any  # steps per recurrent neuron
+    readout_cutoff: Any  # steps per readout
+    each_step: bool
+    step_offset: int
+    lam: Any  # TimedArray of the learning-window signal, or None (1)
+
+
+def _per_neuron(value, n: int, key: str, *, default):
+    """A number or one per neuron (``default`` when None), checked."""
+    arr = np.broadcast_to(np.asarray(default if value is None else value, dtype=float), (n,)) \
+        if np.ndim(value) == 0 or np.shape(value) == (n,) else None
+    if arr is None:
+        raise ParameterError(f"{key}: shape {np.shape(value)}, expected a number or one per neuron ({n})")
+    return arr
+
+
+def _cutoff_steps(value, n: int, dt, key: str) -> np.ndarray:
+    """An ISI cutoff (Brian2 time, one or per neuron; None: none) in whole steps >= 1."""
+    from .online_event import NO_CUTOFF
+
+    if value is None:
+        return np.full(n, NO_CUTOFF, dtype=np.int64)
+    if _dim(value) is not _b2().second.dim:
+        raise ParameterError(f"{key} = {value}: needs a time")
+    steps = np.broadcast_to(np.round(np.asarray(value / dt, dtype=float)), (n,))
+    if np.any(steps < 1):
+        raise ParameterError(f"{key} = {value}: allowed range is >= dt")
+    return np.minimum(steps, NO_CUTOFF).astype(np.int64)
+
+
+def _event_order(sched: _Schedule, path: tuple[str, int], group_name: str) -> tuple[str, ...]:
+    """The operations of one step in the order of their schedule slots (the threshold before the reset)."""
+    slots = {"update": sched.update, "input": path, "threshold": sched.threshold, "reset": sched.reset}
+    order = tuple(sorted(slots, key=lambda k: (_slot_index(slots[k][0]), slots[k][1])))
+    if order.index("threshold") > order.index("reset"):
+        raise IncompatibleModelError(
+            f"NeuronGroup '{group_name}': the reset runs before the threshold ('{sched.reset[0]}' before "
+            f"'{sched.threshold[0]}'), so it acts on the previous step's spike; the event family resets in the "
+            f"step of the spike (docs/model.rst §3): keep the reset after the threshold")
+    return order
+
+
+def _recurrent_event(rb, recurrent, der, st: _Settings, ev: _EventSettings, sched: _Schedule, ns):
+    """The user's NeuronGroup with the event family's per-step coefficients and their end-of-step copies."""
+    from . import online_event as oe
+
+    b2 = _b2()
+    coef = oe.coefficients(der)
+    lines = [f"eprop_psi : {oc.unit_string(der.threshold_dimensions ** -1)}", "eprop_z : 1", "eprop_zr : 1",
+             f"eprop_L : {oc.unit_string(st.L_dim)}", "eprop_fbar : Hz", f"eprop_fr : {oc.unit_string(st.L_dim)}",
+             "eprop_kappa : 1 (constant)", "eprop_kappa_reg : 1 (constant)", "eprop_cutoff : integer (constant)"]
+    lines += [f"{n} : {oc.unit_string(d)}" for n, (_, d) in coef.items()]
+    snap = {**{n: d for n, (_, d) in coef.items()}, "eprop_psi": der.threshold_dimensions ** -1,
+            "eprop_zr": b2.units.fundamentalunits.DIMENSIONLESS, "eprop_L": st.L_dim, "eprop_fr": st.L_dim}
+    lines += [f"{oe.snapshot(n)} : {oc.unit_string(d)}" for n, d in snap.items()]
+    refractory = recurrent._refractory if recurrent._refractory is not False else 0 * b2.second
+    ns = {**ns, "eprop_c_reg": st.c_reg, "eprop_f_target": st.f_target, "eprop_refractory": refractory}
+    rec = _group_copy(rb, recurrent, b2.Equations("\n".join(lines)), st, sched, ns)
+    name = recurrent.name
+    for var, value in (("eprop_kappa", ev.kappa), ("eprop_kappa_reg", ev.kappa_reg), ("eprop_cutoff", ev.cutoff)):
+        rb.values(rec, var, value)
+    (su_when, su_order), (thr_when, thr_order), (rs_when, rs_order) = sched.update, sched.threshold, sched.reset
+    code = oe.neuron_jacobian_code(der)
+    if code:
+        rb.call(rec, "run_regularly", code, when=su_when, order=su_order - 1, name=f"{name}_eprop_jacobian")
+    rb.call(rec, "run_regularly", _psi_code(recurrent, der, st) + "\n" + oe.neuron_threshold_code(der),
+            when=thr_when, order=thr_order + 1, name=f"{name}_eprop_psi")
+    rb.call(rec, "run_regularly", oe.neuron_reset_code(der), when=rs_when, order=rs_order - 1,
+            name=f"{name}_eprop_reset")
+    rb.call(rec, "run_regularly", oe.neuron_snapshot_code(der), when="end", order=50, name=f"{name}_eprop_history")
+    return rec
+
+
+def _optimizer_namespace(opt, w_dim, G_dim, eta_key: str = "eta") -> dict[str, Any]:
+    """Constants of the optimizer code in the weight's and gradient's units (docs/model.rst §4)."""
+    from .event_functions import functions
+
+    adam = opt["type"] == "adam"
+    return {**functions(), "eprop_eta": _eta(opt.get(eta_key, opt["eta"]), w_dim if adam else w_dim / G_dim,
+                                             f"optimizer.{eta_key}"),
+            "eprop_eps_adam": _eta(opt["epsilon"], G_dim, "optimizer.epsilon"),
+            "eprop_beta_1": float(opt["beta_1"]), "eprop_beta_2": float(opt["beta_2"]),
+            "eprop_w_min": opt["w_min"] if opt["w_min"] is not None else _q(-np.inf, w_dim),
+            "eprop_w_max": opt["w_max"] if opt["w_max"] is not None else _q(np.inf, w_dim),
+            "eprop_wu": _q(1.0, w_dim), "eprop_gu": _q(1.0, G_dim)}
+
+
+def _window_model(G_dim) -> list[str]:
+    """Synapse variables of the window, NEST's buffers and the optimizer (docs/model.rst §3, §4)."""
+    g = oc.unit_string(G_dim)
+    return ["eprop_zpb : 1", "eprop_zcb : 1", "eprop_opened : integer", "eprop_rem : integer", "eprop_dec : integer",
+            f"eprop_inc : {g}", f"eprop_grad : {g}", f"eprop_cum : {g}", "eprop_ostep : integer", "eprop_m1 : 1",
+            "eprop_m2 : 1", "eprop_b1p : 1", "eprop_b2p : 1", "eprop_w_ad : 1"]
+
+
+def _start_optimizer(rb, syn) -> None:
+    n = len(syn)
+    rb.values(syn, "eprop_ostep", np.ones(n, dtype=np.int32))
+    rb.values(syn, "eprop_b1p", np.ones(n))
+    rb.values(syn, "eprop_b2p", np.ones(n))
+
+
+def _plastic_event(rb, inp, der, rec, source, st: _Settings, ev: _EventSettings, sched: _Schedule, ns, weight: str):
+    """The user's Synapses with the event family's history step, window and optimizer."""
+    from . import online_event as oe
+
+    b2 = _b2()
+    s = inp.synapses
+    w_dim = s.variables[weight].dim
+    G_dim = st.L_dim / w_dim
+    model = s.equations + b2.Equations("\n".join(
+        [f"{oc.eps_name(k)} : {oc.unit_string(der.dimensions[k] / w_dim)}" for k in der.reach]
+        + [f"eprop_{x} : {oc.unit_string(w_dim ** -1)}" for x in ("e", "ebar", "ebar_reg")] + _window_model(G_dim)))
+    B, off = st.batch_size, ev.step_offset
+    arrive = oe.arrival_code(st.opt, weight, f"t_in_timesteps + {off - 1}", ev.each_step, B)
+    user_path = s._pathways[0]
+    path_when, path_order = sched.pathways[s.name]
+    syn_ns = {**dict(s.namespace or {}), **ns, **_optimizer_namespace(st.opt, w_dim, G_dim)}
+    syn = rb.new(b2.Synapses, source, rec, model, on_pre={"pre": arrive + user_path.code}, namespace=syn_ns,
+                 dt=rec.clock.dt, name=f"{s.name}_eprop")
+    rb.call(syn, "connect", i=np.asarray(s.i[:]), j=np.asarray(s.j[:]))
+    rb.set(syn, ("pre",), "when", path_when)
+    rb.set(syn, ("pre",), "order", path_order)
+    delays = np.asarray(s.delay[:])
+    if delays.size and np.any(delays != 0):
+        rb.set(syn, ("pre",), "delay", delays * b2.second)
+    _copy_values(rb, s, syn, _user_variables(s))
+    _start_optimizer(rb, syn)
+    code = oe.history_code(der, inp.coefficients, _event_order(sched, (path_when, path_order), rec.name))
+    code += oe.optimizer_step_code(st.opt, weight, f"t_in_timesteps + {off}", ev.each_step, B)
+    # the previous step, once this step's arrivals have opened their windows (docs/model.rst §3)
+    rb.call(syn, "run_regularly", code, when=path_when, order=path_order + 2, name=f"{s.name}_eprop_history")
+    return syn
+
+
+def _readout_event(rb, rec, st: _Settings, ev: _EventSettings, target, readout_tau, feedback: str, ns):
+    """Readouts of the event family: ``y = kappa y + sum w z``, ``err = (y - target) lambda``, their synapses'
+    windows and optimizer, and the learning signal (docs/model.rst §3)."""
+    from . import online_event as oe
+
+    b2 = _b2()
+    name, dt = rec.name, rec.clock.dt
+    if isinstance(target, b2.TimedArray):
+        tcode = "eprop_target(t, i)" if target.values.ndim == 2 else "eprop_target(t)"
+    elif isinstance(target, str):
+        tcode = f"({target})"
+    else:
+        raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
+    if feedback not in ("random", "symmetric"):
+        raise ParameterError(f"feedback = {feedback!r}: valid values are 'random', 'symmetric'")
+    yu = oc.unit_string(st.y_dim)
+    space = {**ns, "eprop_target": target, "eprop_tau_out": readout_tau}
+    lam = "1"
+    if ev.lam is not None:
+        if not isinstance(ev.lam, b2.TimedArray):
+            raise ParameterError("learning_window: the event family takes a brian2.TimedArray of the learning-window "
+                                 "signal lambda(t) (docs/model.rst §3), or None")
+        space["eprop_lambda"], lam = ev.lam, "eprop_lambda(t)"
+    eqs = f"""
+    dy/dt = -y/eprop_tau_out : {yu}
+    err = (y - {tcode})*{lam} : {yu}
+    eprop_errp : {yu}
+    eprop_kappa_out : 1 (constant)
+    eprop_cutoff : integer (constant)
+    """
+    n_out = st.w_out.shape[0]
+    readout = rb.new(b2.NeuronGroup, n_out, eqs, method="exact", namespace=space, dt=dt, name=f"{name}_readout")
+    rb.values(readout, "eprop_kappa_out", np.full(n_out, float(np.exp(-float(dt / readout_tau)))))
+    rb.values(readout, "eprop_cutoff", ev.readout_cutoff)
+    rb.call(readout, "run_regularly", "eprop_errp = err", when="end", order=50, name=f"{name}_readout_history")
+    G_dim = st.L_dim / st.y_dim
+    symmetric = feedback == "symmetric"
+    model = "\n".join([f"w_out : {yu}", "eprop_zbar : 1"] + _window_model(G_dim)) + (
+        f"\neprop_B : {yu}\neprop_B_next : {yu}\n"
+        f"eprop_L_pre = eprop_B*err_post : {oc.unit_string(st.L_dim)} (summed)" if symmetric else "")
+    B, off = st.batch_size, ev.step_offset
+    arrive = oe.arrival_code(st.opt, "w_out", f"t_in_timesteps + {off}", ev.each_step, B)
+    ro_syn = rb.new(b2.Synapses, rec, readout, model, on_pre=arrive + "y_post += w_out",
+                    namespace={**space, **_optimizer_namespace(st.opt, st.y_dim, G_dim, "eta_out")}, dt=dt,
+                    name=f"{name}_readout_syn")
+    rb.call(ro_syn, "connect")
+    w_out = np.asarray(st.w_out)[ro_syn.j[:], ro_syn.i[:]]
+    rb.values(ro_syn, "w_out", w_out)
+    _start_optimizer(rb, ro_syn)
+    code = oe.readout_history_code() + oe.optimizer_step_code(st.opt, "w_out", f"t_in_timesteps + {off + 1}",
+                                                               ev.each_step, B)
+    rb.call(ro_syn, "run_regularly", code, when="after_synapses", order=0, name=f"{name}_readout_grad")
+    objects = [readout, ro_syn]
+    fb = None
+    if symmetric:  # B is W_out as the previous step left it, before this step's history step (docs/model.rst §3b)
+        rb.values(ro_syn, "eprop_B", w_out)
+        rb.values(ro_syn, "eprop_B_next", w_out)
+        rb.call(ro_syn, "run_regularly", "eprop_B_next = w_out", when="after_synapses", order=-1,
+                name=f"{name}_readout_feedback_copy")
+        rb.call(ro_syn, "run_regularly", "eprop_B = eprop_B_next", when="end", order=0,
+                name=f"{name}_readout_feedback")
+        owner, key = ro_syn, "eprop_L_pre"
+    else:
+        fb = rb.new(b2.Synapses, readout, rec, f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
+                    namespace=space, dt=dt, name=f"{name}_feedback")
+        rb.call(fb, "connect")
+        rb.values(fb, "B", np.asarray(st.w_fb)[fb.j[:], fb.i[:]])
+        owner, key = fb, "eprop_L_post"
+        objects.append(fb)
+    rb.set(owner, ("summed_updaters", (key,)), "when", "end")  # this step's error
+    rb.set(owner, ("summed_updaters", (key,)), "order", -10)
+    return readout, ro_syn, fb, objects
+
+
+def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: Any, update_interval: Any = None,
                  learning_window: Any = None, readout_tau: Any, readout_regular_spike_arrival: bool = False,
                  surrogate: Mapping[str, Any], c_reg: Any = 0.0, f_target: Any = 0.0,
                  optimizer: Mapping[str, Any] | None = None, feedback: str = "random", w_out: Any = None,
@@ -577,7 +813,9 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  average_gradient: bool = False, trace_tau: Any = None, batch_size: int = 1,
                  lower_bounds: Mapping[str, Any] | None = None, loss: str = "mean_squared_error",
                  softmax: Mapping[str, Any] | None = None, readout_drive: Any = None,
-                 readout_lower_bound: Any = None) -> OnlineEprop:
+                 readout_lower_bound: Any = None, family: str = "original", kappa: Any = None,
+                 kappa_reg: Any = None, isi_trace_cutoff: Any = None, readout_isi_trace_cutoff: Any = None,
+                 step_offset: int = 0) -> OnlineEprop:
     """Build online e-prop learning (original family) for a user's Brian2 network.
 
     Parameters
@@ -664,12 +902,17 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         A setting is missing, has the wrong dimensions or is out of range.
     """
     b2 = _b2()
+    if family not in ("original", "event"):
+        raise ParameterError(f"family = {family!r}: valid values are 'original', 'event'")
+    if family == "original" and update_interval is None:
+        raise ParameterError("update_interval: required in the original family")
     ns = {**dict(namespace or {}), **dict(recurrent.namespace or {})}  # the group's own names take precedence
     ns = {k: v for k, v in ns.items() if not k.startswith("_")}  # Brian2 reserves these (a caller's locals)
     der = derive(recurrent, synapses, namespace=ns, weight=weight, voltage=voltage,
                  stop_reset_gradient=stop_reset_gradient)
     dt = recurrent.clock.dt
-    st = _settings(der, dt, n_out=n_out, update_interval=update_interval, learning_window=learning_window,
+    st = _settings(der, dt, n_out=n_out, update_interval=update_interval if family == "original" else None,
+                   learning_window=learning_window if family == "original" else None,
                    surrogate=surrogate, optimizer=optimizer, c_reg=c_reg, f_target=f_target, w_out=w_out, w_fb=w_fb,
                    seed=seed, loss=loss)
     if average_gradient:
@@ -682,7 +925,19 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     groups = list(dict.fromkeys(replace.get(s.source, s.source) for s in synapses if s.source is not recurrent))
     for group in groups:
         rb.adopt(group, _input_rebuild(group))
-    sched = _Schedule.of(recurrent, synapses, eprop_schedule)
+    sched = _Schedule.of(recurrent, synapses, eprop_schedule, family)
+    if family == "event":
+        return _online_event(rb, recurrent, der, st, sched, ns, groups, replace, synapses, target=target,
+                             readout_tau=readout_tau, feedback=feedback, weight=weight, learning_window=learning_window,
+                             kappa=kappa, kappa_reg=kappa_reg, isi_trace_cutoff=isi_trace_cutoff,
+                             readout_isi_trace_cutoff=readout_isi_trace_cutoff, step_offset=step_offset,
+                             refused={"reset_state_on_update": reset_state_on_update, "restart_values": restart_values,
+                                      "average_gradient": average_gradient, "trace_tau": trace_tau,
+                                      "lower_bounds": lower_bounds, "loss": loss != "mean_squared_error",
+                                      "softmax": softmax, "readout_drive": readout_drive,
+                                      "readout_lower_bound": readout_lower_bound})
+    if "optimize_each_step" in st.opt:
+        raise ParameterError("optimizer.optimize_each_step: the original family optimizes once per update interval")
     restart_at = None
     if reset_state_on_update:
         when, order = sched.last_pathway()
@@ -703,6 +958,37 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     return OnlineEprop(network=net, recurrent=rec, synapses=copies, user_synapses=users, readout=readout,
                        readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight, objects=objects,
                        recorder=rb)
+
+
+def _online_event(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, groups, replace, synapses, *, target,
+                  readout_tau, feedback, weight, learning_window, kappa, kappa_reg, isi_trace_cutoff,
+                  readout_isi_trace_cutoff, step_offset, refused) -> OnlineEprop:
+    """The event family's objects (docs/model.rst §3) for :func:`online_eprop`."""
+    b2 = _b2()
+    for key, value in refused.items():
+        if value not in (None, False, {}, ()):
+            raise ParameterError(f"{key}: not a setting of the event family (docs/model.rst §3)"
+                                 + ("; its loss is mean_squared_error" if key == "loss" else ""))
+    if isinstance(step_offset, bool) or not isinstance(step_offset, (int, np.integer)):
+        raise ParameterError(f"step_offset = {step_offset!r}: allowed range is an integer")
+    n, n_out, dt = len(recurrent), st.w_out.shape[0], recurrent.clock.dt
+    ev = _EventSettings(kappa=_per_neuron(kappa, n, "kappa", default=float(np.exp(-float(dt / readout_tau)))),
+                        kappa_reg=_per_neuron(kappa_reg, n, "kappa_reg", default=float(np.exp(-float(dt / readout_tau)))),
+                        cutoff=_cutoff_steps(isi_trace_cutoff, n, dt, "isi_trace_cutoff"),
+                        readout_cutoff=_cutoff_steps(readout_isi_trace_cutoff, n_out, dt, "readout_isi_trace_cutoff"),
+                        each_step=bool(st.opt.get("optimize_each_step", True)), step_offset=int(step_offset),
+                        lam=learning_window)
+    rec = _recurrent_event(rb, recurrent, der, st, ev, sched, ns)
+    readout, ro_syn, fb, ro_objects = _readout_event(rb, rec, st, ev, target, readout_tau, feedback, ns)
+    copies, users = {}, {}
+    for inp in der.inputs:
+        source = rec if inp.synapses.source is recurrent else replace.get(inp.synapses.source, inp.synapses.source)
+        copies[inp.synapses.name] = _plastic_event(rb, inp, der, rec, source, st, ev, sched, ns, weight)
+        users[inp.synapses.name] = inp.synapses
+    objects = [rec, *ro_objects, *copies.values()]
+    return OnlineEprop(network=b2.Network(*groups, *objects), recurrent=rec, synapses=copies, user_synapses=users,
+                       readout=readout, readout_synapses=ro_syn, feedback=fb, derivation=der, weight=weight,
+                       objects=objects, recorder=rb, family="event")
 
 
 def _recorded(monitor):

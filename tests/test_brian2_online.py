@@ -239,3 +239,110 @@ def test_settings_of_the_canonical_model_are_checked(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         online_eprop(rec, [s_in, s_rec], target=TimedArray(np.zeros(10) * mV, dt=1 * ms), update_interval=10 * ms,
                      readout_tau=30 * ms, surrogate={"height": 10 / mV, "width": 0.03 * mV}, **kwargs)
+
+
+# ------------------------------------------------------------------ event family: canonical models equal the reference
+def _event_scenario(model: str):
+    """event-rec-mse-gd (4 eprop_iaf + 3 eprop_iaf_adapt, two readouts, 3 x 150 steps); ``lif``: all 7 eprop_iaf;
+    ``adam``: Adam with batch size 2 and an ISI cutoff of 10 ms, so that Adam catches up missed steps."""
+    import dataclasses
+
+    from eprop_plugins.scenario import Population
+    from validation import scenario_library
+
+    sc = scenario_library.get("event-rec-mse-gd")[0].validated()
+    if model == "lif":
+        p = sc.populations[0].params
+        return dataclasses.replace(sc, populations=[Population("iaf", 7, p)], name="event-rec-lif").validated()
+    if model == "adam":
+        pops = [dataclasses.replace(q, params={**q.params, "isi_trace_cutoff": 10.0}) for q in sc.populations]
+        return dataclasses.replace(sc, populations=pops, readout={**sc.readout, "isi_trace_cutoff": 10.0},
+                                   optimizer={**sc.optimizer, "type": "adam", "eta": 1e-3, "batch_size": 2},
+                                   name="event-rec-adam-cutoff").validated()
+    return sc
+
+
+def _event_user_network(sc):
+    """The scenario's network as a Brian2 user writes LIF and ALIF, with units; arrivals before the threshold."""
+    from brian2 import NeuronGroup, SpikeGeneratorGroup, Synapses, defaultclock, mV, ms
+
+    defaultclock.dt = 1 * ms
+    p = sc.populations[-1].params
+    tau_a = p.get("tau_a", 50.0)
+    ns = {"tau": p["tau_m"] * ms, "v_th": (p["v_thresh"] - p["v_rest"]) * mV, "tau_a": tau_a * ms}
+    rec = NeuronGroup(sc.n_rec, "dv/dt = -v/tau : volt\nda/dt = -a/tau_a : 1\nbeta : volt (constant)",
+                      threshold="v >= v_th + beta*a", reset="v -= v_th\na += 1", refractory=p["tau_refrac"] * ms,
+                      method="exact", namespace=ns, name="rec")
+    # NEST's adaptation rises one step after the spike (a = rho a + z_prev): beta = beta_NEST / rho for a += 1
+    rec.beta = np.concatenate([np.full(q.size, q.params.get("beta", 0.0)) for q in sc.populations]) \
+        / np.exp(-1.0 / tau_a) * mV
+    indices = np.concatenate([np.full(len(s), i) for i, s in enumerate(sc.input_spikes)])
+    times = np.concatenate([np.asarray(s) - 1 for s in sc.input_spikes])  # emitted one step before they arrive
+    inp = SpikeGeneratorGroup(sc.n_in, indices, times * ms, name="inp")
+    s_in = Synapses(inp, rec, "w : volt", on_pre="v_post += w", name="s_in")
+    s_in.connect()
+    s_in.w = sc.w_in[s_in.j[:], s_in.i[:]] * mV
+    s_rec = Synapses(rec, rec, "w : volt", on_pre="v_post += w", name="s_rec")
+    s_rec.connect(condition="i != j")
+    s_rec.w = sc.w_rec[s_rec.j[:], s_rec.i[:]] * mV
+    return rec, s_in, s_rec
+
+
+@pytest.mark.parametrize("model", ["lif", "alif", "adam"])
+def test_event_family_lif_and_alif_equal_the_reference(model):
+    """Event family, per-step updates at the history steps NEST integrates: spikes identical, traces and weights
+    <= 1e-10 relative of the reference (numpy target)."""
+    from brian2 import SpikeMonitor, StateMonitor, TimedArray, mV, ms
+
+    from brian2_ext.online import online_eprop
+    from eprop_plugins import reference
+
+    sc = _event_scenario(model)
+    ref = reference.run(sc, record_weight_events=False)
+    rec, s_in, s_rec = _event_user_network(sc)
+    p, opt = sc.populations[0].params, sc.optimizer
+    cutoff = p["isi_trace_cutoff"]
+    learner = online_eprop(
+        rec, [s_in, s_rec], n_out=sc.n_out, target=TimedArray(sc.target.T * mV, dt=1 * ms), family="event",
+        readout_tau=sc.readout["tau_m"] * ms, surrogate={"function": "piecewise_linear",
+                                                         "height": p["surrogate_gradient_height"] / mV,
+                                                         "width": p["surrogate_gradient_width"] * mV},
+        c_reg=p["c_reg"], f_target=p["f_target"], kappa=p["kappa"], kappa_reg=p["kappa_reg"],
+        isi_trace_cutoff=None if cutoff is None else cutoff * ms,
+        readout_isi_trace_cutoff=None if cutoff is None else sc.readout["isi_trace_cutoff"] * ms,
+        optimizer={"type": opt["type"], "eta": opt["eta"] * (mV if opt["type"] == "adam" else 1),
+                   "epsilon": opt["epsilon"] * mV, "w_min": opt["w_min"] * mV, "w_max": opt["w_max"] * mV},
+        batch_size=opt["batch_size"], w_out=sc.w_out * mV, w_fb=sc.w_fb * mV, feedback="random",
+        eprop_schedule=True, step_offset=2)
+    N, T = sc.n_steps, sc.steps_per_sequence
+    mons = [SpikeMonitor(learner.recurrent),
+            StateMonitor(learner.recurrent, ["v", "eprop_psi", "eprop_L"], record=True, when="end", order=100),
+            StateMonitor(learner.readout, ["y", "err"], record=True, when="end", order=100)]
+    weights = {name: StateMonitor(syn, "w", record=np.arange(len(syn)), when="end", order=100)
+               for name, syn in learner.synapses.items()}
+    weights["out"] = StateMonitor(learner.readout_synapses, "w_out", record=np.arange(len(learner.readout_synapses)),
+                                  when="end", order=100)
+    learner.network.add(*mons, *weights.values())
+    learner.network.run(N * ms)
+    spikes, state, out = mons
+
+    z = np.zeros((N, sc.n_rec), dtype=bool)
+    z[np.round(np.asarray(spikes.t / ms)).astype(int), np.asarray(spikes.i)] = True
+    assert np.array_equal(z, ref.traces["z"] > 0), "spike trains differ"
+    assert z.sum() > 20
+    v_rest = p["v_rest"]
+    assert _rel(np.asarray(state.v / mV).T, ref.traces["v"] - v_rest) <= 1e-10
+    assert _rel(np.asarray(state.eprop_psi * mV).T, ref.traces["psi"]) <= 1e-10
+    assert _rel(np.asarray(state.eprop_L / mV ** 2).T, ref.traces["learning_signal"]) <= 1e-10
+    assert _rel(np.asarray(out.y / mV).T, ref.traces["y"]) <= 1e-10
+    # the reference's weights at the end of sequence s contain the history steps up to (s + 1) T - 3, as the
+    # end of Brian2 step (s + 1) T - 2 (a step is integrated in the next one, after its arrivals)
+    cols = [(s + 1) * T - 2 for s in range(sc.n_sequences)]
+    for name, key, shape in (("s_in", "w_in", (sc.n_rec, sc.n_in)), ("s_rec", "w_rec", (sc.n_rec, sc.n_rec)),
+                             ("out", "w_out", (sc.n_out, sc.n_rec))):
+        syn = learner.readout_synapses if name == "out" else learner.synapses[name]
+        w = np.asarray(getattr(weights[name], "w_out" if name == "out" else "w")) / float(mV)
+        for s, col in enumerate(cols):
+            got = _matrix(syn, w[:, col], shape)
+            assert _rel(got, ref.weights[key][s]) <= 1e-10, (name, s, _rel(got, ref.weights[key][s]))
+        assert _rel(ref.weights[key][-1], getattr(sc, key)) > 1e-6  # the weights did change
