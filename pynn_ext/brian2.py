@@ -679,7 +679,9 @@ class NetworkGlue:
         dt = simulator.state.dt
         shift = SHADOW_SHIFT[self.family or "original"]
         steps = np.round(np.asarray(source.spike_time) / (dt * 1e-3)).astype(np.int64) - shift
-        keep = steps >= 0  # earlier spikes would arrive before the first step
+        # spikes before this run's first step were delivered by earlier runs (Brian2 would ignore them, with
+        # a warning per run); negative steps would arrive before the first step of all
+        keep = steps >= max(0, int(round(simulator.state.t / dt)))
         shadow.set_spikes(np.asarray(source.neuron_index)[keep], steps[keep] * dt * b2.ms)
 
     def _input_table(self, s, T: int) -> None:
