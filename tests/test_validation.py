@@ -332,6 +332,48 @@ def test_cli_passes_without_perturbation_and_lists(tmp_path):
     assert code == 2 and "no such scenario" in out
 
 
+def test_report_records_each_cells_peak_memory_and_the_largest_process(tmp_path):
+    code, out, _ = _cli(["--backends", "reference", "nest-builtin", "--scenarios", "orig-lif-single", "--out",
+                         str(tmp_path), "--no-plots", "--jobs", "1"])
+    assert code == 0, out
+    doc = json.loads((tmp_path / "report.json").read_text())
+    cells = doc["scenarios"][0]["results"]
+    for name, cell in cells.items():
+        m = cell["memory"]
+        assert 20 < m["rss_start_mb"] <= m["peak_rss_mb"] < 1e5 and m["rss_growth_mb"] >= 0, (name, m)
+        assert m["child_peak_mb"] >= 0
+    assert cells["nest-builtin"]["memory"]["peak_rss_mb"] >= cells["reference"]["memory"]["peak_rss_mb"]
+    mem = doc["summary"]["memory"]
+    assert mem["goal_mb"] == 2000.0 and mem["within_goal"] == (mem["largest_process_mb"] < 2000.0)
+    peaks = [c["memory"]["peak_rss_mb"] for c in cells.values()] + [doc["scenarios"][0]["memory"]["peak_rss_mb"]]
+    assert mem["largest_worker_mb"] == max(peaks)
+    assert mem["largest_process_mb"] == max(mem["largest_worker_mb"], mem["main_process_mb"], mem["largest_child_mb"])
+    if mem["scenario"] is not None:  # the cell named raised its process to the largest peak
+        raiser = cells.get(mem["backend"]) or {"memory": doc["scenarios"][0]["memory"]}
+        assert raiser["memory"]["peak_rss_mb"] == mem["largest_worker_mb"] and raiser["memory"]["rss_growth_mb"] > 0
+    assert re.search(r"largest process \d+\.\d\d GB.*(within|ABOVE) the 2 GB goal", out)
+    assert "<h2>Memory</h2>" in (tmp_path / "report.html").read_text()
+
+
+def test_largest_process_names_the_cell_that_raised_the_peak():
+    from validation.memory import largest
+    from validation.outcomes import Cell, ScenarioOutcome
+
+    def outcome(name, cells, after):
+        s = ScenarioOutcome(name=name, memory={"peak_rss_mb": after, "rss_growth_mb": 0.0})
+        s.cells = {b: Cell(b, "pass", peak_rss_mb=p, rss_growth_mb=g, child_peak_mb=c) for b, p, g, c in cells}
+        return s
+
+    # a later scenario of the same process sees the same peak without raising it
+    runs = [outcome("a", [("reference", 300.0, 100.0, 0.0), ("brian2", 1900.0, 1600.0, 700.0)], 1900.0),
+            outcome("b", [("reference", 1900.0, 0.0, 700.0)], 1900.0)]
+    mem = largest(runs, main_peak_mb=150.0)
+    assert (mem["largest_process_mb"], mem["scenario"], mem["backend"]) == (1900.0, "a", "brian2")
+    assert mem["within_goal"] and mem["largest_child_mb"] == 700.0
+    assert largest(runs, main_peak_mb=2500.0)["scenario"] is None  # the main process is the largest
+    assert not largest(runs, main_peak_mb=2500.0)["within_goal"]
+
+
 def test_schema_rejects_malformed_reports(tmp_path):
     _cli(["--backends", "reference", "--scenarios", "orig-lif-single", "--out", str(tmp_path), "--no-plots"])
     doc = json.loads((tmp_path / "report.json").read_text())
@@ -487,10 +529,10 @@ def test_two_jobs_give_the_same_report_as_one(tmp_path):
     result = compare_reports(reports[1], reports[2])
     assert result.same and result.cells == 6, result.text()
 
-    def strip(x):  # everything but wall times, compile times and the command line
+    def strip(x):  # everything but wall times, compile times, memory and the command line
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items()
-                    if k not in ("seconds", "compile_seconds", "created", "command", "jobs", "timing")}
+                    if k not in ("seconds", "compile_seconds", "created", "command", "jobs", "timing", "memory")}
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x

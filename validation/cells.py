@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import traceback
 from typing import Any, Callable, Mapping, Sequence
@@ -17,7 +16,7 @@ from eprop_plugins import backends as registry
 from eprop_plugins.results import Result
 from eprop_plugins.scenario import Scenario
 
-from . import scenario_library as library
+from . import memory, scenario_library as library
 from .compare import compare_results
 from .outcomes import Cell, Progress, ScenarioOutcome
 from .plots import for_plots
@@ -103,6 +102,8 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
         hold only what the figures draw (:func:`validation.plots.for_plots`).
     """
     out = ScenarioOutcome(name=sname)
+    last_peak = memory.peak_mb()
+    ref_start = memory.current_mb()
     ref_result: Result | None = None
     results: dict[str, Result] = {}
     sc: Scenario | None = None
@@ -136,16 +137,30 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
         if bname in unbuilt:
             progress.build(sname, bname, build_keys[bname])
         progress.begin(sname, bname)
+        start = ref_start if bname == "reference" else memory.current_mb()
         cell = _run_cell(bname, available[bname], extra, sc, ref_result, problem, out, results,
                          record_weight_events, progress)
         cell.build_key = build_keys.get(bname)
+        memory.release()  # what the backend freed must not stay resident under the next cell
+        last_peak = _measure(cell, start, last_peak)
         out.cells[bname] = cell
         progress.end(sname, cell)
     if on_scenario is not None and sc is not None:
         on_scenario(sc, out, ref_result, results)
     del ref_result, results
-    gc.collect()
+    memory.release()
+    peak = memory.peak_mb()
+    out.memory = {"peak_rss_mb": peak, "rss_growth_mb": round(max(0.0, peak - last_peak), 1)}
     return out
+
+
+def _measure(cell: Cell, start_mb: float | None, last_peak: float) -> float:
+    """Put the process's memory after ``cell`` into it; return the new peak (:mod:`validation.memory`)."""
+    peak = memory.peak_mb()
+    cell.rss_start_mb, cell.peak_rss_mb = start_mb, peak
+    cell.rss_growth_mb = round(max(0.0, peak - last_peak), 1)
+    cell.child_peak_mb = memory.children_peak_mb()
+    return peak
 
 
 def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Scenario | None,

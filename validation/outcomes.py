@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compare import Comparison
+from .memory import largest
 
 __all__ = ["Cell", "Progress", "ScenarioOutcome", "SuiteOutcome", "STATUSES"]
 
@@ -23,6 +24,12 @@ class Cell:
     ``seconds`` is the cell's wall time (s), ``compile_seconds`` the part of it spent compiling
     (``Result.meta["compile_seconds"]``; None when the backend does not say), ``build_key`` the key
     of the compiled code it used (None: none).
+
+    Memory (MB, :mod:`validation.memory`; None: not measured): ``rss_start_mb`` the resident size
+    of the cell's process when the cell started, ``peak_rss_mb`` that process's peak when it ended,
+    ``rss_growth_mb`` how much the cell raised that peak (0: it stayed below the earlier peak),
+    ``child_peak_mb`` the largest finished child process (compiler, standalone binary) so far.
+    The reference cell counts the reference run.
     """
 
     backend: str
@@ -32,6 +39,10 @@ class Cell:
     comparison: Comparison | None = None
     compile_seconds: float | None = None
     build_key: str | None = None
+    rss_start_mb: float | None = None
+    peak_rss_mb: float | None = None
+    rss_growth_mb: float | None = None
+    child_peak_mb: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,13 +52,19 @@ class Cell:
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
             "build_key": self.build_key,
+            "memory": {"rss_start_mb": self.rss_start_mb, "peak_rss_mb": self.peak_rss_mb,
+                       "rss_growth_mb": self.rss_growth_mb, "child_peak_mb": self.child_peak_mb},
             "comparison": None if self.comparison is None else self.comparison.to_json(),
         }
 
 
 @dataclass
 class ScenarioOutcome:
-    """One scenario: what it is, the reference run, and one cell per backend."""
+    """One scenario: what it is, the reference run, and one cell per backend.
+
+    ``memory``: the peak of the scenario's process after its figures (``peak_rss_mb``) and how much
+    drawing them raised it (``rss_growth_mb``), in MB; empty when not measured.
+    """
 
     name: str
     family: str = ""
@@ -60,6 +77,7 @@ class ScenarioOutcome:
     reference: dict[str, Any] = field(default_factory=dict)
     cells: dict[str, Cell] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
+    memory: dict[str, float | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +92,7 @@ class ScenarioOutcome:
             "reference": self.reference,
             "results": {b: c.to_json() for b, c in self.cells.items()},
             "plots": list(self.plots),
+            "memory": dict(self.memory),
         }
 
 
@@ -87,6 +106,7 @@ class SuiteOutcome:
     started: str
     seconds: float = 0.0
     jobs: int = 1
+    main_peak_mb: float | None = None  # peak of the process that ran the suite (MB)
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
@@ -105,6 +125,10 @@ class SuiteOutcome:
             out[b["name"]] = {"cells": len(ran), "seconds": round(sum(c.seconds for c in ran), 3),
                               "compile_seconds": round(sum(compile_s), 3), "builds": len(compile_s)}
         return out
+
+    def memory(self) -> dict[str, Any]:
+        """The largest process of the run against the goal (:func:`validation.memory.largest`)."""
+        return largest(self.scenarios, self.main_peak_mb)
 
     def missing_required(self) -> list[str]:
         return [b["name"] for b in self.backends if b["name"] in self.required and not b["available"]]

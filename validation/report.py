@@ -3,7 +3,8 @@
 ``report.json`` follows :data:`validation.schema.REPORT_SCHEMA` (checked before it is written).
 ``report.html`` embeds every PNG as base64, so the single file can be mailed or archived.  Both are
 written atomically (:func:`eprop_plugins.cache.atomic_write`): a reader never sees half a report.
-Compile time is reported apart from simulation time (per cell and per backend).
+Compile time is reported apart from simulation time (per cell and per backend); the peak memory of
+each cell's process and the run's largest process against the 2 GB goal (:mod:`validation.memory`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from eprop_plugins.cache import atomic_write
 from . import schema
 from .outcomes import STATUSES, SuiteOutcome
 
-__all__ = ["to_json", "write_json", "write_html", "summary_table", "timing_table", "failure_lines", "environment"]
+__all__ = ["to_json", "write_json", "write_html", "summary_table", "timing_table", "memory_line", "failure_lines",
+           "environment"]
 
 
 def environment() -> dict[str, Any]:
@@ -60,6 +62,7 @@ def to_json(suite: SuiteOutcome, command: Sequence[str] = ()) -> dict[str, Any]:
             "missing_required": suite.missing_required(),
             "failures": failures,
             "timing": suite.timing(),
+            "memory": suite.memory(),
         },
     }
     doc = json.loads(json.dumps(doc, default=_default))  # plain types only (numpy scalars -> numbers)
@@ -102,7 +105,16 @@ def summary_table(suite: SuiteOutcome) -> str:
     lines.append(", ".join(f"{counts[k]} {k}" for k in STATUSES)
                  + f"  ({suite.seconds:.1f} s wall, {suite.jobs} process{'es' if suite.jobs > 1 else ''})")
     lines.append(timing_table(suite.timing()))
+    lines.append(memory_line(suite.memory()))
     return "\n".join(lines)
+
+
+def memory_line(mem: dict[str, Any]) -> str:
+    """The run's largest process against the goal, and the cell that raised it."""
+    where = f" (raised by {mem['scenario']} x {mem['backend']})" if mem.get("scenario") else ""
+    verdict = "within" if mem["within_goal"] else "ABOVE"
+    return (f"largest process {mem['largest_process_mb'] / 1e3:.2f} GB{where}: {verdict} the "
+            f"{mem['goal_mb'] / 1e3:g} GB goal; largest compiler or binary {mem['largest_child_mb'] / 1e3:.2f} GB")
 
 
 def timing_table(timing: dict[str, dict[str, Any]]) -> str:
@@ -174,6 +186,12 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
                      f"<td>{t['builds']}</td><td>{t['seconds'] - t['compile_seconds']:.1f}</td></tr>")
     parts.append(f"</table><p class='small'>{doc.get('jobs', 1)} process(es); simulation = cell time minus "
                  "compile time</p>")
+    mem = summary.get("memory")
+    if mem:
+        parts.append(f"<h2>Memory</h2><p class='{'pass' if mem['within_goal'] else 'fail'}'>{e(memory_line(mem))}</p>"
+                     f"<p class='small'>peak resident size (ru_maxrss) of the worker processes "
+                     f"{mem['largest_worker_mb']:.0f} MB, of the main process {mem['main_process_mb']:.0f} MB; "
+                     "per cell below: the peak of its process when it ended and how much the cell raised it</p>")
     # backends
     parts.append("<h2>Backends</h2><table><tr><th>backend</th><th>available</th><th>families</th><th>detail</th></tr>")
     for b in doc["backends"]:
@@ -218,12 +236,14 @@ def write_html(doc: dict[str, Any], directory: Path) -> Path:
         else:
             parts.append(f"<p class='error'>{e(ref.get('reason', 'reference failed'))}</p>")
         parts.append("<table><tr><th>backend</th><th>status</th><th>seconds</th><th>of which compiling</th>"
-                     "<th>detail</th></tr>")
+                     "<th>peak MB (raised by)</th><th>detail</th></tr>")
         for b, c in s["results"].items():
             secs = "-" if c["seconds"] is None else f"{c['seconds']:.2f}"
             comp = "-" if c.get("compile_seconds") is None else f"{c['compile_seconds']:.2f}"
+            m = c.get("memory") or {}
+            peak = "-" if m.get("peak_rss_mb") is None else f"{m['peak_rss_mb']:.0f} (+{m.get('rss_growth_mb') or 0:.0f})"
             parts.append(f"<tr><td>{e(b)}</td><td class='{_cls(c['status'])}'>{e(c['status'])}</td><td>{secs}</td>"
-                         f"<td>{comp}</td><td class='small'>{e(c['reason'])}</td></tr>")
+                         f"<td>{comp}</td><td>{peak}</td><td class='small'>{e(c['reason'])}</td></tr>")
         parts.append("</table>")
         for b, c in s["results"].items():
             cmp = c.get("comparison")

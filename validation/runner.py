@@ -22,7 +22,9 @@ reads them before anything runs, orders the scenarios so that those sharing a bu
 other, announces every compilation as "building k of K" (:meth:`Progress.build`) and runs at most
 one heavy scenario (one that compiles, or a long task) at a time across workers, so no build is
 made twice and the peak memory stays under 2 GB (:class:`validation.builds.BuildPlan`).
-Cells report the compile time (``Result.meta["compile_seconds"]``) apart from their total time.
+Cells report the compile time (``Result.meta["compile_seconds"]``) apart from their total time,
+and the peak memory of their process (:mod:`validation.memory`); the suite names its largest
+process and checks it against the 2 GB goal (:meth:`SuiteOutcome.memory`).
 
 Worker processes.  ``jobs > 1`` runs scenarios in that many worker processes (``spawn``), each
 scenario entirely in one worker (reference, every backend, the ``on_scenario`` hook), so that every
@@ -47,7 +49,7 @@ from eprop_plugins import backends as registry
 from eprop_plugins.results import Result
 from eprop_plugins.scenario import Scenario
 
-from . import scenario_library as library
+from . import memory, scenario_library as library
 from .builds import plan_builds
 from .cells import describe_backends, not_applicable, run_scenario
 from .outcomes import STATUSES, Cell, Progress, ScenarioOutcome, SuiteOutcome
@@ -150,4 +152,5 @@ def run_validation(
             last = sname
     progress.finish()
     return SuiteOutcome(backends=described, scenarios=[outcomes[s] for s in scen_names], required=list(require),
-                        started=started, seconds=time.perf_counter() - t_start, jobs=jobs)
+                        started=started, seconds=time.perf_counter() - t_start, jobs=jobs,
+                        main_peak_mb=memory.peak_mb())

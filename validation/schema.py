@@ -1,4 +1,4 @@
-"""The schema of ``report.json`` (``eprop-validation-report/1``) and a small validator for it.
+"""The schema of ``report.json`` (``eprop-validation-report/3``) and a small validator for it.
 
 The schema is JSON Schema (the subset used: ``type``, ``properties``, ``required``,
 ``additionalProperties``, ``items``, ``enum``, ``minimum``); :func:`validate` checks a document
@@ -12,9 +12,10 @@ from typing import Any
 
 __all__ = ["FORMAT", "READABLE_FORMATS", "REPORT_SCHEMA", "validate", "SchemaError"]
 
-FORMAT = "eprop-validation-report/2"
-#: formats :mod:`validation.compare_reports` reads (version 1 had no compile times, jobs or timing)
-READABLE_FORMATS = ("eprop-validation-report/1", FORMAT)
+FORMAT = "eprop-validation-report/3"
+#: formats :mod:`validation.compare_reports` reads (version 1 had no compile times, jobs or timing;
+#: version 2 no memory)
+READABLE_FORMATS = ("eprop-validation-report/1", "eprop-validation-report/2", FORMAT)
 
 _STATUS = ["pass", "fail", "error", "not installed", "n/a"]
 _NUM = {"type": ["number", "null"]}
@@ -73,7 +74,7 @@ _COMPARISON = {
 
 _CELL = {
     "type": "object",
-    "required": ["backend", "status", "reason", "seconds", "compile_seconds", "build_key", "comparison"],
+    "required": ["backend", "status", "reason", "seconds", "compile_seconds", "build_key", "comparison", "memory"],
     "additionalProperties": False,
     "properties": {
         "backend": {"type": "string"},
@@ -83,6 +84,34 @@ _CELL = {
         "compile_seconds": _NUM,  # of which compiling (Result.meta["compile_seconds"]; null: not reported)
         "build_key": {"type": ["string", "null"]},  # the compiled code the cell used (null: none)
         "comparison": {"anyOf": [{"type": "null"}, _COMPARISON]},
+        "memory": {  # MB (10^6 bytes) of the process that ran the cell (validation.memory); null: not measured
+            "type": "object",
+            "required": ["rss_start_mb", "peak_rss_mb", "rss_growth_mb", "child_peak_mb"],
+            "additionalProperties": False,
+            "properties": {
+                "rss_start_mb": _NUM,  # resident when the cell started
+                "peak_rss_mb": _NUM,  # the process's peak (ru_maxrss) when the cell ended
+                "rss_growth_mb": _NUM,  # how much the cell raised that peak
+                "child_peak_mb": _NUM,  # largest finished child process (compiler, binary) so far
+            },
+        },
+    },
+}
+
+_MEMORY = {
+    "type": "object",
+    "required": ["largest_process_mb", "scenario", "backend", "largest_worker_mb", "main_process_mb",
+                 "largest_child_mb", "goal_mb", "within_goal"],
+    "additionalProperties": False,
+    "properties": {
+        "largest_process_mb": {"type": "number", "minimum": 0},  # the run's largest process (MB)
+        "scenario": {"type": ["string", "null"]},  # the cell that raised it (null: the main process)
+        "backend": {"type": ["string", "null"]},  # its backend, or "(figures)"
+        "largest_worker_mb": {"type": "number", "minimum": 0},
+        "main_process_mb": {"type": "number", "minimum": 0},
+        "largest_child_mb": {"type": "number", "minimum": 0},
+        "goal_mb": {"type": "number", "minimum": 0},
+        "within_goal": {"type": "boolean"},
     },
 }
 
@@ -101,7 +130,7 @@ _TIMING = {
 _SCENARIO = {
     "type": "object",
     "required": ["name", "family", "description", "tolerance", "source", "n_steps", "n_iterations", "sizes",
-                 "reference", "results", "plots"],
+                 "reference", "results", "plots", "memory"],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string"},
@@ -129,6 +158,7 @@ _SCENARIO = {
         },
         "results": {"type": "object", "additionalProperties": _CELL},
         "plots": {"type": "array", "items": {"type": "string"}},
+        "memory": {"type": "object", "additionalProperties": _NUM},  # peak_rss_mb, rss_growth_mb after the figures
     },
 }
 
@@ -165,7 +195,7 @@ REPORT_SCHEMA: dict[str, Any] = {
         "scenarios": {"type": "array", "items": _SCENARIO},
         "summary": {
             "type": "object",
-            "required": ["counts", "ok", "exit_status", "missing_required", "failures", "timing"],
+            "required": ["counts", "ok", "exit_status", "missing_required", "failures", "timing", "memory"],
             "additionalProperties": False,
             "properties": {
                 "counts": {"type": "object", "required": _STATUS,
@@ -190,6 +220,7 @@ REPORT_SCHEMA: dict[str, Any] = {
                     },
                 },
                 "timing": {"type": "object", "additionalProperties": _TIMING},
+                "memory": _MEMORY,
             },
         },
     },
