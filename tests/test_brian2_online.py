@@ -242,15 +242,21 @@ def test_settings_of_the_canonical_model_are_checked(kwargs, message):
 
 
 # ------------------------------------------------------------------ event family: canonical models equal the reference
+#: other validation scenarios of the event family the online learner is compared on
+EVENT_SCENARIOS = {"firing_reg": "event-rec-firing-reg", "symmetric": "event-rec-symmetric",
+                   "per_spike": "event-rec-optimize-per-spike"}
+
+
 def _event_scenario(model: str):
     """event-rec-mse-gd (4 eprop_iaf + 3 eprop_iaf_adapt, two readouts, 3 x 150 steps); ``lif``: all 7 eprop_iaf;
-    ``adam``: Adam with batch size 2 and an ISI cutoff of 10 ms, so that Adam catches up missed steps."""
+    ``adam``: Adam with batch size 2 and an ISI cutoff of 10 ms, so that Adam catches up missed steps; or one of
+    :data:`EVENT_SCENARIOS`."""
     import dataclasses
 
     from eprop_plugins.scenario import Population
     from validation import scenario_library
 
-    sc = scenario_library.get("event-rec-mse-gd")[0].validated()
+    sc = scenario_library.get(EVENT_SCENARIOS.get(model, "event-rec-mse-gd"))[0].validated()
     if model == "lif":
         p = sc.populations[0].params
         return dataclasses.replace(sc, populations=[Population("iaf", 7, p)], name="event-rec-lif").validated()
@@ -289,6 +295,7 @@ def _event_user_network(sc):
 
 
 @pytest.mark.parametrize("model, mode", [("lif", "runtime"), ("alif", "runtime"), ("adam", "runtime"),
+                                         ("firing_reg", "runtime"), ("symmetric", "runtime"), ("per_spike", "runtime"),
                                          pytest.param("alif", "standalone", marks=STANDALONE),  # has LIF neurons too
                                          pytest.param("adam", "standalone", marks=STANDALONE)])
 def test_event_family_lif_and_alif_equal_the_reference(model, mode):
@@ -303,7 +310,7 @@ def test_event_family_lif_and_alif_equal_the_reference(model, mode):
     ref = reference.run(sc, record_weight_events=False)
     rec, s_in, s_rec = _event_user_network(sc)
     p, opt = sc.populations[0].params, sc.optimizer
-    cutoff = p["isi_trace_cutoff"]
+    cutoff, ro_cutoff = p["isi_trace_cutoff"], sc.readout["isi_trace_cutoff"]
     learner = online_eprop(
         rec, [s_in, s_rec], n_out=sc.n_out, target=TimedArray(sc.target.T * mV, dt=1 * ms), family="event",
         readout_tau=sc.readout["tau_m"] * ms, surrogate={"function": "piecewise_linear",
@@ -311,11 +318,14 @@ def test_event_family_lif_and_alif_equal_the_reference(model, mode):
                                                          "width": p["surrogate_gradient_width"] * mV},
         c_reg=p["c_reg"], f_target=p["f_target"], kappa=p["kappa"], kappa_reg=p["kappa_reg"],
         isi_trace_cutoff=None if cutoff is None else cutoff * ms,
-        readout_isi_trace_cutoff=None if cutoff is None else sc.readout["isi_trace_cutoff"] * ms,
+        readout_isi_trace_cutoff=None if ro_cutoff is None else ro_cutoff * ms,
         optimizer={"type": opt["type"], "eta": opt["eta"] * (mV if opt["type"] == "adam" else 1),
-                   "epsilon": opt["epsilon"] * mV, "w_min": opt["w_min"] * mV, "w_max": opt["w_max"] * mV},
-        batch_size=opt["batch_size"], w_out=sc.w_out * mV, w_fb=sc.w_fb * mV, feedback="random",
-        eprop_schedule=True, step_offset=2)
+                   "epsilon": opt["epsilon"] * mV, "w_min": opt["w_min"] * mV, "w_max": opt["w_max"] * mV,
+                   "optimize_each_step": opt["optimize_each_step"]},
+        batch_size=opt["batch_size"], w_out=sc.w_out * mV, w_fb=sc.w_fb * mV,
+        feedback="symmetric" if sc.network["feedback"] == "symmetric" else "random",
+        learning_window=None if sc.learning_window_signal is None else
+        TimedArray(np.asarray(sc.learning_window_signal, float), dt=1 * ms), eprop_schedule=True, step_offset=2)
     N, T = sc.n_steps, sc.steps_per_sequence
     copies = {"s_in": learner.synapses["s_in"], "s_rec": learner.synapses["s_rec"], "out": learner.readout_synapses}
     names = {key: syn.name for key, syn in copies.items()}
@@ -351,8 +361,10 @@ def test_event_family_lif_and_alif_equal_the_reference(model, mode):
     assert _rel(np.asarray(state.eprop_L / mV ** 2).T, ref.traces["learning_signal"]) <= 1e-10
     assert _rel(np.asarray(out.y / mV).T, ref.traces["y"]) <= 1e-10
     # the reference's weights at the end of sequence s contain the history steps up to (s + 1) T - 3, as the
-    # end of Brian2 step (s + 1) T - 2 (a step is integrated in the next one, after its arrivals)
-    cols = [(s + 1) * T - 2 for s in range(sc.n_sequences)]
+    # end of Brian2 step (s + 1) T - 2 (a step is integrated in the next one, after its arrivals); with one
+    # optimizer call per spike, the calls of the arrivals up to (s + 1) T - 1
+    lag = 2 if opt["optimize_each_step"] else 1
+    cols = [(s + 1) * T - lag for s in range(sc.n_sequences)]
     for name, key, shape in (("s_in", "w_in", (sc.n_rec, sc.n_in)), ("s_rec", "w_rec", (sc.n_rec, sc.n_rec)),
                              ("out", "w_out", (sc.n_out, sc.n_rec))):
         syn = learner.readout_synapses if name == "out" else learner.synapses[name]
