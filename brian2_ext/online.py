@@ -16,8 +16,16 @@ counts in the last ``learning_window`` of each; the gradient is ``G = sum_t L_t 
 e_t`` with ``ebar`` filtered by the readout's ``kappa`` (the TensorFlow form, in which e-prop with
 symmetric feedback is exactly stop-gradient BPTT).
 
-Where each block runs, relative to the user's own code runners: the Jacobian of the state update
-just before the state updater, the trace just after the threshold, the spike-mediated reset terms
+Family ``event`` (``docs/model.rst §3``, NEST's ``eprop_synapse``): no intervals; each synapse
+integrates its history step by step within the ISI cutoff after its presynaptic spikes, with
+``ebar = kappa ebar + e``, ``ebar_reg = kappa_reg ebar_reg + (1 - kappa_reg) e`` and the gradient
+``L ebar + f_r ebar_reg`` of every step going to NEST's optimizer (per step, or summed once per spike);
+the readouts have ``y = kappa_out y + sum w z`` and ``err = (y - target) lambda``.  A step is processed
+in the next one, after that step's arrivals (:mod:`brian2_ext.online_event`), so a transmitted weight
+contains the gradient up to two steps before its arrival, as in NEST.
+
+Where each block runs (original family), relative to the user's own code runners: the Jacobian of
+the state update just before the state updater, the trace just after the threshold, the spike-mediated reset terms
 just before the resetter, the input term inside ``on_pre``, the learning signal and the accumulation
 in ``end``.  The weights change at the start of the next interval, or, with
 ``reset_state_on_update`` (NEST's ``eprop_reset_neurons_on_update``), in step 1 of the next interval
@@ -57,7 +65,8 @@ class OnlineEprop:
         The user's input groups, the e-prop copies of the recurrent group and its Synapses, the
         readout and the feedback; ``network.run(duration)`` learns.
     recurrent : brian2.NeuronGroup
-        The copy of the user's group, with ``eprop_psi``, ``eprop_z`` and the learning signal ``eprop_L``.
+        The copy of the user's group, with ``eprop_psi``, ``eprop_z`` and the learning signal ``eprop_L``
+        (event family: also the firing-rate term ``eprop_fr``).
     synapses : dict of str -> brian2.Synapses
         The copies of the user's plastic Synapses, by the user's names.
     user_synapses : dict of str -> brian2.Synapses
@@ -69,6 +78,8 @@ class OnlineEprop:
         Readout -> recurrent with the feedback weights ``B`` (None for symmetric feedback).
     derivation : NeuronDerivation
     weight : str
+    family : str
+        ``'original'`` or ``'event'``.
     """
 
     network: Any
@@ -147,7 +158,14 @@ class OnlineEprop:
         return out
 
     def gradients(self) -> dict[str, np.ndarray]:
-        """Gradients accumulated in the current update interval (SI), per Synapses and ``'readout'``."""
+        """Gradients accumulated in the current update interval (SI), per Synapses and ``'readout'``.
+
+        Event family: the gradient accumulated for the next optimizer call (NEST's ``cumulative``,
+        plus the sum since the last spike with one call per spike).
+        """
+        if self.family == "event":
+            return {name: np.asarray(s.eprop_cum[:]) + np.asarray(s.eprop_grad[:])
+                    for name, s in [*self.synapses.items(), ("readout", self.readout_synapses)]}
         out = {}
         for name, s in self.synapses.items():
             g = np.asarray(s.eprop_G[:])
@@ -791,8 +809,9 @@ def _readout_event(rb, rec, st: _Settings, ev: _EventSettings, target, readout_t
                 name=f"{name}_readout_feedback")
         owner, key = ro_syn, "eprop_L_pre"
     else:
-        fb = rb.new(b2.Synapses, readout, rec, f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)",
-                    namespace=space, dt=dt, name=f"{name}_feedback")
+        fb = rb.new(b2.Synapses, readout, rec,
+                    f"B : {yu}\neprop_L_post = B*err_pre : {oc.unit_string(st.L_dim)} (summed)", namespace=space,
+                    dt=dt, name=f"{name}_feedback")
         rb.call(fb, "connect")
         rb.values(fb, "B", np.asarray(st.w_fb)[fb.j[:], fb.i[:]])
         owner, key = fb, "eprop_L_post"
@@ -816,7 +835,7 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
                  readout_lower_bound: Any = None, family: str = "original", kappa: Any = None,
                  kappa_reg: Any = None, isi_trace_cutoff: Any = None, readout_isi_trace_cutoff: Any = None,
                  step_offset: int = 0) -> OnlineEprop:
-    """Build online e-prop learning (original family) for a user's Brian2 network.
+    """Build online e-prop learning (original or event family) for a user's Brian2 network.
 
     Parameters
     ----------
@@ -831,9 +850,11 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         (1-D, one readout), or a Brian2 expression in ``t`` and ``i`` (readout index), in the units
         of the readout weights.
     update_interval, learning_window : Brian2 times
-        Length of an update interval and of its learning window (its last part; default: all).
+        Original family: length of an update interval and of its learning window (its last part;
+        default: all).  Event family: no ``update_interval``; ``learning_window`` is a TimedArray of
+        the learning-window signal ``lambda(t)`` that multiplies the error (default 1, docs/model.rst §3).
     readout_tau : Brian2 time
-        Readout membrane time constant (also the filter of ``ebar``: the TensorFlow form).
+        Readout membrane time constant (original family: also the filter of ``ebar``, the TensorFlow form).
     readout_regular_spike_arrival : bool
         False: a spike adds ``(1 - kappa) w_out`` to the readout (TensorFlow form); True: ``w_out``.
     surrogate : mapping
@@ -848,7 +869,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         ``type`` ``'gradient_descent'`` (``eta`` in [w]/[G]: dimensionless for voltage weights and a
         readout in volt, then equal to the canonical ``eta``) or ``'adam'`` (``eta`` in the weight's
         units, ``beta_1``, ``beta_2``, ``epsilon``); ``w_min``, ``w_max`` (quantities); ``eta_out``
-        for the readout's gradient descent (default ``eta``).
+        for the readout's gradient descent (default ``eta``).  Event family: ``optimize_each_step``
+        (default True; False: one call per presynaptic spike with the gradient summed since the last).
     feedback : {'random', 'symmetric'}
         ``random``: fixed ``w_fb``; ``symmetric``: the learning signal uses the current readout weights.
     w_out, w_fb : Quantity arrays, optional
@@ -866,7 +888,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
         Input groups to use instead of the user's (``{user_group: other_group}``, same size).
     eprop_schedule : bool
         Run the copies' reset and ``on_pre`` in the e-prop slots (as :func:`brian2_ext.schedule_like_eprop`)
-        whatever the user's schedule.
+        whatever the user's schedule; event family: only ``on_pre`` (after the leak, before the
+        threshold; the reset stays in the step of the spike).
     restart_values : mapping, optional
         State values at each interval start (default: the values the user set).
     average_gradient : bool
@@ -874,8 +897,8 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     trace_tau : Brian2 time, optional
         Time constant of the ``ebar`` filter (default ``readout_tau``).
     batch_size : int
-        Update intervals per optimizer call: the gradients of ``batch_size`` consecutive intervals
-        are averaged and applied once (docs/model.rst §4).
+        Update intervals (event family: time steps) per optimizer call: the gradients of
+        ``batch_size`` consecutive intervals are averaged and applied once (docs/model.rst §4).
     lower_bounds : mapping, optional
         ``{state: Quantity}`` (a value or one per neuron): the state is clamped at its bound after
         the reset and the arrivals, before the threshold (``v_min`` of docs/model.rst §2 step 3);
@@ -893,6 +916,21 @@ def online_eprop(recurrent, synapses: Sequence[Any], *, n_out: int = 1, target: 
     readout_lower_bound : Quantity, optional
         The readouts' clamp (``v_min``): ``y`` is held at it after the step's arrivals, before the
         error is taken.
+    family : {'original', 'event'}
+        The e-prop family (docs/model.rst §2, §3).  The event family has a mean squared error,
+        regular spike arrival at the readouts and none of ``reset_state_on_update``,
+        ``restart_values``, ``average_gradient``, ``trace_tau``, ``lower_bounds``, ``softmax``,
+        ``readout_drive``, ``readout_lower_bound``.
+    kappa, kappa_reg : float or array, optional
+        Event family: the filters of ``ebar`` and ``ebar_reg`` and of the firing-rate average
+        (NEST's ``kappa``, ``kappa_reg``; one value or one per neuron; default ``exp(-dt/readout_tau)``).
+    isi_trace_cutoff, readout_isi_trace_cutoff : Brian2 time, optional
+        Event family: the ISI cutoff of the recurrent neurons and of the readouts (one value or one per
+        neuron; default none): after a presynaptic spike only that many history steps are integrated.
+    step_offset : int
+        Event family: the optimizer's step index of the network's step 0 for the recurrent neurons
+        (2 reproduces NEST's wiring, docs/model.rst §0): Adam counts time steps from it and catches up
+        the ones without a call (zero gradient), and ``batch_size`` groups steps by it (docs/model.rst §4).
 
     Raises
     ------
@@ -972,8 +1010,9 @@ def _online_event(rb, recurrent, der, st: _Settings, sched: _Schedule, ns, group
     if isinstance(step_offset, bool) or not isinstance(step_offset, (int, np.integer)):
         raise ParameterError(f"step_offset = {step_offset!r}: allowed range is an integer")
     n, n_out, dt = len(recurrent), st.w_out.shape[0], recurrent.clock.dt
-    ev = _EventSettings(kappa=_per_neuron(kappa, n, "kappa", default=float(np.exp(-float(dt / readout_tau)))),
-                        kappa_reg=_per_neuron(kappa_reg, n, "kappa_reg", default=float(np.exp(-float(dt / readout_tau)))),
+    kappa_out = float(np.exp(-float(dt / readout_tau)))
+    ev = _EventSettings(kappa=_per_neuron(kappa, n, "kappa", default=kappa_out),
+                        kappa_reg=_per_neuron(kappa_reg, n, "kappa_reg", default=kappa_out),
                         cutoff=_cutoff_steps(isi_trace_cutoff, n, dt, "isi_trace_cutoff"),
                         readout_cutoff=_cutoff_steps(readout_isi_trace_cutoff, n_out, dt, "readout_isi_trace_cutoff"),
                         each_step=bool(st.opt.get("optimize_each_step", True)), step_offset=int(step_offset),

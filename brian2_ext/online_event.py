@@ -37,9 +37,9 @@ from .derivation import NOT_REFRACTORY, NeuronDerivation, to_code
 from .equations_event import optimizer_call, window_step
 from .online_code import eps_name
 
-__all__ = ["NO_CUTOFF", "OPERATIONS", "coefficients", "neuron_jacobian_code", "neuron_threshold_code",
+__all__ = ["NO_CUTOFF", "OPERATIONS", "coefficients", "snapshot", "neuron_jacobian_code", "neuron_threshold_code",
            "neuron_reset_code", "neuron_snapshot_code", "history_code", "readout_history_code", "arrival_code",
-           "optimizer_code"]
+           "optimizer_code", "optimizer_step_code"]
 
 #: the ISI cutoff "none" as a 32-bit step count
 NO_CUTOFF = 2**30
@@ -88,7 +88,7 @@ def neuron_jacobian_code(der: NeuronDerivation) -> str:
 
 
 def neuron_threshold_code(der: NeuronDerivation) -> str:
-    """After the threshold (with ``eprop_psi``): ``grad g`` and the firing-rate term ``f_r`` (docs/model.rst §3 step 6)."""
+    """After the threshold: ``grad g`` and the firing-rate term ``f_r`` (docs/model.rst §3 step 6)."""
     lines = [f"eprop_dg_{k} = {_neuron(e)}" for k, e in der.grad_threshold.items()]
     lines += ["eprop_fbar = eprop_kappa_reg*eprop_fbar + (1 - eprop_kappa_reg)*eprop_z/dt",
               "eprop_fr = eprop_c_reg*(eprop_fbar - eprop_f_target)*dt"]
@@ -157,7 +157,7 @@ def history_code(der: NeuronDerivation, input_coefficients: Mapping[str, object]
 
 
 def readout_history_code() -> str:
-    """One history step of a readout synapse: ``zbar = kappa_out zbar + z``, increment ``err zbar`` (docs/model.rst §3)."""
+    """One history step of a readout synapse: ``zbar = kappa_out zbar + z``, increment ``err zbar`` (§3)."""
     return _window("eprop_zbar = eprop_kappa_out_post*eprop_zbar + eprop_c*eprop_zcur\n"
                    "eprop_inc = eprop_errp_post*eprop_zbar")
 
