@@ -431,17 +431,22 @@ def _lower_bounds(rb, rec, der, lower_bounds) -> str:
     return "\n".join(lines)
 
 
+def _target_code(target) -> str:
+    """The readout target as code: a TimedArray ``eprop_target(t, i)`` (or ``(t)``), or the expression."""
+    b2 = _b2()
+    if isinstance(target, b2.TimedArray):
+        return "eprop_target(t, i)" if target.values.ndim == 2 else "eprop_target(t)"
+    if isinstance(target, str):
+        return f"({target})"
+    raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
+
+
 def _readout(rb, rec, st: _Settings, target, readout_tau, regular_arrival: bool, feedback: str, ns, restart: bool,
              trace_tau, softmax, drive, lower_bound):
     """Readout neurons, their plastic synapses and the learning signal (a summed variable)."""
     b2 = _b2()
     name, dt, T = rec.name, rec.clock.dt, st.T
-    if isinstance(target, b2.TimedArray):
-        tcode = "eprop_target(t, i)" if target.values.ndim == 2 else "eprop_target(t)"
-    elif isinstance(target, str):
-        tcode = f"({target})"
-    else:
-        raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
+    tcode = _target_code(target)
     yu = oc.unit_string(st.y_dim)
     space = {**ns, "eprop_target": target, "eprop_tau_out": readout_tau}
     window = f"int((t_in_timesteps % {T}) >= {T - st.TL})"
@@ -753,12 +758,7 @@ def _readout_event(rb, rec, st: _Settings, ev: _EventSettings, target, readout_t
 
     b2 = _b2()
     name, dt = rec.name, rec.clock.dt
-    if isinstance(target, b2.TimedArray):
-        tcode = "eprop_target(t, i)" if target.values.ndim == 2 else "eprop_target(t)"
-    elif isinstance(target, str):
-        tcode = f"({target})"
-    else:
-        raise ParameterError(f"target = {type(target).__name__}: expected a brian2.TimedArray or an expression string")
+    tcode = _target_code(target)
     if feedback not in ("random", "symmetric"):
         raise ParameterError(f"feedback = {feedback!r}: valid values are 'random', 'symmetric'")
     yu = oc.unit_string(st.y_dim)
