@@ -2,11 +2,11 @@
 cached module, and a module reinstalled under a process that has it loaded.
 
 Real NESTML, NEST and compiler; every test starts from its own empty temporary ``EPROP_CACHE_DIR``
-(test (c) and (d) copy a module built by (a) into theirs).  Each "run" is a separate Python process
+(tests (b), (c) and (d) copy a module built by (a) into theirs).  Each "run" is a separate Python process
 that trains the original-family sine task for 2 iterations on the ``nestml`` backend (which builds
 or loads the module on its own) and saves its result; the result must match the NumPy reference
-trace for trace (relative error <= 1e-10, identical spikes).  The file builds the module three
-times (about 1-3 minutes of CPU each here) plus a build killed half-way.
+trace for trace (relative error <= 1e-10, identical spikes).  The file builds the module twice
+(about 1-3 minutes of CPU each here) plus a build killed half-way.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_concurrent_first_use_builds_once_and_both_runs_are_correct(concurrent_f
 
 
 # ---------------------------------------------------------------------------------------- (b) killed build
-def test_build_killed_half_way_is_detected_and_rebuilt(tmp_path, expected):
+def test_build_killed_half_way_is_detected_and_rebuilt(concurrent_first_use, tmp_path, expected):
     cache = tmp_path / "cache"
     entry = build.module_directory(cache)
     proc = subprocess.Popen([sys.executable, "-m", "nest_models.build"], env=_env(cache), cwd=REPO,
@@ -201,12 +201,23 @@ def test_build_killed_half_way_is_detected_and_rebuilt(tmp_path, expected):
     assert not build.is_built(cache) and not entry.exists()
     assert _leftovers(cache) == [private]
 
+    # and a damaged module where the entry belongs (a full disk or an interrupted copy): the same next run
+    # must detect both, say so, and build once (one rebuild serves (b) and (c): a build is 1-3 min)
+    shutil.copytree(build.module_directory(concurrent_first_use[0]), entry)
+    so = entry / build.MODULE_FILE
+    size = so.stat().st_size
+    with open(so, "r+b") as f:
+        f.truncate(size // 2)
+    assert not build.is_built(cache)
+
     t1 = time.perf_counter()
     out, err = _finish(_start_run(cache, tmp_path / "run"))
     print(f"next run (rebuild + 2 iterations): {time.perf_counter() - t1:.0f} s")
-    assert BUILDING in err
+    assert f"the cached NESTML module in {entry} does not match its manifest" in err
+    assert err.count(BUILDING) == 1, err
     _assert_correct(tmp_path / "run" / "result.npz", expected)
     _verified_entry(cache)
+    assert (entry / build.MODULE_FILE).stat().st_size > size // 2  # (builds are not byte-identical: paths)
     assert not _leftovers(cache), "the next build did not remove the killed build's directory"
 
 
@@ -219,28 +230,26 @@ def _copy_entry(source_cache: Path, cache: Path) -> Path:
     return entry
 
 
-def test_truncated_cached_module_is_detected_and_rebuilt_not_loaded(concurrent_first_use, tmp_path, expected):
+def test_truncated_cached_module_is_detected_and_not_loaded(concurrent_first_use, tmp_path):
+    """A damaged cached module is not built (cheap check) and never handed to NEST; that the next run rebuilds
+    it is tested in (b)."""
     cache = tmp_path / "cache"
     entry = _copy_entry(concurrent_first_use[0], cache)
     so = entry / build.MODULE_FILE
-    assert build.is_built(cache)
+    assert build.is_built(cache) and verify_manifest(entry, hashes=True)
     size = so.stat().st_size
-    with open(so, "r+b") as f:  # as a full disk or an interrupted copy would leave it
-        f.truncate(size // 2)
-    assert not build.is_built(cache)
-
-    t1 = time.perf_counter()
-    out, err = _finish(_start_run(cache, tmp_path / "run"))
-    print(f"run with a truncated module (rebuild + 2 iterations): {time.perf_counter() - t1:.0f} s")
-    assert f"the cached NESTML module in {entry} does not match its manifest" in err
-    assert BUILDING in err
-    _assert_correct(tmp_path / "run" / "result.npz", expected)
-    _verified_entry(cache)
-    assert (entry / build.MODULE_FILE).stat().st_size > size // 2  # (builds are not byte-identical: paths)
-
-    # in this process: refused without building, never handed to NEST
-    with open(so, "r+b") as f:
+    with open(so, "r+b") as f:  # one byte short: the sizes recorded at build time catch it
         f.truncate(size - 1)
+    assert not build.is_built(cache)
+    with pytest.raises(build.BuildError, match="not built for the current sources"):
+        build.load_module(build=False, cache=cache)
+    with open(so, "r+b") as f:  # the right size, one byte changed: the SHA-256 of the manifest catches it
+        f.truncate(size)
+        f.seek(size // 2)
+        byte = f.read(1)[0]
+        f.seek(size // 2)
+        f.write(bytes([byte ^ 0xFF]))
+    assert not verify_manifest(entry, hashes=True)
     with pytest.raises(build.BuildError, match="not built for the current sources"):
         build.load_module(build=False, cache=cache)
 

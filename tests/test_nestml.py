@@ -1,8 +1,9 @@
 """``nestml`` backend: the NESTML e-prop models built into a NEST module, against public numbers,
 the NumPy reference and NEST's built-in models.
 
-The module is built once per test session from an empty cache directory (so a broken build cannot
-hide behind a cache), then loaded into this process for all other tests.  Traces and weights are
+The module is built (or found) in the shared cache once per test session, then loaded into this
+process for all other tests; building from an empty cache, concurrently and after a killed build is
+tests/test_build_safety.py's subject.  Traces and weights are
 compared with :func:`validation.compare.compare_results` (relative error normalised by the
 quantity's largest reference value) at rtol 1e-10; spike trains must be identical.
 """
@@ -32,11 +33,12 @@ SEEDS = list(range(8))
 
 
 @pytest.fixture(scope="session")
-def clean_build(tmp_path_factory):
-    """Build the module from an empty cache and load it into this process (once per session)."""
-    cache = tmp_path_factory.mktemp("eprop-cache")
+def clean_build():
+    """The module of the current sources in the shared cache (built there if missing), loaded into this
+    process (once per session).  Its key is the hash of the sources, so an edited model is rebuilt."""
+    cache = build.cache_dir()
     mod = build.build_module(cache=cache)
-    assert not mod.cached and mod.path.is_file()
+    assert mod.path.is_file() and mod.key == build.source_hash()
     import nest
 
     nest.ResetKernel()  # other tests may have created nodes: NEST installs modules only into an empty kernel
@@ -54,7 +56,7 @@ def _assert_matches(sc, ref, got, rtol=RTOL):
 
 
 # ------------------------------------------------------------------------------------------ build
-def test_build_from_clean_cache_then_cached_load_is_fast(clean_build):
+def test_cached_load_is_fast(clean_build):
     cache, first = clean_build
     again = build.build_module(cache=cache)
     assert again.cached and again.path == first.path and again.key == build.source_hash()
