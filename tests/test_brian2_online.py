@@ -226,9 +226,15 @@ def test_the_users_own_network_run_learns_after_install():
     ({"loss": "hinge"}, "loss = 'hinge': valid values are 'mean_squared_error', 'cross_entropy'"),
     ({"loss": "cross_entropy", "softmax": {"width": 1}}, "softmax.width: unknown; valid names are offset, scale"),
     ({"readout_drive": 1.0}, "readout_drive = 1.0: needs the dimensions of the readout"),
+    ({"family": "events"}, "family = 'events': valid values are 'original', 'event'"),
+    ({"family": "event", "reset_state_on_update": True}, "reset_state_on_update: not a setting of the event family"),
+    ({"family": "event", "isi_trace_cutoff": 1.0}, "isi_trace_cutoff = 1.0: needs a time"),
+    ({"family": "event", "kappa": [0.9, 0.9]}, "kappa: shape \\(2,\\), expected a number or one per neuron"),
+    ({"optimizer": {"optimize_each_step": False}}, "optimizer.optimize_each_step: the original family"),
 ])
 def test_settings_of_the_canonical_model_are_checked(kwargs, message):
-    """batch_size, state bounds, the loss and the readout constants: errors name the setting (nothing runs)."""
+    """batch_size, state bounds, the loss, the readout constants and the event family's settings: errors name the
+    setting (nothing runs)."""
     from brian2 import TimedArray, mV, ms
 
     from brian2_ext.online import online_eprop
