@@ -32,7 +32,7 @@ from .config import cpu_tag
 from .network import runtime_structure_hash, structure_hash, structure_of
 from .network_event import event_structure_of
 
-__all__ = ["MODES", "announce", "build_key", "estimate_seconds", "find_build", "is_built", "record_compile_seconds",
+__all__ = ["MODES", "CythonCompiles", "announce", "build_key", "estimate_seconds", "find_build", "is_built", "record_compile_seconds",
            "remember_build", "runtime_marker", "scenario_structure", "source_key", "standalone_directory",
            "structure_key"]
 
@@ -50,6 +50,27 @@ def _brian2_dir(*parts: str) -> Path:
     path = cache_root().joinpath("brian2", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class CythonCompiles:
+    """Whether this process compiled a Brian2 Cython module between construction and :meth:`any`.
+
+    Counts the modules this process loaded since construction whose files were not in the cache
+    then; modules that another process compiles meanwhile (``pytest -n``, two notebooks) do not
+    count, unless this process loads them.
+    """
+
+    def __init__(self) -> None:
+        self.files = {p.name for p in _brian2_dir("cython").glob("*.so")}
+        self.loaded = {name for name in sys.modules if name.startswith("_cython_magic_")}
+
+    def any(self) -> bool:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("_cython_magic_") and name not in self.loaded:
+                path = getattr(module, "__file__", None)
+                if path and Path(path).name not in self.files:
+                    return True
+        return False
 
 
 def scenario_structure(sc, *, record: bool = True, record_weight_events: bool = True):

@@ -91,12 +91,12 @@ class RuntimeSession:
             _remove_truncated_modules()  # before Brian2 loads any (Synapses load their spike queue's at creation)
         if first:
             builds.announce(target, scenario, self.key)
-        modules = _compiled_modules() if cython else 0
+        compiles = builds.CythonCompiles()
         with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
             self.model = network_cls(st, dt, record_synapses, synapses)
         self._generate(target, scenario, backend)
         self.build_seconds = time.perf_counter() - t0
-        self.cached = not (cython and _compiled_modules() > modules)
+        self.cached = not (cython and compiles.any())
         self.compiled = not self.cached
         self.compile_seconds = 0.0 if self.cached else self.build_seconds
         if first:
@@ -168,11 +168,6 @@ def _elf_complete(path: Path) -> bool:
     shoff = int.from_bytes(head[0x28:0x30], order)
     shentsize, shnum = int.from_bytes(head[0x3A:0x3C], order), int.from_bytes(head[0x3C:0x3E], order)
     return size >= shoff + shentsize * shnum
-
-
-def _compiled_modules() -> int:
-    """Number of compiled modules in Brian2's Cython cache (grows when a module is compiled)."""
-    return sum(1 for p in cache_dir("cython").iterdir() if p.suffix == ".so")
 
 
 class StandaloneSession:

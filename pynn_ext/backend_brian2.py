@@ -22,8 +22,7 @@ import numpy as np
 import pyNN.brian2 as sim
 from pyNN.parameters import Sequence
 
-from brian2_ext.builds import runtime_marker
-from brian2_ext.config import cache_dir
+from brian2_ext.builds import CythonCompiles, runtime_marker
 from eprop_plugins import connectivity as cn
 from eprop_plugins.cache import atomic_write
 from eprop_plugins.backends import check_supported
@@ -220,7 +219,7 @@ def run(scenario, *, record_weight_events: bool = True,
     reason = unsupported_reason(sc)
     if reason is not None:
         raise ParameterError(f"{reason} (backend {NAME})")
-    modules_before = sum(1 for _ in cache_dir("cython").glob("*.so"))
+    compiles = CythonCompiles()
     T, N, dt = sc.steps_per_sequence, sc.n_steps, sc.dt
     L = sc.iteration_sequences * T  # steps per iteration
     event = sc.family == "event"
@@ -274,7 +273,7 @@ def run(scenario, *, record_weight_events: bool = True,
         weights = _weight_snapshots(sc, net, mons)
         wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
     sim.end()
-    compiled = sum(1 for _ in cache_dir("cython").glob("*.so")) > modules_before
+    compiled = compiles.any()
     atomic_write(runtime_marker(build_key(sc)), f"{sc.name}\n")
     return Result(scenario=sc.name, family=sc.family, backend=NAME, losses=np.array(losses), traces=traces,
                   synapse_traces=synapse_traces, weight_events=wev, weights=weights,
