@@ -347,12 +347,30 @@ def test_report_records_each_cells_peak_memory_and_the_largest_process(tmp_path)
     assert mem["goal_mb"] == 2000.0 and mem["within_goal"] == (mem["largest_process_mb"] < 2000.0)
     peaks = [c["memory"]["peak_rss_mb"] for c in cells.values()] + [doc["scenarios"][0]["memory"]["peak_rss_mb"]]
     assert mem["largest_worker_mb"] == max(peaks)
-    assert mem["largest_process_mb"] == max(mem["largest_worker_mb"], mem["main_process_mb"], mem["largest_child_mb"])
+    assert mem["largest_process_mb"] == max(mem["largest_worker_mb"], mem["main_process_mb"])
     if mem["scenario"] is not None:  # the cell named raised its process to the largest peak
         raiser = cells.get(mem["backend"]) or {"memory": doc["scenarios"][0]["memory"]}
         assert raiser["memory"]["peak_rss_mb"] == mem["largest_worker_mb"] and raiser["memory"]["rss_growth_mb"] > 0
     assert re.search(r"largest process \d+\.\d\d GB.*(within|ABOVE) the 2 GB goal", out)
     assert "<h2>Memory</h2>" in (tmp_path / "report.html").read_text()
+
+
+def test_a_backend_run_in_a_process_of_its_own_gives_the_same_result(small_reference):
+    from validation.isolated import run_isolated
+
+    sc, ref = small_reference
+    seen = []
+    result, peak = run_isolated("reference", None, sc, record_weight_events=True,
+                                on_iteration=lambda i, loss: seen.append((i, loss)))
+    assert 20 < peak < 2000 and seen == list(enumerate(ref.losses.tolist()))
+    assert np.array_equal(result.losses, ref.losses)
+    for key, trace in ref.traces.items():
+        assert np.array_equal(result.traces[key], trace), key
+    for key, col in ref.weight_events.items():
+        assert np.array_equal(result.weight_events[key], col), key
+    perturbed = PerturbedBackend.from_spec("readout.tau_m*1.00000001")  # an extra backend is sent along
+    other, _ = run_isolated("perturbed-1", perturbed, sc, record_weight_events=False, on_iteration=lambda i, x: None)
+    assert not np.array_equal(other.traces["readout_v"], ref.traces["readout_v"])
 
 
 def test_largest_process_names_the_cell_that_raised_the_peak():
@@ -361,7 +379,8 @@ def test_largest_process_names_the_cell_that_raised_the_peak():
 
     def outcome(name, cells, after):
         s = ScenarioOutcome(name=name, memory={"peak_rss_mb": after, "rss_growth_mb": 0.0})
-        s.cells = {b: Cell(b, "pass", peak_rss_mb=p, rss_growth_mb=g, child_peak_mb=c) for b, p, g, c in cells}
+        s.cells = {b: Cell(b, "pass", peak_rss_mb=p, worker_peak_mb=p, rss_growth_mb=g, child_peak_mb=c)
+                   for b, p, g, c in cells}
         return s
 
     # a later scenario of the same process sees the same peak without raising it
@@ -372,6 +391,12 @@ def test_largest_process_names_the_cell_that_raised_the_peak():
     assert mem["within_goal"] and mem["largest_child_mb"] == 700.0
     assert largest(runs, main_peak_mb=2500.0)["scenario"] is None  # the main process is the largest
     assert not largest(runs, main_peak_mb=2500.0)["within_goal"]
+    # a cell in a process of its own: its peak is its own, the worker's stays
+    runs.append(outcome("c", [], 1900.0))
+    runs[-1].cells["pynn-brian2"] = Cell("pynn-brian2", "pass", peak_rss_mb=1950.0, worker_peak_mb=1900.0,
+                                         rss_growth_mb=0.0, isolated=True)
+    mem = largest(runs)
+    assert (mem["largest_process_mb"], mem["scenario"], mem["backend"]) == (1950.0, "c", "pynn-brian2")
 
 
 def test_schema_rejects_malformed_reports(tmp_path):

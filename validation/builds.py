@@ -19,12 +19,9 @@ from eprop_plugins.scenario import Scenario
 
 from . import scenario_library as library
 from .cells import not_applicable
+from .memory import LARGE_SIZE, is_large
 
 __all__ = ["BuildPlan", "LARGE_SIZE", "plan_builds"]
-
-#: a scenario is large when ``n_steps * (n_in + n_rec + n_out)`` reaches this (the long tasks are
-#: 1e6-1.6e6, the hand-made scenarios below 2e4)
-LARGE_SIZE = 200_000
 
 
 def _call_with_options(hook: Callable[..., Any], sc: Scenario, record_weight_events: bool) -> Any:
@@ -53,7 +50,8 @@ class BuildPlan:
     """What the runner knows before it starts: each scenario's builds, and the order to run them in.
 
     A scenario is *heavy* while it has a build to make or when it is large: a compiler takes
-    0.3-1 GB (a parallel ``make`` more), a long task's results about 1.3 GB.  At most one heavy
+    0.3-1 GB (a parallel ``make`` more), a long task's backend cell up to 1.7 GB (in a process of its
+    own, :mod:`validation.isolated`).  At most one heavy
     scenario runs at a time across workers, which keeps the peak memory of a run under 2 GB and
     makes every build exactly once; the other workers run the light scenarios meanwhile.
     """
@@ -104,7 +102,7 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
             sc = library.get(sname)[0].validated()
         except Exception:  # reported when the scenario runs
             continue
-        if sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out) >= LARGE_SIZE:
+        if is_large(sc):
             large.add(sname)
         keys[sname] = {}
         for bname in names:

@@ -1,5 +1,8 @@
 """One scenario on every backend: the reference run, each backend's cell, its comparison.
 
+The backend cells of a large scenario run in processes of their own (:mod:`validation.isolated`);
+every cell records the memory of its process (:mod:`validation.memory`).
+
 :func:`run_scenario` is what a validation run does per scenario, in this process or in a worker
 (:mod:`validation.workers`).
 """
@@ -18,6 +21,7 @@ from eprop_plugins.scenario import Scenario
 
 from . import memory, scenario_library as library
 from .compare import compare_results
+from .isolated import picklable, run_isolated
 from .outcomes import Cell, Progress, ScenarioOutcome
 from .plots import for_plots
 
@@ -142,7 +146,7 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
                          record_weight_events, progress)
         cell.build_key = build_keys.get(bname)
         memory.release()  # what the backend freed must not stay resident under the next cell
-        last_peak = _measure(cell, start, last_peak)
+        last_peak = _measure(cell, None if cell.isolated else start, last_peak)
         out.cells[bname] = cell
         progress.end(sname, cell)
     if on_scenario is not None and sc is not None:
@@ -155,11 +159,17 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
 
 
 def _measure(cell: Cell, start_mb: float | None, last_peak: float) -> float:
-    """Put the process's memory after ``cell`` into it; return the new peak (:mod:`validation.memory`)."""
+    """Put the memory of the cell's processes into ``cell``; return this process's peak (:mod:`validation.memory`).
+
+    A cell run in a process of its own (``cell.isolated``) already holds that process's peak; here
+    it records what its comparison added to this process.
+    """
     peak = memory.peak_mb()
-    cell.rss_start_mb, cell.peak_rss_mb = start_mb, peak
-    cell.rss_growth_mb = round(max(0.0, peak - last_peak), 1)
     cell.child_peak_mb = memory.children_peak_mb()
+    cell.worker_peak_mb = peak
+    cell.rss_growth_mb = round(max(0.0, peak - last_peak), 1)
+    if not cell.isolated:
+        cell.rss_start_mb, cell.peak_rss_mb = start_mb, peak
     return peak
 
 
@@ -184,12 +194,19 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
         return Cell(bname, status, f"losses vs {exp['source']}: max rel err {exp['max_rel_err']:.2e} "
                                    f"(rtol {exp['rtol']:g})", out.reference.get("seconds"))
     t0 = time.perf_counter()
+    on_iteration = lambda i, loss: progress.iteration(sc.name, bname, i, sc.n_iterations, loss)  # noqa: E731
+    # a large scenario's cell runs in a process of its own, which takes its memory with it
+    own = None if bname in registry.BACKENDS else backend
+    isolated = memory.is_large(sc) and (own is None or picklable(own))
+    child_peak = None
     try:
-        result = backend.run(
-            sc, record_weight_events=record_weight_events,
-            on_iteration=lambda i, loss: progress.iteration(sc.name, bname, i, sc.n_iterations, loss))
+        if isolated:
+            result, child_peak = run_isolated(bname, own, sc, record_weight_events=record_weight_events,
+                                              on_iteration=on_iteration)
+        else:
+            result = backend.run(sc, record_weight_events=record_weight_events, on_iteration=on_iteration)
     except Exception as exc:
-        return Cell(bname, "error", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+        return Cell(bname, "error", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, isolated=isolated)
     seconds = time.perf_counter() - t0
     compile_seconds = result.meta.get("compile_seconds") if isinstance(getattr(result, "meta", None), dict) else None
     compile_seconds = None if compile_seconds is None else float(compile_seconds)
@@ -201,5 +218,6 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
         results[bname] = for_plots(result)  # the full result is not kept beyond its comparison
     except Exception as exc:  # a malformed Result is the backend's error
         return Cell(bname, "error", f"result could not be compared: {type(exc).__name__}: {exc}", seconds,
-                    compile_seconds=compile_seconds)
-    return Cell(bname, cmp.status, cmp.summary(), seconds, cmp, compile_seconds)
+                    compile_seconds=compile_seconds, isolated=isolated, peak_rss_mb=child_peak)
+    return Cell(bname, cmp.status, cmp.summary(), seconds, cmp, compile_seconds, isolated=isolated,
+                peak_rss_mb=child_peak)

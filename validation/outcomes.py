@@ -27,9 +27,13 @@ class Cell:
 
     Memory (MB, :mod:`validation.memory`; None: not measured): ``rss_start_mb`` the resident size
     of the cell's process when the cell started, ``peak_rss_mb`` that process's peak when it ended,
-    ``rss_growth_mb`` how much the cell raised that peak (0: it stayed below the earlier peak),
-    ``child_peak_mb`` the largest finished child process (compiler, standalone binary) so far.
-    The reference cell counts the reference run.
+    ``worker_peak_mb`` the peak of the process running the scenario when the cell ended (the same
+    process unless ``isolated``), ``rss_growth_mb`` how much the cell raised that peak (0: it
+    stayed below the earlier peak), ``child_peak_mb`` the largest finished child process so far.
+    The reference cell counts the reference run.  ``isolated``: the backend ran in a process of
+    its own (:mod:`validation.isolated`); then ``peak_rss_mb`` is that process's peak,
+    ``rss_start_mb`` is None and ``rss_growth_mb`` what the comparison added to the scenario's
+    process.
     """
 
     backend: str
@@ -43,6 +47,8 @@ class Cell:
     peak_rss_mb: float | None = None
     rss_growth_mb: float | None = None
     child_peak_mb: float | None = None
+    isolated: bool = False
+    worker_peak_mb: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,7 +59,8 @@ class Cell:
             "compile_seconds": self.compile_seconds,
             "build_key": self.build_key,
             "memory": {"rss_start_mb": self.rss_start_mb, "peak_rss_mb": self.peak_rss_mb,
-                       "rss_growth_mb": self.rss_growth_mb, "child_peak_mb": self.child_peak_mb},
+                       "rss_growth_mb": self.rss_growth_mb, "child_peak_mb": self.child_peak_mb,
+                       "worker_peak_mb": self.worker_peak_mb, "isolated": self.isolated},
             "comparison": None if self.comparison is None else self.comparison.to_json(),
         }
 

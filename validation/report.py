@@ -114,7 +114,8 @@ def memory_line(mem: dict[str, Any]) -> str:
     where = f" (raised by {mem['scenario']} x {mem['backend']})" if mem.get("scenario") else ""
     verdict = "within" if mem["within_goal"] else "ABOVE"
     return (f"largest process {mem['largest_process_mb'] / 1e3:.2f} GB{where}: {verdict} the "
-            f"{mem['goal_mb'] / 1e3:g} GB goal; largest compiler or binary {mem['largest_child_mb'] / 1e3:.2f} GB")
+            f"{mem['goal_mb'] / 1e3:g} GB goal; child processes (compilers, binaries) at most "
+            f"{mem['largest_child_mb'] / 1e3:.2f} GB")
 
 
 def timing_table(timing: dict[str, dict[str, Any]]) -> str:

@@ -86,13 +86,16 @@ _CELL = {
         "comparison": {"anyOf": [{"type": "null"}, _COMPARISON]},
         "memory": {  # MB (10^6 bytes) of the process that ran the cell (validation.memory); null: not measured
             "type": "object",
-            "required": ["rss_start_mb", "peak_rss_mb", "rss_growth_mb", "child_peak_mb"],
+            "required": ["rss_start_mb", "peak_rss_mb", "worker_peak_mb", "rss_growth_mb", "child_peak_mb",
+                         "isolated"],
             "additionalProperties": False,
             "properties": {
                 "rss_start_mb": _NUM,  # resident when the cell started
                 "peak_rss_mb": _NUM,  # the process's peak (ru_maxrss) when the cell ended
+                "worker_peak_mb": _NUM,  # peak of the process running the scenario when the cell ended
                 "rss_growth_mb": _NUM,  # how much the cell raised that peak
                 "child_peak_mb": _NUM,  # largest finished child process (compiler, binary) so far
+                "isolated": {"type": "boolean"},  # the backend ran in a process of its own (validation.isolated)
             },
         },
     },

@@ -9,13 +9,13 @@ included) and sends its progress and its outcome through one queue.  Workers are
 from __future__ import annotations
 
 import multiprocessing as mp
-import pickle
 import queue
 import time
 from typing import Any, Callable, Sequence
 
 from .builds import BuildPlan
 from .cells import run_scenario
+from .isolated import picklable
 from .outcomes import Cell, Progress, ScenarioOutcome
 
 __all__ = ["picklable", "run_in_workers"]
@@ -61,14 +61,6 @@ def _crashed(sname: str, names: Sequence[str], reason: str) -> ScenarioOutcome:
     out = ScenarioOutcome(name=sname, reference={"status": "error", "reason": reason})
     out.cells = {b: Cell(b, "error", reason) for b in names}
     return out
-
-
-def picklable(*objects: Any) -> bool:
-    try:
-        pickle.dumps(objects)
-    except Exception:
-        return False
-    return True
 
 
 class _Pool:
