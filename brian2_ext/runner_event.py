@@ -130,7 +130,7 @@ def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
     spikes = {"in": input_spike_pairs(sc, 0, N) + (0,), "rec": (t_sp[ok] + 1, j_sp[ok], 0), "out": (t_sp, j_sp, 1)}
     for code, proj in enumerate(("in", "rec", "out")):
         if f"w_{proj}" in m.monitors:  # the projection has synapses
-            w = np.asarray(m.monitors[f"w_{proj}"].w)
+            w = m.monitors[f"w_{proj}"].w_  # a view of the recording: a copy doubles the largest array
             at, pre, offset = spikes[proj]
             spike, idx = syn[proj].outgoing(pre)
             log.add(at[spike], code, pre[spike], syn[proj].post[idx], w[idx, at[spike] + offset])

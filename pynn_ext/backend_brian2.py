@@ -273,6 +273,7 @@ def run(scenario, *, record_weight_events: bool = True,
         weights = _weight_snapshots(sc, net, mons)
         wev = _weight_events(sc, net, traces["z"], weights) if record_weight_events else WeightEventLog().arrays()
     sim.end()
+    sim.simulator.state.clear()  # pyNN.brian2 keeps the network (its recordings) until the next setup()
     compiled = compiles.any()
     atomic_write(runtime_marker(build_key(sc)), f"{sc.name}\n")
     return Result(scenario=sc.name, family=sc.family, backend=NAME, losses=np.array(losses), traces=traces,
@@ -415,7 +416,7 @@ def _event_weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]
     for kind, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
         cols = (np.arange(1, n_seq + 1) * T) - (0 if kind == "out" else 1)
         keys = [k for k in net.projections if k[0] == kind]
-        vals = {k: np.asarray(mons[("w",) + k].w)[:, cols] for k in keys}
+        vals = {k: mons[("w",) + k].w_[:, cols] for k in keys}  # w_: a view, no copy of the per-step recording
         snaps[name] = np.stack([_dense(net, kind, {k: v[:, s] for k, v in vals.items()}, SHAPES[kind](sc))
                                 for s in range(n_seq)])
     snaps["w_fb"] = _feedback_snapshots(sc, net)
@@ -436,7 +437,7 @@ def _event_weight_events(sc, net: PynnNetwork, z, mons) -> dict[str, np.ndarray]
         pre_i, post_j = np.asarray(s.i[:]), np.asarray(s.j[:])
         rows, cols = _global_slices(net, key)
         r0, c0 = rows.start or 0, cols.start or 0
-        w = np.asarray(mons[("w",) + key].w)
+        w = mons[("w",) + key].w_  # a view of the per-step recording (a copy doubles the largest array)
         if key[0] == "in":
             events = [(np.asarray(train, dtype=np.int64), i) for i, train in enumerate(sc.input_spikes)]
             events = [(steps[steps < N], i) for steps, i in events]
