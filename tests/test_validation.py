@@ -373,6 +373,25 @@ def test_a_backend_run_in_a_process_of_its_own_gives_the_same_result(small_refer
     assert not np.array_equal(other.traces["readout_v"], ref.traces["readout_v"])
 
 
+def _isolated_in_a_daemon(channel, sc):
+    from validation.isolated import run_isolated
+
+    result, peak = run_isolated("reference", None, sc, record_weight_events=False, on_iteration=lambda i, x: None)
+    channel.send(result.losses.tolist())
+
+
+def test_a_validation_worker_can_run_a_backend_in_a_process_of_its_own(small_reference):
+    import multiprocessing as mp
+
+    sc, ref = small_reference
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_isolated_in_a_daemon, args=(sender, sc), daemon=True)  # as validation.workers
+    worker.start()
+    assert receiver.poll(120) and receiver.recv() == ref.losses.tolist()
+    worker.join(30)
+
+
 def test_largest_process_names_the_cell_that_raised_the_peak():
     from validation.memory import largest
     from validation.outcomes import Cell, ScenarioOutcome

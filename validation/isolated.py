@@ -4,7 +4,7 @@ A long task on a Brian2 backend records, for its weight events, the weight of ev
 every step (1.3 GB for ``task-evidence-event``), and a simulator keeps its last network until the
 next run.  In the process that also holds the reference's result and what earlier cells left, that
 came to 3.7 GB.  The validation therefore runs each backend's cell of a large scenario
-(:data:`validation.memory.LARGE_SIZE`) in a fresh ``spawn`` process: it imports only that backend,
+(:data:`validation.memory.LARGE_SIZE`) in a new Python process: it imports only that backend,
 runs the scenario, sends the :class:`~eprop_plugins.results.Result` back and exits, and its peak
 resident size is the cell's.  The numbers are those of the same run in the validation's process
 (each backend is deterministic given the scenario; :mod:`validation.workers` relies on the same).
@@ -12,8 +12,12 @@ resident size is the cell's.  The numbers are those of the same run in the valid
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
 import pickle
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from eprop_plugins import backends as registry
@@ -22,7 +26,7 @@ from eprop_plugins.scenario import Scenario
 
 from . import memory
 
-__all__ = ["IsolatedRunFailed", "picklable", "run_isolated"]
+__all__ = ["IsolatedRunFailed", "main", "picklable", "run_isolated"]
 
 #: seconds between checks that the process is still alive while it sends nothing
 _POLL = 0.5
@@ -60,6 +64,12 @@ def _child(channel: Any, name: str, backend: Any, sc: Scenario, record_weight_ev
         channel.close()
 
 
+def main(fd: int) -> None:
+    """Entry point of the new process: the job comes and the messages go through the pipe ``fd``."""
+    channel = Connection(fd)
+    _child(channel, *channel.recv())
+
+
 def run_isolated(name: str, backend: Any | None, sc: Scenario, *, record_weight_events: bool,
                  on_iteration: Callable[[int, float], None]) -> tuple[Result, float]:
     """Run backend ``name`` on ``sc`` in a fresh process.
@@ -88,24 +98,28 @@ def run_isolated(name: str, backend: Any | None, sc: Scenario, *, record_weight_
     Exception
         What the backend raised, or :class:`IsolatedRunFailed` when its process died.
     """
-    ctx = mp.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, name, backend, sc, record_weight_events), daemon=True,
-                       name=f"eprop-validate-{name}")
-    proc.start()
-    sender.close()  # only the child writes: a dead child then ends the pipe
+    # a plain new interpreter: a validation worker is a daemonic process, which multiprocessing forbids children
+    ours, theirs = socket.socketpair()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, "-c", f"from validation.isolated import main; main({theirs.fileno()})"],
+                            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+    theirs.close()  # only the child holds its end: a dead child then ends the pipe
+    receiver = Connection(ours.detach())
     result = None
     try:
+        try:
+            receiver.send((name, backend, sc, record_weight_events))
+        except OSError:
+            raise IsolatedRunFailed(f"the process for {name} did not start (exit code {proc.wait(30)})") from None
         while True:
             if not receiver.poll(_POLL):
-                if not proc.is_alive() and not receiver.poll(0):
-                    raise IsolatedRunFailed(f"the process running {name} died (exit code {proc.exitcode})")
+                if proc.poll() is not None and not receiver.poll(0):
+                    raise IsolatedRunFailed(f"the process running {name} died (exit code {proc.returncode})")
                 continue
             try:
                 msg = receiver.recv()
             except EOFError:
-                proc.join(5)
-                raise IsolatedRunFailed(f"the process running {name} died (exit code {proc.exitcode})") from None
+                raise IsolatedRunFailed(f"the process running {name} died (exit code {proc.wait(30)})") from None
             if msg[0] == "iteration":
                 on_iteration(msg[1], msg[2])
             elif msg[0] == "result":
@@ -116,6 +130,8 @@ def run_isolated(name: str, backend: Any | None, sc: Scenario, *, record_weight_
                 raise msg[1]
     finally:
         receiver.close()
-        proc.join(30)
-        if proc.is_alive():
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
             proc.terminate()
+            proc.wait()
