@@ -536,7 +536,8 @@ def test_a_worker_that_dies_costs_only_its_scenario(tmp_path):
 
 
 def test_build_plan_order_and_exclusions():
-    """Build groups run consecutively; one heavy scenario (a build or a large one) at a time across workers."""
+    """Build groups run consecutively; two workers never make the same build; a large scenario runs alone
+    among the heavy ones (a build or a large one)."""
     keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big": {}, "e": {}}
     plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big"})
     remaining = list(keys)
@@ -548,14 +549,14 @@ def test_build_plan_order_and_exclusions():
         return got
 
     assert pick(None, 0) == "a"  # heavy: builds k1
-    assert pick(None, 1) == "e"  # the only light one (c needs k1, b and d k2, big is large)
+    assert pick(None, 1) == "b"  # heavy before light: another build (k2) beside k1 (c needs k1, big is large)
+    assert pick(None, 2) == "e"  # c and d wait for the builds they need, big for the heavy ones
     plan.finished("e")
-    assert pick("e", 1) is None  # everything left is heavy while worker 0 builds
+    assert pick("e", 2) is None  # everything left waits
     plan.finished("a")
     assert pick("a", 0) == "c"  # the rest of k1's group next (light now)
-    assert pick("e", 1) == "b"  # heavy before light: worker 1 starts k2
     plan.finished("c")
-    assert pick("c", 0) is None  # d needs k2 (being built), big is large
+    assert pick("c", 0) is None  # d needs k2 (being built), big is large beside b
     plan.finished("b")
     assert pick("b", 1) == "d"
     assert pick("c", 0) == "big"

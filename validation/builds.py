@@ -3,9 +3,9 @@
 A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
 (cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
 before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
-build follow each other, and runs at most one *heavy* scenario (one that compiles, or a large one,
-:data:`LARGE_SIZE`) at a time across workers, so that no build is made twice and the peak memory
-stays under 2 GB.
+build follow each other, never lets two workers make the same build, and runs a large scenario
+(:data:`LARGE_SIZE`) only while no other worker compiles or runs one, so that no build is made twice and
+no process of the run exceeds 2 GB.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ class BuildPlan:
     """What the runner knows before it starts: each scenario's builds, and the order to run them in.
 
     A scenario is *heavy* while it has a build to make or when it is large: a compiler takes
-    0.3-1 GB (a parallel ``make`` more), a long task's backend cell up to 1.7 GB (in a process of its
-    own, :mod:`validation.isolated`).  At most one heavy
-    scenario runs at a time across workers, which keeps the peak memory of a run under 2 GB and
-    makes every build exactly once; the other workers run the light scenarios meanwhile.
+    0.3-1 GB (a parallel ``make`` more), a long task's backend cell up to 1.8 GB (in a process of its
+    own, :mod:`validation.isolated`).  Two workers may compile at once when their builds differ
+    (a Brian2 Cython build is one compiler at a time: two use both cores), never the same build,
+    and a large scenario runs alone among the heavy ones; the other workers run the light
+    scenarios meanwhile.  Every build is made exactly once.
     """
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
@@ -72,10 +73,9 @@ class BuildPlan:
 
         First the scenario sharing most builds with the worker's last one (a build group runs
         consecutively), then heavy before light (builds start early), then the order given; never a
-        heavy one while another worker runs a heavy one.
+        heavy one that needs a build another worker is making, nor a large one beside another heavy one.
         """
-        other_heavy = any(w != worker for w in self.running_heavy)
-        free = [s for s in remaining if not (other_heavy and self.heavy(s))]
+        free = [s for s in remaining if not self._blocked(s, worker)]
         if not free:
             return None
         last_keys = set(self.keys.get(last, {}).items()) if last else set()
@@ -84,6 +84,16 @@ class BuildPlan:
         if self.heavy(best):
             self.running_heavy[worker] = best
         return best
+
+    def _blocked(self, sname: str, worker: int) -> bool:
+        """True if ``sname`` must wait for the heavy scenario of another worker."""
+        if not self.heavy(sname):
+            return False
+        mine = self.unbuilt(sname)
+        for w, other in self.running_heavy.items():
+            if w != worker and (sname in self.large or other in self.large or mine & self.unbuilt(other)):
+                return True
+        return False
 
     def finished(self, sname: str) -> None:
         for w in [w for w, s in self.running_heavy.items() if s == sname]:

@@ -19,9 +19,9 @@ Everything else a backend raises is an ``error``.
 Builds.  A backend module may expose ``build_key(scenario) -> str | None`` (the key of the compiled
 code the scenario needs; None: nothing to compile) and ``is_built(scenario) -> bool``.  The runner
 reads them before anything runs, orders the scenarios so that those sharing a build follow each
-other, announces every compilation as "building k of K" (:meth:`Progress.build`) and runs at most
-one heavy scenario (one that compiles, or a long task) at a time across workers, so no build is
-made twice and the peak memory stays under 2 GB (:class:`validation.builds.BuildPlan`).
+other, announces every compilation as "building k of K" (:meth:`Progress.build`), never lets two
+workers make the same build, and runs a long task only while no other worker compiles or runs one,
+so no build is made twice and no process exceeds 2 GB (:class:`validation.builds.BuildPlan`).
 Cells report the compile time (``Result.meta["compile_seconds"]``) apart from their total time,
 and the peak memory of their process (:mod:`validation.memory`); the suite names its largest
 process and checks it against the 2 GB goal (:meth:`SuiteOutcome.memory`).
