@@ -99,4 +99,7 @@ def main(iterations: int = 20, plot: bool = False):
 
 
 if __name__ == "__main__":
+    from brian2 import BrianLogger
+
+    BrianLogger.suppress_name("unused_brian_object")  # the user's objects stand aside: their e-prop copies run
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, plot=True)
