@@ -535,6 +535,22 @@ def test_a_worker_that_dies_costs_only_its_scenario(tmp_path):
     assert "worker process died (exit code -9)" in reason
 
 
+def test_workers_that_retire_are_replaced_and_the_report_is_unchanged(tmp_path, monkeypatch):
+    """A worker above the retirement bound after a scenario is replaced (here: after every scenario)."""
+    code, _, err = _cli(["--backends", "reference", "--scenarios", *INTERLEAVED, "--out", str(tmp_path / "one"),
+                         "--no-plots", "--jobs", "1"])
+    assert code == 0, err
+    monkeypatch.setenv("EPROP_WORKER_RETIRE_MB", "1")
+    code, out, err = _cli(["--backends", "reference", "--scenarios", *INTERLEAVED, "--out", str(tmp_path / "two"),
+                           "--no-plots", "--jobs", "2"])
+    assert code == 0, out + err
+    assert "died" not in out + err
+    one, two = load_report(tmp_path / "one" / "report.json"), load_report(tmp_path / "two" / "report.json")
+    result = compare_reports(one, two)
+    assert result.same and result.cells == len(INTERLEAVED), result.text()
+    assert all(s["results"]["reference"]["status"] == "pass" for s in two["scenarios"])
+
+
 def test_build_plan_order_and_exclusions():
     """Build groups run consecutively; two workers never make the same build; a large scenario runs alone
     among the heavy ones (a build or a large one)."""

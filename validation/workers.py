@@ -3,12 +3,17 @@
 The parent keeps the display and the :class:`~validation.builds.BuildPlan`; a worker gets one
 scenario at a time, runs it (:func:`validation.cells.run_scenario`, its ``on_scenario`` hook
 included) and sends its progress and its outcome through one queue.  Workers are started with
-``spawn`` (no simulator state is inherited), and one that dies is replaced.
+``spawn`` (no simulator state is inherited), and one that dies is replaced.  A worker that holds
+more than :data:`RETIRE_MB` after a scenario (compilers' and simulators' memory that Python does not
+give back) retires and is replaced, so that every scenario starts in a small process and none of
+them pushes a worker past the 2 GB goal (measured: a worker that had compiled 30 builds held 1.7 GB
+before a long task's reference run added 0.5 GB).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import time
 from typing import Any, Callable, Sequence
@@ -16,9 +21,14 @@ from typing import Any, Callable, Sequence
 from .builds import BuildPlan
 from .cells import run_scenario
 from .isolated import picklable
+from .memory import current_mb
 from .outcomes import Cell, Progress, ScenarioOutcome
 
-__all__ = ["picklable", "run_in_workers"]
+__all__ = ["RETIRE_MB", "picklable", "run_in_workers"]
+
+#: a worker holding more than this after a scenario (MB resident) is replaced by a new one
+#: (``$EPROP_WORKER_RETIRE_MB`` sets another bound)
+RETIRE_MB = float(os.environ.get("EPROP_WORKER_RETIRE_MB", "800"))
 
 
 class _QueueProgress(Progress):
@@ -54,7 +64,13 @@ def _worker_main(tasks: Any, channel: Any, names: list[str], available: dict[str
                                on_scenario)
         except BaseException as exc:  # anything else is a bug of the runner: report it as the cells' error
             out = _crashed(sname, names, f"validation worker failed: {type(exc).__name__}: {exc}")
-        channel.put(("done", sname, out))
+        rss = current_mb()
+        retire = rss is not None and rss > RETIRE_MB
+        channel.put(("done", sname, out, retire))
+        if retire:  # wait for the parent's None (it replaces this worker), so that the exit is never a crash
+            while tasks.get() is not None:
+                pass
+            return
 
 
 def _crashed(sname: str, names: Sequence[str], reason: str) -> ScenarioOutcome:
@@ -107,6 +123,16 @@ class _Pool:
                 self.spawn()
         return out
 
+    def retire(self, wid: int) -> None:
+        """Stop worker ``wid`` (idle, waiting for its None) and start a new one in its place."""
+        proc, tasks = self.workers.pop(wid)
+        self.last.pop(wid, None)
+        tasks.put(None)
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.terminate()
+        self.spawn()
+
     def worker_of(self, sname: str) -> int | None:
         return next((w for w, s in self.busy.items() if s == sname), None)
 
@@ -154,11 +180,13 @@ def run_in_workers(jobs: int, plan: BuildPlan, scen_names: list[str], names: lis
                 continue
             kind = msg[0]
             if kind == "done":
-                _, sname, out = msg
+                _, sname, out, retire = msg
                 outcomes[sname] = out
                 wid = pool.worker_of(sname)
                 if wid is not None:
                     del pool.busy[wid]
+                    if retire:
+                        pool.retire(wid)
                 plan.finished(sname)
             else:
                 getattr(progress, kind)(*msg[1:])
