@@ -91,12 +91,12 @@ class RuntimeSession:
             _remove_truncated_modules()  # before Brian2 loads any (Synapses load their spike queue's at creation)
         if first:
             builds.announce(target, scenario, self.key)
-        compiles = builds.CythonCompiles()
+        compiles = builds.CythonCompiles() if cython else None  # the numpy target compiles nothing
         with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
             self.model = network_cls(st, dt, record_synapses, synapses)
         self._generate(target, scenario, backend)
         self.build_seconds = time.perf_counter() - t0
-        self.cached = not (cython and compiles.any())
+        self.cached = compiles is None or not compiles.any()
         self.compiled = not self.cached
         self.compile_seconds = 0.0 if self.cached else self.build_seconds
         if first:

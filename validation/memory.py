@@ -41,6 +41,7 @@ def is_large(sc: Any) -> bool:
     """Whether the validated scenario ``sc`` is large (:data:`LARGE_SIZE`)."""
     return sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out) >= LARGE_SIZE
 
+
 #: ``ru_maxrss`` unit in bytes: kibibytes on Linux, bytes on macOS.
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
