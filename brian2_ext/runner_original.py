@@ -65,9 +65,21 @@ def run_original_scenario(sc, *, mode: str, record_weight_events: bool, record: 
 
 
 def _advance_by_iteration(sc, session, values, record: bool, on_iteration) -> list[float]:
-    """Runtime mode: one chunk per iteration, its loss as soon as it is finished."""
+    """Runtime mode: recording runs at once; losses-only runs one chunk per iteration, its loss as soon as it is finished.
+
+    Each ``net.run`` regenerates every object's code before its first step (0.5-1.5 s per network),
+    so a recording run (validation) is one run, its losses read from the recording afterwards; a
+    losses-only run (training) reports each iteration's loss as it ends.
+    """
     m = session.model
     session.set_values(values)
+    if record:
+        session.advance(sc.n_iterations * m.st.batch * m.st.steps + 1)  # + the optimizer of the last iteration
+        losses = [float(x) for x in _losses(sc, m, record)]
+        if on_iteration is not None:
+            for it, loss in enumerate(losses):
+                on_iteration(it, loss)
+        return losses
     losses = []
     for it in range(sc.n_iterations):
         session.advance(m.st.batch * m.st.steps)
