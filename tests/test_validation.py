@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -673,3 +674,40 @@ def test_full_default_validation_passes_on_every_registered_backend(tmp_path):
     validate(doc)
     assert doc["summary"]["counts"]["pass"] >= len(library.names()) * 2
     assert seconds < 600, seconds
+
+
+_ORPHAN_PARENT = """
+import multiprocessing as mp, os, sys, time
+from validation.workers import _worker_main
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    tasks, channel = ctx.Queue(), ctx.Queue()
+    proc = ctx.Process(target=_worker_main, args=(tasks, channel, ["reference"], {}, {}, False, None),
+                       kwargs={"parent": os.getpid()})
+    proc.start()
+    print(proc.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_an_idle_worker_exits_when_its_parent_is_killed(tmp_path):
+    """A killed ``eprop validate`` (SIGKILL, no clean-up) leaves no worker behind."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=str(Path(__file__).resolve().parents[1]))
+    worker = int(parent.stdout.readline())
+    assert Path(f"/proc/{worker}").exists()
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        if Path(f"/proc/{worker}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            break  # exited, waiting for its new parent to reap it
+        time.sleep(0.2)
+    alive = Path(f"/proc/{worker}").exists() and Path(f"/proc/{worker}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    assert not alive, f"the worker outlived its killed parent by 20 s: {Path(f'/proc/{worker}/stat').read_text()[:200]}"

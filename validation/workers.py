@@ -51,11 +51,17 @@ class _QueueProgress(Progress):
 
 
 def _worker_main(tasks: Any, channel: Any, names: list[str], available: dict[str, dict[str, Any]],
-                 extra: dict[str, Any], record_weight_events: bool, on_scenario: Callable[..., None] | None) -> None:
-    """Worker process: run the scenarios it is sent until it gets None."""
+                 extra: dict[str, Any], record_weight_events: bool, on_scenario: Callable[..., None] | None, *,
+                 parent: int | None = None) -> None:
+    """Worker process: run the scenarios it is sent until it gets None, or until the parent ``parent`` (pid) is gone.
+
+    The parent passes its pid: read here, it would already be init's if the parent died while this
+    process was still starting.
+    """
     progress = _QueueProgress(channel)
+    parent = os.getppid() if parent is None else parent
     while True:
-        job = tasks.get()
+        job = _next_job(tasks, parent)
         if job is None:
             return
         sname, build_keys, unbuilt = job
@@ -68,9 +74,27 @@ def _worker_main(tasks: Any, channel: Any, names: list[str], available: dict[str
         retire = rss is not None and rss > RETIRE_MB
         channel.put(("done", sname, out, retire))
         if retire:  # wait for the parent's None (it replaces this worker), so that the exit is never a crash
-            while tasks.get() is not None:
+            while _next_job(tasks, parent) is not None:
                 pass
             return
+
+
+def _next_job(tasks: Any, parent: int) -> Any:
+    """The next job, or None once the parent has sent None or has died (killed, not just interrupted).
+
+    Without the check a killed ``eprop validate`` left its idle workers waiting for ever (measured:
+    two orphans still alive 17 minutes later).
+    """
+    while True:
+        try:
+            return tasks.get(timeout=_PARENT_POLL_S)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+
+
+#: how often an idle worker checks that its parent is alive (s)
+_PARENT_POLL_S = 2.0
 
 
 def _crashed(sname: str, names: Sequence[str], reason: str) -> ScenarioOutcome:
@@ -98,7 +122,7 @@ class _Pool:
         self.next_id += 1
         tasks = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker_main, args=(tasks, self.channel, *self.args), daemon=True,
-                                name=f"eprop-validate-{wid}")
+                                name=f"eprop-validate-{wid}", kwargs={"parent": os.getpid()})
         proc.start()
         self.workers[wid] = (proc, tasks)
         self.last[wid] = None
