@@ -3,9 +3,9 @@
 A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
 (cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
 before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
-build follow each other, never lets two workers make the same build, and runs a large scenario
-(:data:`LARGE_SIZE`) only while no other worker compiles or runs one, so that no build is made twice and
-no process of the run exceeds 2 GB.
+build follow each other, never lets two workers make the same build, and never runs two large
+scenarios (:data:`LARGE_SIZE`) at once, so that no build is made twice and the run's memory stays
+near that of its largest process (2 GB at most).
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ class BuildPlan:
     0.3-1 GB (a parallel ``make`` more), a long task's backend cell up to 1.8 GB (in a process of its
     own, :mod:`validation.isolated`).  Two workers may compile at once when their builds differ
     (a Brian2 Cython build is one compiler at a time: two use both cores), never the same build,
-    and a large scenario runs alone among the heavy ones; the other workers run the light
-    scenarios meanwhile.  Every build is made exactly once.
+    and a large scenario may run beside a compiling one (each stays below the 2 GB goal, the
+    machine holds both) but never beside another large one; the other workers run the light
+    scenarios meanwhile.  Every build is made exactly once.  (Until 2026-12-02 a large scenario ran
+    alone among the heavy ones: on an empty cache the four long tasks then ran one after the
+    other at the end of the run while the second worker had nothing left to do.)
     """
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
@@ -73,7 +76,7 @@ class BuildPlan:
 
         First the scenario sharing most builds with the worker's last one (a build group runs
         consecutively), then heavy before light (builds start early), then the order given; never a
-        heavy one that needs a build another worker is making, nor a large one beside another heavy one.
+        heavy one that needs a build another worker is making, nor a large one beside another large one.
         """
         free = [s for s in remaining if not self._blocked(s, worker)]
         if not free:
@@ -86,12 +89,12 @@ class BuildPlan:
         return best
 
     def _blocked(self, sname: str, worker: int) -> bool:
-        """True if ``sname`` must wait for the heavy scenario of another worker."""
+        """True if ``sname`` must wait for the heavy scenario of another worker (a build both need, or both large)."""
         if not self.heavy(sname):
             return False
         mine = self.unbuilt(sname)
         for w, other in self.running_heavy.items():
-            if w != worker and (sname in self.large or other in self.large or mine & self.unbuilt(other)):
+            if w != worker and ((sname in self.large and other in self.large) or mine & self.unbuilt(other)):
                 return True
         return False
 
