@@ -553,10 +553,11 @@ def test_workers_that_retire_are_replaced_and_the_report_is_unchanged(tmp_path, 
 
 
 def test_build_plan_order_and_exclusions():
-    """Build groups run consecutively; two workers never make the same build; a large scenario may run
-    beside a compiling one, never beside another large one."""
+    """Build groups run consecutively; two workers never make the same build; large scenarios start first,
+    the largest first, beside anything."""
     keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big": {}, "big2": {}, "e": {}}
-    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big", "big2"})
+    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big", "big2"},
+                     sizes={"big": 3e5, "big2": 9e5, "a": 10.0})
     remaining = list(keys)
 
     def pick(last, worker):
@@ -565,20 +566,19 @@ def test_build_plan_order_and_exclusions():
             remaining.remove(got)
         return got
 
-    assert pick(None, 0) == "a"  # heavy: builds k1
-    assert pick(None, 1) == "b"  # heavy before light: another build (k2) beside k1 (c needs k1)
-    assert pick(None, 2) == "big"  # c and d wait for the builds they need; a large one beside two builds
-    assert pick(None, 3) == "e"  # big2 waits for big (two large ones never run at once)
+    assert pick(None, 0) == "big2"  # the largest first
+    assert pick(None, 1) == "big"  # beside it: large scenarios hold processes of their own
+    assert pick(None, 2) == "a"  # then heavy (builds k1) before light
+    assert pick(None, 3) == "b"  # another build (k2) beside k1; c needs k1
+    assert pick(None, 4) == "e"  # c and d wait for the builds they need
     plan.finished("e")
-    assert pick("e", 3) is None  # everything left waits
+    assert pick("e", 4) is None  # everything left waits
     plan.finished("a")
-    assert pick("a", 0) == "c"  # the rest of k1's group next (light now)
+    assert pick("a", 2) == "c"  # the rest of k1's group next (light now)
     plan.finished("c")
-    assert pick("c", 0) is None  # d needs k2 (being built), big2 waits for big
+    assert pick("c", 2) is None  # d needs k2 (being built)
     plan.finished("b")
-    assert pick("b", 1) == "d"
-    plan.finished("big")
-    assert pick("big", 2) == "big2"
+    assert pick("b", 3) == "d"
     assert not remaining
 
 

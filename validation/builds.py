@@ -3,9 +3,9 @@
 A backend module may expose ``build_key(scenario) -> str | None`` and ``is_built(scenario) -> bool``
 (cheap: nothing is compiled to answer).  :func:`plan_builds` asks every backend about every scenario
 before anything runs; :class:`BuildPlan` then chooses the scenarios' order so that those sharing a
-build follow each other, never lets two workers make the same build, and never runs two large
-scenarios (:data:`LARGE_SIZE`) at once, so that no build is made twice and the run's memory stays
-near that of its largest process (2 GB at most).
+build follow each other, never lets two workers make the same build, and starts the large scenarios
+(:data:`LARGE_SIZE`), largest first, before the others, so that no build is made twice and the long
+tasks do not end the run in one worker while the other has nothing left to do.
 """
 
 from __future__ import annotations
@@ -53,16 +53,19 @@ class BuildPlan:
     0.3-1 GB (a parallel ``make`` more), a long task's backend cell up to 1.8 GB (in a process of its
     own, :mod:`validation.isolated`).  Two workers may compile at once when their builds differ
     (a Brian2 Cython build is one compiler at a time: two use both cores), never the same build,
-    and a large scenario may run beside a compiling one (each stays below the 2 GB goal, the
-    machine holds both) but never beside another large one; the other workers run the light
-    scenarios meanwhile.  Every build is made exactly once.  (Until 2026-12-02 a large scenario ran
-    alone among the heavy ones: on an empty cache the four long tasks then ran one after the
-    other at the end of the run while the second worker had nothing left to do.)
+    and a large scenario runs beside anything: the 2 GB goal is per process, and a large
+    scenario's backend cells run in processes of their own, so two of them at once hold two
+    processes below the goal (about 3.6 GB in all for the two longest tasks).  Large scenarios
+    start first, the largest first (the longest task alone takes 90 s of a warm run: started
+    last, it would end the run in one worker).  Every build is made exactly once.  (Until
+    2026-12-02 a large scenario ran alone among the heavy ones: the four long tasks then ran one
+    after the other, on a warm cache 3 of the run's 3.8 minutes.)
     """
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
     todo: set[tuple[str, str]]  # (backend, key) not built yet
     large: set[str] = field(default_factory=set)  # scenarios of at least LARGE_SIZE
+    sizes: dict[str, float] = field(default_factory=dict)  # scenario -> n_steps * neurons (large first, largest first)
     running_heavy: dict[int, str] = field(default_factory=dict)  # worker -> heavy scenario it runs
 
     def unbuilt(self, sname: str) -> set[tuple[str, str]]:
@@ -75,26 +78,26 @@ class BuildPlan:
         """The next scenario for ``worker`` (None: everything left waits for another worker's heavy one).
 
         First the scenario sharing most builds with the worker's last one (a build group runs
-        consecutively), then heavy before light (builds start early), then the order given; never a
-        heavy one that needs a build another worker is making, nor a large one beside another large one.
+        consecutively), then heavy before light (builds and long tasks start early), the largest
+        first, then the order given; never a heavy one that needs a build another worker is making.
         """
         free = [s for s in remaining if not self._blocked(s, worker)]
         if not free:
             return None
         last_keys = set(self.keys.get(last, {}).items()) if last else set()
         best = max(free, key=lambda s: (len(last_keys & set(self.keys.get(s, {}).items())), self.heavy(s),
-                                        -remaining.index(s)))
+                                        self.sizes.get(s, 0.0) if s in self.large else 0.0, -remaining.index(s)))
         if self.heavy(best):
             self.running_heavy[worker] = best
         return best
 
     def _blocked(self, sname: str, worker: int) -> bool:
-        """True if ``sname`` must wait for the heavy scenario of another worker (a build both need, or both large)."""
+        """True if ``sname`` must wait for the heavy scenario of another worker (a build both need)."""
         if not self.heavy(sname):
             return False
         mine = self.unbuilt(sname)
         for w, other in self.running_heavy.items():
-            if w != worker and ((sname in self.large and other in self.large) or mine & self.unbuilt(other)):
+            if w != worker and mine & self.unbuilt(other):
                 return True
         return False
 
@@ -110,11 +113,13 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
     keys: dict[str, dict[str, str]] = {}
     todo: set[tuple[str, str]] = set()
     large: set[str] = set()
+    sizes: dict[str, float] = {}
     for sname in scen_names:
         try:
             sc = library.get(sname)[0].validated()
         except Exception:  # reported when the scenario runs
             continue
+        sizes[sname] = float(sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out))
         if is_large(sc):
             large.add(sname)
         keys[sname] = {}
@@ -132,4 +137,4 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
                 keys[sname][bname] = key
                 if not built:
                     todo.add((bname, key))
-    return BuildPlan(keys, todo, large)
+    return BuildPlan(keys, todo, large, sizes=sizes)

@@ -32,7 +32,7 @@ GOAL_MB = 2000.0
 
 #: a scenario is large when ``n_steps * (n_in + n_rec + n_out)`` reaches this (the long tasks are
 #: 1e6-1.6e6, the hand-made scenarios below 2e4): its backend cells run in processes of their own
-#: (:mod:`validation.isolated`) and at most one large scenario runs at a time
+#: (:mod:`validation.isolated`) and the large scenarios start first
 #: (:class:`validation.builds.BuildPlan`)
 LARGE_SIZE = 200_000
 

@@ -20,8 +20,8 @@ Builds.  A backend module may expose ``build_key(scenario) -> str | None`` (the 
 code the scenario needs; None: nothing to compile) and ``is_built(scenario) -> bool``.  The runner
 reads them before anything runs, orders the scenarios so that those sharing a build follow each
 other, announces every compilation as "building k of K" (:meth:`Progress.build`), never lets two
-workers make the same build, and runs a long task only while no other worker compiles or runs one,
-so no build is made twice and no process exceeds 2 GB (:class:`validation.builds.BuildPlan`).
+workers make the same build, and starts the long tasks first (their backend cells run in processes
+of their own), so no build is made twice and no process exceeds 2 GB (:class:`validation.builds.BuildPlan`).
 Cells report the compile time (``Result.meta["compile_seconds"]``) apart from their total time,
 and the peak memory of their process (:mod:`validation.memory`); the suite names its largest
 process and checks it against the 2 GB goal (:meth:`SuiteOutcome.memory`).
