@@ -77,6 +77,26 @@ def test_backend_matches_reference(name):
     assert backend_brian2.is_built(sc)  # the run left its marker: the validation counts it as built
 
 
+def test_a_finished_network_is_freed_and_the_next_run_compiles_nothing():
+    """After a run no PyNN population or Brian2 recorder of it is alive (PyNN's ID arrays hide a cycle from the
+    collector), so the same scenario run again in this process names its objects as before: Brian2 finds every
+    Cython module in the cache, and the result is the same."""
+    import gc
+
+    import brian2 as b2
+    from pyNN.brian2.populations import Population
+
+    sc = load(SCENARIOS / "orig-lif-single.json")
+    first = backends.run("pynn-brian2", sc, record_weight_events=False)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, Population)]
+    assert not [o.name for o in gc.get_objects() if isinstance(o, b2.StateMonitor)]
+    again = backends.run("pynn-brian2", sc, record_weight_events=False)
+    assert again.meta["cached"] and again.meta["compile_seconds"] == 0.0
+    np.testing.assert_array_equal(again.losses, first.losses)
+    np.testing.assert_array_equal(again.traces["v"], first.traces["v"])
+
+
 def test_build_keys_group_scenarios_by_generated_code():
     """Scenarios whose PyNN networks generate the same code share a key (and so Brian2's compiled modules)."""
     key = {n: backend_brian2.build_key(load(SCENARIOS / f"{n}.json"))

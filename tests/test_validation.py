@@ -582,6 +582,19 @@ def test_build_plan_order_and_exclusions():
     assert not remaining
 
 
+def test_a_finished_cell_releases_its_build_before_its_scenario_ends():
+    """A scenario waiting only for a build another worker makes starts as soon as that backend's cell ends."""
+    keys = {"task": {"nestml": "m", "brian2": "t"}, "small": {"nestml": "m"}}
+    plan = BuildPlan(keys, todo={("nestml", "m"), ("brian2", "t")}, large={"task"}, sizes={"task": 1e6})
+    remaining = list(keys)
+    assert plan.pick(remaining, None, 0) == "task"
+    remaining.remove("task")
+    assert plan.pick(remaining, None, 1) is None  # needs the module the task's nestml cell builds
+    plan.cell_finished("task", "nestml")
+    assert plan.pick(remaining, None, 1) == "small"  # the task is still running its other cells
+    assert plan.unbuilt("task") == {("brian2", "t")}
+
+
 def test_two_jobs_give_the_same_report_as_one(tmp_path):
     reports = {}
     for jobs in (1, 2):

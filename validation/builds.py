@@ -101,6 +101,17 @@ class BuildPlan:
                 return True
         return False
 
+    def cell_finished(self, sname: str, backend: str) -> None:
+        """A backend cell of ``sname`` ended: its build exists now, and scenarios waiting only for it may start.
+
+        Without this a long task that made a build everyone needs (the NESTML module) kept the others
+        waiting until all of its cells had run (measured: one worker idle for minutes at the start of
+        an empty-cache run).
+        """
+        key = self.keys.get(sname, {}).get(backend)
+        if key is not None:
+            self.todo.discard((backend, key))
+
     def finished(self, sname: str) -> None:
         for w in [w for w, s in self.running_heavy.items() if s == sname]:
             del self.running_heavy[w]

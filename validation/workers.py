@@ -214,6 +214,8 @@ def run_in_workers(jobs: int, plan: BuildPlan, scen_names: list[str], names: lis
                 plan.finished(sname)
             else:
                 getattr(progress, kind)(*msg[1:])
+                if kind == "end":
+                    plan.cell_finished(msg[1], msg[2].backend)
     finally:
         pool.close()
     return outcomes
