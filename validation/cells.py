@@ -187,8 +187,9 @@ def first_iteration(sc: Scenario) -> Scenario:
 def _compile_in_a_short_run(bname: str, backend: Any, own: Any, sc: Scenario, record_weight_events: bool) -> float:
     """Make a large scenario's build in a process of its own running only its first iteration.
 
-    Only where the build does not depend on the run's length (the build keys of both are equal:
-    Brian2 runtime and pyNN.brian2, whose Cython modules are compiled inside the Python process).
+    Only for backends that compile inside their Python process (``COMPILES_IN_PROCESS``: Brian2
+    runtime and pyNN.brian2; NESTML and cpp_standalone compile in child processes) and where the
+    build does not depend on the run's length (the build keys of both runs are equal).
     The full run then loads them: measured on ``task-evidence-event x pynn-brian2``, compiling in
     the full run's process made it 2.04 GB, above the 2 GB goal, against 1.70 GB with the modules
     cached.  A failure here is left to the full run to report.  Returns the short run's wall time (s),
@@ -196,6 +197,8 @@ def _compile_in_a_short_run(bname: str, backend: Any, own: Any, sc: Scenario, re
     """
     t0 = time.perf_counter()
     try:
+        if not getattr(backend, "COMPILES_IN_PROCESS", False):
+            return 0.0
         short = first_iteration(sc)
         key, _ = build_info(backend, sc, record_weight_events)
         if key is None or build_info(backend, short, record_weight_events)[0] != key:
