@@ -22,13 +22,16 @@ from eprop_plugins.cache import cache_root
 
 __all__ = ["cache_dir", "EXACT_GCC_FLAGS", "STANDALONE_GCC_FLAGS", "cpu_tag", "configure"]
 
-#: compiler flags that keep IEEE evaluation order (no fast math, no FMA contraction): runtime Cython modules
-EXACT_GCC_FLAGS = ["-w", "-O1", "-fno-fast-math", "-ffp-contract=off", "-std=c++11"]
+#: what keeps IEEE evaluation order (no fast math, no FMA contraction), whatever the optimisation level
+_IEEE_FLAGS = ["-fno-fast-math", "-ffp-contract=off", "-std=c++11"]
+
+#: runtime Cython modules
+EXACT_GCC_FLAGS = ["-w", "-O1", *_IEEE_FLAGS]
 
 #: cpp_standalone: the same plus this CPU's vector units for the vectorised synapse loops
 #: (:mod:`brian2_ext.grid_loops`); element-wise vector arithmetic is IEEE-identical to scalar code and
 #: ``-ffp-contract=off`` still forbids FMA.  The build cache is keyed by :func:`cpu_tag`.
-STANDALONE_GCC_FLAGS = [flag if flag != "-O1" else "-O3" for flag in EXACT_GCC_FLAGS] + ["-march=native"]
+STANDALONE_GCC_FLAGS = ["-w", "-O3", *_IEEE_FLAGS, "-march=native"]
 
 
 def cpu_tag() -> str:
