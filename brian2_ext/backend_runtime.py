@@ -10,11 +10,7 @@ from . import builds
 from .checks import check_brian2
 from .runner import run_scenario
 
-__all__ = ["run", "check", "build_key", "is_built", "COMPILES_IN_PROCESS"]
-
-#: Cython modules are compiled inside the running Python process (the validation makes a long task's
-#: build in a short run of its own first, so that the compiler's memory is not added to the run's)
-COMPILES_IN_PROCESS = True
+__all__ = ["run", "check", "build_key", "is_built"]
 
 MODE = "cython"
 

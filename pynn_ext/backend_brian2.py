@@ -35,13 +35,9 @@ from . import brian2 as glue
 from . import standardmodels as sm
 from .scenario_weights import block_connector
 
-__all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason", "build_key", "is_built",
-           "COMPILES_IN_PROCESS"]
+__all__ = ["NAME", "PynnNetwork", "run", "check", "build_network", "unsupported_reason", "build_key", "is_built"]
 
 NAME = "pynn-brian2"
-
-#: Brian2 compiles the Cython modules inside the running Python process (see brian2_ext.backend_runtime)
-COMPILES_IN_PROCESS = True
 
 #: the modules whose text decides the generated code of a network (with Brian2's version)
 CODE_SOURCES = ("pynn_ext/brian2.py", "pynn_ext/backend_brian2.py", "brian2_ext/equations.py",

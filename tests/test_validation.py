@@ -726,33 +726,3 @@ def test_an_idle_worker_exits_when_its_parent_is_killed(tmp_path):
         time.sleep(0.2)
     alive = Path(f"/proc/{worker}").exists() and Path(f"/proc/{worker}/stat").read_text().split(")")[-1].split()[0] != "Z"
     assert not alive, f"the worker outlived its killed parent by 20 s: {Path(f'/proc/{worker}/stat').read_text()[:200]}"
-
-
-@pytest.mark.parametrize("name", ["orig-rec-batch2-gd", "event-rec-mse-gd", "event-rec-isi-cutoff"])
-def test_first_iteration_is_the_scenarios_first_iteration(name):
-    """The short run that makes a large scenario's build (validation.cells) simulates exactly its first iteration."""
-    from eprop_plugins import reference
-    from validation import scenario_library as lib
-    from validation.cells import first_iteration
-
-    sc = lib.get(name)[0].validated()
-    short = first_iteration(sc)
-    assert short.n_iterations == 1 and short.n_steps == sc.n_steps // sc.n_iterations
-    full, one = reference.run(sc), reference.run(short)
-    assert one.losses[0] == full.losses[0]
-    np.testing.assert_array_equal(one.traces["v"], full.traces["v"][: short.n_steps])
-
-
-def test_a_long_tasks_runtime_builds_do_not_depend_on_its_length():
-    """Brian2 runtime and pyNN.brian2 compile the same code for a task's first iteration, so the short run makes
-    the full run's build; cpp_standalone's depends on the length (no short run there)."""
-    from eprop_plugins import backends
-    from validation import scenario_library as lib
-    from validation.build_info import build_info
-    from validation.cells import first_iteration
-
-    sc = lib.get("task-evidence-event")[0].validated()
-    short = first_iteration(sc)
-    for name, same in (("brian2", True), ("pynn-brian2", True), ("brian2-standalone", False)):
-        b = backends.get(name)
-        assert (build_info(b, sc, True)[0] == build_info(b, short, True)[0]) == same, name

@@ -10,18 +10,39 @@ tasks do not end the run in one worker while the other has nothing left to do.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from eprop_plugins import backends as registry
 from eprop_plugins.scenario import Scenario
 
 from . import scenario_library as library
-from .build_info import build_info
 from .cells import not_applicable
 from .memory import LARGE_SIZE, is_large
 
 __all__ = ["BuildPlan", "LARGE_SIZE", "plan_builds"]
+
+
+def _call_with_options(hook: Callable[..., Any], sc: Scenario, record_weight_events: bool) -> Any:
+    """``hook(sc)``, passing ``record_weight_events`` where the hook takes it (the build may depend on it)."""
+    try:
+        params = inspect.signature(hook).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return hook(sc, record_weight_events=record_weight_events) if "record_weight_events" in params else hook(sc)
+
+
+def _build_info(backend: Any, sc: Scenario, record_weight_events: bool) -> tuple[str | None, bool]:
+    """``(key, built)`` of the compiled code ``sc`` needs on ``backend`` (``(None, True)``: nothing to build)."""
+    key_hook = getattr(backend, "build_key", None)
+    if key_hook is None:
+        return None, True
+    key = _call_with_options(key_hook, sc, record_weight_events)
+    if key is None:
+        return None, True
+    built_hook = getattr(backend, "is_built", None)
+    return str(key), bool(_call_with_options(built_hook, sc, record_weight_events)) if built_hook else False
 
 
 @dataclass
@@ -120,7 +141,7 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
             try:
                 if not_applicable(bname, backend, available[bname]["families"], sc):
                     continue
-                key, built = build_info(backend, sc, record_weight_events)
+                key, built = _build_info(backend, sc, record_weight_events)
             except Exception:  # the cell will report the error
                 continue
             if key is not None:

@@ -9,7 +9,6 @@ every cell records the memory of its process (:mod:`validation.memory`).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import traceback
 from typing import Any, Callable, Mapping, Sequence
@@ -21,7 +20,6 @@ from eprop_plugins.results import Result
 from eprop_plugins.scenario import Scenario
 
 from . import memory, scenario_library as library
-from .build_info import build_info
 from .compare import compare_results
 from .isolated import picklable, run_isolated
 from .outcomes import Cell, Progress, ScenarioOutcome
@@ -145,7 +143,7 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
         progress.begin(sname, bname)
         start = ref_start if bname == "reference" else memory.current_mb()
         cell = _run_cell(bname, available[bname], extra, sc, ref_result, problem, out, results,
-                         record_weight_events, progress, compile_first=bname in unbuilt)
+                         record_weight_events, progress)
         cell.build_key = build_keys.get(bname)
         memory.release()  # what the backend freed must not stay resident under the next cell
         last_peak = _measure(cell, None if cell.isolated else start, last_peak)
@@ -175,43 +173,9 @@ def _measure(cell: Cell, start_mb: float | None, last_peak: float) -> float:
     return peak
 
 
-def first_iteration(sc: Scenario) -> Scenario:
-    """The first iteration of a validated scenario alone (inputs, targets and learning window cut to it)."""
-    n = sc.iteration_sequences * sc.steps_per_sequence
-    lws = None if sc.learning_window_signal is None else np.asarray(sc.learning_window_signal)[:n]
-    return dataclasses.replace(sc, n_sequences=sc.iteration_sequences,
-                               input_spikes=[np.asarray(t)[np.asarray(t) < n] for t in sc.input_spikes],
-                               target=np.asarray(sc.target)[:, :n], learning_window_signal=lws).validated()
-
-
-def _compile_in_a_short_run(bname: str, backend: Any, own: Any, sc: Scenario, record_weight_events: bool) -> float:
-    """Make a large scenario's build in a process of its own running only its first iteration.
-
-    Only for backends that compile inside their Python process (``COMPILES_IN_PROCESS``: Brian2
-    runtime and pyNN.brian2; NESTML and cpp_standalone compile in child processes) and where the
-    build does not depend on the run's length (the build keys of both runs are equal).
-    The full run then loads them: measured on ``task-evidence-event x pynn-brian2``, compiling in
-    the full run's process made it 2.04 GB, above the 2 GB goal, against 1.70 GB with the modules
-    cached.  A failure here is left to the full run to report.  Returns the short run's wall time (s),
-    counted as the cell's compile time (0.0: no short run).
-    """
-    t0 = time.perf_counter()
-    try:
-        if not getattr(backend, "COMPILES_IN_PROCESS", False):
-            return 0.0
-        short = first_iteration(sc)
-        key, _ = build_info(backend, sc, record_weight_events)
-        if key is None or build_info(backend, short, record_weight_events)[0] != key:
-            return 0.0
-        run_isolated(bname, own, short, record_weight_events=record_weight_events, on_iteration=lambda i, loss: None)
-    except Exception:
-        pass
-    return time.perf_counter() - t0
-
-
 def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Scenario | None,
               ref_result: Result | None, problem: str, out: ScenarioOutcome, results: dict[str, Result],
-              record_weight_events: bool, progress: Progress, compile_first: bool = False) -> Cell:
+              record_weight_events: bool, progress: Progress) -> Cell:
     if not info["available"]:
         return Cell(bname, "not installed", info["reason"])
     backend = extra[bname] if bname in extra else registry.get(bname)
@@ -235,10 +199,7 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
     own = None if bname in registry.BACKENDS else backend
     isolated = memory.is_large(sc) and (own is None or picklable(own))
     child_peak = None
-    short_seconds = 0.0
     try:
-        if isolated and compile_first:
-            short_seconds = _compile_in_a_short_run(bname, backend, own, sc, record_weight_events)
         if isolated:
             result, child_peak = run_isolated(bname, own, sc, record_weight_events=record_weight_events,
                                               on_iteration=on_iteration)
@@ -249,8 +210,6 @@ def _run_cell(bname: str, info: dict[str, Any], extra: Mapping[str, Any], sc: Sc
     seconds = time.perf_counter() - t0
     compile_seconds = result.meta.get("compile_seconds") if isinstance(getattr(result, "meta", None), dict) else None
     compile_seconds = None if compile_seconds is None else float(compile_seconds)
-    if short_seconds:  # the build was made by the short run
-        compile_seconds = (compile_seconds or 0.0) + short_seconds
     try:
         # a backend may state its own tolerance and spike horizon (fixed-point backends)
         tol = getattr(backend, "tolerance", None)
