@@ -11,16 +11,24 @@ and on this project's networks ``-O1`` compiles 26 % faster than ``-O3`` (orig-r
 54.8 s instead of 74.1 s) while a run takes the same time (task-sine-original: 2.9 s, 3.2 s at
 ``-O3``), since a runtime step is dominated by Python.  cpp_standalone keeps ``-O3``: its loops are
 the simulation.  Optimisation levels do not change IEEE results (no fast math, no contraction).
+
+Brian2 names each Cython module by a hash of its code and of ``sys.executable``.  One environment
+has several spellings of its interpreter (``.venv/bin/python``, ``python3``, ``python3.11``; the
+``eprop`` command runs as ``python3``, ``python -m pytest`` as ``python``), and each spelling would
+compile its own copy of every module (measured: a warm cache for ``eprop validate`` compiled all 39
+modules of orig-lif-single again when the same scenario ran from ``python``).  :func:`configure`
+therefore sets ``sys.executable`` to one spelling of the same file (:func:`canonical_executable`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from eprop_plugins.cache import cache_root
 
-__all__ = ["cache_dir", "EXACT_GCC_FLAGS", "STANDALONE_GCC_FLAGS", "cpu_tag", "configure"]
+__all__ = ["cache_dir", "EXACT_GCC_FLAGS", "STANDALONE_GCC_FLAGS", "cpu_tag", "canonical_executable", "configure"]
 
 #: what keeps IEEE evaluation order (no fast math, no FMA contraction), whatever the optimisation level
 _IEEE_FLAGS = ["-fno-fast-math", "-ffp-contract=off", "-std=c++11"]
@@ -51,6 +59,26 @@ def cpu_tag() -> str:
     return platform.machine() + platform.processor() + text
 
 
+def canonical_executable(executable: str | None = None) -> str:
+    """One spelling of the running interpreter: ``python`` beside it if that is the same file, else ``python3``
+    if that is, else the path itself.
+
+    Parameters
+    ----------
+    executable : str, optional
+        Interpreter path (default: ``sys.executable``).
+    """
+    exe = Path(executable if executable is not None else sys.executable)
+    for name in ("python", "python3"):
+        candidate = exe.with_name(name)
+        try:
+            if candidate == exe or os.path.samefile(candidate, exe):
+                return str(candidate)
+        except OSError:  # no such file beside it
+            continue
+    return str(exe)
+
+
 def cache_dir(*parts: str) -> Path:
     """Directory ``brian2/<parts>`` under the project's cache root (:func:`eprop_plugins.cache.cache_root`)."""
     path = cache_root().joinpath("brian2", *parts)
@@ -72,6 +100,8 @@ def configure(target: str = "cython", threads: int = 1, standalone: bool = False
     """
     from brian2 import prefs
 
+    if sys.executable:  # part of Brian2's Cython module names: one name per environment, however it was started
+        sys.executable = canonical_executable()
     prefs.codegen.cpp.extra_compile_args_gcc = list(STANDALONE_GCC_FLAGS if standalone else EXACT_GCC_FLAGS)
     prefs.codegen.loop_invariant_optimisations = False
     prefs.codegen.target = target

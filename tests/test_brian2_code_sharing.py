@@ -136,3 +136,40 @@ def test_standalone_source_key_ignores_what_varies_between_processes(tmp_path):
     assert builds.source_key(tmp_path / "a") == builds.source_key(tmp_path / "b")
     del alive
     gc.collect()
+
+
+_MODULE_NAMES = """
+import brian2 as b2
+from brian2_ext.config import configure
+configure("cython")
+b2.set_device("runtime")
+g = b2.NeuronGroup(3, "dv/dt = -v / (10*ms) : 1", method="exact", name="spelling_probe")
+net = b2.Network(g)
+net.run(0 * b2.ms, namespace={})
+print(sorted(m.__name__ for m in g.state_updater.codeobj.compiled_code.values() if m is not None))
+"""
+
+
+def test_every_spelling_of_the_interpreter_loads_the_same_compiled_modules(tmp_path):
+    """Brian2 hashes ``sys.executable`` into each Cython module's name; ``eprop`` runs as ``.venv/bin/python3`` and
+    ``python -m pytest`` as ``.venv/bin/python``.  Both spellings must name (and so share) the same modules."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from brian2_ext.config import canonical_executable
+
+    exe = Path(sys.executable)
+    spellings = [p for p in (exe.with_name("python"), exe.with_name("python3")) if p.exists()]
+    assert len(spellings) == 2, f"a virtual environment has both python and python3: {spellings}"
+    assert canonical_executable(str(spellings[1])) == canonical_executable(str(spellings[0])) == str(spellings[0])
+    env = dict(os.environ, EPROP_CACHE_DIR=str(tmp_path))
+    names = []
+    for spelling in spellings:
+        out = subprocess.run([str(spelling), "-c", _MODULE_NAMES], env=env, capture_output=True, text=True,
+                             check=True, timeout=300)
+        names.append(out.stdout.strip().splitlines()[-1])
+    assert names[0] == names[1] and "_cython_magic_" in names[0]
+    built = [p.name for p in (tmp_path / "brian2" / "cython").glob("*.so")]
+    assert len(built) == 1, built  # the second process compiled nothing
