@@ -21,6 +21,7 @@ from .network_event import EventNetwork, event_structure_of
 from .runner_common import (initial_weights, input_spike_pairs, make_result, start_values, synapse_trace_arrays,
                             weight_snapshots)
 from .sessions import open_session
+from .weight_windows import WeightWindows, read_standalone_windows
 
 __all__ = ["run_event_scenario"]
 
@@ -40,12 +41,25 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
     m = session.model
     initial = initial_weights(sc)
     values = start_values(m, sc, initial)
+    weights = [(proj, m.monitors[f"w_{proj}"]) for proj in ("in", "rec", "out") if f"w_{proj}" in m.monitors]
+    events = _WeightEvents(sc, m) if record and record_weight_events else None
     t0 = time.perf_counter()
     if mode == "standalone":
         session.run(values)
+        if events is not None:
+            z = np.asarray(m.monitors["rec"].z_)  # read from the results once
+            events.spikes = lambda a, b: z[:, a:b]
+            read_standalone_windows(session.device, dict(weights), "w", events.window)
     else:
         session.set_values(values)
+        windows = None
+        if events is not None:
+            events.spikes = lambda a, b: m.monitors["rec"].z_[:, a:b]
+            windows = WeightWindows(dict(weights), "w", events.window)
+            m.net.add(windows.operation())
         session.advance(m.R)
+        if windows is not None:
+            windows.finish()
     run_seconds = time.perf_counter() - t0
 
     N, T = m.n_steps, m.st.steps
@@ -65,8 +79,8 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
         tr = _neuron_traces(sc, m, y)
         syn = _synapse_traces(sc, m)
         snaps, pairs = weight_snapshots(sc, m, initial, _SNAPSHOTS)
-        if record_weight_events:
-            wev = _weight_events(sc, m, tr["z"])
+        if events is not None:
+            wev = events.log.arrays()
     else:
         tr = {"y": y, "target": sc.target[:, :N].T.copy()}
     return make_result(sc, backend=backend, mode=mode, session=session, losses=losses, traces=tr, synapse_traces=syn,
@@ -119,19 +133,37 @@ def _synapse_traces(sc, m: EventNetwork) -> dict[str, np.ndarray]:
     return syn
 
 
-def _weight_events(sc, m: EventNetwork, z: np.ndarray) -> dict[str, np.ndarray]:
-    """One event per spike transmitted by an existing synapse, with the weight it carried (per-step monitors)."""
-    N, syn = m.n_steps, m.synapses
-    log = WeightEventLog()
-    t_sp, j_sp = np.nonzero(z)
-    ok = t_sp + 1 < N
-    # (arrival steps, presynaptic neurons, offset of the monitor column: per-step weights (synapse, Brian2 step));
-    # an input arriving at aligned n is transmitted in Brian2 step n
-    spikes = {"in": input_spike_pairs(sc, 0, N) + (0,), "rec": (t_sp[ok] + 1, j_sp[ok], 0), "out": (t_sp, j_sp, 1)}
-    for code, proj in enumerate(("in", "rec", "out")):
-        if f"w_{proj}" in m.monitors:  # the projection has synapses
-            w = m.monitors[f"w_{proj}"].w_  # a view of the recording: a copy doubles the largest array
-            at, pre, offset = spikes[proj]
-            spike, idx = syn[proj].outgoing(pre)
-            log.add(at[spike], code, pre[spike], syn[proj].post[idx], w[idx, at[spike] + offset])
-    return log.arrays()
+class _WeightEvents:
+    """One event per spike transmitted by an existing synapse, with the weight it carried, read window by window
+    from the per-step weight monitors (:mod:`brian2_ext.weight_windows`).
+
+    Brian2 step ``s`` is aligned step ``s - 1``.  An input arriving at aligned ``n`` is transmitted in Brian2
+    step ``n``; a recurrent spike of aligned ``t`` (recorded in Brian2 step ``t + 1``) reaches the recurrent
+    neurons at aligned ``t + 1`` (the reference delivers none at ``N``) and the readout, both in Brian2
+    step ``t + 1``.  ``spikes(a, b)`` gives the recorded ``z`` of Brian2 steps ``a .. b - 1`` (neurons x steps).
+    """
+
+    def __init__(self, sc, m: EventNetwork) -> None:
+        self.n_steps, self.synapses = m.n_steps, m.synapses
+        self.inputs = input_spike_pairs(sc, 0, m.n_steps)
+        self.log = WeightEventLog()
+        self.spikes: Callable[[int, int], np.ndarray] | None = None
+
+    def window(self, first: int, blocks: dict) -> None:
+        """Events transmitted in Brian2 steps ``first ..`` (``blocks[proj]``: weights, synapses x steps)."""
+        N = self.n_steps
+        last = first + next(iter(blocks.values())).shape[1]
+        lo = max(first, 1)  # Brian2 step 0 is the pre-roll step
+        j_sp, s_sp = np.nonzero(self.spikes(lo, last)) if last > lo else (np.zeros(0, int), np.zeros(0, int))
+        t_sp = s_sp + lo - 1  # aligned steps of the spikes transmitted in the window
+        at, pre = self.inputs
+        inside = (at >= first) & (at < last)
+        rec, out = t_sp + 1 < N, t_sp < N
+        sent = {"in": (at[inside], pre[inside], at[inside]), "rec": (t_sp[rec] + 1, j_sp[rec], t_sp[rec] + 1),
+                "out": (t_sp[out], j_sp[out], t_sp[out] + 1)}  # (event step, presynaptic neuron, Brian2 step)
+        for code, proj in enumerate(("in", "rec", "out")):
+            if proj in blocks:
+                steps, pres, brian2_step = sent[proj]
+                spike, idx = self.synapses[proj].outgoing(pres)
+                self.log.add(steps[spike], code, pres[spike], self.synapses[proj].post[idx],
+                             blocks[proj][idx, brian2_step[spike] - first])

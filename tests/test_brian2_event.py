@@ -67,6 +67,32 @@ def test_standalone_equals_reference(name):
     assert_equal_to_reference(res, reference.run(sc))
 
 
+@pytest.mark.parametrize("budget", [1, 8000])  # bytes per window: 1 step, and 10 steps of these 98 synapses
+@pytest.mark.parametrize("backend", [backend_runtime, backend_standalone], ids=["cython", "standalone"])
+def test_weights_read_in_windows_give_the_reference_weight_events(backend, budget, monkeypatch):
+    """The per-step weight recording is read in windows (brian2_ext.weight_windows: 64 MB by default, a window
+    for the whole run here); windows of 1 and of 10 steps, whose boundaries fall between a spike and its
+    transmissions, still give every weight event, equal to the reference's."""
+    from brian2_ext import runner_event, weight_windows
+
+    monkeypatch.setattr(weight_windows, "WINDOW_BYTES", budget)
+    windows = []
+    window = runner_event._WeightEvents.window
+
+    def counted(self, first, blocks):
+        windows.append((first, {b.shape[1] for b in blocks.values()}))
+        window(self, first, blocks)
+
+    monkeypatch.setattr(runner_event._WeightEvents, "window", counted)
+    sc = library.build("event-rec-adam-batch2")
+    res = backend.run(sc, record_weight_events=True)
+    steps = weight_windows.window_steps(98, budget)
+    assert steps == (1 if budget == 1 else 10)
+    assert [first for first, _ in windows] == list(range(0, sc.n_steps + 2, steps))  # Brian2 steps 0 .. N + 1
+    assert all(len(widths) == 1 and widths.pop() <= steps for _, widths in windows)
+    assert_equal_to_reference(res, reference.run(sc))
+
+
 @pytest.mark.slow
 def test_numpy_target_equals_reference():
     sc = library.build("event-rec-adam-batch2")
