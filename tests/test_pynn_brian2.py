@@ -194,6 +194,31 @@ def test_sparse_projection_learns_only_on_existing_synapses_and_get_set_weights(
     sim.end()
 
 
+def test_projections_made_at_once_equal_pyNN_brian2s_neuron_by_neuron_connections(monkeypatch):
+    """pynn_ext creates an e-prop projection's synapses with one Synapses.connect; pyNN.brian2 connects one
+    postsynaptic neuron at a time.  Both must give the same synapses, in the same order, with the same values
+    (random weights drawn by PyNN per synapse, a random sparse connector)."""
+    from pyNN.brian2.projections import Projection
+
+    def build():
+        conn = sim.FixedProbabilityConnector(0.3, allow_self_connections=False, rng=sim.NumpyRNG(seed=11))
+        sim.setup(timestep=1.0)
+        rec = sim.Population(15, EpropIF(tau_m=10.0, v_rest=0.0, v_thresh=0.6))
+        weight = sim.RandomDistribution("normal", mu=0.2, sigma=0.1, rng=sim.NumpyRNG(seed=5))
+        proj = sim.Projection(rec, rec, conn, EpropSynapse(weight=weight, delay=1.0))
+        syn = proj._brian2_synapses[0][0]
+        made = (np.asarray(syn.i[:]), np.asarray(syn.j[:]), np.asarray(syn.w[:]), np.asarray(syn.d_syn[:]), len(proj))
+        sim.end()
+        return made
+
+    at_once = build()
+    monkeypatch.setattr(Projection, "_convergent_connect", glue._convergent_connect)  # pyNN.brian2's own
+    one_by_one = build()
+    assert 20 < at_once[-1] == one_by_one[-1] < 15 * 14
+    for a, b in zip(at_once[:-1], one_by_one[:-1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_wrong_use_gives_pynn_style_errors():
     from pyNN.errors import ConnectionError as PyNNConnectionError
     from pyNN.errors import NonExistentParameterError
