@@ -24,6 +24,7 @@ import pyNN.brian2 as sim
 from pyNN.parameters import Sequence
 
 from brian2_ext.builds import CythonCompiles, runtime_marker
+from brian2_ext.weight_windows import WeightWindows
 from eprop_plugins import connectivity as cn
 from eprop_plugins.cache import atomic_write
 from eprop_plugins.backends import check_supported
@@ -252,6 +253,11 @@ def run(scenario, *, record_weight_events: bool = True,
                                                  name=name)
     syn_rows = _synapse_monitors(sc, net, mons)
     sim.simulator.state.network.add(*mons.values())
+    windows = None
+    if event:  # the per-step weights are read in windows while the network runs (brian2_ext.weight_windows)
+        weights_read = _EventWeights(sc, net, record_weight_events)
+        windows = WeightWindows({k[1:]: m for k, m in mons.items() if k[0] == "w"}, "w", weights_read.window)
+        sim.simulator.state.network.add(windows.operation())
     # Two runs: the first iteration (Brian2 compiles its modules in it: compile_seconds), then the rest at once.
     # Every sim.run regenerates the code of each object before its first step (about 1.4 s for this network),
     # so a run per iteration would cost that per iteration.  The optimizer of the last iteration acts in the
@@ -262,6 +268,8 @@ def run(scenario, *, record_weight_events: bool = True,
     sim.run((L + shift) * dt)
     first_seconds = time.perf_counter() - t_run
     sim.run(((sc.n_iterations - 1) * L + 1 + glue.FAMILY_STAMPS[sc.family].learning_signal) * dt)
+    if windows is not None:
+        windows.finish()
     run_seconds = time.perf_counter() - t_run
     y_all = np.asarray(mons["sig"].sig).T
     losses = []
@@ -276,8 +284,8 @@ def run(scenario, *, record_weight_events: bool = True,
     traces = _traces(sc, net, mons)
     if event:
         synapse_traces = _event_synapse_traces(sc, net, mons, syn_rows)
-        weights = _event_weight_snapshots(sc, net, mons)
-        wev = _event_weight_events(sc, net, traces["z"], mons) if record_weight_events else WeightEventLog().arrays()
+        weights = weights_read.snapshots()
+        wev = weights_read.log.arrays()
     else:
         synapse_traces = _synapse_traces(sc, mons, syn_rows, traces["error"])
         weights = _weight_snapshots(sc, net, mons)
@@ -434,55 +442,90 @@ def _event_synapse_traces(sc, net: PynnNetwork, mons, syn_rows) -> dict[str, np.
     return syn
 
 
-def _event_weight_snapshots(sc, net: PynnNetwork, mons) -> dict[str, np.ndarray]:
-    """Event family: weights at the end of every sequence from the per-step monitors (Brian2 step (s + 1) T - 1 for
-    input and recurrent synapses, (s + 1) T for readout synapses: the arrivals of the sequence's last step)."""
-    T, n_seq = sc.steps_per_sequence, sc.n_sequences
-    snaps = {}
-    for kind, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
-        cols = (np.arange(1, n_seq + 1) * T) - (0 if kind == "out" else 1)
-        keys = [k for k in net.projections if k[0] == kind]
-        vals = {k: mons[("w",) + k].w_[:, cols] for k in keys}  # w_: a view, no copy of the per-step recording
-        snaps[name] = np.stack([_dense(net, kind, {k: v[:, s] for k, v in vals.items()}, SHAPES[kind](sc))
-                                for s in range(n_seq)])
-    snaps["w_fb"] = _feedback_snapshots(sc, net)
-    return snaps
+class _EventWeights:
+    """Event family: weight snapshots and weight events from the per-step weight monitors, window by window.
 
-
-def _event_weight_events(sc, net: PynnNetwork, z, mons) -> dict[str, np.ndarray]:
-    """Event family: one event per spike a synapse transmits, with the weight it carried (per-step monitors: an input
-    arriving at n and a recurrent spike arriving at n pass in Brian2 step n, a spike of n reaches the readout in n + 1).
+    Column ``c`` of a window starting at ``first`` is Brian2 step ``first + c``; Brian2 step ``s`` is aligned
+    step ``s - 1``.  An input arriving at ``n`` and a recurrent spike arriving at ``n`` pass in Brian2 step
+    ``n``; a spike of ``n`` reaches the readout in Brian2 step ``n + 1``.  Snapshots: the weights at the end of
+    every sequence, Brian2 step ``(s + 1) T - 1`` for input and recurrent synapses, ``(s + 1) T`` for readout
+    synapses (the arrivals of the sequence's last step).  Spikes are read from PyNN's spike recorders, which
+    hold every step before the window's end.
     """
-    N = sc.n_steps
-    log = WeightEventLog()
-    t_sp, j_sp = np.nonzero(z)
-    for key, proj in net.projections.items():
-        if key[0] == "fb":
-            continue
-        s = _synapses(proj)
-        pre_i, post_j = np.asarray(s.i[:]), np.asarray(s.j[:])
-        rows, cols = _global_slices(net, key)
-        r0, c0 = rows.start or 0, cols.start or 0
-        w = mons[("w",) + key].w_  # a view of the per-step recording (a copy doubles the largest array)
-        if key[0] == "in":
-            events = [(np.asarray(train, dtype=np.int64), i) for i, train in enumerate(sc.input_spikes)]
-            events = [(steps[steps < N], i) for steps, i in events]
-            code, column = 0, 0
-        else:
-            pre_t = t_sp[(j_sp >= c0) & (j_sp < c0 + proj.pre.size)]
-            pre_j = j_sp[(j_sp >= c0) & (j_sp < c0 + proj.pre.size)]
-            if key[0] == "rec":
-                ok = pre_t + 1 < N  # the reference delivers no spike arriving at N
-                events = [(pre_t[ok & (pre_j == j)] + 1, j) for j in np.unique(pre_j)]
-                code, column = 1, 0
-            else:
-                events = [(pre_t[pre_j == j], j) for j in np.unique(pre_j)]
-                code, column = 2, 1
-        for steps, gpre in events:
-            idx = np.flatnonzero(pre_i == gpre - c0)
-            for k in idx:
-                log.add(steps, code, gpre, post_j[k] + r0, w[k, steps + column])
-    return log.arrays()
+
+    def __init__(self, sc, net: PynnNetwork, events: bool) -> None:
+        self.sc, self.net = sc, net
+        T, n_seq = sc.steps_per_sequence, sc.n_sequences
+        self.log = WeightEventLog()
+        self.events = events
+        self.snaps: dict = {}
+        self.fanout: dict = {}
+        for key, proj in net.projections.items():
+            if key[0] == "fb":
+                continue
+            s = _synapses(proj)
+            pre = np.asarray(s.i[:], dtype=np.int64)
+            self.snaps[key] = np.zeros((pre.size, n_seq))
+            order = np.argsort(pre, kind="stable")
+            start = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=proj.pre.size))])
+            self.fanout[key] = (order, start, np.asarray(s.j[:], dtype=np.int64))
+        self.snap_steps = {kind: np.arange(1, n_seq + 1) * T - (0 if kind == "out" else 1) for kind in ("in", "rec", "out")}
+        self.inputs = [np.asarray(train, dtype=np.int64) for train in sc.input_spikes]
+
+    def _outgoing(self, key, pres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(spike of each transmission, synapse index) of presynaptic spikes ``pres`` (local indices)."""
+        order, start, _ = self.fanout[key]
+        count = start[pres + 1] - start[pres]
+        spike = np.repeat(np.arange(pres.size), count)
+        offset = np.arange(spike.size) - np.repeat(np.cumsum(count) - count, count)
+        return spike, order[np.repeat(start[pres], count) + offset]
+
+    def _spikes(self, a: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(aligned step, local neuron) of population ``a``'s spikes in Brian2 steps ``lo .. hi - 1``."""
+        mon = self.net.recurrent[a].recorder._devices["spikes"]
+        steps = np.round(np.asarray(mon.t_) / (self.sc.dt * 1e-3)).astype(np.int64)
+        keep = (steps >= lo) & (steps < hi)
+        return steps[keep] - 1, np.asarray(mon.i_, dtype=np.int64)[keep]
+
+    def window(self, first: int, blocks: dict) -> None:
+        last = first + next(iter(blocks.values())).shape[1]
+        for key, w in blocks.items():
+            at = self.snap_steps[key[0]]
+            inside = (at >= first) & (at < last)
+            self.snaps[key][:, inside] = w[:, at[inside] - first]
+        if not self.events:
+            return
+        N = self.sc.n_steps
+        for key, w in blocks.items():
+            rows, cols = _global_slices(self.net, key)
+            r0, c0 = rows.start or 0, cols.start or 0
+            if key[0] == "in":
+                pres = np.concatenate([np.full(t.size, i, dtype=np.int64) for i, t in enumerate(self.inputs)])
+                steps = np.concatenate(self.inputs) if self.inputs else np.zeros(0, dtype=np.int64)
+                inside = (steps >= first) & (steps < last) & (steps < N)
+                steps, pres, column, code = steps[inside], pres[inside], steps[inside], 0
+            else:  # spikes of aligned t, transmitted in Brian2 step t + 1
+                t, pres = self._spikes(key[1], max(first, 1), last)
+                if key[0] == "rec":
+                    ok = t + 1 < N  # the reference delivers no spike arriving at N
+                    steps, pres, column, code = t[ok] + 1, pres[ok], t[ok] + 1, 1
+                else:
+                    ok = t < N
+                    steps, pres, column, code = t[ok], pres[ok], t[ok] + 1, 2
+            spike, idx = self._outgoing(key, pres)
+            post = self.fanout[key][2]
+            self.log.add(steps[spike], code, pres[spike] + c0, post[idx] + r0, w[idx, column[spike] - first])
+
+    def snapshots(self) -> dict[str, np.ndarray]:
+        """Dense weights at the end of every sequence (``(n_sequences, n_post, n_pre)`` per projection kind)."""
+        sc, n_seq = self.sc, self.sc.n_sequences
+        snaps = {}
+        for kind, name in (("in", "w_in"), ("rec", "w_rec"), ("out", "w_out")):
+            keys = [k for k in self.snaps if k[0] == kind]
+            snaps[name] = np.stack([_dense(self.net, kind, {k: self.snaps[k][:, s] for k in keys}, SHAPES[kind](sc))
+                                    for s in range(n_seq)])
+        snaps["w_fb"] = _feedback_snapshots(sc, self.net)
+        return snaps
 
 
 def _feedback_snapshots(sc, net: PynnNetwork) -> np.ndarray:

@@ -77,6 +77,30 @@ def test_backend_matches_reference(name):
     assert backend_brian2.is_built(sc)  # the run left its marker: the validation counts it as built
 
 
+@pytest.mark.parametrize("budget", [1, 8000])  # bytes per window: 1 step, and 10 steps of these 98 synapses
+def test_weights_read_in_windows_give_the_reference_snapshots_and_weight_events(budget, monkeypatch):
+    """Event family: the per-step weight monitors are read in windows while the network runs
+    (brian2_ext.weight_windows); boundaries between a spike and its transmissions, and at sequence ends,
+    still give every snapshot and weight event of the reference."""
+    from brian2_ext import weight_windows
+
+    monkeypatch.setattr(weight_windows, "WINDOW_BYTES", budget)
+    firsts = []
+    window = backend_brian2._EventWeights.window
+
+    def counted(self, first, blocks):
+        firsts.append(first)
+        window(self, first, blocks)
+
+    monkeypatch.setattr(backend_brian2._EventWeights, "window", counted)
+    steps = weight_windows.window_steps(98, budget)
+    assert steps == (1 if budget == 1 else 10)
+    _check_backend("event-rec-adam-batch2")
+    sc = load(SCENARIOS / "event-rec-adam-batch2.json")
+    # Brian2 steps of both runs (the first iteration, then the rest), up to the readout's last stamp
+    assert firsts == list(range(0, firsts[-1] + 1, steps)) and firsts[-1] >= sc.n_steps - steps
+
+
 def test_a_finished_network_is_freed_and_the_next_run_compiles_nothing():
     """After a run no PyNN population or Brian2 recorder of it is alive (PyNN's ID arrays hide a cycle from the
     collector), so the same scenario run again in this process names its objects as before: Brian2 finds every
