@@ -153,6 +153,7 @@ def run_scenario(sname: str, names: Sequence[str], available: Mapping[str, dict[
         on_scenario(sc, out, ref_result, results)
     del ref_result, results
     memory.release()
+    memory.freeze_survivors()  # the next scenario's collections skip what outlived this one
     peak = memory.peak_mb()
     out.memory = {"peak_rss_mb": peak, "rss_growth_mb": round(max(0.0, peak - last_peak), 1)}
     return out
