@@ -60,7 +60,7 @@ def run_event_scenario(sc, *, mode: str, record_weight_events: bool, record: boo
         session.advance(m.R)
         if windows is not None:
             windows.finish()
-    run_seconds = time.perf_counter() - t0
+    run_seconds = time.perf_counter() - t0 - getattr(session, "generation_seconds", 0.0)  # runtime: in the run
 
     N, T = m.n_steps, m.st.steps
     y = np.asarray(m.monitors["out"].sig)[:, 1 : N + 1].T

@@ -63,17 +63,25 @@ _COMPILE_HINT = ("check that g++ and make work (`eprop info` lists what is missi
 class RuntimeSession:
     """A network in Brian2's runtime mode (``target`` 'cython' or 'numpy').
 
+    Brian2 generates (and on a first use compiles) the code of every object at the start of each
+    ``Network.run``, 0.3-1.5 s for these networks even when every module is cached, so the session
+    makes no run of its own: the first :meth:`advance` generates the code, and a ``NetworkOperation``
+    at the start of its first step tells how long that took.
+
     Attributes
     ----------
     model : EpropNetwork
     key : str
         Structure key (:func:`brian2_ext.builds.structure_key`).
     build_seconds : float
-        Network construction and code generation (with compilation on a first use), s.
+        Network construction, and after the first :meth:`advance` its code generation (with
+        compilation on a first use), s.
+    generation_seconds : float
+        Code generation (and compilation) at the start of the first :meth:`advance`, s (0.0 before it).
     compile_seconds : float
         Equal to ``build_seconds`` when a Cython module was compiled, else 0.0, s.
     cached : bool
-        No Cython module had to be compiled.
+        No Cython module had to be compiled (known after the first :meth:`advance`).
     """
 
     def __init__(self, st, dt: float, record_synapses, target: str = "cython", network_cls=EpropNetwork, *,
@@ -84,34 +92,24 @@ class RuntimeSession:
         configure(target)
         b2.set_device("runtime")
         self.key = builds.structure_key(st, dt, record_synapses, target)
+        self._target, self._scenario, self._backend = target, scenario, backend
         cython = target == "cython"
-        marker = builds.runtime_marker(self.key)
-        first = cython and not marker.is_file()
+        self._marker = builds.runtime_marker(self.key)
+        self._first_use = cython and not self._marker.is_file()
         if cython:
             _remove_truncated_modules()  # before Brian2 loads any (Synapses load their spike queue's at creation)
-        if first:
+        if self._first_use:
             builds.announce(target, scenario, self.key)
-        compiles = builds.CythonCompiles() if cython else None  # the numpy target compiles nothing
+        self._compiles = builds.CythonCompiles() if cython else None  # the numpy target compiles nothing
         with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
             self.model = network_cls(st, dt, record_synapses, synapses)
-        self._generate(target, scenario, backend)
+        self._first_step: list[float] = []
+        self.model.net.add(b2.NetworkOperation(lambda: self._first_step or self._first_step.append(time.perf_counter()),
+                                               when="start", name="eprop_first_step"))
         self.build_seconds = time.perf_counter() - t0
-        self.cached = compiles is None or not compiles.any()
-        self.compiled = not self.cached
-        self.compile_seconds = 0.0 if self.cached else self.build_seconds
-        if first:
-            if self.compiled:  # the estimate of the next first use
-                builds.record_compile_seconds(target, self.build_seconds)
-            atomic_write(marker, self.key)
-
-    def _generate(self, target: str, scenario: str, backend: str) -> None:
-        """Generate (and compile) every code object now, so that the compile time is measured apart from the run."""
-        import brian2 as b2
-
-        with backend_errors(f"Brian2 could not generate or compile its {target} code", backend, scenario,
-                            _COMPILE_HINT if target == "cython" else _CODEGEN_HINT):
-            # a run of no steps generates and compiles every code object (later runs reuse the modules)
-            self.model.net.run(0 * b2.ms, namespace={})
+        self.generation_seconds = 0.0
+        self.cached, self.compiled, self.compile_seconds = True, False, 0.0
+        self._generated = False
 
     def set_values(self, values: dict[Any, np.ndarray]) -> None:
         """Assign parameters, initial weights, inputs and targets before the first step."""
@@ -124,11 +122,28 @@ class RuntimeSession:
                 key[:] = val
 
     def advance(self, steps: int) -> None:
-        """Simulate ``steps`` more steps (state carries over)."""
+        """Simulate ``steps`` more steps (state carries over); the first call generates the code first."""
         import brian2 as b2
 
         m = self.model
-        m.net.run(steps * m.dt * b2.ms, namespace={})
+        if self._generated:
+            m.net.run(steps * m.dt * b2.ms, namespace={})
+            return
+        t0 = time.perf_counter()
+        what = f"Brian2 could not generate or compile its {self._target} code, or run it"
+        hint = _COMPILE_HINT if self._target == "cython" else _CODEGEN_HINT
+        with backend_errors(what, self._backend, self._scenario, hint):
+            m.net.run(steps * m.dt * b2.ms, namespace={})
+        self._generated = True
+        self.generation_seconds = (self._first_step[0] if self._first_step else time.perf_counter()) - t0
+        self.build_seconds += self.generation_seconds
+        self.cached = self._compiles is None or not self._compiles.any()
+        self.compiled = not self.cached
+        self.compile_seconds = 0.0 if self.cached else self.build_seconds
+        if self._first_use:
+            if self.compiled:  # the estimate of the next first use
+                builds.record_compile_seconds(self._target, self.build_seconds)
+            atomic_write(self._marker, self.key)
 
 
 def _remove_truncated_modules() -> None:
