@@ -320,6 +320,22 @@ def test_cli_writes_valid_report_json_html_and_plots(tmp_path):
     assert "src='plots/" not in html and 'src="plots/' not in html  # self-contained
 
 
+def test_long_error_lines_are_drawn_as_bin_maxima_that_keep_every_peak():
+    from validation.plots import MAX_POINTS, _binned_max
+
+    rng = np.random.default_rng(0)
+    err = rng.uniform(1e-17, 1e-15, 11250)
+    err[[0, 4321, 11249]] = [3e-3, 2e-1, 5e-2]  # isolated peaks, first and last step included
+    steps, drawn = _binned_max(err)
+    assert steps.size == drawn.size <= MAX_POINTS and steps[0] == 0
+    width = steps[1]
+    for k in (0, 4321, 11249):
+        assert drawn[k // width] == err[k]  # the bin holding the peak draws it
+    assert np.all(drawn >= err[:: width][: drawn.size])
+    short = err[:100]
+    assert np.array_equal(_binned_max(short)[1], short)
+
+
 def test_cli_passes_without_perturbation_and_lists(tmp_path):
     code, out, _ = _cli(["--backends", "reference", "--scenarios", "orig-lif*", "--out", str(tmp_path), "--no-plots"])
     assert code == 0 and "PASSED" in out
