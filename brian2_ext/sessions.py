@@ -36,7 +36,7 @@ from eprop_plugins.errors import BackendError
 from eprop_plugins.parameters import ParameterError
 
 from . import builds
-from .config import cache_dir, configure
+from .config import cache_dir, configure, lighten_makefile
 from .network import EpropNetwork
 from .network_common import connectivity_fingerprint
 
@@ -249,6 +249,7 @@ class StandaloneSession:
                 # about as much wall time as the simulation itself on the sine task
                 self.model.net.run(self.model.R * dt * b2.ms, namespace={})
                 self.device.build(directory=str(self.workdir), compile=False, run=False, with_output=False)
+                lighten_makefile(self.workdir)
             self.source_key = builds.source_key(self.workdir)
             self.directory = builds.find_build(self.source_key) or builds.standalone_directory(self.source_key)
             self.compile_seconds = self._ensure_binary()
