@@ -173,3 +173,30 @@ def test_every_spelling_of_the_interpreter_loads_the_same_compiled_modules(tmp_p
     assert names[0] == names[1] and "_cython_magic_" in names[0]
     built = [p.name for p in (tmp_path / "brian2" / "cython").glob("*.so")]
     assert len(built) == 1, built  # the second process compiled nothing
+
+
+def test_standalone_bookkeeping_files_are_compiled_at_O1_and_the_model_at_O3():
+    """brian2_ext.config.lighten_makefile: make compiles objects.cpp, monitors and spike queues at -O1, the neuron
+    and synapse code at -O3 (checked on the makefile of a real session, with ``make -n``)."""
+    import subprocess
+
+    from brian2_ext.sessions import StandaloneSession, open_session
+
+    sc = library.build("event-rec-adam-batch2").validated()
+    st = _structure(sc)
+    session = open_session("standalone", st, sc.dt, sc.record_synapses, network_cls=EventNetwork,
+                           synapses=network_synapses(sc))
+    assert StandaloneSession.active() is session
+    work = session.workdir
+    for obj in work.rglob("*.o"):
+        obj.unlink()  # the working directory holds only the linked binary: make would rebuild everything
+    commands = subprocess.run(["make", "-n", "-C", str(work)], capture_output=True, text=True, check=True).stdout
+    level = {}
+    for line in commands.splitlines():
+        m = re.search(r" -(O[13]) .* (\S+\.cpp) -o", line)
+        if m:
+            level[m.group(2)] = m.group(1)
+    assert level["objects.cpp"] == level["main.cpp"] == "O1"
+    assert {v for k, v in level.items() if "_mon_" in k or "push_spikes" in k} == {"O1"}
+    model = [k for k in level if re.search(r"eprop_(recurrent|readout)_step|_trace_codeobject|_pre_codeobject", k)]
+    assert len(model) >= 5 and {level[k] for k in model} == {"O3"}
