@@ -572,8 +572,8 @@ def test_build_plan_order_and_exclusions():
     """Build groups run consecutively; two workers never make the same build; large scenarios start first,
     the largest first, beside anything."""
     keys = {"a": {"x": "k1"}, "b": {"x": "k2"}, "c": {"x": "k1"}, "d": {"x": "k2"}, "big": {}, "big2": {}, "e": {}}
-    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, large={"big", "big2"},
-                     sizes={"big": 3e5, "big2": 9e5, "a": 10.0})
+    plan = BuildPlan(keys, todo={("x", "k1"), ("x", "k2")}, sizes={"big": 3e5, "big2": 9e5, "a": 10.0})
+    assert plan.large == {"big", "big2"}  # at least LARGE_SIZE
     remaining = list(keys)
 
     def pick(last, worker):
@@ -601,7 +601,7 @@ def test_build_plan_order_and_exclusions():
 def test_a_finished_cell_releases_its_build_before_its_scenario_ends():
     """A scenario waiting only for a build another worker makes starts as soon as that backend's cell ends."""
     keys = {"task": {"nestml": "m", "brian2": "t"}, "small": {"nestml": "m"}}
-    plan = BuildPlan(keys, todo={("nestml", "m"), ("brian2", "t")}, large={"task"}, sizes={"task": 1e6})
+    plan = BuildPlan(keys, todo={("nestml", "m"), ("brian2", "t")}, sizes={"task": 1e6})
     remaining = list(keys)
     assert plan.pick(remaining, None, 0) == "task"
     remaining.remove("task")

@@ -19,7 +19,7 @@ from eprop_plugins.scenario import Scenario
 
 from . import scenario_library as library
 from .cells import not_applicable
-from .memory import LARGE_SIZE, is_large
+from .memory import LARGE_SIZE, size_of
 
 __all__ = ["BuildPlan", "LARGE_SIZE", "plan_builds"]
 
@@ -64,9 +64,13 @@ class BuildPlan:
 
     keys: dict[str, dict[str, str]]  # scenario -> backend -> build key (all builds it uses)
     todo: set[tuple[str, str]]  # (backend, key) not built yet
-    large: set[str] = field(default_factory=set)  # scenarios of at least LARGE_SIZE
-    sizes: dict[str, float] = field(default_factory=dict)  # scenario -> n_steps * neurons (large first, largest first)
+    sizes: dict[str, float] = field(default_factory=dict)  # scenario -> memory.size_of (large first, largest first)
     running_heavy: dict[int, str] = field(default_factory=dict)  # worker -> heavy scenario it runs
+
+    @property
+    def large(self) -> set[str]:
+        """The scenarios of at least :data:`LARGE_SIZE`."""
+        return {s for s, size in self.sizes.items() if size >= LARGE_SIZE}
 
     def unbuilt(self, sname: str) -> set[tuple[str, str]]:
         return {(b, k) for b, k in self.keys.get(sname, {}).items() if (b, k) in self.todo}
@@ -123,16 +127,13 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
     """Read every scenario's build keys (nothing is compiled)."""
     keys: dict[str, dict[str, str]] = {}
     todo: set[tuple[str, str]] = set()
-    large: set[str] = set()
     sizes: dict[str, float] = {}
     for sname in scen_names:
         try:
             sc = library.get(sname)[0].validated()
         except Exception:  # reported when the scenario runs
             continue
-        sizes[sname] = float(sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out))
-        if is_large(sc):
-            large.add(sname)
+        sizes[sname] = size_of(sc)
         keys[sname] = {}
         for bname in names:
             if not available[bname]["available"] or bname == "reference":
@@ -148,4 +149,4 @@ def plan_builds(scen_names: Sequence[str], names: Sequence[str], available: Mapp
                 keys[sname][bname] = key
                 if not built:
                     todo.add((bname, key))
-    return BuildPlan(keys, todo, large, sizes=sizes)
+    return BuildPlan(keys, todo, sizes=sizes)

@@ -24,7 +24,7 @@ import resource
 import sys
 from typing import Any, Iterable
 
-__all__ = ["GOAL_MB", "LARGE_SIZE", "current_mb", "freeze_survivors", "is_large", "largest", "own_peak_mb", "peak_mb", "children_peak_mb",
+__all__ = ["GOAL_MB", "LARGE_SIZE", "current_mb", "freeze_survivors", "is_large", "largest", "size_of", "own_peak_mb", "peak_mb", "children_peak_mb",
            "release"]
 
 #: The goal for the largest process of a validation run (README command 1): 2 GB.
@@ -37,9 +37,14 @@ GOAL_MB = 2000.0
 LARGE_SIZE = 200_000
 
 
+def size_of(sc: Any) -> float:
+    """The size :data:`LARGE_SIZE` is measured in: ``n_steps * (n_in + n_rec + n_out)`` of a validated scenario."""
+    return float(sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out))
+
+
 def is_large(sc: Any) -> bool:
     """Whether the validated scenario ``sc`` is large (:data:`LARGE_SIZE`)."""
-    return sc.n_steps * (sc.n_in + sc.n_rec + sc.n_out) >= LARGE_SIZE
+    return size_of(sc) >= LARGE_SIZE
 
 
 #: ``ru_maxrss`` unit in bytes: kibibytes on Linux, bytes on macOS.
