@@ -39,7 +39,7 @@ from .grid_loops import grid_codeobject_class
 __all__ = ["BIG", "PlasticNetwork", "ProjectionSynapses", "projection_synapses", "network_synapses",
            "sparse_counts", "connectivity_fingerprint", "grid_codeobject", "is_standalone", "RUN_TIME_NUMBERS",
            "number", "declare_numbers", "run_time_numbers", "timed_array", "surrogate_flag_values",
-           "optimizer_values", "as_variable_arrays"]
+           "optimizer_values", "as_variable_arrays", "fan_out"]
 
 #: stands in for "no bound" in clip(); keeps every array finite
 BIG = float(np.finfo(float).max)
@@ -262,12 +262,18 @@ class ProjectionSynapses:
     def outgoing(self, pres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For presynaptic spikes ``pres``: (spike of each transmission, its synapse), every synapse of
         each spiking neuron once."""
-        pres = np.asarray(pres, dtype=np.int64)
-        start = self.row_start[pres]
-        count = self.row_start[pres + 1] - start
-        spike = np.repeat(np.arange(pres.size), count)
-        first = np.repeat(np.cumsum(count) - count, count)
-        return spike, np.repeat(start, count) + (np.arange(spike.size) - first)
+        return fan_out(self.row_start, pres)
+
+
+def fan_out(row_start: np.ndarray, pres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(spike of each transmission, position of its synapse) of presynaptic spikes ``pres``, for synapses
+    grouped by presynaptic neuron: those of neuron ``p`` are positions ``row_start[p] .. row_start[p + 1] - 1``."""
+    pres = np.asarray(pres, dtype=np.int64)
+    start = row_start[pres]
+    count = row_start[pres + 1] - start
+    spike = np.repeat(np.arange(pres.size), count)
+    first = np.repeat(np.cumsum(count) - count, count)
+    return spike, np.repeat(start, count) + (np.arange(spike.size) - first)
 
 
 def projection_synapses(name: str, w: Any, n_pre: int, n_post: int) -> ProjectionSynapses:

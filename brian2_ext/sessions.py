@@ -40,7 +40,7 @@ from .config import cache_dir, configure, lighten_makefile
 from .network import EpropNetwork
 from .network_common import connectivity_fingerprint
 
-__all__ = ["RuntimeSession", "StandaloneSession", "backend_errors", "open_session"]
+__all__ = ["FirstStep", "RuntimeSession", "StandaloneSession", "backend_errors", "open_session"]
 
 
 @contextmanager
@@ -60,13 +60,40 @@ _COMPILE_HINT = ("check that g++ and make work (`eprop info` lists what is missi
                  "the next run starts the build again")
 
 
+class FirstStep:
+    """When the first step of a runtime ``Network.run`` starts.
+
+    Brian2 generates (and on a first use compiles) the code of every object at the start of each
+    ``Network.run``; the time from calling the run to its first step is that generation.  Add
+    :meth:`operation` to the network before the run; after it, :meth:`seconds_since` the call.
+    """
+
+    def __init__(self) -> None:
+        self.time: float | None = None
+
+    def operation(self, clock: Any = None) -> Any:
+        """A ``NetworkOperation`` at the start of every step (on ``clock``; default: Brian2's default clock)."""
+        import brian2 as b2
+
+        kwargs = {} if clock is None else {"clock": clock}
+        return b2.NetworkOperation(self._mark, when="start", name="eprop_first_step", **kwargs)
+
+    def _mark(self) -> None:
+        if self.time is None:
+            self.time = time.perf_counter()
+
+    def seconds_since(self, t0: float) -> float:
+        """Seconds from ``t0`` (``time.perf_counter()``) to the first step (to now if no step ran)."""
+        return (self.time if self.time is not None else time.perf_counter()) - t0
+
+
 class RuntimeSession:
     """A network in Brian2's runtime mode (``target`` 'cython' or 'numpy').
 
     Brian2 generates (and on a first use compiles) the code of every object at the start of each
     ``Network.run``, 0.3-1.5 s for these networks even when every module is cached, so the session
-    makes no run of its own: the first :meth:`advance` generates the code, and a ``NetworkOperation``
-    at the start of its first step tells how long that took.
+    makes no run of its own: the first :meth:`advance` generates the code, and :class:`FirstStep` tells
+    how long that took.
 
     Attributes
     ----------
@@ -103,9 +130,8 @@ class RuntimeSession:
         self._compiles = builds.CythonCompiles() if cython else None  # the numpy target compiles nothing
         with backend_errors("Brian2 could not create the network", backend, scenario, _CODEGEN_HINT):
             self.model = network_cls(st, dt, record_synapses, synapses)
-        self._first_step: list[float] = []
-        self.model.net.add(b2.NetworkOperation(lambda: self._first_step or self._first_step.append(time.perf_counter()),
-                                               when="start", name="eprop_first_step"))
+        self._first_step = FirstStep()
+        self.model.net.add(self._first_step.operation())
         self.build_seconds = time.perf_counter() - t0
         self.generation_seconds = 0.0
         self.cached, self.compiled, self.compile_seconds = True, False, 0.0
@@ -135,7 +161,7 @@ class RuntimeSession:
         with backend_errors(what, self._backend, self._scenario, hint):
             m.net.run(steps * m.dt * b2.ms, namespace={})
         self._generated = True
-        self.generation_seconds = (self._first_step[0] if self._first_step else time.perf_counter()) - t0
+        self.generation_seconds = self._first_step.seconds_since(t0)
         self.build_seconds += self.generation_seconds
         self.cached = self._compiles is None or not self._compiles.any()
         self.compiled = not self.cached

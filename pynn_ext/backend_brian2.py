@@ -24,6 +24,9 @@ import pyNN.brian2 as sim
 from pyNN.parameters import Sequence
 
 from brian2_ext.builds import CythonCompiles, runtime_marker
+from brian2_ext.network_common import fan_out
+from brian2_ext.runner_common import input_spike_pairs
+from brian2_ext.sessions import FirstStep
 from brian2_ext.weight_windows import WeightWindows
 from eprop_plugins import connectivity as cn
 from eprop_plugins.cache import atomic_write
@@ -264,13 +267,11 @@ def run(scenario, *, record_weight_events: bool = True,
     # the interval block of the extra step; the recordings of the last steps are stamped up to
     # STAMPS.learning_signal steps later (event family: the readout synapses integrate the last history step
     # two steps later).
-    first_step: list[float] = []
-    sim.simulator.state.network.add(b2.NetworkOperation(lambda: first_step or first_step.append(time.perf_counter()),
-                                                        when="start", clock=sim.simulator.state.network.clock,
-                                                        name="eprop_first_step"))
+    first_step = FirstStep()
+    sim.simulator.state.network.add(first_step.operation(sim.simulator.state.network.clock))
     t_run = time.perf_counter()
     sim.run((sc.n_iterations * L + shift + 1 + glue.FAMILY_STAMPS[sc.family].learning_signal) * dt)
-    first_seconds = (first_step[0] if first_step else time.perf_counter()) - t_run
+    first_seconds = first_step.seconds_since(t_run)
     if windows is not None:
         windows.finish()
     run_seconds = time.perf_counter() - t_run - first_seconds
@@ -469,19 +470,17 @@ class _EventWeights:
             s = _synapses(proj)
             pre = np.asarray(s.i[:], dtype=np.int64)
             self.snaps[key] = np.zeros((pre.size, n_seq))
-            order = np.argsort(pre, kind="stable")
+            order = np.argsort(pre, kind="stable")  # PyNN creates them post by post
             start = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=proj.pre.size))])
             self.fanout[key] = (order, start, np.asarray(s.j[:], dtype=np.int64))
         self.snap_steps = {kind: np.arange(1, n_seq + 1) * T - (0 if kind == "out" else 1) for kind in ("in", "rec", "out")}
-        self.inputs = [np.asarray(train, dtype=np.int64) for train in sc.input_spikes]
+        self.inputs = input_spike_pairs(sc, 0, sc.n_steps)  # (arrival step, input) of every input spike
 
     def _outgoing(self, key, pres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(spike of each transmission, synapse index) of presynaptic spikes ``pres`` (local indices)."""
         order, start, _ = self.fanout[key]
-        count = start[pres + 1] - start[pres]
-        spike = np.repeat(np.arange(pres.size), count)
-        offset = np.arange(spike.size) - np.repeat(np.cumsum(count) - count, count)
-        return spike, order[np.repeat(start[pres], count) + offset]
+        spike, position = fan_out(start, pres)
+        return spike, order[position]
 
     def _spikes(self, a: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """(aligned step, local neuron) of population ``a``'s spikes in Brian2 steps ``lo .. hi - 1``."""
@@ -503,9 +502,8 @@ class _EventWeights:
             rows, cols = _global_slices(self.net, key)
             r0, c0 = rows.start or 0, cols.start or 0
             if key[0] == "in":
-                pres = np.concatenate([np.full(t.size, i, dtype=np.int64) for i, t in enumerate(self.inputs)])
-                steps = np.concatenate(self.inputs) if self.inputs else np.zeros(0, dtype=np.int64)
-                inside = (steps >= first) & (steps < last) & (steps < N)
+                steps, pres = self.inputs
+                inside = (steps >= first) & (steps < last)
                 steps, pres, column, code = steps[inside], pres[inside], steps[inside], 0
             else:  # spikes of aligned t, transmitted in Brian2 step t + 1
                 t, pres = self._spikes(key[1], max(first, 1), last)
